@@ -1,0 +1,65 @@
+# Front door. Every target installs the Debian packages it needs when they are missing.
+#   make            build the gateway and tools into build/bin
+#   make test       build and run every test (unit, integration, sanitizers, fuzz smoke)
+#   make demo       run the gateway on a simulated battery with the web UI
+#   make bench      print performance figures (docs/performance.md)
+#   make fuzz       run every fuzzer for FUZZ_SECONDS each
+#   make lint       clang-tidy + cppcheck over core/ and app/
+SHELL := /bin/bash
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 4
+CMAKE_FLAGS ?=
+
+.PHONY: all build deps-build deps-test test test-unit test-asan test-fuzz fuzz demo lint clean
+
+all: build
+
+deps-build:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+
+build: deps-build $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: deps-test build
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-fuzz
+	$(MAKE) --no-print-directory lint
+	@echo "make test: all passed"
+
+# The whole unit + integration suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps-test
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS)
+
+$(FUZZ_BUILD)/CMakeCache.txt:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTB_FUZZ=ON >/dev/null
+
+# Each libFuzzer harness runs time-boxed from its checked-in corpus (new inputs go to a scratch dir).
+test-fuzz: deps-test $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	@scripts/run-fuzzers.sh $(FUZZ_BUILD)/fuzz $(FUZZ_SMOKE_SECONDS)
+
+fuzz: deps-test $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	@scripts/run-fuzzers.sh $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS)
+
+lint: deps-test $(BUILD)/CMakeCache.txt
+	@scripts/lint.sh $(BUILD)
+
+demo: deps-build build
+	@scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

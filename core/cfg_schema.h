@@ -1,0 +1,104 @@
+/* cfg_schema: the configuration schema as tables of parameter descriptors.
+ *
+ * Every configurable value of the gateway is described once, by the module that owns it, as a
+ * cfg_param_t row: dotted key, type, unit, range, default, flags and a one-line documentation.
+ * The value itself lives in the module's own config struct at `offset`; a section
+ * (cfg_section_t) ties a table to the struct it describes. Everything that loads, validates,
+ * prints, documents or serves configuration (JSON files, the REST API, MQTT commands,
+ * --print-default-config, docs) walks these tables, so the schema cannot drift from the code.
+ *
+ * Storage per type (at `offset` inside the section's struct):
+ *   CFG_BOOL   bool
+ *   CFG_INT    int32_t             range [min, max]
+ *   CFG_FLOAT  float               range [min, max]
+ *   CFG_STRING char[size]          length 0..size-1 (min = minimum length)
+ *   CFG_ENUM   int32_t             index into names[0..name_count-1]
+ *
+ * No allocation; tables are const and live in ROM.
+ */
+#ifndef TB_CFG_SCHEMA_H
+#define TB_CFG_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tb_err.h"
+
+typedef enum { CFG_BOOL, CFG_INT, CFG_FLOAT, CFG_STRING, CFG_ENUM } cfg_type_t;
+
+enum {
+    CFG_F_SECRET = 1u << 0,   /* write-only: never shown, logged, exported or backed up */
+    CFG_F_RESTART = 1u << 1,  /* takes effect after a restart only */
+    CFG_F_READONLY = 1u << 2, /* shown, cannot be changed at run time */
+    CFG_F_ADVANCED = 1u << 3  /* hidden behind "advanced" in the UI */
+};
+
+typedef struct {
+    const char *key;    /* dotted, lower_snake parts: "charge.cell_bulk_v" */
+    cfg_type_t type;
+    const char *unit;   /* "V", "A", "ms", "%", "degC", "" */
+    float min;          /* INT/FLOAT: inclusive minimum; STRING: minimum length */
+    float max;          /* INT/FLOAT: inclusive maximum; STRING: ignored (size-1 is the max) */
+    float def;          /* default for BOOL (0/1), INT, FLOAT, ENUM (index) */
+    const char *def_str;/* default for STRING */
+    uint16_t offset;    /* offsetof(struct, field) */
+    uint16_t size;      /* sizeof(field) */
+    uint8_t flags;      /* CFG_F_* */
+    const char *const *names; /* ENUM value names */
+    uint8_t name_count;
+    const char *doc;    /* one sentence: what it does and why the default */
+} cfg_param_t;
+
+typedef struct {
+    const char *name;           /* first key component, e.g. "charge" */
+    const cfg_param_t *params;
+    size_t count;
+    size_t struct_size;         /* sizeof the section struct, for bounds checks */
+} cfg_section_t;
+
+/* Row constructors keep tables readable. S is the struct type, F the field. */
+#define CFG_ROW_FLOAT(S, F, KEY, UNIT, MIN, MAX, DEF, FLAGS, DOC) \
+    {KEY, CFG_FLOAT, UNIT, (float)(MIN), (float)(MAX), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, DOC}
+#define CFG_ROW_INT(S, F, KEY, UNIT, MIN, MAX, DEF, FLAGS, DOC) \
+    {KEY, CFG_INT, UNIT, (float)(MIN), (float)(MAX), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, DOC}
+#define CFG_ROW_BOOL(S, F, KEY, DEF, FLAGS, DOC) \
+    {KEY, CFG_BOOL, "", 0.0f, 1.0f, (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, DOC}
+#define CFG_ROW_STR(S, F, KEY, MINLEN, DEF, FLAGS, DOC) \
+    {KEY, CFG_STRING, "", (float)(MINLEN), 0.0f, 0.0f, DEF, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, DOC}
+#define CFG_ROW_ENUM(S, F, KEY, NAMES, COUNT, DEF, FLAGS, DOC) \
+    {KEY, CFG_ENUM, "", 0.0f, (float)((COUNT) - 1), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NAMES, (uint8_t)(COUNT), DOC}
+
+/* Detail of a refused value, for messages like
+ * "charge.cell_bulk_v = 5.2 is out of range [3.3, 3.65] V". Static strings only. */
+typedef struct {
+    const cfg_param_t *param; /* NULL if the key was unknown */
+    const char *reason;       /* "out of range", "not a number", "unknown key", ... */
+} cfg_error_t;
+
+/* Fill the section struct with every default. Never fails for a well-formed table. */
+void cfg_set_defaults(const cfg_section_t *sec, void *obj);
+
+/* Look a parameter up by its full key ("charge.cell_bulk_v") in one section; NULL if absent. */
+const cfg_param_t *cfg_find(const cfg_section_t *sec, const char *key);
+
+/* Validated setters: nothing is written unless the value is acceptable for the parameter's
+ * type and range. Return TB_OK, TB_ERR_RANGE, TB_ERR_ARG (wrong type) or TB_ERR_READONLY
+ * (only when !allow_readonly). */
+int cfg_set_number(const cfg_param_t *p, void *obj, double value, cfg_error_t *err);
+int cfg_set_bool(const cfg_param_t *p, void *obj, bool value, cfg_error_t *err);
+int cfg_set_string(const cfg_param_t *p, void *obj, const char *value, cfg_error_t *err);
+/* ENUM by name (exact match). */
+int cfg_set_enum_name(const cfg_param_t *p, void *obj, const char *name, cfg_error_t *err);
+
+/* Getters (no validation). cfg_get_number works for INT, FLOAT, BOOL and ENUM. */
+double cfg_get_number(const cfg_param_t *p, const void *obj);
+bool cfg_get_bool(const cfg_param_t *p, const void *obj);
+const char *cfg_get_string(const cfg_param_t *p, const void *obj);
+const char *cfg_get_enum_name(const cfg_param_t *p, const void *obj);
+
+/* Check every value of a section struct against its table (e.g. after loading from storage).
+ * Returns TB_OK or the first violation (err filled). */
+int cfg_validate(const cfg_section_t *sec, const void *obj, cfg_error_t *err);
+
+#endif
