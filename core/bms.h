@@ -59,7 +59,8 @@ typedef struct {
     float pack_voltage_v;           /* registers 36-37, float */
     float pack_current_a;           /* registers 38-39, float; + = charging */
     float soc_pct;                  /* registers 46-47, 0..100 */
-    float soh_pct;                  /* register 45, 0..100 (firmware Rev C+; 0 on older) */
+    float soh_pct;                  /* register 45, 0..100; NaN when not provided (older firmware
+                                     * reads the reserved register as > 50000) */
     float temp_internal_c;          /* register 48 */
     float temp_ext_c[BMS_EXT_TEMPS];/* registers 42, 43; meaningful only if present */
     bool temp_ext_present[BMS_EXT_TEMPS]; /* false when the BMS reports -32768 (no sensor) */

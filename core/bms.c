@@ -1,0 +1,340 @@
+#include "core/bms.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/tb_proto.h"
+
+/* Plausibility bounds. They reject bytes that cannot be a real 4..16S pack (boot-time zeros,
+ * corrupted but CRC-valid frames, a foreign device on the bus), never a real but alarming value:
+ * a cell at 2.0 V or 4.5 V is decoded as such and left to the alarms and the charge controller. */
+#define CELL_MIN_V 0.5f
+#define CELL_MAX_V 5.0f
+#define PACK_MAX_V 100.0f
+#define CURRENT_MAX_A 5000.0f
+#define TEMP_MIN_C (-60.0f)
+#define TEMP_MAX_C 150.0f
+#define TEMP_ABSENT (-32768)
+
+static int reject(const char **why, const char *reason)
+{
+    if (why) {
+        *why = reason;
+    }
+    return TB_ERR_RANGE;
+}
+
+const char *bms_status_name(bms_status_t status)
+{
+    switch (status) {
+    case BMS_STATUS_CHARGING: return "charging";
+    case BMS_STATUS_FULLY_CHARGED: return "fully_charged";
+    case BMS_STATUS_DISCHARGING: return "discharging";
+    case BMS_STATUS_REGENERATION: return "regeneration";
+    case BMS_STATUS_IDLE: return "idle";
+    case BMS_STATUS_FAULT: return "fault";
+    case BMS_STATUS_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+bms_status_t bms_status_from_raw(uint16_t raw)
+{
+    switch (raw) {
+    case BMS_STATUS_CHARGING:
+    case BMS_STATUS_FULLY_CHARGED:
+    case BMS_STATUS_DISCHARGING:
+    case BMS_STATUS_REGENERATION:
+    case BMS_STATUS_IDLE:
+    case BMS_STATUS_FAULT:
+        return (bms_status_t)raw;
+    default:
+        return BMS_STATUS_UNKNOWN;
+    }
+}
+
+typedef struct {
+    uint8_t id;
+    const char *name;
+} event_name_t;
+
+/* Vendor event list (protocol document chapter 4; identical in Rev B and Rev D). */
+static const event_name_t k_events[] = {
+    {0x02, "Under-voltage cutoff"},
+    {0x03, "Over-voltage cutoff"},
+    {0x04, "Over-temperature cutoff"},
+    {0x05, "Discharging over-current cutoff"},
+    {0x06, "Charging over-current cutoff"},
+    {0x07, "Regeneration over-current cutoff"},
+    {0x0A, "Low-temperature cutoff"},
+    {0x0B, "Charger switch error"},
+    {0x0C, "Load switch error"},
+    {0x0D, "Single-port switch error"},
+    {0x0E, "External current sensor disconnected"},
+    {0x0F, "External current sensor connected"},
+    {0x31, "Fully-discharged cutoff"},
+    {0x37, "Low-temperature charging cutoff"},
+    {0x38, "Charging done (charger voltage too high)"},
+    {0x39, "Charging done (charger voltage too low)"},
+    {0x61, "System started"},
+    {0x62, "Charging started"},
+    {0x63, "Charging done"},
+    {0x64, "Charger connected"},
+    {0x65, "Charger disconnected"},
+    {0x66, "Dual-port mode activated"},
+    {0x67, "Single-port mode activated"},
+    {0x73, "Recovered from over-temperature fault"},
+    {0x74, "Recovered from low-temperature warning"},
+    {0x75, "Recovered from low-temperature fault"},
+    {0x76, "Recovered from charging over-current fault"},
+    {0x77, "Recovered from discharging over-current fault"},
+    {0x78, "Recovered from regeneration over-current fault"},
+    {0x79, "Recovered from over-voltage fault"},
+    {0x7A, "Recovered from fully-discharged warning"},
+    {0x7B, "Recovered from under-voltage fault"},
+    {0x7C, "External current sensor connected (in use)"},
+    {0x7D, "External current sensor disconnected (internal Hall used)"},
+};
+
+const char *bms_event_name(uint8_t id)
+{
+    for (size_t i = 0; i < sizeof k_events / sizeof k_events[0]; i++) {
+        if (k_events[i].id == id) {
+            return k_events[i].name;
+        }
+    }
+    return "Unknown event";
+}
+
+bms_event_class_t bms_event_class(uint8_t id)
+{
+    if (id >= 0x01u && id <= 0x30u) {
+        return BMS_EVENT_FAULT;
+    }
+    if (id >= 0x31u && id <= 0x60u) {
+        return BMS_EVENT_WARNING;
+    }
+    if (id >= 0x61u && id <= 0x90u) {
+        return BMS_EVENT_INFO;
+    }
+    return BMS_EVENT_UNKNOWN;
+}
+
+const char *bms_event_class_name(bms_event_class_t c)
+{
+    switch (c) {
+    case BMS_EVENT_FAULT: return "fault";
+    case BMS_EVENT_WARNING: return "warning";
+    case BMS_EVENT_INFO: return "info";
+    case BMS_EVENT_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+static bool temp_ok(float t)
+{
+    return t >= TEMP_MIN_C && t <= TEMP_MAX_C;
+}
+
+int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint32_t now_ms, const char **why)
+{
+    if (!regs || count != BMS_LIVE_COUNT) {
+        return TB_ERR_ARG;
+    }
+    bms_live_t l;
+    memset(&l, 0, sizeof l);
+    unsigned n = regs[53];
+    if (n < BMS_MIN_CELLS || n > BMS_MAX_CELLS) {
+        return reject(why, "number of detected cells (register 53) outside 4..16");
+    }
+    l.cell_count = (uint8_t)n;
+    /* With N cells the populated slots are registers 16-N..15; register 16-N is cell 1. */
+    for (unsigned i = 0; i < n; i++) {
+        float v = (float)regs[BMS_MAX_CELLS - n + i] * 0.0001f;
+        if (v < CELL_MIN_V || v > CELL_MAX_V) {
+            return reject(why, "a populated cell voltage (registers 0-15) is outside 0.5-5.0 V");
+        }
+        l.cell_v[i] = v;
+    }
+    l.min_cell_v = (float)regs[40] * 0.001f;
+    l.max_cell_v = (float)regs[41] * 0.001f;
+    if (l.min_cell_v < CELL_MIN_V || l.max_cell_v > CELL_MAX_V || l.min_cell_v > l.max_cell_v) {
+        return reject(why, "min/max cell voltage (registers 40/41) implausible");
+    }
+    l.pack_voltage_v = tb_float_from_regs(&regs[36]);
+    if (!isfinite(l.pack_voltage_v) || l.pack_voltage_v < 0.0f || l.pack_voltage_v > PACK_MAX_V) {
+        return reject(why, "pack voltage (registers 36-37) not a plausible float");
+    }
+    l.pack_current_a = tb_float_from_regs(&regs[38]);
+    if (!isfinite(l.pack_current_a) || fabsf(l.pack_current_a) > CURRENT_MAX_A) {
+        return reject(why, "pack current (registers 38-39) not a plausible float");
+    }
+    uint32_t soc = tb_u32_from_regs(&regs[46]);
+    if (soc > 100000000u) {
+        return reject(why, "state of charge (registers 46-47) above 100 %");
+    }
+    l.soc_pct = (float)((double)soc / 1000000.0);
+    l.soh_pct = regs[45] <= 50000u ? (float)regs[45] * 0.002f : NAN;
+    l.temp_internal_c = (float)(int16_t)regs[48] * 0.1f;
+    if (!temp_ok(l.temp_internal_c)) {
+        return reject(why, "internal temperature (register 48) outside -60..150 degC");
+    }
+    for (unsigned i = 0; i < BMS_EXT_TEMPS; i++) {
+        int16_t raw = (int16_t)regs[42 + i];
+        l.temp_ext_present[i] = raw != TEMP_ABSENT;
+        l.temp_ext_c[i] = l.temp_ext_present[i] ? (float)raw * 0.1f : 0.0f;
+        if (l.temp_ext_present[i] && !temp_ok(l.temp_ext_c[i])) {
+            return reject(why, "external temperature (registers 42/43) outside -60..150 degC");
+        }
+    }
+    l.status_raw = regs[50];
+    l.status = bms_status_from_raw(regs[50]);
+    l.balancing_needed = regs[51];
+    l.balancing_active = regs[52];
+    l.lifetime_s = tb_u32_from_regs(&regs[32]);
+    l.time_left_s = tb_u32_from_regs(&regs[34]);
+    l.distance_left_km = regs[44];
+    l.speed_kmh = tb_float_from_regs(&regs[54]);
+    if (!isfinite(l.speed_kmh)) {
+        l.speed_kmh = 0.0f; /* only meaningful with a speed sensor; never worth rejecting the block */
+    }
+    l.valid = true;
+    l.t_ms = now_ms;
+    *out = l;
+    return TB_OK;
+}
+
+int bms_decode_stats(bms_stats_t *out, const uint16_t *regs, unsigned count, uint32_t now_ms, const char **why)
+{
+    (void)why;
+    if (!regs || count != BMS_STATS_COUNT) {
+        return TB_ERR_ARG;
+    }
+    const uint16_t *r = regs - BMS_STATS_FIRST; /* index by register address */
+    bms_stats_t s;
+    memset(&s, 0, sizeof s);
+    s.total_distance_km = (float)((double)tb_u32_from_regs(&r[100]) * 0.01);
+    s.max_discharge_current_a = (float)r[102] * 0.1f;
+    s.max_charge_current_a = (float)r[103] * 0.1f;
+    s.max_cell_diff_v = (float)r[104] * 0.0001f;
+    s.under_voltage_count = r[105];
+    s.over_voltage_count = r[106];
+    s.discharge_oc_count = r[107];
+    s.charge_oc_count = r[108];
+    s.over_heat_count = r[109];
+    s.charging_count = r[111];
+    s.full_charge_count = r[112];
+    s.min_pack_temp_c = (int8_t)(r[113] & 0xFFu);
+    s.max_pack_temp_c = (int8_t)(r[113] >> 8);
+    s.last_reset_cause = (uint8_t)(r[114] & 0xFFu);
+    s.last_wakeup_source = (uint8_t)(r[114] >> 8);
+    s.stats_cleared_s = tb_u32_from_regs(&r[116]);
+    s.valid = true;
+    s.t_ms = now_ms;
+    *out = s;
+    return TB_OK;
+}
+
+int bms_decode_settings(bms_settings_t *out, const uint16_t *regs, unsigned count, uint32_t now_ms, const char **why)
+{
+    if (!regs || count != BMS_SETTINGS_COUNT) {
+        return TB_ERR_ARG;
+    }
+    const uint16_t *r = regs - BMS_SETTINGS_FIRST;
+    bms_settings_t s;
+    memset(&s, 0, sizeof s);
+    memcpy(s.raw, regs, sizeof s.raw);
+    if (r[307] < BMS_MIN_CELLS || r[307] > BMS_MAX_CELLS) {
+        return reject(why, "number of series cells (register 307) outside 4..16");
+    }
+    if (r[315] < 1200u || r[315] > 4500u || r[316] < 800u || r[316] > 3500u || r[316] >= r[315]) {
+        return reject(why, "over/under-voltage cut-offs (registers 315/316) implausible");
+    }
+    s.fully_charged_v = (float)r[300] * 0.001f;
+    s.fully_discharged_v = (float)r[301] * 0.001f;
+    s.early_balancing_v = (float)r[303] * 0.001f;
+    s.charge_finished_a = (float)r[304] * 0.001f;
+    s.peak_discharge_a = (float)r[305];
+    s.capacity_ah = (float)r[306] * 0.01f;
+    s.series_cells = (uint8_t)r[307];
+    s.allowed_disbalance_v = (float)r[308] * 0.001f;
+    s.over_voltage_v = (float)r[315] * 0.001f;
+    s.under_voltage_v = (float)r[316] * 0.001f;
+    s.discharge_oc_a = (float)r[317];
+    s.charge_oc_a = (float)r[318];
+    s.over_heat_c = (float)(int16_t)r[319];
+    s.low_temp_charge_c = (float)(int16_t)r[320];
+    s.automatic_recovery_s = (uint8_t)(r[332] & 0xFFu);
+    s.broadcast_time = (uint8_t)(r[342] & 0xFFu);
+    s.valid = true;
+    s.t_ms = now_ms;
+    *out = s;
+    return TB_OK;
+}
+
+int bms_decode_version(bms_version_t *out, const uint16_t *regs, unsigned count, uint32_t now_ms, const char **why)
+{
+    (void)why;
+    if (!regs || count != BMS_VERSION_COUNT) {
+        return TB_ERR_ARG;
+    }
+    bms_version_t v;
+    memset(&v, 0, sizeof v);
+    v.hw_version = (uint8_t)(regs[0] & 0xFFu);
+    v.hw_changes = (uint8_t)(regs[0] >> 8);
+    v.fw_public = (uint8_t)(regs[1] & 0xFFu);
+    v.high_power = (regs[1] & 0x0100u) != 0u;
+    v.current_sensor = (uint8_t)((regs[1] >> 9) & 0x3u);
+    v.fw_internal = regs[2];
+    v.bootloader = (uint8_t)(regs[3] & 0xFFu);
+    v.register_map = (uint8_t)(regs[3] >> 8);
+    memcpy(v.serial, &regs[4], sizeof v.serial);
+    v.valid = true;
+    v.t_ms = now_ms;
+    *out = v;
+    return TB_OK;
+}
+
+int bms_decode_event_regs(bms_events_t *out, const uint16_t *regs, unsigned count, uint32_t now_ms)
+{
+    if (!regs || count != 2u * BMS_EVENT_SLOTS) {
+        return TB_ERR_ARG;
+    }
+    bms_events_t e;
+    memset(&e, 0, sizeof e);
+    for (unsigned k = 0; k < BMS_EVENT_SLOTS; k++) {
+        uint16_t lo = regs[2u * k], hi = regs[2u * k + 1u];
+        if (lo == 0u && hi == 0u) {
+            continue; /* never written */
+        }
+        bms_event_t ev = {(uint32_t)lo | ((uint32_t)(hi & 0xFFu) << 16), (uint8_t)(hi >> 8)};
+        /* insertion sort, oldest first */
+        unsigned j = e.count;
+        while (j > 0u && e.ev[j - 1u].timestamp_s > ev.timestamp_s) {
+            e.ev[j] = e.ev[j - 1u];
+            j--;
+        }
+        e.ev[j] = ev;
+        e.count++;
+    }
+    e.valid = true;
+    e.t_ms = now_ms;
+    *out = e;
+    return TB_OK;
+}
+
+uint8_t bms_series_cells(const bms_snapshot_t *s)
+{
+    if (s->live.valid && s->live.cell_count >= BMS_MIN_CELLS && s->live.cell_count <= BMS_MAX_CELLS) {
+        return s->live.cell_count;
+    }
+    if (s->settings.valid && s->settings.series_cells >= BMS_MIN_CELLS && s->settings.series_cells <= BMS_MAX_CELLS) {
+        return s->settings.series_cells;
+    }
+    return 0;
+}
+
+bool bms_snapshot_complete(const bms_snapshot_t *s)
+{
+    return s->live.valid && s->settings.valid;
+}

@@ -1,0 +1,107 @@
+/* tb_regs: the complete TinyBMS register map as one table, and raw <-> value conversion with
+ * validation.
+ *
+ * Source: vendor "Tiny BMS Communication Protocols" Rev D (2025-07-04) and Rev B, as restated in
+ * ../shared/reference/tinybms-registers.csv / tinybms-protocol.md §4. One row per register or
+ * multi-register value (32-bit values listed once at their first address), reserved addresses
+ * omitted. Groups: live 0-55, statistics 100-117, events 200-297 (49 slots), settings 300-343,
+ * version 500-509. Only 300-399 are writable.
+ *
+ * Values are in the register's own unit (`unit`): value = raw * scale. Settings keep the vendor's
+ * units (mV, mA, A, degC, %, s, 0.01 Ah shown as Ah) because that is how TinyBMS owners know them
+ * from Battery Insider; the typed snapshot in core/bms.h is in SI units.
+ *
+ * Limits: `min`/`max` are RAW limits from the document. Some limits depend on the board and are
+ * set by the firmware (TB_REGF_DEVICE_LIMITS); the real ones can be read with command 0x1D and
+ * passed to tb_reg_encode() to narrow the check.
+ */
+#ifndef TB_REGS_H
+#define TB_REGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/bms.h"
+#include "core/tb_err.h"
+
+typedef enum {
+    TB_T_UINT16,    /* unsigned 16-bit */
+    TB_T_INT16,     /* two's complement 16-bit */
+    TB_T_UINT32,    /* two registers, low word first */
+    TB_T_FLOAT32,   /* IEEE-754, two registers, low word first */
+    TB_T_BITS16,    /* bitmap */
+    TB_T_ENUM16,    /* code in the whole register */
+    TB_T_ENUM8_LSB, /* code in the low byte; high byte reserved (written 0) */
+    TB_T_UINT8X2,   /* two unsigned bytes with separate meanings (see `values`) */
+    TB_T_INT8X2,    /* two signed bytes with separate meanings (see `values`) */
+    TB_T_EVENT      /* event slot: two registers, 24-bit timestamp + event ID */
+} tb_reg_type_t;
+
+typedef enum { TB_GRP_LIVE, TB_GRP_STATS, TB_GRP_EVENTS, TB_GRP_SETTINGS, TB_GRP_VERSION } tb_reg_group_t;
+
+enum {
+    TB_REGF_WRITABLE = 1u << 0,      /* in the 300-399 window and documented as R/W */
+    TB_REGF_RANGE = 1u << 1,         /* min/max are meaningful */
+    TB_REGF_DEVICE_LIMITS = 1u << 2, /* firmware adjusts the range: prefer 0x1D min/max */
+    TB_REGF_READBACK_FFFF = 1u << 3, /* reads 0xFFFF once the written value is accepted */
+    TB_REGF_REBOOTS = 1u << 4,       /* writing a new value restarts the BMS */
+    TB_REGF_REV_D = 1u << 5          /* defined since Rev C/D; reserved on older firmware */
+};
+
+typedef struct {
+    uint16_t addr;
+    uint8_t words;      /* 1 or 2 */
+    uint8_t type;       /* tb_reg_type_t */
+    uint8_t group;      /* tb_reg_group_t */
+    uint8_t flags;      /* TB_REGF_* */
+    float scale;        /* value = raw * scale */
+    int32_t min;        /* raw, if TB_REGF_RANGE */
+    int32_t max;        /* raw, if TB_REGF_RANGE */
+    const char *name;   /* unique snake_case, e.g. "over_voltage_cutoff" */
+    const char *unit;   /* unit of the value: "mV", "V", "A", "degC", "%", "s", "Ah", "" */
+    const char *label;  /* short human label */
+    const char *values; /* meaning of codes/bits/bytes, or NULL */
+} tb_reg_t;
+
+extern const tb_reg_t tb_regs[];
+extern const size_t tb_regs_count;
+
+/* Register whose value starts at addr; NULL if none (reserved or second word of a pair). */
+const tb_reg_t *tb_reg_find(uint16_t addr);
+/* Register by name (exact) or by decimal address string ("315"); NULL if unknown. */
+const tb_reg_t *tb_reg_lookup(const char *name_or_addr);
+const char *tb_reg_group_name(tb_reg_group_t g);
+const char *tb_reg_type_name(tb_reg_type_t t);
+/* Number of decimals worth printing for a value of this register (from its scale). */
+unsigned tb_reg_decimals(const tb_reg_t *r);
+
+/* Device-reported settings limits (command 0x1D options 1/2/3) for registers 300..343. */
+typedef struct {
+    bool valid;
+    uint16_t min[BMS_SETTINGS_COUNT];
+    uint16_t max[BMS_SETTINGS_COUNT];
+    uint16_t def[BMS_SETTINGS_COUNT];
+} tb_settings_limits_t;
+
+/* Raw words (r->words of them) -> value in r->unit. Event slots give the event ID. */
+double tb_reg_decode(const tb_reg_t *r, const uint16_t *words);
+/* Signed/unsigned raw integer as the type defines it (for display and range checks). */
+int64_t tb_reg_raw_int(const tb_reg_t *r, const uint16_t *words);
+
+/* Value in r->unit -> raw words, validating everything before writing `words`:
+ *   TB_ERR_READONLY  register not writable
+ *   TB_ERR_RANGE     not finite, not a multiple of the resolution, outside the documented range,
+ *                    or outside the device-reported range (limits may be NULL)
+ * *why (if not NULL) gets a static English reason. */
+int tb_reg_encode(const tb_reg_t *r, double value, const tb_settings_limits_t *limits, uint16_t *words,
+                  const char **why);
+
+/* Cross-register rules of the settings block (raw registers 300..343), as Battery Insider
+ * enforces them: under-voltage cut-off < fully discharged < fully charged < over-voltage cut-off,
+ * each at least 10 mV apart; early balancing between fully discharged and over-voltage;
+ * peak discharge cut-off (if set) above the discharge over-current cut-off; 4..16 series cells.
+ * Returns TB_OK or TB_ERR_RANGE with *why set. */
+int tb_settings_check(const uint16_t *raw, const char **why);
+
+#endif
