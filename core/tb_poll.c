@@ -303,8 +303,10 @@ static void link_failed(tb_poll_t *p, uint32_t now)
 
 /* ---- completion of block reads ----------------------------------------------------------- */
 
-static void reschedule(tb_poll_t *p, tb_block_t b, bool ok, uint32_t now)
+/* rc: TB_OK, or why the read failed. */
+static void reschedule(tb_poll_t *p, tb_block_t b, int rc, uint32_t now)
 {
+    bool ok = rc == TB_OK;
     if (is_once(b)) {
         if (ok) {
             p->enabled[b] = false;
@@ -313,6 +315,13 @@ static void reschedule(tb_poll_t *p, tb_block_t b, bool ok, uint32_t now)
             p->next_due[b] = now + ONCE_RETRY_MS;
             if (p->failures[b] >= ONCE_MAX_FAILURES) {
                 p->enabled[b] = false;
+            }
+            /* A "command error" NACK to 0x1D means this firmware or bridge does not implement it:
+             * asking again (or for the other two tables) would only cost time. */
+            if (rc == TB_ERR_NACK && p->last_nack == TB_NACK_COMMAND && b >= TB_BLK_LIMITS_MIN) {
+                p->enabled[TB_BLK_LIMITS_MIN] = false;
+                p->enabled[TB_BLK_LIMITS_MAX] = false;
+                p->enabled[TB_BLK_LIMITS_DEF] = false;
             }
         }
         return;
@@ -661,7 +670,7 @@ static void transaction_failed(tb_poll_t *p, int rc, bool link_ok, uint32_t now)
         job_finish(p, rc);
         return;
     }
-    reschedule(p, r->block, false, now);
+    reschedule(p, r->block, rc, now);
 }
 
 static void transaction_ok(tb_poll_t *p, const uint16_t *regs, uint32_t now)
@@ -672,8 +681,7 @@ static void transaction_ok(tb_poll_t *p, const uint16_t *regs, uint32_t now)
         job_step_ok(p, regs, now);
         return;
     }
-    int rc = apply_block(p, r->block, regs, now);
-    reschedule(p, r->block, rc == TB_OK, now);
+    reschedule(p, r->block, apply_block(p, r->block, regs, now), now);
 }
 
 /* A valid frame that does not answer the outstanding request. */
@@ -729,7 +737,10 @@ static void on_frame(tb_poll_t *p, const tb_frame_t *f, uint32_t now)
         tb_nack_t n = {0, 0};
         (void)tb_parse_nack(f, &n);
         p->stats.nacks++;
-        p->job_res.nack_err = n.err;
+        p->last_nack = n.err;
+        if (r->is_job) {
+            p->job_res.nack_err = n.err;
+        }
         /* The BMS saw a corrupted request: sending it again is the right answer. */
         if (n.err == TB_NACK_CRC && r->attempt < (uint8_t)p->cfg.max_retries) {
             r->attempt++;

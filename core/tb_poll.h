@@ -176,6 +176,7 @@ typedef struct {
     bool in_backoff;
 
     uint8_t last_cmd;           /* command of the last finished request, to spot duplicates */
+    uint16_t last_nack;         /* error code of the most recent NACK */
     uint32_t last_done_ms;
 
     bool have_lifetime;

@@ -137,8 +137,10 @@ void fake_bms_request(fake_bms_t *f, const uint8_t *q, size_t n)
             nack(f, 0x10, 0x00);
             return;
         }
-        for (unsigned i = 0; i < cnt; i++) {
-            f->regs[addr + i] = (uint16_t)(q[7 + 2 * i] << 8 | q[8 + 2 * i]);
+        for (unsigned i = 0; i < cnt && !f->ignore_writes; i++) {
+            unsigned a = addr + i;
+            /* 323 (SOH) and 328 (SOC) read 0xFFFF once the value has been accepted */
+            f->regs[a] = (a == 323 || a == 328) ? 0xFFFF : (uint16_t)(q[7 + 2 * i] << 8 | q[8 + 2 * i]);
         }
         f->writes++;
         memcpy(b, q, 6);

@@ -17,6 +17,7 @@ typedef struct {
     int nack_next;          /* answer this many further requests with AA 00 cmd 00 */
     bool corrupt_next;      /* flip a byte of the next reply (CRC then fails) */
     bool support_0x1d;      /* answer 0x1D; otherwise NACK it */
+    bool ignore_writes;     /* acknowledge 0x10 writes without storing them */
     uint32_t requests;      /* well-formed requests seen */
     uint32_t writes;        /* accepted 0x10 writes */
     uint32_t resets[6];     /* 0x02 per option */
