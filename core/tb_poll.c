@@ -316,9 +316,10 @@ static void reschedule(tb_poll_t *p, tb_block_t b, int rc, uint32_t now)
             if (p->failures[b] >= ONCE_MAX_FAILURES) {
                 p->enabled[b] = false;
             }
-            /* A "command error" NACK to 0x1D means this firmware or bridge does not implement it:
+            /* A "command error" NACK (or Modbus "illegal function") to 0x1D means this firmware or bridge does not implement it:
              * asking again (or for the other two tables) would only cost time. */
-            if (rc == TB_ERR_NACK && p->last_nack == TB_NACK_COMMAND && b >= TB_BLK_LIMITS_MIN) {
+            if (rc == TB_ERR_NACK && b >= TB_BLK_LIMITS_MIN &&
+                (p->last_nack == TB_NACK_COMMAND || p->last_nack == (TB_NACK_MODBUS_EXCEPTION | 1u))) {
                 p->enabled[TB_BLK_LIMITS_MIN] = false;
                 p->enabled[TB_BLK_LIMITS_MAX] = false;
                 p->enabled[TB_BLK_LIMITS_DEF] = false;

@@ -247,10 +247,13 @@ int tb_enc_write_indiv(uint8_t *buf, size_t cap, const uint16_t *addrs, const ui
 
 /* ---- receive state machine -------------------------------------------------------------- */
 
-/* Commands a Modbus exception may carry (function code | 0x80). */
+/* A Modbus exception reply: function code | 0x80, exception code, CRC (5 bytes). The TinyBMS
+ * itself answers errors with AA 00, but Modbus gateways and other firmware use exceptions, and
+ * recognising them turns a would-be timeout into an immediate, explained failure. No TinyBMS
+ * command code has bit 7 set, so the two cannot be confused. */
 static bool is_modbus_exception(uint8_t cmd)
 {
-    return cmd == (TB_CMD_MB_READ | 0x80u) || cmd == (TB_CMD_MB_WRITE | 0x80u);
+    return (cmd & 0x80u) != 0u;
 }
 
 int tb_frame_length(const uint8_t *b, size_t n)
@@ -327,9 +330,8 @@ void tb_rx_flush(tb_rx_t *rx)
     if (rx->len > 0u) {
         if (rx->buf[0] == TB_ADDR) {
             rx->stats.truncated++;
-        } else {
-            rx->stats.garbage_bytes += rx->len;
         }
+        rx->stats.garbage_bytes += rx->len;
     }
     rx->len = 0;
 }

@@ -100,7 +100,8 @@ int tb_enc_write_indiv(uint8_t *buf, size_t cap, const uint16_t *addrs, const ui
 typedef struct {
     uint32_t frames;        /* valid frames delivered */
     uint32_t bytes;         /* bytes pushed */
-    uint32_t garbage_bytes; /* bytes dropped while hunting for a valid frame */
+    uint32_t garbage_bytes; /* bytes dropped (hunting for a frame, bad CRC, abandoned partial frames);
+                             * frames delivered + garbage + pending always equals bytes */
     uint32_t crc_errors;    /* complete frames whose CRC did not match */
     uint32_t bad_length;    /* header with an impossible length byte */
     uint32_t unknown_cmd;   /* 0xAA followed by a byte that starts no known reply */
@@ -128,8 +129,8 @@ typedef struct {
  * (0 disables the check). 50 ms suits USB-serial adapters, whose latency timers deliver a
  * frame in bursts up to ~16 ms apart. */
 void tb_rx_init(tb_rx_t *rx, uint32_t gap_ms);
-/* Discard buffered bytes (e.g. before sending a new request); they count as truncated if they
- * held the start of a frame, as garbage otherwise. */
+/* Discard buffered bytes (e.g. before sending a new request); they count as garbage, and as one
+ * truncated frame if they held the start of a frame. */
 void tb_rx_flush(tb_rx_t *rx);
 /* Append up to n bytes; returns how many were taken (fewer only when the caller has not drained
  * frames with tb_rx_next(); the buffer always has room for a whole frame after draining). */

@@ -357,6 +357,8 @@ static void frame_length_rules(void **state)
     b[1] = 0x09;
     b[2] = 0x88; /* bit-structured PL: size in bits 5..0 */
     assert_int_equal(tb_frame_length(b, 3), 13);
+    b[1] = 0x9D; /* Modbus exception to function 0x1D: 5 bytes */
+    assert_int_equal(tb_frame_length(b, 2), 5);
     b[1] = 0x42; /* no reply starts with this */
     assert_int_equal(tb_frame_length(b, 3), -1);
     b[0] = 0x00;

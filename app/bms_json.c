@@ -1,0 +1,273 @@
+#include "app/bms_json.h"
+
+#include <math.h>
+#include <string.h>
+
+static void age(jw_t *w, bool valid, uint32_t t_ms, uint32_t now_ms)
+{
+    jw_kv_bool(w, "valid", valid);
+    if (valid) {
+        jw_kv_uint(w, "age_ms", (uint32_t)(now_ms - t_ms));
+    } else {
+        jw_kv_null(w, "age_ms");
+    }
+}
+
+static void kv_float_or_null(jw_t *w, const char *k, float v, unsigned d)
+{
+    if (isfinite(v)) {
+        jw_kv_float(w, k, v, d);
+    } else {
+        jw_kv_null(w, k);
+    }
+}
+
+static void bits_as_cells(jw_t *w, const char *key, uint16_t bits, unsigned n)
+{
+    jw_key(w, key);
+    jw_arr_begin(w);
+    for (unsigned i = 0; i < n; i++) {
+        jw_bool(w, (bits >> i) & 1u);
+    }
+    jw_arr_end(w);
+}
+
+void bms_json_live(jw_t *w, const bms_live_t *l, uint32_t now_ms)
+{
+    jw_obj_begin(w);
+    age(w, l->valid, l->t_ms, now_ms);
+    if (!l->valid) {
+        jw_obj_end(w);
+        return;
+    }
+    jw_kv_float(w, "pack_voltage_v", l->pack_voltage_v, 3);
+    jw_kv_float(w, "pack_current_a", l->pack_current_a, 2);
+    jw_kv_float(w, "power_w", l->pack_voltage_v * l->pack_current_a, 1);
+    jw_kv_float(w, "soc_pct", l->soc_pct, 2);
+    kv_float_or_null(w, "soh_pct", l->soh_pct, 1);
+    jw_kv_uint(w, "cell_count", l->cell_count);
+    jw_key(w, "cells_v");
+    jw_arr_begin(w);
+    for (unsigned i = 0; i < l->cell_count; i++) {
+        jw_float(w, l->cell_v[i], 4);
+    }
+    jw_arr_end(w);
+    jw_kv_float(w, "min_cell_v", l->min_cell_v, 3);
+    jw_kv_float(w, "max_cell_v", l->max_cell_v, 3);
+    jw_kv_float(w, "cell_spread_v", l->max_cell_v - l->min_cell_v, 3);
+    jw_key(w, "temperatures_c");
+    jw_obj_begin(w);
+    jw_kv_float(w, "internal", l->temp_internal_c, 1);
+    for (unsigned i = 0; i < BMS_EXT_TEMPS; i++) {
+        const char *k = i == 0 ? "external_1" : "external_2";
+        if (l->temp_ext_present[i]) {
+            jw_kv_float(w, k, l->temp_ext_c[i], 1);
+        } else {
+            jw_kv_null(w, k);
+        }
+    }
+    jw_obj_end(w);
+    jw_kv_str(w, "status", bms_status_name(l->status));
+    jw_kv_uint(w, "status_code", l->status_raw);
+    bits_as_cells(w, "balancing_needed", l->balancing_needed, l->cell_count);
+    bits_as_cells(w, "balancing_active", l->balancing_active, l->cell_count);
+    jw_kv_uint(w, "lifetime_s", l->lifetime_s);
+    jw_kv_uint(w, "time_left_s", l->time_left_s);
+    jw_kv_uint(w, "distance_left_km", l->distance_left_km);
+    jw_kv_float(w, "speed_kmh", l->speed_kmh, 1);
+    jw_obj_end(w);
+}
+
+static const char *reset_cause(uint8_t c)
+{
+    static const char *const k[] = {"unknown", "low_power_reset", "window_watchdog", "independent_watchdog",
+                                    "software_reset", "power_on_reset", "pin_reset", "option_byte_load"};
+    return c < sizeof k / sizeof k[0] ? k[c] : "undocumented";
+}
+
+static const char *wake_source(uint8_t c)
+{
+    static const char *const k[] = {"charger_connected", "ignition", "discharging_detected", "uart_communication"};
+    return c < sizeof k / sizeof k[0] ? k[c] : "undocumented";
+}
+
+void bms_json_stats(jw_t *w, const bms_stats_t *s, uint32_t now_ms)
+{
+    jw_obj_begin(w);
+    age(w, s->valid, s->t_ms, now_ms);
+    if (s->valid) {
+        jw_kv_float(w, "total_distance_km", s->total_distance_km, 2);
+        jw_kv_float(w, "max_discharge_current_a", s->max_discharge_current_a, 1);
+        jw_kv_float(w, "max_charge_current_a", s->max_charge_current_a, 1);
+        jw_kv_float(w, "max_cell_diff_v", s->max_cell_diff_v, 4);
+        jw_kv_uint(w, "under_voltage_count", s->under_voltage_count);
+        jw_kv_uint(w, "over_voltage_count", s->over_voltage_count);
+        jw_kv_uint(w, "discharge_over_current_count", s->discharge_oc_count);
+        jw_kv_uint(w, "charge_over_current_count", s->charge_oc_count);
+        jw_kv_uint(w, "over_heat_count", s->over_heat_count);
+        jw_kv_uint(w, "charging_count", s->charging_count);
+        jw_kv_uint(w, "full_charge_count", s->full_charge_count);
+        jw_kv_int(w, "min_pack_temp_c", s->min_pack_temp_c);
+        jw_kv_int(w, "max_pack_temp_c", s->max_pack_temp_c);
+        jw_kv_str(w, "last_reset_cause", reset_cause(s->last_reset_cause));
+        jw_kv_str(w, "last_wakeup_source", wake_source(s->last_wakeup_source));
+        jw_kv_uint(w, "stats_cleared_s", s->stats_cleared_s);
+    }
+    jw_obj_end(w);
+}
+
+void bms_json_version(jw_t *w, const bms_version_t *v, uint32_t now_ms)
+{
+    static const char *const sensors[] = {"internal_shunt", "internal_hall", "external", "undocumented"};
+    jw_obj_begin(w);
+    age(w, v->valid, v->t_ms, now_ms);
+    if (v->valid) {
+        jw_kv_uint(w, "hardware_version", v->hw_version);
+        jw_kv_uint(w, "hardware_changes", v->hw_changes);
+        jw_kv_uint(w, "firmware_public", v->fw_public);
+        jw_kv_uint(w, "firmware_internal", v->fw_internal);
+        jw_kv_uint(w, "bootloader", v->bootloader);
+        jw_kv_uint(w, "register_map", v->register_map);
+        jw_kv_str(w, "power_type", v->high_power ? "high_power_150a" : "low_power_30a");
+        jw_kv_str(w, "current_sensor", sensors[v->current_sensor & 3u]);
+        char serial[25];
+        static const char hex[] = "0123456789ABCDEF";
+        for (unsigned i = 0; i < 6; i++) {
+            for (unsigned k = 0; k < 4; k++) {
+                serial[4 * i + k] = hex[(v->serial[i] >> (12u - 4u * k)) & 0xFu];
+            }
+        }
+        serial[24] = '\0';
+        jw_kv_str(w, "serial_hex", serial);
+    }
+    jw_obj_end(w);
+}
+
+void bms_json_event(jw_t *w, const bms_event_t *e)
+{
+    jw_obj_begin(w);
+    jw_kv_uint(w, "timestamp_s", e->timestamp_s);
+    jw_kv_uint(w, "id", e->id);
+    jw_kv_str(w, "class", bms_event_class_name(bms_event_class(e->id)));
+    jw_kv_str(w, "name", bms_event_name(e->id));
+    jw_obj_end(w);
+}
+
+void bms_json_events(jw_t *w, const bms_events_t *e, uint32_t now_ms)
+{
+    jw_obj_begin(w);
+    age(w, e->valid, e->t_ms, now_ms);
+    if (e->valid) {
+        jw_kv_uint(w, "bms_time_s", e->bms_time_s);
+        jw_key(w, "events");
+        jw_arr_begin(w);
+        for (unsigned i = 0; i < e->count; i++) {
+            bms_json_event(w, &e->ev[i]);
+        }
+        jw_arr_end(w);
+    }
+    jw_obj_end(w);
+}
+
+static void raw_value(jw_t *w, const tb_reg_t *r, int64_t raw)
+{
+    jw_double(w, (double)raw * (double)r->scale, tb_reg_decimals(r));
+}
+
+void bms_json_register(jw_t *w, const tb_reg_t *r, const uint16_t *words, const tb_settings_limits_t *limits)
+{
+    jw_obj_begin(w);
+    jw_kv_uint(w, "address", r->addr);
+    jw_kv_str(w, "name", r->name);
+    jw_kv_str(w, "label", r->label);
+    jw_kv_str(w, "group", tb_reg_group_name((tb_reg_group_t)r->group));
+    jw_kv_str(w, "type", tb_reg_type_name((tb_reg_type_t)r->type));
+    jw_key(w, "value");
+    jw_double(w, tb_reg_decode(r, words), tb_reg_decimals(r));
+    jw_kv_str(w, "unit", r->unit);
+    jw_kv_uint(w, "raw", r->words == 2u ? ((uint32_t)words[1] << 16 | words[0]) : words[0]);
+    jw_kv_bool(w, "writable", (r->flags & TB_REGF_WRITABLE) != 0u);
+    if (r->flags & TB_REGF_RANGE) {
+        jw_key(w, "min");
+        raw_value(w, r, r->min);
+        jw_key(w, "max");
+        raw_value(w, r, r->max);
+    }
+    unsigned idx = (unsigned)(r->addr - BMS_SETTINGS_FIRST);
+    if (limits && limits->valid && r->addr >= BMS_SETTINGS_FIRST && idx < BMS_SETTINGS_COUNT && r->words == 1u) {
+        bool s = r->type == TB_T_INT16;
+        jw_key(w, "device_min");
+        raw_value(w, r, s ? (int16_t)limits->min[idx] : limits->min[idx]);
+        jw_key(w, "device_max");
+        raw_value(w, r, s ? (int16_t)limits->max[idx] : limits->max[idx]);
+        jw_key(w, "device_default");
+        raw_value(w, r, s ? (int16_t)limits->def[idx] : limits->def[idx]);
+    }
+    if (r->values) {
+        jw_kv_str(w, "values", r->values);
+    }
+    if (r->flags & TB_REGF_REBOOTS) {
+        jw_kv_bool(w, "reboots_bms", true);
+    }
+    jw_obj_end(w);
+}
+
+void bms_json_settings(jw_t *w, const bms_settings_t *s, const tb_settings_limits_t *limits, uint32_t now_ms)
+{
+    jw_obj_begin(w);
+    age(w, s->valid, s->t_ms, now_ms);
+    if (s->valid) {
+        jw_key(w, "registers");
+        jw_arr_begin(w);
+        for (size_t i = 0; i < tb_regs_count; i++) {
+            const tb_reg_t *r = &tb_regs[i];
+            if (r->group != TB_GRP_SETTINGS) {
+                continue;
+            }
+            bms_json_register(w, r, &s->raw[r->addr - BMS_SETTINGS_FIRST], limits);
+        }
+        jw_arr_end(w);
+    }
+    jw_obj_end(w);
+}
+
+void bms_json_link(jw_t *w, const tb_link_stats_t *s, uint32_t now_ms)
+{
+    jw_obj_begin(w);
+    jw_kv_bool(w, "up", s->link_up);
+    if (s->ever_replied) {
+        jw_kv_uint(w, "last_reply_age_ms", (uint32_t)(now_ms - s->last_reply_ms));
+    } else {
+        jw_kv_null(w, "last_reply_age_ms");
+    }
+    jw_kv_uint(w, "requests", s->requests);
+    jw_kv_uint(w, "replies", s->replies);
+    jw_kv_uint(w, "timeouts", s->timeouts);
+    jw_kv_uint(w, "retries", s->retries);
+    jw_kv_uint(w, "wakeups", s->wakeups);
+    jw_kv_uint(w, "nacks", s->nacks);
+    jw_kv_uint(w, "crc_errors", s->rx.crc_errors);
+    jw_kv_uint(w, "garbage_bytes", s->rx.garbage_bytes);
+    jw_kv_uint(w, "truncated", s->rx.truncated);
+    jw_kv_uint(w, "unexpected", s->unexpected);
+    jw_kv_uint(w, "duplicates", s->duplicates);
+    jw_kv_uint(w, "decode_errors", s->decode_errors);
+    jw_kv_uint(w, "readback_mismatch", s->readback_mismatch);
+    jw_kv_uint(w, "bms_restarts", s->bms_restarts);
+    jw_kv_uint(w, "consecutive_failures", s->consecutive_failures);
+    jw_kv_uint(w, "last_rtt_ms", s->last_rtt_ms);
+    jw_key(w, "rtt_histogram");
+    jw_arr_begin(w);
+    for (unsigned i = 0; i < TB_RTT_BUCKETS; i++) {
+        jw_obj_begin(w);
+        if (i < TB_RTT_BUCKETS - 1u) {
+            jw_kv_uint(w, "le_ms", tb_rtt_bucket_ms[i]);
+        } else {
+            jw_kv_null(w, "le_ms");
+        }
+        jw_kv_uint(w, "count", s->rtt_hist[i]);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_obj_end(w);
+}

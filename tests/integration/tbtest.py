@@ -1,0 +1,90 @@
+"""Helpers shared by the integration tests (run with Debian's /usr/bin/python3).
+
+Everything started here runs on loopback or ptys and is cleaned up by PID."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("TB_BIN_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin")
+SRC = os.environ.get("TB_SRC_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+
+_children = []
+
+
+def bin_path(name):
+    p = os.path.join(BIN, name)
+    if not os.path.exists(p):
+        raise SystemExit(f"missing binary {p} (build first)")
+    return p
+
+
+def spawn(args, **kw):
+    """Start a child that is killed (by PID) when the test exits."""
+    p = subprocess.Popen(args, **kw)
+    _children.append(p)
+    return p
+
+
+def cleanup():
+    for p in reversed(_children):
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=3)
+            except Exception:
+                p.kill()
+                p.wait()
+    _children.clear()
+
+
+def pty_pair():
+    """A linked pair of ptys made by socat: returns (path_a, path_b)."""
+    log = tempfile.TemporaryFile(mode="w+")
+    p = spawn(["socat", "-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0"], stderr=log)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        log.seek(0)
+        paths = re.findall(r"PTY is (/dev/pts/\d+)", log.read())
+        if len(paths) == 2:
+            time.sleep(0.05)
+            return paths[0], paths[1]
+        time.sleep(0.02)
+    raise RuntimeError("socat did not create a pty pair")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Checker:
+    """Counts failures instead of stopping at the first, prints a summary, sets the exit code."""
+
+    def __init__(self, name):
+        self.name = name
+        self.failures = 0
+        self.checks = 0
+
+    def check(self, cond, what):
+        self.checks += 1
+        if not cond:
+            self.failures += 1
+            print(f"FAIL: {what}", flush=True)
+        return cond
+
+    def close(self, want, got, what, tol):
+        ok = got is not None and abs(got - want) <= tol
+        return self.check(ok, f"{what}: want {want} +/- {tol}, got {got}")
+
+    def done(self):
+        cleanup()
+        print(f"{self.name}: {self.checks - self.failures}/{self.checks} checks passed", flush=True)
+        sys.exit(1 if self.failures else 0)
