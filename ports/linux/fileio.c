@@ -1,0 +1,193 @@
+#include "ports/linux/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/log.h"
+#include "core/tb_err.h"
+
+static int fail(char *err, size_t errlen, const char *step, const char *path)
+{
+    int e = errno;
+    if (err) {
+        snprintf(err, errlen, "%s %s: %s", step, path, strerror(e));
+    }
+    return e == ENOSPC || e == EDQUOT ? TB_ERR_NOSPACE : TB_ERR_IO;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t k = write(fd, p, len);
+        if (k < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        p += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+int file_save_atomic(const char *path, const void *data, size_t len, bool keep_backup, char *err, size_t errlen)
+{
+    char tmp[512], bak[512], dirbuf[512];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp ||
+        (size_t)snprintf(bak, sizeof bak, "%s.bak", path) >= sizeof bak ||
+        (size_t)snprintf(dirbuf, sizeof dirbuf, "%s", path) >= sizeof dirbuf) {
+        errno = ENAMETOOLONG;
+        return fail(err, errlen, "path too long:", path);
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        return fail(err, errlen, "cannot create", tmp);
+    }
+    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        int rc = fail(err, errlen, "cannot write", tmp);
+        close(fd);
+        unlink(tmp);
+        return rc;
+    }
+    if (close(fd) != 0) {
+        int rc = fail(err, errlen, "cannot close", tmp);
+        unlink(tmp);
+        return rc;
+    }
+    if (keep_backup && access(path, F_OK) == 0) {
+        /* PATH.bak becomes the previous version; PATH stays in place until the rename below */
+        if (unlink(bak) != 0 && errno != ENOENT) {
+            int rc = fail(err, errlen, "cannot replace", bak);
+            unlink(tmp);
+            return rc;
+        }
+        if (link(path, bak) != 0) {
+            int rc = fail(err, errlen, "cannot keep a backup as", bak);
+            unlink(tmp);
+            return rc;
+        }
+    }
+    if (rename(tmp, path) != 0) {
+        int rc = fail(err, errlen, "cannot replace", path);
+        unlink(tmp);
+        return rc;
+    }
+    const char *dir = dirname(dirbuf);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        return fail(err, errlen, "cannot open directory", dir);
+    }
+    if (fsync(dfd) != 0) {
+        int rc = fail(err, errlen, "cannot sync directory", dir);
+        close(dfd);
+        return rc;
+    }
+    close(dfd);
+    return TB_OK;
+}
+
+int file_load(const char *path, void *buf, size_t cap, size_t *len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            if (err) {
+                snprintf(err, errlen, "%s does not exist", path);
+            }
+            return TB_ERR_NOTFOUND;
+        }
+        return fail(err, errlen, "cannot open", path);
+    }
+    size_t n = 0;
+    for (;;) {
+        if (n == cap) {
+            char extra;
+            ssize_t k = read(fd, &extra, 1);
+            close(fd);
+            if (k > 0) {
+                if (err) {
+                    snprintf(err, errlen, "%s is larger than %zu bytes", path, cap);
+                }
+                return TB_ERR_TOO_LARGE;
+            }
+            break;
+        }
+        ssize_t k = read(fd, (char *)buf + n, cap - n);
+        if (k < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            int rc = fail(err, errlen, "cannot read", path);
+            close(fd);
+            return rc;
+        }
+        if (k == 0) {
+            close(fd);
+            break;
+        }
+        n += (size_t)k;
+    }
+    *len = n;
+    return TB_OK;
+}
+
+int file_mkdirs(const char *dir)
+{
+    char p[512];
+    if ((size_t)snprintf(p, sizeof p, "%s", dir) >= sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *s = p + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *s = '/';
+        }
+    }
+    if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+        return -1;
+    }
+    return 0;
+}
+
+static int fs_save(void *ctx, const char *name, const void *data, size_t len)
+{
+    file_storage_t *fs = ctx;
+    char path[512], err[600];
+    snprintf(path, sizeof path, "%s/%s", fs->dir, name);
+    int rc = file_save_atomic(path, data, len, false, err, sizeof err);
+    if (rc != TB_OK) {
+        LOGW("storage", "%s", err);
+    }
+    return rc;
+}
+
+static int fs_load(void *ctx, const char *name, void *buf, size_t cap, size_t *len)
+{
+    file_storage_t *fs = ctx;
+    char path[512], err[600];
+    snprintf(path, sizeof path, "%s/%s", fs->dir, name);
+    int rc = file_load(path, buf, cap, len, err, sizeof err);
+    if (rc != TB_OK && rc != TB_ERR_NOTFOUND) {
+        LOGW("storage", "%s", err);
+    }
+    return rc;
+}
+
+void file_storage_init(file_storage_t *fs, storage_t *out, const char *dir)
+{
+    snprintf(fs->dir, sizeof fs->dir, "%s", dir);
+    out->save = fs_save;
+    out->load = fs_load;
+    out->ctx = fs;
+}

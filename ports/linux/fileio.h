@@ -1,0 +1,28 @@
+/* fileio: crash-safe file replacement and the file-backed storage_t.
+ *
+ * file_save_atomic(): write PATH.tmp.PID, fsync it, keep the current PATH as PATH.bak (hard link,
+ * so PATH itself is never missing), rename the temporary over PATH, fsync the directory. After a
+ * crash at any instant PATH holds either the old or the new complete content. */
+#ifndef PORTS_LINUX_FILEIO_H
+#define PORTS_LINUX_FILEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "app/storage.h"
+
+/* 0 or a TB_ERR_* (TB_ERR_NOSPACE for a full disk); err gets "step path: strerror". */
+int file_save_atomic(const char *path, const void *data, size_t len, bool keep_backup, char *err, size_t errlen);
+/* Read a whole file (at most cap bytes). TB_ERR_NOTFOUND, TB_ERR_TOO_LARGE, TB_ERR_IO. */
+int file_load(const char *path, void *buf, size_t cap, size_t *len, char *err, size_t errlen);
+/* mkdir -p with mode 0750. 0 or -1 (errno). */
+int file_mkdirs(const char *dir);
+
+typedef struct {
+    char dir[256];
+} file_storage_t;
+
+/* storage_t over a directory: object "energy" is DIR/energy. */
+void file_storage_init(file_storage_t *fs, storage_t *out, const char *dir);
+
+#endif
