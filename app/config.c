@@ -18,9 +18,6 @@ static const char *const k_log_levels[] = {"error", "warn", "info", "debug"};
 static const cfg_param_t k_gateway_params[] = {
     GW_ROW_STR(serial_device, "gateway.serial", 1, "/dev/ttyUSB0", CFG_F_RESTART,
                "Serial device of the TinyBMS UART (USB-serial adapter), 115200 8N1."),
-    GW_ROW_STR(can, "gateway.can", 1, "socketcan:can0", CFG_F_RESTART,
-               "CAN back-end towards the Victron GX: socketcan:IFACE, slcan:/dev/ttyACM0 (CANable and other "
-               "serial-line CAN adapters) or log:PATH (write frames to a candump -L file only)."),
     GW_ROW_STR(http_listen, "gateway.http", 1, "0.0.0.0:8080", CFG_F_RESTART,
                "Address and port of the web UI and API (ADDR:PORT)."),
     GW_ROW_STR(state_dir, "gateway.state_dir", 1, "/var/lib/tinybms-gateway", CFG_F_RESTART,

@@ -25,7 +25,6 @@
 /* The daemon's own settings (section "gateway"). */
 typedef struct {
     char serial_device[128];
-    char can[160];
     char http_listen[64];
     char state_dir[200];
     int32_t log_level;       /* index into log level names */

@@ -107,7 +107,7 @@ static void output_round_trips(void **state)
     assert_memory_equal(&a, &b, sizeof a);
 
     a.link.live_period_ms = 333;
-    snprintf(a.gateway.can, sizeof a.gateway.can, "slcan:/dev/ttyACM0");
+    snprintf(a.gateway.serial_device, sizeof a.gateway.serial_device, "/dev/ttyAMA0");
     n = gw_config_to_json(&a, g_buf, sizeof g_buf, 0);
     assert_true(n > 0);
     assert_null(strchr(g_buf, '\n'));
