@@ -51,7 +51,7 @@ const char *log_level_name(log_level_t l);
 bool log_level_parse(const char *s, log_level_t *out);
 
 void log_msg(log_level_t level, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void log_vmsg(log_level_t level, const char *module, const char *fmt, va_list ap);
+void log_vmsg(log_level_t level, const char *module, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* Copy up to cap entries with seq > after (oldest first); returns how many. */
 size_t log_read(uint64_t after, log_entry_t *out, size_t cap);
