@@ -572,6 +572,7 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
         out->valid = false;
         out->transmit = false;
         out->cvl_lim = out->ccl_lim = out->dcl_lim = CHG_LIM_NO_DATA;
+        out->cvl_target_lim = out->ccl_target_lim = out->dcl_target_lim = CHG_LIM_NO_DATA;
         out->charge_stopped = true;
         out->discharge_stopped = true;
         rs_str(r, "no usable BMS data yet: ");
@@ -609,8 +610,8 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
     out->ccl_target_a = 0.0f;
     out->dcl_target_a = st->dcl;
     out->dvl_v = st->last_dvl_v;
-    out->cvl_lim = out->ccl_lim = lim;
-    out->dcl_lim = lim;
+    out->cvl_lim = out->ccl_lim = out->dcl_lim = lim;
+    out->cvl_target_lim = out->ccl_target_lim = out->dcl_target_lim = lim;
     out->charge_stopped = true;
     out->discharge_stopped = !(st->dcl > 0.0f);
     if (failsafe) {
@@ -629,15 +630,18 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
     }
 }
 
+/* dt: capped step time (for timers that must see the condition); dt_real: the whole elapsed time
+ * (for the days since the last full charge). */
 static void phase_machine(chg_st_t *st, const chg_config_t *c, const inputs_t *in, const limits_cfg_t *d,
-                          bool charge_blocked, uint32_t dt)
+                          bool charge_blocked, uint32_t dt, uint32_t dt_real)
 {
     float n = (float)in->n;
     bool at_voltage = !charge_blocked &&
                       (in->pack >= n * (d->bulk - c->absorption_band_v) || in->vmax >= d->bulk);
     /* Time since the last full charge, in seconds with an ms remainder (days do not fit a
      * wrap-safe ms comparison). */
-    uint32_t rem = st->since_full_rem_ms + dt;
+    uint32_t rem = st->since_full_rem_ms + (dt_real % 1000u);
+    st->since_full_s = sat_add(st->since_full_s, dt_real / 1000u);
     st->since_full_s = sat_add(st->since_full_s, rem / 1000u);
     st->since_full_rem_ms = rem % 1000u;
 
@@ -811,6 +815,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     /* Timers and ramps advance by at most the stale threshold per step: a step that arrives after
      * a long pause must not unlock a large increase in one go. */
     uint32_t dt_cap = cfg->failsafe.stale_ms > 0 ? (uint32_t)cfg->failsafe.stale_ms : 1000u;
+    uint32_t dt_real = st->have_output ? dt : 0u;
     if (!st->have_output || dt > dt_cap) {
         dt = st->have_output ? dt_cap : 0u;
     }
@@ -936,7 +941,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     float dcl_target = q_down(maxf(dcl.v, 0.0f), CHG_CURRENT_STEP_A, 1e-4);
 
     /* ---- phase ---- */
-    phase_machine(st, cfg, &in, &d, charge_blocked, dt);
+    phase_machine(st, cfg, &in, &d, charge_blocked, dt, dt_real);
 
     /* ---- current dynamics ---- */
     if (!st->have_output) {
@@ -954,6 +959,8 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
                                &dcl_ramping);
     out->ccl_lim = ccl_ramping ? CHG_LIM_RAMP : ccl.lim;
     out->dcl_lim = dcl_ramping ? CHG_LIM_RAMP : dcl.lim;
+    out->ccl_target_lim = ccl.lim;
+    out->dcl_target_lim = dcl.lim;
 
     /* ---- CVL ---- */
     float cvl_target;
@@ -973,6 +980,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         }
         cvl_target = minf(keep, cap);
         cvl_lim = out->ccl_lim;
+        out->cvl_target_lim = cvl_lim;
         if (cvl_target < st->cvl) {
             st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
         }
@@ -993,11 +1001,14 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         ctrl = play_down(&st->cvl_ctrl, ctrl, n * hv);
         ctrl = maxf(ctrl, in.pack);
         float desired = phase_v;
-        if (ctrl < desired) {
+        /* 5 mV of slack: with balanced cells and limit == target both are equal, and the phase
+         * target is the better explanation. */
+        if (ctrl < desired - 0.005f) {
             desired = ctrl;
             cvl_lim = CHG_LIM_CELL_VOLTAGE_HIGH;
         }
         cvl_target = q_down(desired, CHG_CVL_STEP_V, 1e-3);
+        out->cvl_target_lim = cvl_lim;
         if (!st->have_output) {
             st->cvl_ramp = minf(desired, in.pack);
             st->cvl = q_down(st->cvl_ramp, CHG_CVL_STEP_V, 0.0);

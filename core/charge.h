@@ -206,7 +206,8 @@ typedef struct {
     float cvl_target_v;    /* before hold/ramp (what the limiters allow) */
     float ccl_target_a;    /* minimum over the CCL limiters, before hold/ramp */
     float dcl_target_a;
-    chg_limiter_t cvl_lim, ccl_lim, dcl_lim;
+    chg_limiter_t cvl_lim, ccl_lim, dcl_lim; /* what binds the output ("ramp" while ramping) */
+    chg_limiter_t cvl_target_lim, ccl_target_lim, dcl_target_lim; /* what binds the target */
     bool charge_stopped;   /* CCL 0 and CVL at the pack voltage */
     bool discharge_stopped;/* DCL 0 */
     bool imbalance_hold;
