@@ -192,6 +192,11 @@ int chg_config_check(const chg_config_t *c, const char **why)
     if (c->voltage_hyst_v >= c->ov_release_v || c->voltage_hyst_v >= c->uv_release_v) {
         return bad(why, "charge.voltage_hyst_v must be smaller than the stop release distances");
     }
+    if (c->rebulk_spread_v > 0.0f && c->rebulk_spread_v <= c->float_max_spread_v) {
+        /* Otherwise a pack that ends absorption "balanced" at a spread above the re-bulk spread
+         * would cycle float -> bulk -> absorption -> float under constant conditions. */
+        return bad(why, "charge.rebulk_spread_v must exceed charge.float_max_spread_v");
+    }
     if (c->rebulk_cell_v > 0.0f && c->rebulk_cell_v >= c->cell_float_v) {
         return bad(why, "charge.rebulk_cell_v must be below charge.cell_float_v");
     }

@@ -853,13 +853,18 @@ static void silence_for_longer_than_the_clock_wrap(void **state)
     (void)state;
     rig_t r;
     settled(&r, 16);
-    /* 50 days without a new live block: the snapshot's stamp wraps the 32-bit clock. */
-    for (int i = 0; i < 50 * 24; i++) {
+    /* No new live block for more than 2^32 ms: (now - t_ms) wraps back through 0..stale_ms.
+     * Hourly steps up to just before the wrap, then 1 s steps right across it. */
+    uint32_t stamp = r.snap.live.t_ms;
+    while ((uint32_t)(r.now - stamp) < 0xFFFFFFFFu - 2u * 3600u * 1000u) {
         step_silent(&r, 3600u * 1000u);
         assert_int_equal(r.out.state, CHG_STATE_FAILSAFE);
     }
-    step_silent(&r, 1000);
-    assert_int_equal(r.out.state, CHG_STATE_FAILSAFE);
+    for (int i = 0; i < 4 * 3600; i++) {
+        step_silent(&r, 1000);
+        assert_int_equal(r.out.state, CHG_STATE_FAILSAFE);
+        assert_false(r.out.valid);
+    }
 }
 
 static void future_stamp_is_not_fresh(void **state)
