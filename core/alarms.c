@@ -1,6 +1,5 @@
 #include "core/alarms.h"
 
-#include <math.h>
 #include <stddef.h>
 #include <string.h>
 

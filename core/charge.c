@@ -1077,12 +1077,13 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     out->cell_ov_v = d.ov;
     out->cell_uv_v = d.uv;
 
-    if (stopped) {
+    if (stopped && ccl_target > 0.0f) {
+        rs_str(&r, "charging paused after a limit drop: CCL held at 0 A, then ramps to ");
+        rs_num(&r, ccl_target, 1);
+        rs_str(&r, " A");
+    } else if (stopped) {
         rs_str(&r, "charge stopped: ");
         describe_stop(&r, ccl.lim, &in, &d, true);
-        if (ccl.lim != out->ccl_lim) {
-            rs_str(&r, " (recovering)");
-        }
     } else if (out->discharge_stopped) {
         rs_str(&r, "discharge stopped: ");
         describe_stop(&r, dcl.lim, &in, &d, false);
