@@ -11,8 +11,10 @@
  *  - out->valid is false (and all limits 0) until the first usable snapshot (failsafe.h).
  *  - CVL is a pack voltage: 0 < CVL <= series_cells x the configured per-cell charge target
  *    (charge.cell_bulk_v), where series_cells = bms_series_cells(snapshot); never a per-cell value.
- *  - "Stop charging" = CCL 0 and CVL = the pack voltage rounded down to CHG_CVL_STEP_V (so never
- *    above the pack voltage and at most one step below it). It applies in the same step as:
+ *  - "Stop charging" = CCL 0 and CVL at the pack voltage rounded down to CHG_CVL_STEP_V: never
+ *    above the pack voltage and at most two steps below it (it follows the pack voltage up only
+ *    once two steps below, so noise cannot make it chatter); when the pack is above series cells
+ *    x target, that product caps it instead. It applies in the same step as:
  *    a cell at or above the BMS over-voltage cut-off (register 315) or at/above the CCL taper end;
  *    the BMS in fault status (0x9B); the lowest temperature at/below the charge cut-off
  *    (max(charge.charge_temp_min_c, register 320)); the highest temperature at/above

@@ -570,6 +570,37 @@ static void noisy_steady_input_does_not_oscillate(void **state)
     assert_true(cvl_changes <= 4u);
 }
 
+static void noisy_runner_does_not_make_cvl_chatter(void **state)
+{
+    (void)state;
+    /* The cell-voltage controller is the binding CVL limiter (a runner at 3.49 V, the rest at
+     * 3.42 V) and every reading carries noise: +-4 mV per cell, i.e. tens of mV on the pack.
+     * CVL must settle and then change at most a few times per hour. */
+    rig_t r;
+    rig_init(&r, 16, 3.42f);
+    r.cfg.absorption_max_s = 172800; /* stay in absorption: this test is about the controller */
+    tcu_rng_t rng = {777u};
+    unsigned changes = 0;
+    float prev = 0.0f;
+    for (int i = 0; i < 3 * 3600; i++) {
+        for (unsigned k = 0; k < 16; k++) {
+            r.snap.live.cell_v[k] = 3.42f + tcu_uniform(&rng, -0.004f, 0.004f);
+        }
+        r.snap.live.cell_v[9] = 3.49f + tcu_uniform(&rng, -0.004f, 0.004f);
+        tcu_recalc(&r.snap);
+        r.snap.live.pack_current_a = 3.0f;
+        step(&r, 1000);
+        if (i >= 2 * 3600 && fabsf(r.out.cvl_v - prev) > 1e-4f) {
+            changes++;
+        }
+        prev = r.out.cvl_v;
+    }
+    print_message("controller-bound noisy hour: %u CVL changes, CVL %.1f V (%s)\n", changes, (double)r.out.cvl_v,
+                  lim(r.out.cvl_lim));
+    assert_string_equal(lim(r.out.cvl_target_lim), "cell_voltage_high");
+    assert_true(changes <= 4u);
+}
+
 static void constant_input_gives_constant_limits(void **state)
 {
     (void)state;
@@ -1024,6 +1055,7 @@ int main(void)
         cmocka_unit_test(imbalance_hold_enters_and_releases),
         cmocka_unit_test(decreases_at_once_increases_held_then_ramped),
         cmocka_unit_test(noisy_steady_input_does_not_oscillate),
+        cmocka_unit_test(noisy_runner_does_not_make_cvl_chatter),
         cmocka_unit_test(constant_input_gives_constant_limits),
         cmocka_unit_test(long_pause_does_not_unlock_a_jump),
         cmocka_unit_test(clock_wrap_is_harmless),
