@@ -12,33 +12,6 @@
 
 #include "core/bms.h"
 
-/* core/bms.c (snapshot decoding, a parallel issue) may not be in the tree yet. Until it is, the
- * two functions the controller uses are provided here with the contract stated in core/bms.h.
- * When the real file exists these stand-ins disappear and the real ones are tested instead. */
-#if defined(__has_include)
-#if !__has_include("core/bms.c")
-#define TCU_BMS_STANDINS 1
-#endif
-#endif
-
-#ifdef TCU_BMS_STANDINS
-uint8_t bms_series_cells(const bms_snapshot_t *s)
-{
-    if (s->live.valid && s->live.cell_count >= BMS_MIN_CELLS && s->live.cell_count <= BMS_MAX_CELLS) {
-        return s->live.cell_count;
-    }
-    if (s->settings.valid && s->settings.series_cells >= BMS_MIN_CELLS && s->settings.series_cells <= BMS_MAX_CELLS) {
-        return s->settings.series_cells;
-    }
-    return 0;
-}
-
-bool bms_snapshot_complete(const bms_snapshot_t *s)
-{
-    return s->live.valid && s->settings.valid;
-}
-#endif
-
 /* Recompute min/max registers and the pack voltage from cell_v[]. */
 static inline void tcu_recalc(bms_snapshot_t *s)
 {
