@@ -12,8 +12,6 @@
 #include "core/charge.h"
 #include "test_charge_util.h"
 #include "tests/vectors/charge_vectors.h"
-/* The vector tables are plain C shared with the target tests; compiled into this test here. */
-#include "tests/vectors/charge_vectors.c"
 
 #define NEAR(a, b, tol) assert_true(fabs((double)(a) - (double)(b)) <= (double)(tol))
 
