@@ -1,6 +1,5 @@
 /* Helpers shared by the charge/alarms/failsafe tests: a snapshot builder with TinyBMS settings of a
- * typical 16S LiFePO4 installation, and a small seeded PRNG. Include from exactly one .c per test
- * executable (it defines functions).
+ * typical 16S LiFePO4 installation, and a small seeded PRNG (all static inline).
  */
 #ifndef TEST_CHARGE_UTIL_H
 #define TEST_CHARGE_UTIL_H
