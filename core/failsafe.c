@@ -1,0 +1,262 @@
+#include "core/failsafe.h"
+
+#include <math.h>
+#include <stddef.h>
+
+static const char *const mode_names[FAILSAFE_MODE_COUNT] = {"stop_transmitting", "zero_limits"};
+
+static const cfg_param_t failsafe_params[] = {
+    CFG_ROW_INT(failsafe_config_t, stale_ms, "failsafe.stale_ms", "ms", 1000, 60000, 5000, 0,
+                "Live BMS data older than this is stale: charging stops at once (CCL 0, CVL at the last "
+                "known pack voltage) and the communication alarm is raised; 5 s is five live polls."),
+    CFG_ROW_INT(failsafe_config_t, failsafe_ms, "failsafe.failsafe_ms", "ms", 2000, 600000, 30000, 0,
+                "Once the last usable data is this old the fail-safe mode applies (must be at least "
+                "failsafe.stale_ms); 30 s bounds how long discharge continues on unverified data."),
+    CFG_ROW_ENUM(failsafe_config_t, mode, "failsafe.mode", mode_names, FAILSAFE_MODE_COUNT, 0, 0,
+                 "What the fail-safe does: stop_transmitting (the GX stops charge and discharge within 3 s "
+                 "and reports the BMS lost) or zero_limits (keep sending CCL = DCL = 0; an off-grid inverter "
+                 "switches off)."),
+};
+
+const cfg_section_t failsafe_section = {"failsafe", failsafe_params,
+                                        sizeof failsafe_params / sizeof failsafe_params[0],
+                                        sizeof(failsafe_config_t)};
+
+void failsafe_config_defaults(failsafe_config_t *cfg)
+{
+    cfg_set_defaults(&failsafe_section, cfg);
+}
+
+int failsafe_config_check(const failsafe_config_t *cfg, const char **why)
+{
+    if (cfg->failsafe_ms < cfg->stale_ms) {
+        if (why) {
+            *why = "failsafe.failsafe_ms must be at least failsafe.stale_ms";
+        }
+        return TB_ERR_RANGE;
+    }
+    if (cfg->mode < 0 || cfg->mode >= (int32_t)FAILSAFE_MODE_COUNT) {
+        if (why) {
+            *why = "failsafe.mode is not a known mode";
+        }
+        return TB_ERR_RANGE;
+    }
+    return TB_OK;
+}
+
+void failsafe_init(failsafe_state_t *st)
+{
+    st->started = false;
+    st->have_good = false;
+    st->last_now_ms = 0;
+    st->since_start_ms = 0;
+    st->seen_t_ms = 0;
+    st->seen_valid = false;
+    st->live_age_ms = UINT32_MAX;
+    st->good_age_ms = UINT32_MAX;
+    st->state = FAILSAFE_NO_DATA;
+}
+
+static bool in_range(float v, float lo, float hi)
+{
+    return isfinite(v) && v >= lo && v <= hi;
+}
+
+static bool fail_why(const char **why, const char *reason)
+{
+    if (why) {
+        *why = reason;
+    }
+    return false;
+}
+
+bool failsafe_snapshot_usable(const bms_snapshot_t *snap, const char **why)
+{
+    if (!bms_snapshot_complete(snap)) {
+        return fail_why(why, "snapshot incomplete (live or settings block missing)");
+    }
+    uint8_t n = bms_series_cells(snap);
+    if (n < BMS_MIN_CELLS || n > BMS_MAX_CELLS) {
+        return fail_why(why, "series cell count unknown");
+    }
+    const bms_live_t *l = &snap->live;
+    if (l->cell_count < BMS_MIN_CELLS || l->cell_count > BMS_MAX_CELLS) {
+        return fail_why(why, "live cell count outside 4..16");
+    }
+    float sum = 0.0f;
+    for (unsigned i = 0; i < l->cell_count; i++) {
+        if (!in_range(l->cell_v[i], 0.5f, 5.0f)) {
+            return fail_why(why, "a cell voltage is outside 0.5..5.0 V");
+        }
+        sum += l->cell_v[i];
+    }
+    if (!in_range(l->min_cell_v, 0.5f, 5.0f) || !in_range(l->max_cell_v, 0.5f, 5.0f) ||
+        l->min_cell_v > l->max_cell_v) {
+        return fail_why(why, "minimum/maximum cell voltage registers implausible");
+    }
+    /* The pack voltage is what CVL is clamped against; it must agree with the cells (10 %). */
+    if (!isfinite(l->pack_voltage_v) || l->pack_voltage_v <= 0.0f ||
+        fabsf(l->pack_voltage_v - sum) > 0.1f * sum) {
+        return fail_why(why, "pack voltage disagrees with the sum of the cells");
+    }
+    if (!in_range(l->pack_current_a, -2000.0f, 2000.0f)) {
+        return fail_why(why, "pack current implausible");
+    }
+    if (!in_range(l->soc_pct, 0.0f, 100.0f)) {
+        return fail_why(why, "state of charge outside 0..100 %");
+    }
+    if (!in_range(l->temp_internal_c, -60.0f, 150.0f)) {
+        return fail_why(why, "BMS temperature implausible");
+    }
+    for (unsigned i = 0; i < BMS_EXT_TEMPS; i++) {
+        if (l->temp_ext_present[i] && !in_range(l->temp_ext_c[i], -60.0f, 150.0f)) {
+            return fail_why(why, "external temperature implausible");
+        }
+    }
+    const bms_settings_t *s = &snap->settings;
+    if (!in_range(s->over_voltage_v, 1.2f, 4.5f) || !in_range(s->under_voltage_v, 0.8f, 3.5f) ||
+        s->under_voltage_v + 0.1f > s->over_voltage_v) {
+        return fail_why(why, "BMS cell voltage cut-off settings implausible");
+    }
+    if (!in_range(s->fully_charged_v, 1.2f, 4.5f)) {
+        return fail_why(why, "BMS fully-charged voltage setting implausible");
+    }
+    if (!in_range(s->charge_oc_a, 0.0f, 5000.0f) || !in_range(s->discharge_oc_a, 0.0f, 5000.0f)) {
+        return fail_why(why, "BMS over-current cut-off settings implausible");
+    }
+    if (!in_range(s->over_heat_c, 0.0f, 120.0f) || !in_range(s->low_temp_charge_c, -50.0f, 30.0f) ||
+        s->low_temp_charge_c >= s->over_heat_c) {
+        return fail_why(why, "BMS temperature cut-off settings implausible");
+    }
+    if (!in_range(s->capacity_ah, 0.0f, 100000.0f)) {
+        return fail_why(why, "BMS capacity setting implausible");
+    }
+    if (why) {
+        *why = "";
+    }
+    return true;
+}
+
+static uint32_t sat_add(uint32_t a, uint32_t b)
+{
+    return (a > UINT32_MAX - b) ? UINT32_MAX : a + b;
+}
+
+void failsafe_step(failsafe_state_t *st, const bms_snapshot_t *snap, const failsafe_config_t *cfg,
+                   uint32_t now_ms, failsafe_verdict_t *out)
+{
+    uint32_t stale_ms = cfg->stale_ms > 0 ? (uint32_t)cfg->stale_ms : 1u;
+    uint32_t fs_ms = cfg->failsafe_ms > 0 ? (uint32_t)cfg->failsafe_ms : 1u;
+    if (fs_ms < stale_ms) {
+        fs_ms = stale_ms;
+    }
+
+    uint32_t dt = 0;
+    if (st->started) {
+        dt = now_ms - st->last_now_ms; /* modular: fine for any gap below 49.7 days */
+    }
+    st->started = true;
+    st->last_now_ms = now_ms;
+    st->since_start_ms = sat_add(st->since_start_ms, dt);
+    st->good_age_ms = st->have_good ? sat_add(st->good_age_ms, dt) : UINT32_MAX;
+
+    /* Age of the live block: recomputed from its stamp only when the stamp changes, otherwise
+     * carried forward, so that an old snapshot never wraps back to "fresh". */
+    if (snap->live.valid) {
+        if (!st->seen_valid || snap->live.t_ms != st->seen_t_ms) {
+            int32_t a = (int32_t)(now_ms - snap->live.t_ms);
+            st->live_age_ms = a < 0 ? UINT32_MAX : (uint32_t)a; /* future stamp: never fresh */
+            st->seen_t_ms = snap->live.t_ms;
+            st->seen_valid = true;
+        } else {
+            st->live_age_ms = sat_add(st->live_age_ms, dt);
+        }
+    } else {
+        st->seen_valid = false;
+        st->live_age_ms = UINT32_MAX;
+    }
+
+    const char *why = "";
+    bool usable = failsafe_snapshot_usable(snap, &why);
+    bool fresh = usable && st->live_age_ms <= stale_ms;
+    if (usable && !fresh) {
+        why = "BMS data too old";
+    }
+
+    if (fresh) {
+        st->have_good = true;
+        st->good_age_ms = st->live_age_ms;
+        st->state = FAILSAFE_FRESH;
+        why = "";
+    } else if (!st->have_good) {
+        st->state = FAILSAFE_NO_DATA;
+        if (snap->live.valid || snap->settings.valid) {
+            /* keep the specific reason */
+        } else {
+            why = "no BMS data yet";
+        }
+    } else if (st->good_age_ms > fs_ms) {
+        st->state = FAILSAFE_ACTIVE;
+    } else {
+        /* Includes the case of a usable snapshot turning unusable while the last good data is
+         * still young: charging stops at once rather than waiting for the age threshold. */
+        st->state = FAILSAFE_STALE;
+    }
+
+    out->state = st->state;
+    out->usable = st->state == FAILSAFE_FRESH;
+    out->age_ms = st->have_good ? st->good_age_ms : UINT32_MAX;
+    out->why = why ? why : "";
+    switch (st->state) {
+    case FAILSAFE_FRESH:
+        out->valid = true;
+        out->transmit = true;
+        out->comm_alarm = false;
+        break;
+    case FAILSAFE_STALE:
+        out->valid = true;
+        out->transmit = true;
+        out->comm_alarm = true;
+        break;
+    case FAILSAFE_ACTIVE: {
+        bool zero = cfg->mode == (int32_t)FAILSAFE_MODE_ZERO_LIMITS;
+        out->valid = zero;
+        out->transmit = zero;
+        out->comm_alarm = true;
+        break;
+    }
+    case FAILSAFE_NO_DATA:
+    default:
+        out->valid = false;
+        out->transmit = false;
+        /* Boot: no alarm during the first stale_ms, then report that the BMS does not answer. */
+        out->comm_alarm = st->since_start_ms > stale_ms;
+        break;
+    }
+}
+
+const char *failsafe_data_name(failsafe_data_t s)
+{
+    switch (s) {
+    case FAILSAFE_NO_DATA:
+        return "no_data";
+    case FAILSAFE_FRESH:
+        return "fresh";
+    case FAILSAFE_STALE:
+        return "stale";
+    case FAILSAFE_ACTIVE:
+        return "failsafe";
+    case FAILSAFE_DATA_COUNT:
+    default:
+        break;
+    }
+    return "unknown";
+}
+
+const char *failsafe_mode_name(failsafe_mode_t m)
+{
+    if ((unsigned)m < (unsigned)FAILSAFE_MODE_COUNT) {
+        return mode_names[m];
+    }
+    return "unknown";
+}
