@@ -35,6 +35,10 @@ static const cfg_section_t k_gateway_section = {"gateway", k_gateway_params,
 const gw_config_section_t gw_config_sections[] = {
     {&k_gateway_section, offsetof(gw_config_t, gateway)},
     {&tb_poll_cfg_section, offsetof(gw_config_t, link)},
+    {&chg_section, offsetof(gw_config_t, charge)},
+    {&failsafe_section, offsetof(gw_config_t, charge.failsafe)},
+    {&alarms_section, offsetof(gw_config_t, alarms)},
+    {&energy_section, offsetof(gw_config_t, energy)},
 };
 const size_t gw_config_section_count = sizeof gw_config_sections / sizeof gw_config_sections[0];
 
@@ -272,6 +276,13 @@ int gw_config_check(const gw_config_t *cfg, cfg_diag_t *d)
             return diag_set(d, TB_ERR_RANGE, k, "%s: %s", k, e.reason ? e.reason : "invalid");
         }
     }
+    const char *why = NULL;
+    if (chg_config_check(&cfg->charge, &why) != TB_OK) {
+        return diag_set(d, TB_ERR_RANGE, "charge", "charge: %s", why ? why : "inconsistent settings");
+    }
+    if (alarms_config_check(&cfg->alarms, &why) != TB_OK) {
+        return diag_set(d, TB_ERR_RANGE, "alarms", "alarms: %s", why ? why : "inconsistent settings");
+    }
     if (cfg->link.backoff_min_ms > cfg->link.backoff_max_ms) {
         return diag_set(d, TB_ERR_RANGE, "link.backoff_min_ms", "link.backoff_min_ms (%d) must not exceed link.backoff_max_ms (%d)",
                         (int)cfg->link.backoff_min_ms, (int)cfg->link.backoff_max_ms);
@@ -405,12 +416,12 @@ static void put_value(sb_t *s, const cfg_param_t *p, const void *obj)
         sb_put(s, "%.0f", cfg_get_number(p, obj));
         break;
     case CFG_FLOAT: {
-        char num[40];
-        fmt_num(num, sizeof num, (double)(float)cfg_get_number(p, obj));
-        /* %.10g of a float may show binary noise: print the shortest that round-trips */
-        for (int prec = 1; prec <= 9; prec++) {
-            snprintf(num, sizeof num, "%.*g", prec, cfg_get_number(p, obj));
-            if ((float)strtod(num, NULL) == (float)cfg_get_number(p, obj)) {
+        /* the fewest decimals that give back the same float: 3.45, 0.02, 100 (never 1e+02) */
+        char num[64];
+        double v = cfg_get_number(p, obj);
+        for (int dec = 0; dec <= 9; dec++) {
+            snprintf(num, sizeof num, "%.*f", dec, v);
+            if ((float)strtod(num, NULL) == (float)v) {
                 break;
             }
         }
@@ -469,7 +480,7 @@ static void put_comment(sb_t *s, const cfg_param_t *p, int indent)
             sb_put(s, "\n%*s// ", indent, "");
             col = indent + 3;
         }
-        sb_put(s, "%.*s ", (int)wl, w);
+        sb_put(s, "%s%.*s", col > indent + 3 ? " " : "", (int)wl, w);
         col += (int)wl + 1;
         w += wl;
         while (*w == ' ') {

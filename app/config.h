@@ -19,7 +19,10 @@
 #include <stddef.h>
 
 #include "app/log.h"
+#include "core/alarms.h"
 #include "core/cfg_schema.h"
+#include "core/charge.h"
+#include "core/energy.h"
 #include "core/tb_poll.h"
 
 /* The daemon's own settings (section "gateway"). */
@@ -34,6 +37,9 @@ typedef struct {
 typedef struct {
     gw_main_cfg_t gateway;
     tb_poll_cfg_t link;
+    chg_config_t charge;     /* includes charge.failsafe, the stale-data policy (section "failsafe") */
+    alarms_config_t alarms;
+    energy_config_t energy;
 } gw_config_t;
 
 /* One section of gw_config_t. */
