@@ -337,6 +337,14 @@ int can_sched_transmit(can_sched_t *s, const can_frame_t *f, uint32_t now_ms)
             return refuse(s, &s->n.refused_limits, f->id, TB_ERR_RANGE);
         }
     }
+    if (f->id == VCAN_ID_SOC) {
+        /* Venus does not clamp SOC (65535 % is accepted): never let one out of 0..100 %. */
+        vcan_msg_t m;
+        if (vcan_decode(f, &m) != TB_OK || f->dlc < 4u || !(m.u.soc.soc_pct <= 100.0f) ||
+            (!isnan(m.u.soc.soh_pct) && !(m.u.soc.soh_pct <= 100.0f))) {
+            return refuse(s, &s->n.refused_format, f->id, TB_ERR_RANGE);
+        }
+    }
     if (text_id(f->id)) {
         vcan_msg_t m;
         if (vcan_decode(f, &m) == TB_OK && vcan_is_known_brand(m.u.text.text, NULL)) {

@@ -22,7 +22,8 @@
  * TX guard (can_sched_transmit, the only function that calls the send callback): refuses and
  * counts any frame that is not an 11-bit data frame with DLC <= 8, any id outside the gateway's
  * own set (so 0x305, 0x306 and 0x307 - the GX's ids - can never leave), 0x351 while limits are
- * not valid, 0x351 with a negative CCL/DCL, and text frames naming a known battery brand.
+ * not valid, 0x351 with a negative CCL/DCL, 0x355 with SOC or SOH above 100 %, and text frames
+ * naming a known battery brand.
  *
  * Shadow (listen-only) mode: everything is computed, guarded and recorded in the per-frame table
  * (for the web monitor) exactly as when transmitting, but the send callback is never called.
@@ -100,7 +101,7 @@ typedef struct {
     uint32_t refused;          /* TX guard refusals, all reasons */
     uint32_t refused_gx_id;    /*   0x305/0x306/0x307 */
     uint32_t refused_id;       /*   any other id outside the gateway's set */
-    uint32_t refused_format;   /*   not an 11-bit data frame with DLC <= 8 */
+    uint32_t refused_format;   /*   not an 11-bit data frame with DLC <= 8; 0x355 above 100 % */
     uint32_t refused_limits;   /*   0x351 while limits not valid, or with negative CCL/DCL */
     uint32_t refused_brand;    /*   a text frame naming a known battery brand */
     uint32_t last_refused_id;
