@@ -315,7 +315,7 @@ int can_sched_transmit(can_sched_t *s, const can_frame_t *f, uint32_t now_ms)
         return TB_ERR_ARG;
     }
     /* 1. Shape: classic 11-bit data frames only. */
-    if (f->flags != 0u || f->dlc > CAN_MAX_DLC || f->id > CAN_SFF_MASK) {
+    if (f->flags != 0u || f->dlc > CAN_FRAME_MAX_DLC || f->id > CAN_FRAME_SFF_MASK) {
         return refuse(s, &s->n.refused_format, f->id, TB_ERR_ARG);
     }
     /* 2. Identity on the bus: never the GX's ids (two senders of one id corrupt arbitration and
@@ -611,9 +611,9 @@ void can_sched_json(const can_sched_t *s, jw_t *w, uint32_t now_ms)
         jw_kv_uint(w, "errors", sl->errors);
         jw_kv_uint(w, "shadow", sl->shadow);
         if (sl->has_last) {
-            char hex[2u * CAN_MAX_DLC + 1u];
+            char hex[2u * CAN_FRAME_MAX_DLC + 1u];
             unsigned k = 0;
-            for (unsigned b = 0; b < sl->last.dlc && b < CAN_MAX_DLC; b++) {
+            for (unsigned b = 0; b < sl->last.dlc && b < CAN_FRAME_MAX_DLC; b++) {
                 hex[k++] = hx[sl->last.data[b] >> 4];
                 hex[k++] = hx[sl->last.data[b] & 0xFu];
             }

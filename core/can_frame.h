@@ -18,9 +18,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CAN_MAX_DLC 8u
-#define CAN_SFF_MASK 0x7FFu      /* 11-bit identifier */
-#define CAN_EFF_MASK 0x1FFFFFFFu /* 29-bit identifier */
+#define CAN_FRAME_MAX_DLC 8u
+#define CAN_FRAME_SFF_MASK 0x7FFu      /* 11-bit identifier */
+#define CAN_FRAME_EFF_MASK 0x1FFFFFFFu /* 29-bit identifier */
 
 enum {
     CAN_FLAG_EXT = 1u << 0, /* 29-bit identifier */
@@ -32,22 +32,22 @@ typedef struct {
     uint32_t id;
     uint8_t dlc;
     uint8_t flags; /* CAN_FLAG_* */
-    uint8_t data[CAN_MAX_DLC];
+    uint8_t data[CAN_FRAME_MAX_DLC];
 } can_frame_t;
 
 /* True if id and dlc are inside the ranges above (flags other than CAN_FLAG_* are refused). */
 static inline bool can_frame_valid(const can_frame_t *f)
 {
-    if (f->dlc > CAN_MAX_DLC) {
+    if (f->dlc > CAN_FRAME_MAX_DLC) {
         return false;
     }
     if ((f->flags & (uint8_t) ~(CAN_FLAG_EXT | CAN_FLAG_RTR | CAN_FLAG_ERR)) != 0u) {
         return false;
     }
     if ((f->flags & CAN_FLAG_ERR) != 0u) {
-        return f->id <= CAN_EFF_MASK;
+        return f->id <= CAN_FRAME_EFF_MASK;
     }
-    return f->id <= (((f->flags & CAN_FLAG_EXT) != 0u) ? CAN_EFF_MASK : CAN_SFF_MASK);
+    return f->id <= (((f->flags & CAN_FLAG_EXT) != 0u) ? CAN_FRAME_EFF_MASK : CAN_FRAME_SFF_MASK);
 }
 
 #endif

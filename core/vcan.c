@@ -64,7 +64,7 @@ static void frame_init(can_frame_t *f, uint16_t id)
 {
     memset(f, 0, sizeof *f);
     f->id = id;
-    f->dlc = CAN_MAX_DLC;
+    f->dlc = CAN_FRAME_MAX_DLC;
 }
 
 /* ---- encoders ------------------------------------------------------------------------------- */
@@ -415,7 +415,7 @@ static void dec_text(const can_frame_t *f, vcan_text_t *t)
 
 static void dec_alarms(const can_frame_t *f, vcan_alarms_t *a)
 {
-    uint8_t d[CAN_MAX_DLC] = {0};
+    uint8_t d[CAN_FRAME_MAX_DLC] = {0};
     memcpy(d, f->data, f->dlc); /* bytes beyond the DLC read as 00 = not supported */
     for (unsigned c = 0; c < (unsigned)ALARM_COUNT; c++) {
         uint8_t ap = get_pair(d, c / 4u, c % 4u);
@@ -445,7 +445,7 @@ int vcan_decode(const can_frame_t *f, vcan_msg_t *out)
     if (!f || !out) {
         return TB_ERR_ARG;
     }
-    if ((f->flags & (CAN_FLAG_EXT | CAN_FLAG_RTR | CAN_FLAG_ERR)) != 0u || f->dlc > CAN_MAX_DLC) {
+    if ((f->flags & (CAN_FLAG_EXT | CAN_FLAG_RTR | CAN_FLAG_ERR)) != 0u || f->dlc > CAN_FRAME_MAX_DLC) {
         return TB_ERR_FORMAT; /* the protocol is 11-bit data frames only */
     }
     if (vcan_id_name(f->id) == NULL) {
@@ -637,9 +637,9 @@ static void kv_count(jw_t *w, const char *key, uint16_t v)
 static void kv_hex(jw_t *w, const char *key, const uint8_t *d, unsigned n)
 {
     static const char hx[] = "0123456789ABCDEF";
-    char s[2u * CAN_MAX_DLC + 1u];
+    char s[2u * CAN_FRAME_MAX_DLC + 1u];
     unsigned k = 0;
-    for (unsigned i = 0; i < n && i < CAN_MAX_DLC; i++) {
+    for (unsigned i = 0; i < n && i < CAN_FRAME_MAX_DLC; i++) {
         s[k++] = hx[d[i] >> 4];
         s[k++] = hx[d[i] & 0x0Fu];
     }

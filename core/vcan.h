@@ -162,7 +162,7 @@ typedef struct {
 /* 0x305/0x306: opaque payload (decoder copies it). */
 typedef struct {
     uint8_t dlc;
-    uint8_t data[CAN_MAX_DLC];
+    uint8_t data[CAN_FRAME_MAX_DLC];
 } vcan_raw_t;
 
 /* A decoded (or to-be-encoded) frame: id selects the union member. */

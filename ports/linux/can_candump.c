@@ -145,21 +145,21 @@ static int set_id(can_frame_t *f, const char *t, size_t n, const char **why)
         return fail(why, "identifier must be 3 (11-bit) or 8 (29-bit) hex digits");
     }
     if (n == 3u) {
-        if (v > CAN_SFF_MASK) {
+        if (v > CAN_FRAME_SFF_MASK) {
             return fail(why, "11-bit identifier above 7FF");
         }
         f->id = v;
         return TB_OK;
     }
     if (v & CANDUMP_ERR_FLAG) {
-        if (v & ~(CANDUMP_ERR_FLAG | CAN_EFF_MASK)) {
+        if (v & ~(CANDUMP_ERR_FLAG | CAN_FRAME_EFF_MASK)) {
             return fail(why, "error frame with RTR/EFF flag bits set");
         }
-        f->id = v & CAN_EFF_MASK;
+        f->id = v & CAN_FRAME_EFF_MASK;
         f->flags = CAN_FLAG_ERR;
         return TB_OK;
     }
-    if (v > CAN_EFF_MASK) {
+    if (v > CAN_FRAME_EFF_MASK) {
         return fail(why, "29-bit identifier above 1FFFFFFF");
     }
     f->id = v;
@@ -213,7 +213,7 @@ static int parse_compact(const char *t, size_t n, can_frame_t *f, const char **w
         if (hi < 0 || lo < 0) {
             return fail(why, "non-hex character in data");
         }
-        if (dlc >= CAN_MAX_DLC) {
+        if (dlc >= CAN_FRAME_MAX_DLC) {
             return fail(why, "more than 8 data bytes");
         }
         f->data[dlc++] = (uint8_t)((hi << 4) | lo);

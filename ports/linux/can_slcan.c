@@ -79,7 +79,7 @@ int slcan_parse_line(const char *line, size_t len, can_frame_t *out)
     if (!hexn(&line[1], idlen, &id)) {
         return TB_ERR_FORMAT;
     }
-    if (id > ((flags & CAN_FLAG_EXT) ? CAN_EFF_MASK : CAN_SFF_MASK)) {
+    if (id > ((flags & CAN_FLAG_EXT) ? CAN_FRAME_EFF_MASK : CAN_FRAME_SFF_MASK)) {
         return TB_ERR_FORMAT;
     }
     char d = line[1 + idlen];
@@ -294,7 +294,9 @@ static int sl_open(can_port_t *p)
     cfmakeraw(&tio);
     tio.c_cflag |= CLOCAL | CREAD;
     tio.c_cflag &= (tcflag_t)~(CRTSCTS | CSTOPB);
-    tio.c_cc[VMIN] = 0;
+    /* VMIN 1 with O_NONBLOCK: an idle read fails with EAGAIN, so that a read of 0 bytes can only
+     * mean hang-up (with VMIN 0 Linux returns 0 for "no data" as well). */
+    tio.c_cc[VMIN] = 1;
     tio.c_cc[VTIME] = 0;
     speed_t sp = baud_const(p->u.sl.baud);
     if (cfsetispeed(&tio, sp) != 0 || cfsetospeed(&tio, sp) != 0 || tcsetattr(fd, TCSANOW, &tio) != 0) {
@@ -369,7 +371,7 @@ static int sl_recv(can_port_t *p, can_frame_t *f)
             return TB_ERR_IO;
         }
         if (n == 0) {
-            /* VMIN=0/VTIME=0 with O_NONBLOCK gives EAGAIN when idle; 0 means hang-up. */
+            /* idle reads give EAGAIN (VMIN 1, O_NONBLOCK): 0 bytes means hang-up */
             p->stats.rx_errors++;
             can_port_lost(p, 0, "read: device hung up");
             return TB_ERR_IO;

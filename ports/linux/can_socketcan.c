@@ -20,9 +20,9 @@
 
 void can_socketcan_classify(uint32_t err_id, const uint8_t *data, uint8_t dlc, can_err_class_t *out)
 {
-    uint8_t d[CAN_MAX_DLC] = {0};
+    uint8_t d[CAN_FRAME_MAX_DLC] = {0};
     if (data) {
-        memcpy(d, data, dlc > CAN_MAX_DLC ? CAN_MAX_DLC : dlc);
+        memcpy(d, data, dlc > CAN_FRAME_MAX_DLC ? CAN_FRAME_MAX_DLC : dlc);
     }
     memset(out, 0, sizeof *out);
     out->tx_timeout = (err_id & CAN_ERR_TX_TIMEOUT) != 0u;

@@ -104,7 +104,7 @@ static void assert_msg_equal(const vcan_msg_t *got, const vcan_msg_t *exp, const
 static void assert_frame_equal(const can_frame_t *got, const can_frame_t *exp, const char *name)
 {
     if (got->id != exp->id || got->dlc != exp->dlc || got->flags != exp->flags ||
-        memcmp(got->data, exp->data, CAN_MAX_DLC) != 0) {
+        memcmp(got->data, exp->data, CAN_FRAME_MAX_DLC) != 0) {
         fail_msg("%s: got %03X [%u] %02X %02X %02X %02X %02X %02X %02X %02X, expected %03X [%u] %02X %02X %02X %02X %02X %02X "
                  "%02X %02X",
                  name, got->id, got->dlc, got->data[0], got->data[1], got->data[2], got->data[3], got->data[4], got->data[5],

@@ -88,7 +88,7 @@ static void print_frame(unsigned long lineno, const candump_rec_t *r)
         jw_kv_bool(&w, "rtr", true);
     }
     jw_kv_uint(&w, "dlc", f->dlc);
-    char data[2u * CAN_MAX_DLC + 1u];
+    char data[2u * CAN_FRAME_MAX_DLC + 1u];
     hex(data, f->data, (f->flags & CAN_FLAG_RTR) ? 0u : f->dlc);
     jw_kv_str(&w, "data", data);
     if (f->flags & CAN_FLAG_ERR) {
