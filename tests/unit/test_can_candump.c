@@ -9,6 +9,15 @@
 #include "core/tb_err.h"
 #include "ports/linux/can_candump.h"
 
+/* Field by field: struct padding is indeterminate. */
+static void assert_frame_eq(const can_frame_t *a, const can_frame_t *b)
+{
+    assert_int_equal(a->id, b->id);
+    assert_int_equal(a->dlc, b->dlc);
+    assert_int_equal(a->flags, b->flags);
+    assert_memory_equal(a->data, b->data, CAN_FRAME_MAX_DLC);
+}
+
 static int parse(const char *s, candump_rec_t *r, const char **why)
 {
     return candump_parse_line(s, strlen(s), r, why);
@@ -164,7 +173,11 @@ static void format_and_roundtrip(void **state)
         assert_true(n > 0);
         candump_rec_t b;
         assert_int_equal(candump_parse_line(buf, (size_t)n, &b, NULL), 1);
-        assert_memory_equal(&a, &b, sizeof a);
+        assert_int_equal(a.has_time, b.has_time);
+        assert_int_equal(a.sec, b.sec);
+        assert_int_equal(a.usec, b.usec);
+        assert_string_equal(a.iface, b.iface);
+        assert_frame_eq(&a.frame, &b.frame);
     }
 }
 
