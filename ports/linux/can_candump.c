@@ -317,7 +317,15 @@ int candump_parse_line(const char *line, size_t len, candump_rec_t *out, const c
         if (n == 0u) {
             return fail(why, "missing frame after the interface name");
         }
-        rc = memchr(t, '#', n) ? parse_compact(t, n, &r.frame, why) : parse_plain(&c, t, n, &r.frame, why);
+        if (memchr(t, '#', n)) {
+            rc = parse_compact(t, n, &r.frame, why);
+        } else {
+            uint32_t v;
+            if (!hex_run(t, n, &v)) {
+                return fail(why, "not a candump line: expected [(TIME)] IFACE ID#DATA or IFACE ID [LEN] BYTES");
+            }
+            rc = parse_plain(&c, t, n, &r.frame, why);
+        }
     }
     if (rc != TB_OK) {
         return rc;
