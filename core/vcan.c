@@ -789,7 +789,7 @@ bool vcan_is_known_brand(const char *s, const char **brand)
     char compact[64];
     size_t n = 0;
     /* word_start[i]: compact[i] begins a word of the original text */
-    bool word_start[sizeof compact];
+    bool word_start[sizeof compact] = {false};
     bool prev_alnum = false;
     for (size_t i = 0; s[i] != '\0' && n < sizeof compact; i++) {
         if (alnum(s[i])) {
