@@ -120,10 +120,12 @@ void can_inputs_build(can_inputs_t *out, const bms_snapshot_t *snap, const can_i
     const bms_live_t *live = &snap->live;
     bool meas = live->valid && src->live_fresh;
 
-    /* Limits: only what the controller decided; never derived here. */
+    /* Limits: only what the controller decided; never derived here. Defence in depth for
+     * invariant 1: they count as valid only once a complete snapshot (live and settings blocks
+     * decoded) exists, whatever the controller says. */
     out->transmit = src->limits.transmit;
-    out->limits_valid = src->limits.valid;
-    if (src->limits.valid) {
+    out->limits_valid = src->limits.valid && live->valid && snap->settings.valid;
+    if (out->limits_valid) {
         out->cvl_v = src->limits.cvl_v;
         out->ccl_a = src->limits.ccl_a;
         out->dcl_a = src->limits.dcl_a;
@@ -156,7 +158,7 @@ void can_inputs_build(can_inputs_t *out, const bms_snapshot_t *snap, const can_i
     /* One TinyBMS = one module. */
     out->modules.online = meas ? 1u : 0u;
     out->modules.offline = meas ? 0u : 1u;
-    bool limits_ok = src->limits.valid && isfinite(src->limits.ccl_a) && isfinite(src->limits.dcl_a);
+    bool limits_ok = out->limits_valid && isfinite(src->limits.ccl_a) && isfinite(src->limits.dcl_a);
     /* "blocking" = what the GX sees: a limit below 0.05 A goes out as 0 (0.1 A resolution). */
     out->modules.blocking_charge = (!limits_ok || !(src->limits.ccl_a >= 0.05f)) ? 1u : 0u;
     out->modules.blocking_discharge = (!limits_ok || !(src->limits.dcl_a >= 0.05f)) ? 1u : 0u;

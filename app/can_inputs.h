@@ -90,6 +90,8 @@ void can_inputs_init(can_inputs_t *in);
 
 /* Builds *out from a snapshot and the other sources. Never fails; missing data becomes "not
  * available" (see docs/victron-can.md for the mapping, register by register):
+ *   limits_valid       = src->limits.valid && live and settings blocks valid (a complete
+ *                        snapshot has been read: invariant 1, whatever the controller says);
  *   measurements_valid = live block valid && src->live_fresh;
  *   0x356 temperature  = mean of the connected external sensors (registers 42/43), else the BMS
  *                        internal temperature (register 48);

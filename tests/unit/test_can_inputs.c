@@ -135,6 +135,19 @@ static void stale_or_missing_data(void **state)
     assert_int_equal(in.modules.blocking_discharge, 1);
     assert_int_equal(in.fw_major, 0);
 
+    /* the controller claims valid limits but no complete snapshot was ever read: not valid */
+    snapshot(&s);
+    sources(&src);
+    s.settings.valid = false;
+    can_inputs_build(&in, &s, &src);
+    assert_false(in.limits_valid);
+    assert_true(isnan(in.cvl_v));
+    assert_int_equal(in.modules.blocking_charge, 1);
+    snapshot(&s);
+    s.live.valid = false;
+    can_inputs_build(&in, &s, &src);
+    assert_false(in.limits_valid);
+
     /* NULL arguments: all "not available", but never a crash */
     can_inputs_build(&in, NULL, &src);
     assert_false(in.limits_valid);
