@@ -124,7 +124,7 @@ void can_inputs_build(can_inputs_t *out, const bms_snapshot_t *snap, const can_i
      * invariant 1: they count as valid only once a complete snapshot (live and settings blocks
      * decoded) exists, whatever the controller says. */
     out->transmit = src->limits.transmit;
-    out->limits_valid = src->limits.valid && live->valid && snap->settings.valid;
+    out->limits_valid = src->limits.valid && bms_snapshot_complete(snap);
     if (out->limits_valid) {
         out->cvl_v = src->limits.cvl_v;
         out->ccl_a = src->limits.ccl_a;
@@ -136,7 +136,7 @@ void can_inputs_build(can_inputs_t *out, const bms_snapshot_t *snap, const can_i
     out->alarms = src->alarms;
     if (meas) {
         out->soc_pct = live->soc_pct;
-        out->soh_pct = live->soh_pct > 0.0f ? live->soh_pct : VCAN_NA;
+        out->soh_pct = live->soh_pct; /* NaN when the firmware does not provide register 45 */
         out->pack_v = live->pack_voltage_v;
         out->pack_a = live->pack_current_a;
         cell_extremes(out, live);

@@ -97,7 +97,7 @@ void can_inputs_init(can_inputs_t *in);
  *                        internal temperature (register 48);
  *   cell min/max       = from the cell voltages (registers 0-15), ids "cell N" (N from 1);
  *   temp min/max       = over the connected external sensors ("ext 1"/"ext 2"), else internal;
- *   SOH                = register 45, 0 (older firmware: not implemented) -> not available;
+ *   SOH                = register 45 (NaN from the decoder on firmware without it -> 0xFFFF);
  *   capacity installed = register 306 (settings block); online = installed while the BMS is
  *                        online and fresh, 0 when it is not (its capacity is not usable);
  *   firmware           = register 501 low byte . register 502 (clamped to 255);

@@ -162,8 +162,8 @@ static void special_values(void **state)
     can_inputs_t in;
     snapshot(&s);
     sources(&src);
-    /* older firmware: SOH register reads 0 = not implemented */
-    s.live.soh_pct = 0.0f;
+    /* older firmware: the decoder reports SOH as NaN (register 45 not provided) */
+    s.live.soh_pct = NAN;
     /* no external sensor: the board temperature is the only reading */
     s.live.temp_ext_present[0] = s.live.temp_ext_present[1] = false;
     /* internal firmware number beyond one byte */
