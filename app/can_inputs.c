@@ -34,6 +34,20 @@ static void label(char *dst, size_t cap, const char *prefix, unsigned n)
     memcpy(dst + pl, num, k + 1u);
 }
 
+void can_inputs_src_from_charge(can_inputs_src_t *src, const chg_limits_t *lim)
+{
+    if (!src || !lim) {
+        return;
+    }
+    src->limits.valid = lim->valid;
+    src->limits.transmit = lim->transmit;
+    src->limits.cvl_v = lim->cvl_v;
+    src->limits.ccl_a = lim->ccl_a;
+    src->limits.dcl_a = lim->dcl_a;
+    src->limits.dvl_v = lim->dvl_v;
+    src->live_fresh = lim->data == FAILSAFE_FRESH;
+}
+
 void can_inputs_init(can_inputs_t *in)
 {
     memset(in, 0, sizeof *in);

@@ -18,6 +18,7 @@
 
 #include "core/alarm_types.h"
 #include "core/bms.h"
+#include "core/charge.h"
 #include "core/vcan.h"
 
 #define CAN_TEXT_SHORT 9u  /* 8 characters + NUL: one frame */
@@ -84,6 +85,10 @@ typedef struct {
     can_identity_t identity;
     bool live_fresh;       /* the gateway cycle's verdict on the live block's age */
 } can_inputs_src_t;
+
+/* Fills src->limits and src->live_fresh from the charge controller's output (core/charge.h):
+ * valid, transmit, CVL/CCL/DCL/DVL as decided, live_fresh = (lim->data == FAILSAFE_FRESH). */
+void can_inputs_src_from_charge(can_inputs_src_t *src, const chg_limits_t *lim);
 
 /* An all-"not available" input: nothing valid, transmit true, texts empty, alarms unsupported. */
 void can_inputs_init(can_inputs_t *in);

@@ -202,12 +202,58 @@ static void special_values(void **state)
     assert_string_equal(in.manufacturer, "ABCDEFGH");
 }
 
+static void from_charge_controller(void **state)
+{
+    (void)state;
+    chg_limits_t lim;
+    memset(&lim, 0, sizeof lim);
+    lim.valid = true;
+    lim.transmit = true;
+    lim.data = FAILSAFE_FRESH;
+    lim.cvl_v = 55.2f;
+    lim.ccl_a = 12.3f;
+    lim.dcl_a = 80.0f;
+    lim.dvl_v = 46.4f;
+    can_inputs_src_t src;
+    sources(&src);
+    can_inputs_src_from_charge(&src, &lim);
+    assert_true(src.limits.valid && src.limits.transmit && src.live_fresh);
+    assert_float_equal(src.limits.cvl_v, 55.2f, 0.0f);
+    assert_float_equal(src.limits.ccl_a, 12.3f, 0.0f);
+    assert_float_equal(src.limits.dcl_a, 80.0f, 0.0f);
+    assert_float_equal(src.limits.dvl_v, 46.4f, 0.0f);
+    /* stale: charging stopped by the controller, measurements no longer fresh */
+    lim.data = FAILSAFE_STALE;
+    lim.ccl_a = 0.0f;
+    can_inputs_src_from_charge(&src, &lim);
+    assert_false(src.live_fresh);
+    bms_snapshot_t s;
+    snapshot(&s);
+    can_inputs_t in;
+    can_inputs_build(&in, &s, &src);
+    assert_true(in.limits_valid);
+    assert_false(in.measurements_valid);
+    assert_int_equal(in.modules.blocking_charge, 1);
+    /* fail-safe "stop transmitting" */
+    lim.data = FAILSAFE_ACTIVE;
+    lim.transmit = false;
+    can_inputs_src_from_charge(&src, &lim);
+    can_inputs_build(&in, &s, &src);
+    assert_false(in.transmit);
+    /* no data yet */
+    memset(&lim, 0, sizeof lim);
+    can_inputs_src_from_charge(&src, &lim);
+    can_inputs_build(&in, &s, &src);
+    assert_false(in.limits_valid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_mapping),
         cmocka_unit_test(stale_or_missing_data),
         cmocka_unit_test(special_values),
+        cmocka_unit_test(from_charge_controller),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
