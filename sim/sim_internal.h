@@ -20,7 +20,17 @@ double sim__rng_unit(uint64_t *st);          /* [0, 1) */
 uint32_t sim__rng_below(uint64_t *st, uint32_t n); /* [0, n), n > 0 */
 bool sim__rng_hit(uint64_t *st, double p);   /* true with probability p; p >= 1 draws nothing */
 
+#define SIM_PROT_COUNT 9u      /* number of SIM_PROT_* bits */
+
 /* Model (sim_model.c). */
+double sim__rng_gauss(uint64_t *st);
+void sim__init_cells(sim_t *sim);
+void sim__place_soc(sim_t *sim, double pct);
+void sim__refresh_voltages(sim_t *sim);
+bool sim__charge_allowed(const sim_t *sim);
+bool sim__discharge_allowed(const sim_t *sim);
+double sim__true_soc(const sim_t *sim);
+void sim__wake(sim_t *sim, uint8_t src);
 void sim__log_event(sim_t *sim, uint8_t id);
 uint32_t sim__lifetime(const sim_t *sim);
 void sim__publish(sim_t *sim);
