@@ -369,8 +369,12 @@ void sim_reboot(sim_t *sim, uint32_t now_ms);
 /* The true model state now (after sim_advance to the last time seen). */
 void sim_truth(const sim_t *sim, sim_truth_t *t);
 
-/* Write the truth as one line of JSON (no newline) into buf; returns the length, or
- * SIM_ERR_NOSPACE when cap is too small (1024 bytes always suffice for 16 cells... use 4096). */
+/* Write the truth as one line of JSON (no newline, NUL-terminated) into buf; returns the length,
+ * or SIM_ERR_NOSPACE (buf then holds "") when cap is too small. 2048 bytes always suffice.
+ * Keys: model_s lifetime_s speed cells cell_mv[] cell_soc[] (%) pack_v pack_i soc bms_soc
+ * temp_ext1 temp_ext2 temp_int ambient status bal_decision bal_active charge_switch
+ * discharge_switch charger asleep rebooting protections[] faults[] ah_in ah_out wh_in wh_out
+ * wh_loss ah_bled. */
 int sim_truth_json(const sim_t *sim, char *buf, size_t cap);
 
 void sim_counters(const sim_t *sim, sim_counters_t *c);

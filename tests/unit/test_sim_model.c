@@ -841,6 +841,25 @@ static void bad_arguments_change_nothing(void **state)
     assert_string_equal(small, "");
 }
 
+/* The documented bound: 2048 bytes hold the JSON truth in the widest state. */
+static void truth_json_fits_2048(void **state)
+{
+    (void)state;
+    sim_t *s = mk(16, 100, 1, 1);
+    for (unsigned k = 0; k < SIM_FAULT_COUNT; k++) {
+        sim_fault_t f = {1.0, k == SIM_FAULT_CELL_HIGH || k == SIM_FAULT_CELL_LOW ? 1u + k : 1u,
+                         1000.0};
+        assert_int_equal(sim_set_fault(s, (sim_fault_kind_t)k, &f, g_now), SIM_OK);
+    }
+    sim_set_temperature(s, -50, g_now);
+    sim_set_current(s, -9999.9999, g_now);
+    run_ms(s, 5000);
+    static char buf[2048];
+    int n = sim_truth_json(s, buf, sizeof buf);
+    assert_true(n > 800 && n < 2048);
+    assert_int_equal(buf[n], '\0');
+}
+
 static void profile_interpolates(void **state)
 {
     (void)state;
@@ -905,6 +924,7 @@ int main(void)
         cmocka_unit_test(settings_checks),
         cmocka_unit_test(deterministic_given_seed),
         cmocka_unit_test(bad_arguments_change_nothing),
+        cmocka_unit_test(truth_json_fits_2048),
         cmocka_unit_test(profile_interpolates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -656,6 +656,45 @@ static void open_temperature_sensor(void **state)
     assert_int_not_equal(reg(s, 43), 0x8000);
 }
 
+static void broadcast_text_between_frames(void **state)
+{
+    (void)state;
+    sim_t *s = mk(16, false);
+    assert_int_equal(sim_write_register(s, 343, 1, g_now), SIM_OK); /* ASCII */
+    assert_int_equal(sim_write_register(s, 342, 4, g_now), SIM_OK); /* every 1 s */
+    static uint8_t r[4096];
+    size_t n = rx(s, r, sizeof r - 1, 2500);
+    r[n] = 0;
+    const char *p = (const char *)r;
+    int lines = 0;
+    while ((p = strstr(p, "BPV:")) != NULL) {
+        lines++;
+        p++;
+    }
+    assert_true(lines >= 2 && lines <= 3);
+    assert_non_null(strstr((const char *)r, "\tOS:151\t"));
+    assert_null(memchr(r, 0xAA, n)); /* ASCII never holds the frame header */
+    /* a request in between still gets a whole frame */
+    uint8_t q[8];
+    g_now += 20;
+    tx(s, q, read_req(q, 50, 1));
+    n = rx(s, r, sizeof r, 5);
+    assert_int_equal(n, 7);
+    assert_int_equal(crc16_modbus(r, 7), 0);
+    /* CA V3: 13 tab-separated numbers */
+    assert_int_equal(sim_write_register(s, 343, 0, g_now), SIM_OK);
+    n = rx(s, r, sizeof r - 1, 1100);
+    r[n] = 0;
+    int tabs = 0;
+    for (size_t k = 0; k < n && r[k] != '\n'; k++) {
+        tabs += r[k] == '\t';
+    }
+    assert_int_equal(tabs, 12);
+    assert_int_equal(sim_write_register(s, 342, 0, g_now), SIM_OK);
+    n = rx(s, r, sizeof r, 3000);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,6 +714,7 @@ int main(void)
         cmocka_unit_test(write_340_reboots_after_reply),
         cmocka_unit_test(wire_faults),
         cmocka_unit_test(open_temperature_sensor),
+        cmocka_unit_test(broadcast_text_between_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
