@@ -5,7 +5,7 @@
  * docs/simulator.md describes the behaviour, the defaults and how they were chosen.
  *
  * Use:
- *     static sim_t sim;                     // caller-owned, ~12 KiB, no allocation inside
+ *     static sim_t sim;                     // caller-owned, ~14 KiB, no allocation inside
  *     sim_config_t cfg; sim_config_default(&cfg);
  *     cfg.cells = 16; cfg.seed = 42; cfg.start_ms = now_ms;
  *     sim_init(&sim, &cfg);
