@@ -183,15 +183,18 @@ typedef struct {
     bool overlong;
 } linebuf_t;
 
+/* Write an answer; a reader that does not take it within about a second loses it (the
+ * simulator must not stall its UART for a stuck control client). */
 static void write_all(int fd, const char *s, size_t n)
 {
+    int waits = 0;
     while (n > 0) {
         ssize_t w = write(fd, s, n);
         if (w < 0) {
             if (errno == EINTR) {
                 continue;
             }
-            if (errno == EAGAIN) {
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && waits++ < 10) {
                 struct pollfd p = {fd, POLLOUT, 0};
                 poll(&p, 1, 100);
                 continue;
@@ -517,6 +520,10 @@ int main(int argc, char **argv)
                     write_all(c, "error: too many control clients\n", 32);
                     close(c);
                 } else {
+                    int fl = fcntl(c, F_GETFL);
+                    if (fl >= 0) {
+                        fcntl(c, F_SETFL, fl | O_NONBLOCK);
+                    }
                     clients[slot].fd = c;
                     clients[slot].len = 0;
                     clients[slot].overlong = false;

@@ -202,8 +202,11 @@ bool sim__charge_allowed(const sim_t *s)
 {
     uint32_t block = SIM_PROT_OV | SIM_PROT_OC_CHG | SIM_PROT_OT | SIM_PROT_UT | SIM_PROT_UT_CHG |
                      SIM_PROT_INJECTED;
-    if (SIM_SET(s, 340) == 1) { /* single port: one switch for both directions */
-        block |= SIM_PROT_UV | SIM_PROT_OC_DIS | SIM_PROT_EMPTY;
+    if (SIM_SET(s, 340) == 1) {
+        /* single port: one switch for both directions. A discharge over-current opens it for
+         * charge too; under-voltage and fully-discharged still let a charger in, or the pack
+         * could never recover. */
+        block |= SIM_PROT_OC_DIS;
     }
     return !(s->prot & block) && !s->rebooting;
 }
@@ -830,8 +833,8 @@ void sim__init_cells(sim_t *s)
     for (unsigned k = 0; k < s->n; k++) {
         sim_cell_t *c = &s->cell[k];
         c->cap_ah = cfg->capacity_ah * (1.0 + cfg->cap_spread_pct / 100.0 * sim__rng_gauss(&s->rng_model));
-        c->r_ohm = R_OHM_AH / cfg->capacity_ah *
-                   (1.0 + cfg->ir_spread_pct / 100.0 * sim__rng_gauss(&s->rng_model));
+        double rf = 1.0 + cfg->ir_spread_pct / 100.0 * sim__rng_gauss(&s->rng_model);
+        c->r_ohm = R_OHM_AH / cfg->capacity_ah * (rf < 0.2 ? 0.2 : rf);
         c->sd_factor = 0.5 + sim__rng_unit(&s->rng_model);
         c->soc_offset = cfg->soc_spread_pct / 100.0 * sim__rng_gauss(&s->rng_model);
     }
