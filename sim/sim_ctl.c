@@ -409,9 +409,8 @@ static int cmd_faults(sim_ctl_t *ctl, char *out, size_t cap)
     for (unsigned k = 0; k < SIM_FAULT_COUNT && len < cap; k++) {
         sim_fault_t f;
         if (sim_fault_get(ctl->sim, (sim_fault_kind_t)k, &f)) {
-            int w = snprintf(out + len, cap - len, " %s:p=%g:param=%u%s",
-                             sim_fault_name((sim_fault_kind_t)k), f.probability, (unsigned)f.param,
-                             "");
+            int w = snprintf(out + len, cap - len, " %s:p=%g:param=%u",
+                             sim_fault_name((sim_fault_kind_t)k), f.probability, (unsigned)f.param);
             if (w < 0) {
                 break;
             }
@@ -469,12 +468,12 @@ int sim_ctl_exec(sim_ctl_t *ctl, const char *line, uint32_t now, char *out, size
     }
     if (strcmp(c, "help") == 0) {
         return reply(out, cap, SIM_CTL_OK,
-                     "ok commands: current <A> | idle | discharge <A> [stop_soc] | charge [A] [V] "
-                     "[tail_A] | solar [peak_A] [load_A] [day_s] [start_hour] | profile <file> "
-                     "[loop] | charger auto|on|off | limits <cvl> <ccl> <dcl> | limits off | fault <kind> [args] | "
-                     "fault clear [kind] | "
-                     "faults | set soc|ambient|temp|speed|latency <v> | set sleep on|off | write "
-                     "<reg> <value> | reg <reg> [count] | truth | stats | reboot | quit");
+                     "ok commands: current <A> | idle | discharge <A> [stop_soc] | "
+                     "charge [A] [V] [tail_A] | solar [peak_A] [load_A] [day_s] [start_hour] | "
+                     "profile <file> [loop] | charger auto|on|off | limits <cvl> <ccl> <dcl> | "
+                     "limits off | fault <kind> [args] | fault clear [kind] | faults | "
+                     "set soc|ambient|temp|speed|latency <v> | set sleep on|off | "
+                     "write <reg> <value> | reg <reg> [count] | truth | stats | reboot | quit");
     }
     if (strcmp(c, "truth") == 0) {
         if (n != 1) {
