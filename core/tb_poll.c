@@ -370,7 +370,8 @@ static void collect_new_events(tb_poll_t *p, const bms_events_t *now_ev)
     p->events = *now_ev;
 }
 
-/* Decode a block read into the snapshot. Returns TB_OK or a decode error. */
+/* Decode a block read into the snapshot, stamped `now` (the time the request was first sent).
+ * Returns TB_OK or a decode error. */
 static int apply_block(tb_poll_t *p, tb_block_t b, const uint16_t *regs, uint32_t now)
 {
     const char *why = NULL;
@@ -534,7 +535,7 @@ static void job_step_ok(tb_poll_t *p, const uint16_t *regs, uint32_t now)
     }
     switch (j->type) {
     case TB_JOB_READ_BLOCK:
-        job_finish(p, apply_block(p, j->block, regs, now));
+        job_finish(p, apply_block(p, j->block, regs, p->req.first_sent_ms));
         return;
     case TB_JOB_READ_REGS:
         res->count = j->count;
@@ -682,7 +683,9 @@ static void transaction_ok(tb_poll_t *p, const uint16_t *regs, uint32_t now)
         job_step_ok(p, regs, now);
         return;
     }
-    reschedule(p, r->block, apply_block(p, r->block, regs, now), now);
+    /* The BMS answers with its latest measurement when the request reaches it, so the data is
+     * stamped with the time the request was first sent: never younger than it really is. */
+    reschedule(p, r->block, apply_block(p, r->block, regs, r->first_sent_ms), now);
 }
 
 /* A valid frame that does not answer the outstanding request. */
@@ -804,6 +807,9 @@ static void on_timeout(tb_poll_t *p, uint32_t now)
         r->attempt++;
         p->stats.retries++;
         p->send_now = true;
+        /* A reply still dribbling in from the previous copy must not complete as the answer to
+         * the new one: its data would be older than the transaction says. */
+        tb_rx_flush(&p->rx);
         return;
     }
     p->stats.timeouts++;
