@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "app/can_sched.h"
 #include "app/log.h"
 #include "core/alarms.h"
 #include "core/cfg_schema.h"
@@ -40,6 +41,7 @@ typedef struct {
     chg_config_t charge;     /* includes charge.failsafe, the stale-data policy (section "failsafe") */
     alarms_config_t alarms;
     energy_config_t energy;
+    can_sched_cfg_t can;
 } gw_config_t;
 
 /* One section of gw_config_t. */

@@ -950,9 +950,13 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
 
     /* ---- current dynamics ---- */
     if (!st->have_output) {
-        /* First usable data (or recovery after NO_DATA never happens): start from 0 and ramp. */
-        st->ccl = 0.0f;
-        st->dcl = 0.0f;
+        /* First usable data (recovery after NO_DATA never happens): start at the targets, as any
+         * BMS does at boot. Not at 0: an off-grid inverter switches OFF on DCL = 0 (a gateway
+         * restart must not black the house out), and CCL = 0 means "stop charging", which pins
+         * CVL to the pack voltage and would hold charging back for minutes after every restart.
+         * The limiters (cell voltages, temperatures, BMS cut-offs) are all in the targets. */
+        st->ccl = ccl_target;
+        st->dcl = dcl_target;
         st->ccl_hold_ms = 0;
         st->dcl_hold_ms = 0;
     }
@@ -1015,7 +1019,9 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         cvl_target = q_down(desired, CHG_CVL_STEP_V, 1e-3);
         out->cvl_target_lim = cvl_lim;
         if (!st->have_output) {
-            st->cvl_ramp = minf(desired, in.pack);
+            /* Start at the target (what any BMS advertises at boot); charging still soft-starts
+             * through the CCL ramp, and the cell-voltage controller is already in `desired`. */
+            st->cvl_ramp = desired;
             st->cvl = q_down(st->cvl_ramp, CHG_CVL_STEP_V, 0.0);
             st->cvl_hold_ms = 0;
         }

@@ -195,6 +195,31 @@ void tb_poll_init(tb_poll_t *p, const tb_poll_cfg_t *cfg, uint32_t now_ms)
     p->stats.link_up = false;
 }
 
+void tb_poll_reconfigure(tb_poll_t *p, const tb_poll_cfg_t *cfg, uint32_t now_ms)
+{
+    bool live_off = cfg->live_period_ms <= 0;
+    p->cfg = *cfg;
+    clamp_cfg(&p->cfg);
+    if (live_off) {
+        p->cfg.live_period_ms = 0;
+    }
+    p->rx.gap_ms = (uint32_t)p->cfg.rx_gap_ms;
+    p->enabled[TB_BLK_LIVE] = !live_off;
+    static const tb_block_t periodic[] = {TB_BLK_STATS, TB_BLK_EVENTS};
+    for (unsigned i = 0; i < sizeof periodic / sizeof periodic[0]; i++) {
+        tb_block_t b = periodic[i];
+        bool on = period_of(p, b) > 0u;
+        if (on && !p->enabled[b]) {
+            p->next_due[b] = now_ms;
+        }
+        p->enabled[b] = on;
+    }
+    if (period_of(p, TB_BLK_SETTINGS) > 0u && !p->enabled[TB_BLK_SETTINGS]) {
+        p->enabled[TB_BLK_SETTINGS] = true;
+        p->next_due[TB_BLK_SETTINGS] = now_ms + period_of(p, TB_BLK_SETTINGS);
+    }
+}
+
 /* ---- requests ------------------------------------------------------------------------------ */
 
 static bool maybe_asleep(const tb_poll_t *p, uint32_t now)

@@ -192,6 +192,10 @@ typedef struct {
  * at now_ms. */
 void tb_poll_init(tb_poll_t *p, const tb_poll_cfg_t *cfg, uint32_t now_ms);
 
+/* Apply a new configuration at run time: periods, timeouts, retries and the receive gap change;
+ * the snapshot, statistics and any job in progress are kept. */
+void tb_poll_reconfigure(tb_poll_t *p, const tb_poll_cfg_t *cfg, uint32_t now_ms);
+
 /* Advance timers and choose the next request. Writes a request into out and returns its length
  * (> 0) when one must be transmitted now, 0 otherwise, TB_ERR_NOSPACE if cap is too small. */
 int tb_poll_step(tb_poll_t *p, uint32_t now_ms, uint8_t *out, size_t cap);

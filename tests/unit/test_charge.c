@@ -102,24 +102,38 @@ static void no_limits_before_first_complete_snapshot(void **state)
     step(&r, 1000);
     assert_false(r.out.valid);
     assert_false(r.out.transmit);
-    /* First complete snapshot: valid, and limits start from zero. */
+    /* First complete snapshot: valid, and every limit starts at its target (DCL = 0 would switch
+     * an off-grid inverter off at every gateway restart; CCL = 0 would pin CVL to the pack
+     * voltage); CVL is at most cells x target, a pack value. */
     r.snap.settings.valid = true;
     step(&r, 1000);
     assert_true(r.out.valid);
     assert_true(r.out.transmit);
     assert_int_equal(r.out.state, CHG_STATE_BULK);
-    assert_true(r.out.ccl_a <= 0.0f);
-    assert_true(r.out.dcl_a <= 0.0f);
-    assert_true(r.out.cvl_v <= r.snap.live.pack_voltage_v);
+    assert_true(r.out.ccl_a > 0.0f);
+    assert_float_equal(r.out.ccl_a, r.out.ccl_target_a, 1e-4f);
+    assert_true(r.out.dcl_a > 0.0f);
+    assert_float_equal(r.out.dcl_a, r.out.dcl_target_a, 1e-4f);
+    assert_float_equal(r.out.cvl_v, r.out.cvl_target_v, 1e-4f);
+    assert_true(r.out.cvl_v <= 16.0f * r.cfg.cell_bulk_v + 1e-3f);
     assert_true(r.out.cvl_v >= r.snap.live.pack_voltage_v - CHG_CVL_STEP_V - 1e-4f);
 }
 
-static void limits_ramp_up_from_first_data(void **state)
+static void limits_start_at_target_then_follow_ramps(void **state)
 {
     (void)state;
     rig_t r;
     rig_init(&r, 16, 3.30f);
     step(&r, 1000);
+    /* the first output is at the targets already */
+    NEAR(r.out.ccl_a, 80.0, 0.11);
+    NEAR(r.out.dcl_a, 120.0, 0.11);
+    NEAR(r.out.cvl_v, 55.2, 1e-3);
+    /* a drop applies at once, the way back ramps */
+    r.snap.settings.charge_oc_a = 50.0f;
+    step(&r, 1000);
+    assert_true(r.out.ccl_a < 50.0f);
+    r.snap.settings.charge_oc_a = 100.0f;
     float prev_ccl = r.out.ccl_a;
     float prev_dcl = r.out.dcl_a;
     for (int i = 0; i < 100; i++) {
@@ -133,11 +147,8 @@ static void limits_ramp_up_from_first_data(void **state)
     NEAR(r.out.dcl_a, 120.0, 0.11);
     assert_string_equal(lim(r.out.ccl_lim), "bms_cutoff");
     assert_string_equal(lim(r.out.dcl_lim), "bms_cutoff");
-    /* 40 s at 2 A/s and 24 s at 5 A/s: both reached within the 100 s. CVL ramps from the pack
-     * voltage (52.8 V) to 16 x 3.45 at 16 x 10 mV/min: 15 min. */
-    run(&r, 700);
-    assert_true(r.out.cvl_v < 55.2f);
-    run(&r, 200);
+    /* back from 40 A to 80 A at 2 A/s after the 30 s hold: within the 100 s */
+    run(&r, 900);
     NEAR(r.out.cvl_v, 55.2, 1e-3);
     assert_string_equal(lim(r.out.cvl_lim), "config_max");
     NEAR(r.out.dvl_v, 46.4, 1e-3); /* 16 x max(2.90, 2.80) */
@@ -1036,7 +1047,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(no_limits_before_first_complete_snapshot),
-        cmocka_unit_test(limits_ramp_up_from_first_data),
+        cmocka_unit_test(limits_start_at_target_then_follow_ramps),
         cmocka_unit_test(implausible_snapshot_stops_charging_at_once),
         cmocka_unit_test(cvl_is_series_cells_times_target),
         cmocka_unit_test(cvl_capped_by_bms_settings),

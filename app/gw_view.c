@@ -1,0 +1,129 @@
+#include "app/gw_view.h"
+
+#include <math.h>
+
+#include "app/bms_json.h"
+
+static void kv_num_or_null(jw_t *w, const char *k, float v, unsigned d)
+{
+    if (isfinite(v)) {
+        jw_kv_float(w, k, v, d);
+    } else {
+        jw_kv_null(w, k);
+    }
+}
+
+void gw_view_json_limits(jw_t *w, const chg_limits_t *l)
+{
+    jw_obj_begin(w);
+    jw_kv_bool(w, "valid", l->valid);
+    jw_kv_bool(w, "transmit", l->transmit);
+    kv_num_or_null(w, "cvl_v", l->cvl_v, 2);
+    kv_num_or_null(w, "ccl_a", l->ccl_a, 1);
+    kv_num_or_null(w, "dcl_a", l->dcl_a, 1);
+    kv_num_or_null(w, "dvl_v", l->dvl_v, 2);
+    jw_kv_str(w, "state", chg_state_name(l->state));
+    jw_kv_str(w, "phase", chg_phase_name(l->phase));
+    jw_kv_str(w, "reason", l->reason);
+    jw_key(w, "limiter");
+    jw_obj_begin(w);
+    jw_kv_str(w, "cvl", chg_limiter_name(l->cvl_lim));
+    jw_kv_str(w, "ccl", chg_limiter_name(l->ccl_lim));
+    jw_kv_str(w, "dcl", chg_limiter_name(l->dcl_lim));
+    jw_obj_end(w);
+    jw_key(w, "target");
+    jw_obj_begin(w);
+    kv_num_or_null(w, "cvl_v", l->cvl_target_v, 2);
+    kv_num_or_null(w, "ccl_a", l->ccl_target_a, 1);
+    kv_num_or_null(w, "dcl_a", l->dcl_target_a, 1);
+    jw_kv_str(w, "cvl_limiter", chg_limiter_name(l->cvl_target_lim));
+    jw_kv_str(w, "ccl_limiter", chg_limiter_name(l->ccl_target_lim));
+    jw_kv_str(w, "dcl_limiter", chg_limiter_name(l->dcl_target_lim));
+    jw_obj_end(w);
+    jw_kv_str(w, "data", failsafe_data_name(l->data));
+    if (l->data_age_ms == UINT32_MAX) {
+        jw_kv_null(w, "data_age_ms");
+    } else {
+        jw_kv_uint(w, "data_age_ms", l->data_age_ms);
+    }
+    jw_kv_bool(w, "charge_stopped", l->charge_stopped);
+    jw_kv_bool(w, "discharge_stopped", l->discharge_stopped);
+    jw_kv_bool(w, "imbalance_hold", l->imbalance_hold);
+    jw_kv_uint(w, "series_cells", l->series_cells);
+    kv_num_or_null(w, "cell_target_v", l->cell_target_v, 3);
+    jw_obj_end(w);
+}
+
+void gw_view_json_alarms(jw_t *w, const alarms_out_t *a)
+{
+    jw_obj_begin(w);
+    for (unsigned i = 0; i < ALARM_COUNT; i++) {
+        jw_kv_str(w, alarms_category_name((alarm_id_t)i), alarms_level_name((alarm_level_t)a->set.level[i]));
+    }
+    jw_kv_str(w, "internal_reason", alarms_internal_name(a->internal));
+    if (a->fault_event_id) {
+        jw_kv_uint(w, "fault_event_id", a->fault_event_id);
+        jw_kv_str(w, "fault_event", bms_event_name(a->fault_event_id));
+    }
+    jw_kv_uint(w, "active_alarms", a->active_alarms);
+    jw_kv_uint(w, "active_warnings", a->active_warnings);
+    jw_kv_bool(w, "evaluated", a->evaluated);
+    jw_obj_end(w);
+}
+
+int gw_view_render(gw_view_t *v)
+{
+    jw_t w;
+    jw_init(&w, v->status_json, sizeof v->status_json);
+    jw_obj_begin(&w);
+    jw_kv_uint(&w, "seq", v->seq);
+    if (v->wall_ms) {
+        jw_kv_uint(&w, "time_ms", v->wall_ms);
+    } else {
+        jw_kv_null(&w, "time_ms");
+    }
+    jw_kv_uint(&w, "uptime_s", v->uptime_s);
+    jw_key(&w, "bms");
+    bms_json_live(&w, &v->snap.live, v->t_ms);
+    jw_key(&w, "limits");
+    gw_view_json_limits(&w, &v->limits);
+    jw_key(&w, "alarms");
+    gw_view_json_alarms(&w, &v->alarms);
+    jw_key(&w, "link");
+    bms_json_link(&w, &v->link, v->t_ms);
+    jw_key(&w, "can");
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "mode", v->can_mode);
+    jw_kv_bool(&w, "port_open", v->can_port_open);
+    jw_kv_str(&w, "port_error", v->can_port_error);
+    jw_kv_uint(&w, "tx_frames", v->can.tx_frames);
+    jw_kv_uint(&w, "tx_errors", v->can.tx_errors);
+    jw_kv_uint(&w, "shadow_frames", v->can.shadow_frames);
+    jw_kv_uint(&w, "refused", v->can.refused);
+    jw_kv_uint(&w, "rx_frames", v->can.rx_frames);
+    jw_kv_uint(&w, "rx_conflicts", v->can.rx_conflicts);
+    jw_obj_end(&w);
+    jw_key(&w, "gx");
+    jw_obj_begin(&w);
+    jw_kv_bool(&w, "present", v->gx_present);
+    if (v->gx_age_ms == UINT32_MAX) {
+        jw_kv_null(&w, "last_seen_ms");
+    } else {
+        jw_kv_uint(&w, "last_seen_ms", v->gx_age_ms);
+    }
+    jw_obj_end(&w);
+    jw_key(&w, "energy");
+    jw_obj_begin(&w);
+    if (v->energy_known) {
+        jw_kv_double(&w, "charged_wh", v->energy_in_wh, 1);
+        jw_kv_double(&w, "discharged_wh", v->energy_out_wh, 1);
+    } else {
+        jw_kv_null(&w, "charged_wh");
+        jw_kv_null(&w, "discharged_wh");
+    }
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    int n = jw_finish(&w);
+    v->status_len = n > 0 ? (size_t)n : 0u;
+    return n;
+}

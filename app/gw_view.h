@@ -1,0 +1,72 @@
+/* gw_view: the immutable picture the owner thread publishes after each cycle, for the web, MQTT
+ * and metrics threads (which never touch the gateway state itself).
+ *
+ * The owner fills a gw_view_t, renders its JSON once (status_json: the body of GET /api/status,
+ * the MQTT state document and the WebSocket "status" message — all the same bytes), and hands it
+ * to the port's publish callback, which copies it under one short lock. Readers copy it out.
+ */
+#ifndef APP_GW_VIEW_H
+#define APP_GW_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app/can_sched.h"
+#include "app/config.h"
+#include "core/alarms.h"
+#include "core/bms.h"
+#include "core/charge.h"
+#include "core/jw.h"
+#include "core/tb_poll.h"
+
+#define GW_STATUS_JSON_MAX 12288u
+#define GW_VIEW_EVENTS 16u
+
+typedef struct {
+    uint64_t seq;              /* 1, 2, 3 ... per publication */
+    uint32_t t_ms;             /* owner's monotonic time at publication */
+    uint64_t wall_ms;          /* wall clock (ms since epoch), 0 if unknown */
+    uint32_t uptime_s;
+
+    bms_snapshot_t snap;
+    bms_events_t events;       /* the BMS log as last read */
+    tb_settings_limits_t bms_limits; /* 0x1D tables (valid flag inside) */
+    tb_link_stats_t link;
+
+    chg_limits_t limits;
+    alarms_out_t alarms;
+
+    double energy_in_wh;
+    double energy_out_wh;
+    bool energy_known;
+
+    can_sched_counters_t can;
+    can_sched_slot_t can_slots[CAN_SCHED_SLOTS];
+    char can_mode[16];         /* "transmitting", "shadow", "stopped", ... */
+    bool can_port_open;
+    char can_port_error[160];
+    bool gx_present;
+    uint32_t gx_age_ms;        /* UINT32_MAX if never seen */
+
+    /* new TinyBMS events, numbered so that consumers can tell what they already sent */
+    uint32_t event_seq;        /* number of the newest entry in recent_events */
+    uint8_t recent_count;
+    bms_event_t recent_events[GW_VIEW_EVENTS]; /* oldest first */
+
+    uint32_t config_version;   /* increments when the configuration changes */
+    gw_config_t cfg;           /* the running configuration, secrets included: strip them
+                                * (gw_config_to_json without GW_CFG_OUT_SECRETS) before output */
+
+    size_t status_len;
+    char status_json[GW_STATUS_JSON_MAX];
+} gw_view_t;
+
+/* Render v->status_json from the other fields. Returns the length or TB_ERR_NOSPACE. */
+int gw_view_render(gw_view_t *v);
+
+/* Pieces, reusable by the API handlers. */
+void gw_view_json_limits(jw_t *w, const chg_limits_t *l);
+void gw_view_json_alarms(jw_t *w, const alarms_out_t *a);
+
+#endif

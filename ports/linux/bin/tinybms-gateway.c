@@ -1,0 +1,625 @@
+/* tinybms-gateway: the daemon. One owner thread runs the event loop over the TinyBMS UART, the CAN
+ * port, the command queue and signals, and drives app/gateway (poll -> limits -> alarms -> CAN ->
+ * view). The web and MQTT services run in their own threads and only read published views and
+ * send commands. See docs/architecture.md and docs/operations.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/config.h"
+#include "app/gateway.h"
+#include "app/log.h"
+#include "core/jw.h"
+#include "ports/linux/can_port.h"
+#include "ports/linux/clock.h"
+#include "ports/linux/cmdq.h"
+#include "ports/linux/daemon.h"
+#include "ports/linux/fileio.h"
+#include "ports/linux/serial.h"
+#include "ports/linux/services.h"
+#include "ports/linux/view_store.h"
+#include "sim/sim.h"
+
+#define CONFIG_MAX (256u * 1024u)
+#define DEMO_STATE_DIR "state/demo"
+#define SERIAL_RETRY_MS 1000u
+#define STATUS_EVERY_MS 5000u
+
+typedef struct {
+    const char *config_path;
+    bool demo;
+    bool print_default;
+    bool check_only;
+    const char *serial, *can, *http, *state_dir, *log_level;
+} opts_t;
+
+/* Everything the owner thread owns. Static: gateway_t is large. */
+static struct {
+    opts_t o;
+    char config_path[512];
+    gw_config_t cfg;
+    gateway_t gw;
+    view_store_t views;
+    cmdq_t cmdq;
+    can_port_t can;
+    bool can_open;
+    file_storage_t fs;
+    storage_t storage;
+    int serial_fd;
+    uint32_t serial_retry_at;
+    bool serial_error_logged;
+    sim_t sim;
+    bool demo_limits_on;
+    uint32_t demo_silent_since;
+    int sfd;
+    bool journal;
+    pthread_mutex_t log_mu;
+    services_t services;
+} G = {.serial_fd = -1, .sfd = -1};
+
+/* ---- logging to stderr (journald understands the <N> priority prefix) ------------------------ */
+
+static void log_write(void *ctx, const log_entry_t *e)
+{
+    (void)ctx;
+    static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    static const int prio[] = {3, 4, 6, 7};
+    if (G.journal) {
+        fprintf(stderr, "<%d>%s: %s\n", prio[e->level], e->module, e->msg);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        struct tm tm;
+        localtime_r(&ts.tv_sec, &tm);
+        fprintf(stderr, "%02d:%02d:%02d.%03ld %-5s %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
+                names[e->level], e->module, e->msg);
+    }
+}
+
+static uint32_t log_now(void *ctx)
+{
+    (void)ctx;
+    return linux_now_ms();
+}
+
+static uint64_t wall_now(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void log_lock(void *ctx) { (void)ctx; pthread_mutex_lock(&G.log_mu); }
+static void log_unlock(void *ctx) { (void)ctx; pthread_mutex_unlock(&G.log_mu); }
+
+/* ---- options --------------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fputs("Usage: tinybms-gateway [options]\n"
+          "\n"
+          "Reads a TinyBMS over its UART, decides the charge limits and sends them to a Victron GX as a\n"
+          "CAN-bus BMS; serves the web UI, REST/WebSocket API, MQTT and metrics.\n"
+          "\n"
+          "  --config FILE           configuration file (JSON with comments); default STATE_DIR/config.json\n"
+          "                          if it exists. Changes made through the API are saved to it.\n"
+          "  --demo                  run on the built-in battery simulator: no hardware, no root; CAN frames\n"
+          "                          go to a candump log in the state directory, web UI on 127.0.0.1:8080\n"
+          "  --serial PATH           TinyBMS serial device (overrides gateway.serial)\n"
+          "  --can SPEC              socketcan:IFACE | slcan:PATH | log:PATH (overrides can.port)\n"
+          "  --http ADDR:PORT        web UI and API address (overrides gateway.http)\n"
+          "  --state-dir DIR         persistent state (overrides gateway.state_dir)\n"
+          "  --log-level LEVEL       error | warn | info | debug (overrides gateway.log_level)\n"
+          "  --print-default-config  print a complete default configuration, documented, and exit\n"
+          "  --check-config          validate the configuration (and overrides) and exit\n"
+          "  -h, --help              this help\n"
+          "      --version           program version\n"
+          "\n"
+          "Signals: SIGTERM/SIGINT stop cleanly (energy counters saved, CAN stops); SIGHUP reloads the\n"
+          "configuration file. Under systemd: Type=notify with WatchdogSec (see tinybms-gateway.service).\n",
+          f);
+}
+
+static int parse_args(int argc, char **argv, opts_t *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **target = NULL;
+        if (strcmp(a, "--config") == 0) target = &o->config_path;
+        else if (strcmp(a, "--serial") == 0) target = &o->serial;
+        else if (strcmp(a, "--can") == 0) target = &o->can;
+        else if (strcmp(a, "--http") == 0) target = &o->http;
+        else if (strcmp(a, "--state-dir") == 0) target = &o->state_dir;
+        else if (strcmp(a, "--log-level") == 0) target = &o->log_level;
+        else if (strcmp(a, "--demo") == 0) { o->demo = true; continue; }
+        else if (strcmp(a, "--print-default-config") == 0) { o->print_default = true; continue; }
+        else if (strcmp(a, "--check-config") == 0) { o->check_only = true; continue; }
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return -1; }
+        else if (strcmp(a, "--version") == 0) { printf("tinybms-gateway %s\n", TB_VERSION); return -1; }
+        else {
+            fprintf(stderr, "tinybms-gateway: unknown option '%s' (try --help)\n", a);
+            return 2;
+        }
+        if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+            fprintf(stderr, "tinybms-gateway: option %s needs a value\n", a);
+            return 2;
+        }
+        *target = argv[++i];
+    }
+    return 0;
+}
+
+/* ---- configuration --------------------------------------------------------------------------- */
+
+static char g_text[CONFIG_MAX];
+
+/* Overrides from the command line go through the same validation as the file. */
+static int apply_overrides(gw_config_t *cfg, const opts_t *o, cfg_diag_t *d)
+{
+    char buf[2048];
+    jw_t w;
+    jw_init(&w, buf, sizeof buf);
+    jw_obj_begin(&w);
+    if (o->serial) jw_kv_str(&w, "gateway.serial", o->serial);
+    if (o->http) jw_kv_str(&w, "gateway.http", o->http);
+    if (o->state_dir) jw_kv_str(&w, "gateway.state_dir", o->state_dir);
+    if (o->log_level) jw_kv_str(&w, "gateway.log_level", o->log_level);
+    if (o->can) jw_kv_str(&w, "can.port", o->can);
+    jw_obj_end(&w);
+    int n = jw_finish(&w);
+    if (n < 0) {
+        snprintf(d->message, sizeof d->message, "command-line values too long");
+        return TB_ERR_RANGE;
+    }
+    return gw_config_apply_json(cfg, buf, (size_t)n, GW_CFG_ALLOW_READONLY, d);
+}
+
+static int load_config(const opts_t *o, gw_config_t *cfg)
+{
+    gw_config_defaults(cfg);
+    cfg_diag_t d;
+    if (o->demo) {
+        /* demo defaults, which the command line (and a --config file) may still override */
+        const char *demo = "{\"gateway\":{\"http\":\"127.0.0.1:8080\",\"state_dir\":\"" DEMO_STATE_DIR
+                           "\",\"serial\":\"(simulator)\"},\"can\":{\"port\":\"log:" DEMO_STATE_DIR "/can.log\"}}";
+        if (gw_config_apply_json(cfg, demo, strlen(demo), GW_CFG_ALLOW_READONLY, &d) != TB_OK) {
+            fprintf(stderr, "tinybms-gateway: internal error in the demo configuration: %s\n", d.message);
+            return 2;
+        }
+    }
+    /* the state directory may come from the command line before the file is found */
+    const char *state_dir = o->state_dir ? o->state_dir : cfg->gateway.state_dir;
+    if (o->config_path) {
+        snprintf(G.config_path, sizeof G.config_path, "%s", o->config_path);
+    } else {
+        snprintf(G.config_path, sizeof G.config_path, "%s/config.json", state_dir);
+    }
+    size_t len = 0;
+    char err[600];
+    int rc = file_load(G.config_path, g_text, sizeof g_text - 1u, &len, err, sizeof err);
+    if (rc == TB_OK) {
+        if (gw_config_apply_json(cfg, g_text, len, GW_CFG_ALLOW_READONLY, &d) != TB_OK) {
+            fprintf(stderr, "tinybms-gateway: %s: %s\n", G.config_path, d.message);
+            return 2;
+        }
+    } else if (rc != TB_ERR_NOTFOUND || o->config_path) {
+        fprintf(stderr, "tinybms-gateway: %s\n", err);
+        return 2;
+    }
+    if (apply_overrides(cfg, o, &d) != TB_OK) {
+        fprintf(stderr, "tinybms-gateway: command line: %s\n", d.message);
+        return 2;
+    }
+    if (o->demo && !o->can) {
+        /* the demo never touches a real bus unless asked to on the command line */
+        char port[sizeof cfg->gateway.state_dir + 16];
+        snprintf(port, sizeof port, "log:%s/can.log", cfg->gateway.state_dir);
+        if (strlen(port) >= sizeof cfg->can.port) {
+            fprintf(stderr, "tinybms-gateway: the state directory path is too long for the demo CAN log; "
+                            "give --can log:PATH\n");
+            return 2;
+        }
+        memcpy(cfg->can.port, port, strlen(port) + 1u);
+    }
+    if (gw_config_check(cfg, &d) != TB_OK) {
+        fprintf(stderr, "tinybms-gateway: configuration: %s\n", d.message);
+        return 2;
+    }
+    return 0;
+}
+
+static int save_config(void *ctx, const gw_config_t *cfg, char *err, size_t cap)
+{
+    (void)ctx;
+    int n = gw_config_to_json(cfg, g_text, sizeof g_text, GW_CFG_OUT_SECRETS | GW_CFG_OUT_PRETTY);
+    if (n < 0) {
+        snprintf(err, cap, "configuration too large");
+        return n;
+    }
+    return file_save_atomic(G.config_path, g_text, (size_t)n, true, err, cap);
+}
+
+/* ---- ports ------------------------------------------------------------------------------------ */
+
+static bool can_status(void *ctx, char *err, size_t cap)
+{
+    (void)ctx;
+    snprintf(err, cap, "%s", G.can_open ? can_port_error(&G.can) : "not open");
+    return G.can_open && can_port_is_open(&G.can);
+}
+
+static void serial_try_open(uint32_t now)
+{
+    if (G.o.demo || G.serial_fd >= 0 || (int32_t)(now - G.serial_retry_at) < 0) {
+        return;
+    }
+    char err[256];
+    G.serial_fd = serial_open(G.cfg.gateway.serial_device, err, sizeof err);
+    if (G.serial_fd < 0) {
+        if (!G.serial_error_logged) {
+            LOGE("serial", "%s (retrying every %u s)", err, SERIAL_RETRY_MS / 1000u);
+            G.serial_error_logged = true;
+        }
+        G.serial_retry_at = now + SERIAL_RETRY_MS;
+        return;
+    }
+    LOGI("serial", "TinyBMS port %s open (115200 8N1)", G.cfg.gateway.serial_device);
+    G.serial_error_logged = false;
+}
+
+static void serial_lost(uint32_t now, const char *why)
+{
+    LOGW("serial", "%s: %s; reopening", G.cfg.gateway.serial_device, why);
+    close(G.serial_fd);
+    G.serial_fd = -1;
+    G.serial_retry_at = now + SERIAL_RETRY_MS;
+}
+
+static void uart_send(const uint8_t *b, size_t n, uint32_t now)
+{
+    if (G.o.demo) {
+        sim_rx(&G.sim, b, n, now);
+        return;
+    }
+    if (G.serial_fd < 0) {
+        return; /* the poller times out and backs off; reopening happens in the loop */
+    }
+    if (serial_write_all(G.serial_fd, b, n, 200) != 0) {
+        serial_lost(now, strerror(errno));
+    }
+}
+
+/* ---- demo: the simulated battery obeys the limits, as a Victron system would ------------------ */
+
+static int demo_init(uint32_t now)
+{
+    sim_config_t sc;
+    sim_config_default(&sc);
+    sc.cells = 16;
+    sc.capacity_ah = 280;
+    sc.soc_pct = 62;
+    sc.speed = 30; /* a simulated day in 48 minutes */
+    sc.seed = (uint32_t)time(NULL);
+    sc.soc_spread_pct = 0.4;
+    sc.start_ms = now;
+    if (sim_init(&G.sim, &sc) != 0) {
+        LOGE("demo", "simulator refused its configuration");
+        return -1;
+    }
+    sim_load_t load;
+    memset(&load, 0, sizeof load);
+    load.kind = SIM_LOAD_SOLAR;
+    load.solar_peak_a = 110;
+    load.solar_load_a = 28;
+    load.start_hour = 9.5;
+    if (sim_set_load(&G.sim, &load, now) != 0) {
+        LOGE("demo", "simulator refused the solar-day load");
+        return -1;
+    }
+    LOGI("demo", "simulated TinyBMS: 16 x 280 Ah LiFePO4, solar day at 30x speed; the simulated inverter obeys CVL/CCL/DCL");
+    return 0;
+}
+
+static void demo_step(uint32_t now)
+{
+    const chg_limits_t *l = &G.gw.limits;
+    sim_advance(&G.sim, now);
+    if (l->valid && l->transmit) {
+        sim_set_limits(&G.sim, true, l->cvl_v, l->ccl_a, l->dcl_a, now);
+        G.demo_silent_since = now;
+    } else if ((uint32_t)(now - G.demo_silent_since) > 3000u) {
+        /* a GX without 0x351 for 3 s stops charging and discharging */
+        sim_set_limits(&G.sim, true, 0.0, 0.0, 0.0, now);
+    }
+    uint8_t b[512];
+    size_t n;
+    while ((n = sim_tx(&G.sim, b, sizeof b, now)) > 0) {
+        gateway_uart_rx(&G.gw, b, n, now);
+    }
+}
+
+/* ---- commands, signals ----------------------------------------------------------------------- */
+
+static void run_commands(uint32_t now)
+{
+    gw_cmd_t *c;
+    while ((c = cmdq_take(&G.cmdq)) != NULL) {
+        if (gateway_command(&G.gw, c, now)) {
+            cmdq_complete(&G.cmdq, c);
+        }
+    }
+    while ((c = gateway_command_poll(&G.gw, now)) != NULL) {
+        cmdq_complete(&G.cmdq, c);
+    }
+}
+
+static gw_cmd_t g_reload;
+
+static void reload_config(uint32_t now)
+{
+    size_t len = 0;
+    char err[600];
+    int rc = file_load(G.config_path, g_reload.text, sizeof g_reload.text - 1u, &len, err, sizeof err);
+    if (rc == TB_ERR_NOTFOUND) {
+        LOGW("config", "SIGHUP: %s does not exist; nothing to reload", G.config_path);
+        return;
+    }
+    if (rc != TB_OK) {
+        LOGE("config", "SIGHUP: %s; configuration unchanged", err);
+        return;
+    }
+    g_reload.text[len] = '\0';
+    g_reload.type = GW_CMD_CONFIG_RELOAD;
+    snprintf(g_reload.source, sizeof g_reload.source, "SIGHUP");
+    gateway_command(&G.gw, &g_reload, now);
+    if (g_reload.rc == TB_OK) {
+        LOGI("config", "SIGHUP: reloaded %s", G.config_path);
+    } else {
+        LOGE("config", "SIGHUP: %s refused: %s; configuration unchanged", G.config_path, g_reload.message);
+    }
+}
+
+static int setup_signals(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    /* blocked in every thread (service threads inherit the mask); delivered through signalfd */
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+        return -1;
+    }
+    G.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return G.sfd < 0 ? -1 : 0;
+}
+
+static void notify_status(uint32_t now)
+{
+    const gw_view_t *v = gateway_view(&G.gw);
+    char st[256];
+    if (v->snap.live.valid) {
+        snprintf(st, sizeof st, "STATUS=BMS %s, SOC %.1f %%, %s, CVL %.2f V CCL %.1f A DCL %.1f A, GX %s",
+                 v->link.link_up ? "link up" : "link DOWN", (double)v->snap.live.soc_pct, chg_state_name(v->limits.state),
+                 (double)v->limits.cvl_v, (double)v->limits.ccl_a, (double)v->limits.dcl_a,
+                 v->gx_present ? "present" : "not seen");
+    } else {
+        snprintf(st, sizeof st, "STATUS=waiting for the TinyBMS (%s)", v->link.link_up ? "link up" : "no answer yet");
+    }
+    sd_notify(0, st);
+    (void)now;
+}
+
+/* ---- main ------------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    int prc = parse_args(argc, argv, &G.o);
+    if (prc != 0) {
+        return prc < 0 ? 0 : prc;
+    }
+    if (G.o.print_default) {
+        gw_config_t d;
+        gw_config_defaults(&d);
+        int n = gw_config_to_json(&d, g_text, sizeof g_text, GW_CFG_OUT_COMMENTS | GW_CFG_OUT_SECRETS);
+        if (n < 0) {
+            return 1;
+        }
+        fputs(g_text, stdout);
+        return 0;
+    }
+    int rc = load_config(&G.o, &G.cfg);
+    if (rc != 0) {
+        fprintf(stderr, "tinybms-gateway: not started: fix the configuration above\n");
+        return rc;
+    }
+    if (G.o.check_only) {
+        printf("configuration OK (%s)\n", G.config_path);
+        return 0;
+    }
+
+    G.journal = getenv("JOURNAL_STREAM") != NULL;
+    pthread_mutex_init(&G.log_mu, NULL);
+    log_port_t lp = {log_write, log_now, wall_now, log_lock, log_unlock, NULL};
+    log_set_port(&lp);
+    log_set_level((log_level_t)G.cfg.gateway.log_level);
+    if (setup_signals() != 0) {
+        LOGE("gateway", "cannot set up signal handling: %s", strerror(errno));
+        return 1;
+    }
+    if (file_mkdirs(G.cfg.gateway.state_dir) != 0) {
+        LOGE("gateway", "cannot create the state directory %s: %s", G.cfg.gateway.state_dir, strerror(errno));
+        return 1;
+    }
+    file_storage_init(&G.fs, &G.storage, G.cfg.gateway.state_dir);
+    view_store_init(&G.views);
+    if (cmdq_init(&G.cmdq) != TB_OK) {
+        LOGE("gateway", "cannot create the command queue: %s", strerror(errno));
+        return 1;
+    }
+    uint32_t now = linux_now_ms();
+    LOGI("gateway", "tinybms-gateway %s starting%s; configuration %s", TB_VERSION, G.o.demo ? " in DEMO mode" : "",
+         G.config_path);
+
+    if (G.o.demo && demo_init(now) != 0) {
+        return 1;
+    }
+    if (can_port_open(&G.can, G.cfg.can.port, now) == TB_OK) {
+        LOGI("can", "CAN port %s open", G.cfg.can.port);
+    } else {
+        LOGE("can", "%s (retrying)", can_port_error(&G.can));
+    }
+    G.can_open = true;
+
+    gw_ports_t ports = {
+        .can_send = can_port_send_cb,
+        .can_ctx = &G.can,
+        .can_status = can_status,
+        .storage = &G.storage,
+        .publish = view_store_publish,
+        .publish_ctx = &G.views,
+        .save_config = save_config,
+        .config_ctx = NULL,
+        .wall_ms = wall_now,
+        .wall_ctx = NULL,
+    };
+    gateway_init(&G.gw, &G.cfg, &ports, now);
+    serial_try_open(now);
+
+    G.services = (services_t){0};
+    gw_services_t svc = {&G.views, &G.cmdq, G.cfg.gateway.state_dir, G.o.demo};
+    if (services_start(&G.services, &svc, &G.cfg) != 0) {
+        LOGE("gateway", "not started: a service could not start (see above)");
+        return 1;
+    }
+
+    sd_notify(0, "READY=1");
+    uint64_t wd_usec = 0;
+    bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
+    uint32_t wd_every = watchdog ? (uint32_t)(wd_usec / 2000u) : 0u;
+    uint32_t last_wd = now, last_status = now - STATUS_EVERY_MS;
+
+    bool running = true;
+    while (running) {
+        now = linux_now_ms();
+        uint8_t tx[TB_FRAME_MAX];
+        int n = gateway_uart_tx(&G.gw, now, tx, sizeof tx);
+        if (n > 0) {
+            uart_send(tx, (size_t)n, now);
+        }
+        if (G.o.demo) {
+            demo_step(now);
+        }
+
+        struct pollfd pfd[4];
+        int np = 0, i_serial = -1, i_can = -1;
+        pfd[np++] = (struct pollfd){G.sfd, POLLIN, 0};
+        pfd[np++] = (struct pollfd){cmdq_fd(&G.cmdq), POLLIN, 0};
+        if (G.serial_fd >= 0) {
+            i_serial = np;
+            pfd[np++] = (struct pollfd){G.serial_fd, POLLIN, 0};
+        }
+        int cfd = can_port_fd(&G.can);
+        if (cfd >= 0) {
+            i_can = np;
+            pfd[np++] = (struct pollfd){cfd, (short)(POLLIN | (can_port_tx_pending(&G.can) ? POLLOUT : 0)), 0};
+        }
+        uint32_t wait = gateway_wait_ms(&G.gw, now);
+        if (G.o.demo) {
+            uint32_t due;
+            if (sim_tx_pending(&G.sim, &due)) {
+                int32_t d = (int32_t)(due - now);
+                uint32_t w = d <= 0 ? 0u : (uint32_t)d;
+                wait = w < wait ? w : wait;
+            }
+        }
+        if (G.serial_fd < 0 && !G.o.demo && wait > SERIAL_RETRY_MS) {
+            wait = SERIAL_RETRY_MS;
+        }
+        if (poll(pfd, (nfds_t)np, (int)wait) < 0 && errno != EINTR) {
+            LOGE("gateway", "poll: %s", strerror(errno));
+            break;
+        }
+        now = linux_now_ms();
+
+        if (pfd[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(G.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (si.ssi_signo == SIGHUP) {
+                    reload_config(now);
+                } else {
+                    LOGI("gateway", "%s received: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                    running = false;
+                }
+            }
+        }
+        if (i_serial >= 0 && pfd[i_serial].revents) {
+            if (pfd[i_serial].revents & (POLLERR | POLLNVAL)) {
+                serial_lost(now, "port error (adapter unplugged?)");
+            } else {
+                uint8_t rx[512];
+                ssize_t k = serial_read(G.serial_fd, rx, sizeof rx);
+                if (k > 0) {
+                    gateway_uart_rx(&G.gw, rx, (size_t)k, now);
+                } else if (k < 0) {
+                    serial_lost(now, strerror(errno));
+                } else if (pfd[i_serial].revents & POLLHUP) {
+                    serial_lost(now, "hang-up (adapter unplugged?)");
+                }
+            }
+        }
+        if (i_can >= 0 && pfd[i_can].revents) {
+            can_frame_t f;
+            int k;
+            while ((k = can_port_recv(&G.can, &f)) > 0) {
+                gateway_can_rx(&G.gw, &f, now);
+            }
+        }
+        can_port_service(&G.can, now);
+        serial_try_open(now);
+        if (pfd[1].revents & POLLIN) {
+            run_commands(now);
+        } else {
+            gw_cmd_t *c;
+            while ((c = gateway_command_poll(&G.gw, now)) != NULL) {
+                cmdq_complete(&G.cmdq, c);
+            }
+        }
+        gateway_run(&G.gw, now);
+
+        if (watchdog && (uint32_t)(now - last_wd) >= wd_every) {
+            sd_notify(0, "WATCHDOG=1");
+            last_wd = now;
+        }
+        if ((uint32_t)(now - last_status) >= STATUS_EVERY_MS) {
+            notify_status(now);
+            last_status = now;
+        }
+    }
+
+    sd_notify(0, "STOPPING=1");
+    now = linux_now_ms();
+    services_stop(&G.services);
+    view_store_close(&G.views);
+    gateway_shutdown(&G.gw, now);
+    can_port_close(&G.can);
+    if (G.serial_fd >= 0) {
+        close(G.serial_fd);
+    }
+    cmdq_destroy(&G.cmdq);
+    LOGI("gateway", "bye");
+    return 0;
+}

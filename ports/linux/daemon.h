@@ -1,0 +1,19 @@
+/* daemon: the pieces of tinybms-gateway that other Linux services (HTTP, MQTT) share with the
+ * owner loop. */
+#ifndef PORTS_LINUX_DAEMON_H
+#define PORTS_LINUX_DAEMON_H
+
+#include <stdbool.h>
+
+#include "ports/linux/cmdq.h"
+#include "ports/linux/view_store.h"
+
+/* What a service thread gets: read the published view, send commands to the owner. */
+typedef struct {
+    view_store_t *views;
+    cmdq_t *cmdq;
+    const char *state_dir;   /* persistent files of this gateway (credentials, history) */
+    bool demo;               /* running on the in-process simulator */
+} gw_services_t;
+
+#endif

@@ -1,0 +1,75 @@
+#include "ports/linux/view_store.h"
+
+#include <string.h>
+#include <time.h>
+
+void view_store_init(view_store_t *vs)
+{
+    memset(vs, 0, sizeof *vs);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&vs->mu, NULL);
+    pthread_cond_init(&vs->changed, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+void view_store_destroy(view_store_t *vs)
+{
+    pthread_cond_destroy(&vs->changed);
+    pthread_mutex_destroy(&vs->mu);
+}
+
+void view_store_publish(void *ctx, const gw_view_t *v)
+{
+    view_store_t *vs = ctx;
+    pthread_mutex_lock(&vs->mu);
+    vs->view = *v;
+    vs->seq = v->seq;
+    pthread_cond_broadcast(&vs->changed);
+    pthread_mutex_unlock(&vs->mu);
+}
+
+uint64_t view_store_get(view_store_t *vs, gw_view_t *out)
+{
+    pthread_mutex_lock(&vs->mu);
+    uint64_t s = vs->seq;
+    if (s) {
+        *out = vs->view;
+    }
+    pthread_mutex_unlock(&vs->mu);
+    return s;
+}
+
+uint64_t view_store_wait(view_store_t *vs, uint64_t after, gw_view_t *out, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&vs->mu);
+    while (vs->seq <= after && !vs->closing) {
+        if (pthread_cond_timedwait(&vs->changed, &vs->mu, &deadline) != 0) {
+            break;
+        }
+    }
+    uint64_t s = 0;
+    if (vs->seq > after && !vs->closing) {
+        *out = vs->view;
+        s = vs->seq;
+    }
+    pthread_mutex_unlock(&vs->mu);
+    return s;
+}
+
+void view_store_close(view_store_t *vs)
+{
+    pthread_mutex_lock(&vs->mu);
+    vs->closing = true;
+    pthread_cond_broadcast(&vs->changed);
+    pthread_mutex_unlock(&vs->mu);
+}
