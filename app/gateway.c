@@ -178,6 +178,33 @@ static void publish(gateway_t *g, uint32_t now)
     g->dirty = false;
 }
 
+/* One observation per wall-clock second while the live data is usable. */
+static void record_history(gateway_t *g)
+{
+    if (!g->ports.history_add || !g->ports.wall_ms) {
+        return;
+    }
+    uint32_t t = (uint32_t)(g->ports.wall_ms(g->ports.wall_ctx) / 1000u);
+    if (t == g->last_history_s || g->limits.data != FAILSAFE_FRESH) {
+        return;
+    }
+    g->last_history_s = t;
+    const bms_live_t *l = &g->poll.snap.live;
+    history_sample_t s = {
+        .t = t,
+        .pack_v = l->pack_voltage_v,
+        .pack_a = l->pack_current_a,
+        .soc_pct = l->soc_pct,
+        .cell_min_v = l->min_cell_v,
+        .cell_max_v = l->max_cell_v,
+        .temp_max_c = g->limits.temp_max_c,
+        .cvl_v = g->limits.valid ? g->limits.cvl_v : NAN,
+        .ccl_a = g->limits.valid ? g->limits.ccl_a : NAN,
+        .dcl_a = g->limits.valid ? g->limits.dcl_a : NAN,
+    };
+    g->ports.history_add(g->ports.history_ctx, t, &s);
+}
+
 static bool limits_changed(const chg_limits_t *a, const chg_limits_t *b)
 {
     return a->valid != b->valid || a->transmit != b->transmit || a->state != b->state || a->data != b->data ||
@@ -244,6 +271,7 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
         g->link_up = ls.link_up;
         g->dirty = true;
     }
+    record_history(g);
     uint32_t since = now_ms - g->last_publish_ms;
     if ((g->dirty && since >= PUBLISH_MIN_MS) || since >= PUBLISH_MAX_MS) {
         publish(g, now_ms);

@@ -20,6 +20,7 @@
 #include "app/config.h"
 #include "app/gw_cmd.h"
 #include "app/gw_view.h"
+#include "app/history.h"
 #include "app/storage.h"
 #include "core/alarms.h"
 #include "core/charge.h"
@@ -40,6 +41,9 @@ typedef struct {
     void *config_ctx;
     uint64_t (*wall_ms)(void *ctx);
     void *wall_ctx;
+    /* One history observation per second (app/history.h); may be NULL. */
+    void (*history_add)(void *ctx, uint32_t wall_s, const history_sample_t *obs);
+    void *history_ctx;
 } gw_ports_t;
 
 typedef struct {
@@ -63,6 +67,7 @@ typedef struct {
     bool dirty;               /* something worth publishing changed */
     uint32_t last_publish_ms;
     uint32_t last_cycle_ms;
+    uint32_t last_history_s;
 
     uint32_t event_seq;
     uint8_t recent_count;

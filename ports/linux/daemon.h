@@ -6,12 +6,14 @@
 #include <stdbool.h>
 
 #include "ports/linux/cmdq.h"
+#include "ports/linux/history_store.h"
 #include "ports/linux/view_store.h"
 
 /* What a service thread gets: read the published view, send commands to the owner. */
 typedef struct {
     view_store_t *views;
     cmdq_t *cmdq;
+    history_store_t *history;
     const char *state_dir;   /* persistent files of this gateway (credentials, history) */
     bool demo;               /* running on the in-process simulator */
 } gw_services_t;

@@ -26,6 +26,7 @@
 #include "ports/linux/cmdq.h"
 #include "ports/linux/daemon.h"
 #include "ports/linux/fileio.h"
+#include "ports/linux/history_store.h"
 #include "ports/linux/serial.h"
 #include "ports/linux/services.h"
 #include "ports/linux/view_store.h"
@@ -66,6 +67,7 @@ static struct {
     bool journal;
     pthread_mutex_t log_mu;
     services_t services;
+    history_store_t history;
 } G = {.serial_fd = -1, .sfd = -1};
 
 /* ---- logging to stderr (journald understands the <N> priority prefix) ------------------------ */
@@ -495,12 +497,15 @@ int main(int argc, char **argv)
         .config_ctx = NULL,
         .wall_ms = wall_now,
         .wall_ctx = NULL,
+        .history_add = history_store_add,
+        .history_ctx = &G.history,
     };
+    history_store_init(&G.history);
     gateway_init(&G.gw, &G.cfg, &ports, now);
     serial_try_open(now);
 
     G.services = (services_t){0};
-    gw_services_t svc = {&G.views, &G.cmdq, G.cfg.gateway.state_dir, G.o.demo};
+    gw_services_t svc = {&G.views, &G.cmdq, &G.history, G.cfg.gateway.state_dir, G.o.demo};
     if (services_start(&G.services, &svc, &G.cfg) != 0) {
         LOGE("gateway", "not started: a service could not start (see above)");
         return 1;
