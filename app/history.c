@@ -78,34 +78,32 @@ static void acc_close(history_sample_t *acc, const uint32_t counts[NFIELDS], uin
     }
 }
 
+/* Buckets are aligned to the wall clock (a 10 s bucket covers [k*10, k*10+10)); a bucket is
+ * closed and stored when the first observation of a later bucket arrives, stamped with its end. */
+static void bucket_add(history_ring_t *ring, history_sample_t *acc, uint32_t *n, uint32_t *cnt, uint32_t *cur,
+                       uint32_t width, uint32_t t, const history_sample_t *obs)
+{
+    uint32_t idx = t / width;
+    if (*n > 0u && idx != *cur) {
+        if (idx > *cur) {
+            history_sample_t s;
+            acc_close(acc, cnt, (*cur + 1u) * width, &s);
+            ring_push(ring, &s);
+        }
+        *n = 0; /* a step backwards in time drops the open bucket */
+    }
+    if (*n == 0u) {
+        memset(acc, 0, sizeof *acc);
+        memset(cnt, 0, NFIELDS * sizeof cnt[0]);
+        *cur = idx;
+    }
+    acc_add(acc, n, obs, cnt);
+}
+
 void history_add(history_t *h, uint32_t t, const history_sample_t *obs)
 {
-    if (h->n_f == 0u || t < h->start_f) {
-        memset(&h->acc_f, 0, sizeof h->acc_f);
-        memset(h->cnt_f, 0, sizeof h->cnt_f);
-        h->n_f = 0;
-        h->start_f = t;
-    }
-    if (h->n_c == 0u || t < h->start_c) {
-        memset(&h->acc_c, 0, sizeof h->acc_c);
-        memset(h->cnt_c, 0, sizeof h->cnt_c);
-        h->n_c = 0;
-        h->start_c = t;
-    }
-    acc_add(&h->acc_f, &h->n_f, obs, h->cnt_f);
-    acc_add(&h->acc_c, &h->n_c, obs, h->cnt_c);
-    if (t - h->start_f >= HISTORY_FINE_S) {
-        history_sample_t s;
-        acc_close(&h->acc_f, h->cnt_f, t, &s);
-        ring_push(&h->fine, &s);
-        h->n_f = 0;
-    }
-    if (t - h->start_c >= HISTORY_COARSE_S) {
-        history_sample_t s;
-        acc_close(&h->acc_c, h->cnt_c, t, &s);
-        ring_push(&h->coarse, &s);
-        h->n_c = 0;
-    }
+    bucket_add(&h->fine, &h->acc_f, &h->n_f, h->cnt_f, &h->start_f, HISTORY_FINE_S, t, obs);
+    bucket_add(&h->coarse, &h->acc_c, &h->n_c, h->cnt_c, &h->start_c, HISTORY_COARSE_S, t, obs);
 }
 
 size_t history_get(const history_t *h, history_range_t r, uint32_t now_t, history_sample_t *out, size_t cap)

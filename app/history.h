@@ -55,7 +55,7 @@ typedef struct {
     history_sample_t acc_f, acc_c;
     uint32_t n_f, n_c;
     uint32_t cnt_f[9], cnt_c[9]; /* observations with a value, per field */
-    uint32_t start_f, start_c;
+    uint32_t start_f, start_c; /* index (t / width) of the open bucket */
 } history_t;
 
 void history_init(history_t *h);

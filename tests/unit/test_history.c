@@ -33,9 +33,10 @@ static void averages_and_extremes(void **state)
     size_t n = history_get(g_h, HISTORY_1H, t0 + HISTORY_FINE_S, out, 8);
     assert_int_equal(n, 1);
     assert_int_equal(out[0].t, t0 + HISTORY_FINE_S);
-    assert_float_equal(out[0].pack_v, 50.0f + (float)HISTORY_FINE_S / 2.0f, 1e-4);
-    assert_float_equal(out[0].cell_min_v, 3.30f - 0.01f * (float)HISTORY_FINE_S, 1e-5);
-    assert_float_equal(out[0].cell_max_v, 3.30f + 0.01f * (float)HISTORY_FINE_S, 1e-5);
+    /* the bucket [t0, t0+10) holds i = 0..9; the observation at t0+10 opened the next one */
+    assert_float_equal(out[0].pack_v, 50.0f + (float)(HISTORY_FINE_S - 1u) / 2.0f, 1e-4);
+    assert_float_equal(out[0].cell_min_v, 3.30f - 0.01f * (float)(HISTORY_FINE_S - 1u), 1e-5);
+    assert_float_equal(out[0].cell_max_v, 3.30f + 0.01f * (float)(HISTORY_FINE_S - 1u), 1e-5);
     assert_float_equal(out[0].soc_pct, 50.0f, 1e-5);
 }
 
