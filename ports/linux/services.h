@@ -6,10 +6,13 @@
 
 #include "app/config.h"
 #include "ports/linux/daemon.h"
+#include "ports/linux/http_service.h"
+#include "ports/linux/mqtt_service.h"
 
 typedef struct {
     gw_services_t svc;
-    int started;
+    http_service_t *http;
+    mqtt_service_t *mqtt;
 } services_t;
 
 /* 0 on success; -1 after logging why (e.g. the HTTP port is in use). */
