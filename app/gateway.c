@@ -139,6 +139,29 @@ static void take_events(gateway_t *g)
     }
 }
 
+static void percentiles(const uint32_t *hist, uint32_t *n, uint32_t *p50, uint32_t *p99)
+{
+    uint32_t total = 0;
+    for (unsigned i = 0; i < GW_LAT_BUCKETS; i++) {
+        total += hist[i];
+    }
+    *n = total;
+    *p50 = *p99 = 0;
+    uint32_t acc = 0;
+    bool have50 = false;
+    for (unsigned i = 0; i < GW_LAT_BUCKETS && total; i++) {
+        acc += hist[i];
+        if (!have50 && (uint64_t)acc * 2u >= total) {
+            *p50 = i;
+            have50 = true;
+        }
+        if ((uint64_t)acc * 100u >= (uint64_t)total * 99u) {
+            *p99 = i;
+            break;
+        }
+    }
+}
+
 static void publish(gateway_t *g, uint32_t now)
 {
     gw_view_t *v = &g->view;
@@ -161,6 +184,7 @@ static void publish(gateway_t *g, uint32_t now)
     v->can_port_error[0] = '\0';
     v->can_port_open = g->ports.can_status ? g->ports.can_status(g->ports.can_ctx, v->can_port_error, sizeof v->can_port_error)
                                            : g->ports.can_send != NULL;
+    percentiles(g->lat_hist, &v->lat_samples, &v->lat_p50_ms, &v->lat_p99_ms);
     v->gx_present = can_sched_gx_present(&g->can, now);
     v->gx_age_ms = can_sched_gx_age_ms(&g->can, now);
     v->event_seq = g->event_seq;
@@ -222,6 +246,8 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
     }
     if (up & (1u << TB_BLK_LIVE)) {
         g->fresh_live = true;
+        g->lat_pending = true;
+        g->lat_reply_ms = g->poll.stats.last_reply_ms;
         energy_sample(&g->energy, &g->cfg.energy, snap->live.t_ms, snap->live.pack_voltage_v, snap->live.pack_current_a);
     }
     take_events(g);
@@ -257,7 +283,13 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
     can_inputs_build(&in, snap, &src);
     can_sched_update(&g->can, &in, g->fresh_live, now_ms);
     g->fresh_live = false;
+    uint32_t bursts = g->can.n.bursts;
     (void)can_sched_poll(&g->can, now_ms);
+    if (g->lat_pending && g->can.n.bursts != bursts) {
+        uint32_t lat = now_ms - g->lat_reply_ms;
+        g->lat_hist[lat < GW_LAT_BUCKETS - 1u ? lat : GW_LAT_BUCKETS - 1u]++;
+        g->lat_pending = false;
+    }
 
     if (energy_should_save(&g->energy, &g->cfg.energy, now_ms)) {
         save_energy(g, now_ms);
@@ -280,6 +312,9 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
 
 uint32_t gateway_wait_ms(const gateway_t *g, uint32_t now_ms)
 {
+    if (g->poll.updated != 0u) {
+        return 0; /* fresh BMS data waits for gateway_run(): the CAN frames must follow at once */
+    }
     uint32_t w = tb_poll_wait_ms(&g->poll, now_ms);
     uint32_t c = can_sched_next_due_ms(&g->can, now_ms);
     if (c < w) {
@@ -577,6 +612,11 @@ void gateway_shutdown(gateway_t *g, uint32_t now_ms)
 {
     save_energy(g, now_ms);
     can_sched_set_shadow(&g->can, true); /* nothing more leaves; the GX stops within 3 s */
+    uint32_t n, p50, p99;
+    percentiles(g->lat_hist, &n, &p50, &p99);
+    if (n) {
+        LOGI("gateway", "BMS reply -> CAN frame latency over %u bursts: p50 %u ms, p99 %u ms", n, p50, p99);
+    }
     LOGI("gateway", "stopped: energy counters saved (%.1f Wh in, %.1f Wh out)", g->energy.charged_wh,
          g->energy.discharged_wh);
 }

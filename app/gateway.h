@@ -27,6 +27,8 @@
 #include "core/energy.h"
 #include "core/tb_poll.h"
 
+#define GW_LAT_BUCKETS 101u
+
 typedef struct {
     can_send_fn can_send;   /* may be NULL: nothing can be transmitted (shadow only) */
     void *can_ctx;
@@ -68,6 +70,11 @@ typedef struct {
     uint32_t last_publish_ms;
     uint32_t last_cycle_ms;
     uint32_t last_history_s;
+
+    /* BMS reply -> CAN burst latency (1 ms buckets, last one = 100 ms or more) */
+    bool lat_pending;
+    uint32_t lat_reply_ms;
+    uint32_t lat_hist[GW_LAT_BUCKETS];
 
     uint32_t event_seq;
     uint8_t recent_count;

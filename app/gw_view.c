@@ -102,6 +102,17 @@ int gw_view_render(gw_view_t *v)
     jw_kv_uint(&w, "refused", v->can.refused);
     jw_kv_uint(&w, "rx_frames", v->can.rx_frames);
     jw_kv_uint(&w, "rx_conflicts", v->can.rx_conflicts);
+    jw_key(&w, "reply_to_frame_ms");
+    jw_obj_begin(&w);
+    jw_kv_uint(&w, "samples", v->lat_samples);
+    if (v->lat_samples) {
+        jw_kv_uint(&w, "p50", v->lat_p50_ms);
+        jw_kv_uint(&w, "p99", v->lat_p99_ms);
+    } else {
+        jw_kv_null(&w, "p50");
+        jw_kv_null(&w, "p99");
+    }
+    jw_obj_end(&w);
     jw_obj_end(&w);
     jw_key(&w, "gx");
     jw_obj_begin(&w);

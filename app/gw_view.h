@@ -46,6 +46,9 @@ typedef struct {
     char can_mode[16];         /* "transmitting", "shadow", "stopped", ... */
     bool can_port_open;
     char can_port_error[160];
+    uint32_t lat_samples;      /* BMS live reply -> fast CAN burst, in the owner loop */
+    uint32_t lat_p50_ms;
+    uint32_t lat_p99_ms;
     bool gx_present;
     uint32_t gx_age_ms;        /* UINT32_MAX if never seen */
 
