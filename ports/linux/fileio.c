@@ -62,14 +62,14 @@ int file_save_atomic(const char *path, const void *data, size_t len, bool keep_b
         return rc;
     }
     if (keep_backup && access(path, F_OK) == 0) {
-        /* PATH.bak becomes the previous version; PATH stays in place until the rename below */
-        if (unlink(bak) != 0 && errno != ENOENT) {
-            int rc = fail(err, errlen, "cannot replace", bak);
-            unlink(tmp);
-            return rc;
-        }
-        if (link(path, bak) != 0) {
+        /* PATH.bak becomes the previous version, atomically too: a hard link of PATH under a
+         * temporary name renamed over PATH.bak, so the backup is never missing either. PATH
+         * itself stays in place until the rename below. */
+        char bak_tmp[560];
+        snprintf(bak_tmp, sizeof bak_tmp, "%s.tmp.%ld", bak, (long)getpid());
+        if ((unlink(bak_tmp) != 0 && errno != ENOENT) || link(path, bak_tmp) != 0 || rename(bak_tmp, bak) != 0) {
             int rc = fail(err, errlen, "cannot keep a backup as", bak);
+            unlink(bak_tmp);
             unlink(tmp);
             return rc;
         }

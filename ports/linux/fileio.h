@@ -1,8 +1,9 @@
 /* fileio: crash-safe file replacement and the file-backed storage_t.
  *
- * file_save_atomic(): write PATH.tmp.PID, fsync it, keep the current PATH as PATH.bak (hard link,
- * so PATH itself is never missing), rename the temporary over PATH, fsync the directory. After a
- * crash at any instant PATH holds either the old or the new complete content. */
+ * file_save_atomic(): write PATH.tmp.PID, fsync it, keep the current PATH as PATH.bak (a hard link
+ * renamed over the old backup, so neither PATH nor PATH.bak is ever missing), rename the
+ * temporary over PATH, fsync the directory. After a crash at any instant PATH holds either the
+ * old or the new complete content, and PATH.bak a complete earlier version. */
 #ifndef PORTS_LINUX_FILEIO_H
 #define PORTS_LINUX_FILEIO_H
 
