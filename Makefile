@@ -14,7 +14,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 4
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps-build deps-test test test-unit test-asan test-fuzz fuzz demo lint clean
+.PHONY: all build deps-build deps-test test test-unit test-asan test-fuzz fuzz demo lint clean install
+
+PREFIX ?= /usr/local
 
 all: build
 
@@ -60,6 +62,15 @@ lint: deps-test $(BUILD)/CMakeCache.txt
 
 demo: deps-build build
 	@scripts/demo.sh $(BUILD)
+
+# Installs the programs, the systemd unit and the docs (run as root).
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system $(DESTDIR)$(PREFIX)/share/doc/tinybms-gateway
+	install -m 0755 $(BUILD)/bin/tinybms-gateway $(BUILD)/bin/tinybms-cli $(BUILD)/bin/tinybms-sim \
+	  $(BUILD)/bin/victron-can-decode $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 packaging/systemd/tinybms-gateway.service $(DESTDIR)/etc/systemd/system/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/tinybms-gateway/
+	@if [ -d web ]; then install -d $(DESTDIR)$(PREFIX)/share/tinybms-gateway && cp -r web/. $(DESTDIR)$(PREFIX)/share/tinybms-gateway/web/; fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -511,6 +511,11 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    if (G.o.demo) {
+        const char *hp = G.cfg.gateway.http_listen;
+        printf("TinyBMS gateway demo: web UI at http://%s/\n", strncmp(hp, "0.0.0.0:", 8) == 0 ? hp + 8 : hp);
+        fflush(stdout);
+    }
     sd_notify(0, "READY=1");
     uint64_t wd_usec = 0;
     bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
