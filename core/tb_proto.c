@@ -22,6 +22,19 @@ static uint32_t le32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
+/* IEEE-754 float, little-endian (proprietary replies). Non-finite values are not data. */
+static int le_float(const uint8_t *p, float *out)
+{
+    uint32_t u = le32(p);
+    float v;
+    memcpy(&v, &u, sizeof v);
+    if (!isfinite(v)) {
+        return TB_ERR_FORMAT;
+    }
+    *out = v;
+    return TB_OK;
+}
+
 static void put_be16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);
@@ -585,14 +598,7 @@ int tb_parse_float(const tb_frame_t *f, uint8_t cmd, float *out)
     if (f->len != 8u) {
         return TB_ERR_FORMAT;
     }
-    uint32_t u = le32(f->bytes + 2);
-    float v;
-    memcpy(&v, &u, sizeof v);
-    if (!isfinite(v)) {
-        return TB_ERR_FORMAT;
-    }
-    *out = v;
-    return TB_OK;
+    return le_float(f->bytes + 2, out);
 }
 
 int tb_parse_u16(const tb_frame_t *f, uint8_t cmd, uint16_t *out)
@@ -714,10 +720,8 @@ int tb_parse_speed(const tb_frame_t *f, float *speed_kmh, uint32_t *distance_km,
     if (f->len != 16u) {
         return TB_ERR_FORMAT;
     }
-    uint32_t u = le32(f->bytes + 2);
     float v;
-    memcpy(&v, &u, sizeof v);
-    if (!isfinite(v)) {
+    if (le_float(f->bytes + 2, &v) != TB_OK) {
         return TB_ERR_FORMAT;
     }
     *speed_kmh = v;
