@@ -12,10 +12,8 @@ Runs in a few seconds; every process it starts is stopped by PID in a finally bl
 """
 import json
 import os
-import select
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -24,6 +22,8 @@ import time
 
 import serial  # noqa: F401  (python3-serial, used by pymodbus)
 from pymodbus.client import ModbusSerialClient
+
+import tbtest
 
 BIN = os.path.join(os.environ.get("TB_BIN_DIR", "build/bin"), "tinybms-sim")
 UNIT = 0xAA
@@ -58,49 +58,20 @@ def check(cond, msg):
 
 def readline(stream, timeout=5.0):
     """One line from a pipe, with a deadline."""
-    end = time.time() + timeout
-    buf = b""
-    fd = stream.fileno()
-    while not buf.endswith(b"\n"):
-        left = end - time.time()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            fail("timed out waiting for a line (got %r)" % buf)
-        ch = os.read(fd, 1)
-        if not ch:
-            fail("unexpected EOF (got %r)" % buf)
-        buf += ch
-    return buf.decode().rstrip("\n")
+    line = tbtest.readline(stream, timeout)
+    if line is None:
+        fail("timed out or EOF waiting for a line")
+    return line
 
 
-class Control:
-    """The simulator's unix-socket control channel: one command, one line back."""
-
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        end = time.time() + 5
-        while True:
-            try:
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.time() > end:
-                    raise
-                time.sleep(0.05)
-        self.f = self.s.makefile("rb")
+class Control(tbtest.SimControl):
+    """The simulator's unix-socket control channel; a refused command fails the test."""
 
     def cmd(self, line):
-        self.s.sendall(line.encode() + b"\n")
-        ans = self.f.readline().decode().rstrip("\n")
-        if ans.startswith("error"):
-            fail("control %r -> %s" % (line, ans))
-        return ans
-
-    def truth(self):
-        return json.loads(self.cmd("truth"))
-
-    def close(self):
-        self.f.close()
-        self.s.close()
+        try:
+            return super().cmd(line)
+        except RuntimeError as e:
+            fail(str(e))
 
 
 def regs(client, addr, count):
