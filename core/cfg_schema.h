@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/tb_docs.h"
 #include "core/tb_err.h"
 
 typedef enum { CFG_BOOL, CFG_INT, CFG_FLOAT, CFG_STRING, CFG_ENUM } cfg_type_t;
@@ -57,17 +58,18 @@ typedef struct {
     size_t struct_size;         /* sizeof the section struct, for bounds checks */
 } cfg_section_t;
 
-/* Row constructors keep tables readable. S is the struct type, F the field. */
+/* Row constructors keep tables readable. S is the struct type, F the field. DOC is compiled to ""
+ * when TB_CORE_DOCS is 0 (core/tb_docs.h). */
 #define CFG_ROW_FLOAT(S, F, KEY, UNIT, MIN, MAX, DEF, FLAGS, DOC) \
-    {KEY, CFG_FLOAT, UNIT, (float)(MIN), (float)(MAX), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, DOC}
+    {KEY, CFG_FLOAT, UNIT, (float)(MIN), (float)(MAX), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, TB_DOC(DOC)}
 #define CFG_ROW_INT(S, F, KEY, UNIT, MIN, MAX, DEF, FLAGS, DOC) \
-    {KEY, CFG_INT, UNIT, (float)(MIN), (float)(MAX), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, DOC}
+    {KEY, CFG_INT, UNIT, (float)(MIN), (float)(MAX), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, TB_DOC(DOC)}
 #define CFG_ROW_BOOL(S, F, KEY, DEF, FLAGS, DOC) \
-    {KEY, CFG_BOOL, "", 0.0f, 1.0f, (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, DOC}
+    {KEY, CFG_BOOL, "", 0.0f, 1.0f, (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, TB_DOC(DOC)}
 #define CFG_ROW_STR(S, F, KEY, MINLEN, DEF, FLAGS, DOC) \
-    {KEY, CFG_STRING, "", (float)(MINLEN), 0.0f, 0.0f, DEF, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, DOC}
+    {KEY, CFG_STRING, "", (float)(MINLEN), 0.0f, 0.0f, DEF, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, TB_DOC(DOC)}
 #define CFG_ROW_ENUM(S, F, KEY, NAMES, COUNT, DEF, FLAGS, DOC) \
-    {KEY, CFG_ENUM, "", 0.0f, (float)((COUNT) - 1), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NAMES, (uint8_t)(COUNT), DOC}
+    {KEY, CFG_ENUM, "", 0.0f, (float)((COUNT) - 1), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NAMES, (uint8_t)(COUNT), TB_DOC(DOC)}
 
 /* Detail of a refused value, for messages like
  * "charge.cell_bulk_v = 5.2 is out of range [3.3, 3.65] V". Static strings only. */

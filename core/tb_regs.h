@@ -60,8 +60,8 @@ typedef struct {
     int32_t max;        /* raw, if TB_REGF_RANGE */
     const char *name;   /* unique snake_case, e.g. "over_voltage_cutoff" */
     const char *unit;   /* unit of the value: "mV", "V", "A", "degC", "%", "s", "Ah", "" */
-    const char *label;  /* short human label */
-    const char *values; /* meaning of codes/bits/bytes, or NULL */
+    const char *label;  /* short human label ("" when built with TB_CORE_DOCS=0) */
+    const char *values; /* meaning of codes/bits/bytes, or NULL ("" with TB_CORE_DOCS=0) */
 } tb_reg_t;
 
 extern const tb_reg_t tb_regs[];
