@@ -1,0 +1,74 @@
+/* The configuration schema: defaults, lookup and validated setters, on every section the core
+ * defines. Add a section here when a core module gains one. */
+#include <math.h>
+#include <string.h>
+
+#include "core/cfg_schema.h"
+#include "core/tb_poll.h"
+#include "tests.h"
+
+/* Every section's defaults must validate; every row is well formed. */
+static void section_is_sane(const cfg_section_t *sec, void *obj)
+{
+    tt_context(sec->name);
+    memset(obj, 0xA5, sec->struct_size);
+    cfg_set_defaults(sec, obj);
+    cfg_error_t err = {NULL, NULL};
+    TT_EQ(cfg_validate(sec, obj, &err), TB_OK);
+    size_t prefix = strlen(sec->name);
+    for (size_t i = 0; i < sec->count; i++) {
+        const cfg_param_t *p = &sec->params[i];
+        tt_context(p->key);
+        TT_CHECK(strncmp(p->key, sec->name, prefix) == 0 && p->key[prefix] == '.');
+        TT_CHECK((size_t)p->offset + p->size <= sec->struct_size);
+        TT_CHECK(p->min <= p->max || p->type == CFG_STRING);
+        TT_CHECK(cfg_find(sec, p->key) == p);
+        TT_CHECK(p->doc != NULL);
+#if defined(TB_CORE_DOCS) && TB_CORE_DOCS == 0
+        TT_STREQ(p->doc, ""); /* the build knob really drops the documentation */
+#endif
+    }
+    tt_context(NULL);
+}
+
+void t_cfg_schema(void)
+{
+    /* sections of the core (tb_poll "link"); add new ones below */
+    tb_poll_cfg_t link;
+    section_is_sane(&tb_poll_cfg_section, &link);
+
+    tb_poll_cfg_defaults(&link);
+    TT_EQ(link.live_period_ms, 100);
+    TT_EQ(link.reply_timeout_ms, 250);
+    TT_EQ(link.max_retries, 2);
+    TT_EQ(link.rx_gap_ms, 50);
+    TT_CHECK(link.read_device_limits);
+
+    const cfg_param_t *p = cfg_find(&tb_poll_cfg_section, "link.max_retries");
+    if (!TT_CHECK(p != NULL)) {
+        return;
+    }
+    cfg_error_t err = {NULL, NULL};
+    TT_EQ(cfg_set_number(p, &link, 6.0, &err), TB_ERR_RANGE);
+    TT_CHECK(err.param == p && err.reason != NULL);
+    TT_EQ(cfg_set_number(p, &link, 1.5, &err), TB_ERR_RANGE);
+    TT_EQ(cfg_set_number(p, &link, (double)NAN, &err), TB_ERR_RANGE);
+    TT_EQ(cfg_set_number(p, &link, -1.0, &err), TB_ERR_RANGE);
+    TT_EQ(link.max_retries, 2); /* refused values change nothing */
+    TT_EQ(cfg_set_number(p, &link, 5.0, &err), TB_OK);
+    TT_EQ(link.max_retries, 5);
+    TT_NEAR(cfg_get_number(p, &link), 5.0, 0.0);
+    TT_EQ(cfg_set_bool(p, &link, true, &err), TB_ERR_ARG);
+    TT_CHECK(cfg_find(&tb_poll_cfg_section, "link.no_such_key") == NULL);
+
+    const cfg_param_t *b = cfg_find(&tb_poll_cfg_section, "link.read_device_limits");
+    if (TT_CHECK(b != NULL)) {
+        TT_EQ(cfg_set_bool(b, &link, false, &err), TB_OK);
+        TT_CHECK(!cfg_get_bool(b, &link));
+    }
+
+    /* a value corrupted behind the schema's back is caught by cfg_validate */
+    link.reply_timeout_ms = 1;
+    TT_EQ(cfg_validate(&tb_poll_cfg_section, &link, &err), TB_ERR_RANGE);
+    TT_CHECK(err.param != NULL && strcmp(err.param->key, "link.reply_timeout_ms") == 0);
+}
