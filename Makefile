@@ -3,6 +3,7 @@
 #   make test       build and run every test (unit, integration, sanitizers, fuzz smoke)
 #   make demo       run the gateway on a simulated battery with the web UI
 #   make bench      print performance figures (docs/performance.md)
+#   make size       footprint of core/ on rv32imc (ESP32-C3 ISA) against its budget
 #   make fuzz       run every fuzzer for FUZZ_SECONDS each
 #   make lint       clang-tidy + cppcheck over core/ and app/
 SHELL := /bin/bash
@@ -13,8 +14,9 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 4
 CMAKE_FLAGS ?=
+TARGET_BUILD ?= $(BUILD)/target
 
-.PHONY: all build deps-build deps-test test test-unit test-asan test-fuzz fuzz demo lint clean install
+.PHONY: all build deps-build deps-test deps-target size test test-unit test-asan test-fuzz fuzz demo lint clean install
 
 PREFIX ?= /usr/local
 
@@ -24,6 +26,8 @@ deps-build:
 	@scripts/deps.sh build
 deps-test:
 	@scripts/deps.sh test
+deps-target:
+	@scripts/deps.sh target
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -56,6 +60,14 @@ test-fuzz: deps-test $(FUZZ_BUILD)/CMakeCache.txt
 fuzz: deps-test $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) -j$(JOBS)
 	@scripts/run-fuzzers.sh $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS)
+
+# Footprint of core/ on rv32imc at -Os, per module and total, checked against
+# tests/target/size-budget.txt (docs/performance.md). Same build tree as the host build's
+# target-* tests; `scripts/size-report.sh --markdown $(TARGET_BUILD)` prints the docs table.
+size: deps-target
+	cmake -S tests/target -B $(TARGET_BUILD) -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/riscv32-picolibc.cmake >/dev/null
+	cmake --build $(TARGET_BUILD) -j$(JOBS)
+	@scripts/size-report.sh --check tests/target/size-budget.txt $(TARGET_BUILD)
 
 lint: deps-test $(BUILD)/CMakeCache.txt
 	@scripts/lint.sh $(BUILD)

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Footprint of core/ on rv32imc (the ESP32-C3 ISA): code, read-only data, data and bss per module
+# (per object file) and in total, plus the largest stack frame of each module.
+#
+# Usage: scripts/size-report.sh [--markdown] [--check BUDGET_FILE] TARGET_BUILD_DIR
+#   TARGET_BUILD_DIR  a build of tests/target (make size; the host build's <build>/target)
+#   --markdown        print the table as Markdown (docs/performance.md)
+#   --check FILE      compare with a budget file (tests/target/size-budget.txt); exit 1 when a
+#                     "budget" line is exceeded. "goal" lines are reported, not enforced.
+# Columns: code = .text*; rodata = .rodata*/.srodata* (tables, strings, float constants);
+# text = code + rodata, what size(1) calls text and what goes to flash; data = initialised RAM
+# (also stored in flash); bss = zeroed RAM; ram = data + bss (static RAM); frame = the largest
+# stack frame of any function in the module (-fstack-usage), not a whole-call-chain depth.
+# Objects are counted whole: every function of the module, used or not (a firmware linked with
+# --gc-sections keeps only what it calls, so this is an upper bound).
+set -euo pipefail
+markdown=0
+budget=""
+while [ $# -gt 1 ]; do
+  case "$1" in
+    --markdown) markdown=1; shift ;;
+    --check) budget=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+dir=${1:?usage: size-report.sh [--markdown] [--check BUDGET] TARGET_BUILD_DIR}
+prefix=${TB_RV_PREFIX:-riscv64-unknown-elf-}
+list=$dir/core-objects.txt
+[ -f "$list" ] || { echo "size-report: no $list (build tests/target first: make size)" >&2; exit 2; }
+mapfile -t objs <"$list"
+
+docs=$(grep -q 'TB_CORE_DOCS=0' "$dir/compile_commands.json" 2>/dev/null && echo "TB_CORE_DOCS=0" || echo "TB_CORE_DOCS=1")
+gccv=$("${prefix}gcc" -dumpversion)
+flags="-march=rv32imc -mabi=ilp32 -Os -ffunction-sections -fdata-sections, $docs"
+
+rows=$(mktemp)
+trap 'rm -f "$rows"' EXIT
+for o in "${objs[@]}"; do
+  [ -f "$o" ] || { echo "size-report: missing object $o (rebuild the target)" >&2; exit 2; }
+  mod=$(basename "$o"); mod=${mod%.obj}; mod=${mod%.o}; mod=${mod%.c}
+  su=${o%.obj}; su=${su%.o}.su
+  frame=0
+  [ -f "$su" ] && frame=$(awk -F'\t' '$2 + 0 > m { m = $2 + 0 } END { print m + 0 }' "$su")
+  "${prefix}size" -A "$o" | awk -v mod="$mod" -v frame="$frame" '
+    $1 ~ /^\.text/ { code += $2 }
+    $1 ~ /^\.(s)?rodata/ { ro += $2 }
+    $1 ~ /^\.(s)?data/ { data += $2 }
+    $1 ~ /^\.(s)?bss/ || $1 == "COMMON" { bss += $2 }
+    END { printf "%s %d %d %d %d %d\n", mod, code, ro, data, bss, frame }'
+done | sort >"$rows"
+
+awk -v md="$markdown" -v flags="$flags" -v gccv="$gccv" '
+  function line(m, c, r, d, b, f) {
+    if (md) printf "| %s | %d | %d | %d | %d | %d | %d | %s |\n", m, c, r, c + r, d, b, d + b, f
+    else printf "%-14s %7d %7d %7d %7d %7d %7d %7s\n", m, c, r, c + r, d, b, d + b, f
+  }
+  BEGIN {
+    if (md) {
+      printf "Core on rv32imc/ilp32 (`%s`, riscv64-unknown-elf-gcc %s, picolibc), bytes:\n\n", flags, gccv
+      print "| module | code | rodata | **text** | data | bss | **ram** | max frame |"
+      print "|---|---:|---:|---:|---:|---:|---:|---:|"
+    } else {
+      printf "Footprint of core/ on rv32imc/ilp32 (%s; gcc %s), bytes\n", flags, gccv
+      printf "%-14s %7s %7s %7s %7s %7s %7s %7s\n", "module", "code", "rodata", "text", "data", "bss", "ram", "frame"
+    }
+  }
+  { line($1, $2, $3, $4, $5, $6); c += $2; r += $3; d += $4; b += $5; if ($6 > f) f = $6 }
+  END {
+    if (md) printf "| **total** | %d | %d | **%d** | %d | %d | **%d** | %d |\n", c, r, c + r, d, b, d + b, f
+    else line("TOTAL", c, r, d, b, f)
+  }' "$rows"
+
+[ -n "$budget" ] || exit 0
+
+# ---- budget check ---------------------------------------------------------------------------
+echo
+awk -v rows="$rows" '
+  BEGIN {
+    while ((getline l < rows) > 0) {
+      split(l, a, " ")
+      text[a[1]] = a[2] + a[3]; ram[a[1]] = a[4] + a[5]
+      text["total"] += a[2] + a[3]; ram["total"] += a[4] + a[5]
+    }
+    have["total"] = 1
+    for (m in text) have[m] = 1
+  }
+  /^[[:space:]]*(#|$)/ { next }
+  {
+    kind = $1; split($2, s, "."); scope = s[1]; metric = s[2]; limit = $3 + 0
+    if (!(scope in have)) { printf "size-budget: %s %s: no such module measured (stale line?)\n", kind, $2; next }
+    v = (metric == "text") ? text[scope] : (metric == "ram") ? ram[scope] : -1
+    if (v < 0) { printf "size-budget: bad metric in \"%s\"\n", $0; bad++; next }
+    if (kind == "budget") {
+      if (v > limit) { printf "size-budget: OVER   %-16s %6d > %6d (by %d bytes)\n", $2, v, limit, v - limit; bad++ }
+      else printf "size-budget: ok     %-16s %6d <= %6d (%d left)\n", $2, v, limit, limit - v
+      budgeted[scope] = 1
+    } else if (kind == "goal") {
+      if (v > limit) printf "size-goal:   MISSED %-16s %6d > %6d (by %d bytes; reported, not enforced)\n", $2, v, limit, v - limit
+      else printf "size-goal:   met    %-16s %6d <= %6d\n", $2, v, limit
+    } else { printf "size-budget: unknown kind in \"%s\"\n", $0; bad++ }
+  }
+  END {
+    for (m in have) if (m != "total" && !(m in budgeted)) printf "size-budget: note   %s has no module budget (counted in the total only)\n", m
+    if (bad) { printf "size-budget: FAILED (%d); see tests/target/size-budget.txt for how to change a budget\n", bad; exit 1 }
+    print "size-budget: within budget"
+  }' "$budget"
