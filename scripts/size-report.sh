@@ -70,6 +70,25 @@ awk -v md="$markdown" -v flags="$flags" -v gccv="$gccv" '
     else line("TOTAL", c, r, d, b, f)
   }' "$rows"
 
+# ---- what the test image links (--gc-sections keeps only what is called) ---------------------
+map=$dir/core-vectors.map
+if [ "$markdown" = 0 ] && [ -f "$map" ]; then
+  declare -A linked=([core]=0 [libgcc]=0 [picolibc]=0 [test]=0)
+  while read -r size file; do
+    case "$file" in
+      *libgcc.a*) k=libgcc ;;
+      *libc.a* | *libm.a*) k=picolibc ;;
+      *tb_core_rv32*) k=core ;;
+      *) k=test ;;
+    esac
+    linked[$k]=$((linked[$k] + size))
+  done < <(awk '/^Linker script and memory map/ { m = 1 }
+                m && /^ \.(text|s?rodata)[^ ]* +0x/ && NF >= 4 { print $3, $4; next }
+                m && /^ \.(text|s?rodata)[^ ]*$/ { n = $1; getline; if (NF >= 3) print $2, $3 }' "$map")
+  printf 'Linked into %s (flash, --gc-sections): core %d, libgcc soft-float/64-bit helpers %d, picolibc string/math %d, test code and vectors %d\n' \
+    "$(basename "${map%.map}").elf" "${linked[core]}" "${linked[libgcc]}" "${linked[picolibc]}" "${linked[test]}"
+fi
+
 [ -n "$budget" ] || exit 0
 
 # ---- budget check ---------------------------------------------------------------------------
