@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/bms.h"
+#include "core/charge.h"
 #include "core/jw.h"
 #include "core/tb_poll.h"
 #include "core/tb_proto.h"
@@ -27,7 +28,9 @@ static const tt_case_t k_cases[] = {
     {"bms_decode_14s", t_bms_decode_14s},
     {"tb_regs", t_tb_regs},
     {"poll_round_trip", t_poll_round_trip},
-    {"charge_scenario", t_charge_pending},
+    {"vcan_vectors", t_vcan_vectors},
+    {"charge_vectors", t_charge_vectors},
+    {"charge_scenario", t_charge_scenario},
 };
 
 static void fail_selftest(void)
@@ -60,6 +63,8 @@ void tt_entry(void)
     put_size("tb_rx_t", sizeof(tb_rx_t));
     put_size("bms_snapshot_t", sizeof(bms_snapshot_t));
     put_size("jw_t", sizeof(jw_t));
+    put_size("chg_st_t", sizeof(chg_st_t));
+    put_size("chg_limits_t", sizeof(chg_limits_t));
     tt_puts("\n");
 
     if (strstr(cmd, "--trap-selftest") != NULL) {

@@ -3,7 +3,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/alarms.h"
 #include "core/cfg_schema.h"
+#include "core/charge.h"
+#include "core/energy.h"
+#include "core/failsafe.h"
 #include "core/tb_poll.h"
 #include "tests.h"
 
@@ -33,9 +37,22 @@ static void section_is_sane(const cfg_section_t *sec, void *obj)
 
 void t_cfg_schema(void)
 {
-    /* sections of the core (tb_poll "link"); add new ones below */
+    /* every section of the core; add new ones here */
     tb_poll_cfg_t link;
     section_is_sane(&tb_poll_cfg_section, &link);
+    chg_config_t charge;
+    section_is_sane(&chg_section, &charge);
+    section_is_sane(&failsafe_section, &charge.failsafe);
+    alarms_config_t alarms;
+    section_is_sane(&alarms_section, &alarms);
+    energy_config_t energy;
+    section_is_sane(&energy_section, &energy);
+
+    /* and the modules' own defaults pass their cross-field checks */
+    chg_config_defaults(&charge);
+    TT_EQ(chg_config_check(&charge, NULL), TB_OK);
+    alarms_config_defaults(&alarms);
+    TT_EQ(alarms_config_check(&alarms, NULL), TB_OK);
 
     tb_poll_cfg_defaults(&link);
     TT_EQ(link.live_period_ms, 100);

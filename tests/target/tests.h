@@ -12,6 +12,8 @@ void t_cfg_schema(void);
 void t_bms_decode_14s(void);
 void t_tb_regs(void);
 void t_poll_round_trip(void);
-void t_charge_pending(void);
+void t_vcan_vectors(void);
+void t_charge_vectors(void);
+void t_charge_scenario(void);
 
 #endif
