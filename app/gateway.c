@@ -127,8 +127,8 @@ static void take_events(gateway_t *g)
     unsigned n = tb_poll_take_events(&g->poll, ev, BMS_EVENT_SLOTS);
     for (unsigned i = 0; i < n; i++) {
         bms_event_class_t c = bms_event_class(ev[i].id);
-        log_msg(c == BMS_EVENT_FAULT ? LOG_WARN : LOG_INFO, "bms", "TinyBMS event 0x%02X (%s): %s at %u s", ev[i].id,
-                bms_event_class_name(c), bms_event_name(ev[i].id), ev[i].timestamp_s);
+        log_msg(c == BMS_EVENT_FAULT ? LOG_WARN : LOG_INFO, "bms", "TinyBMS event 0x%02X (%s): %s at %lu s", ev[i].id,
+                bms_event_class_name(c), bms_event_name(ev[i].id), (unsigned long)ev[i].timestamp_s);
         if (g->recent_count == GW_VIEW_EVENTS) {
             memmove(g->recent_events, g->recent_events + 1, (GW_VIEW_EVENTS - 1u) * sizeof g->recent_events[0]);
             g->recent_count--;
@@ -298,8 +298,8 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
     tb_link_stats_t ls;
     tb_poll_stats(&g->poll, &ls);
     if (ls.link_up != g->link_up) {
-        log_msg(ls.link_up ? LOG_INFO : LOG_WARN, "link", "TinyBMS link %s (%u timeouts, %u CRC errors so far)",
-                ls.link_up ? "up" : "down", ls.timeouts, ls.rx.crc_errors);
+        log_msg(ls.link_up ? LOG_INFO : LOG_WARN, "link", "TinyBMS link %s (%lu timeouts, %lu CRC errors so far)",
+                ls.link_up ? "up" : "down", (unsigned long)ls.timeouts, (unsigned long)ls.rx.crc_errors);
         g->link_up = ls.link_up;
         g->dirty = true;
     }
@@ -615,7 +615,8 @@ void gateway_shutdown(gateway_t *g, uint32_t now_ms)
     uint32_t n, p50, p99;
     percentiles(g->lat_hist, &n, &p50, &p99);
     if (n) {
-        LOGI("gateway", "BMS reply -> CAN frame latency over %u bursts: p50 %u ms, p99 %u ms", n, p50, p99);
+        LOGI("gateway", "BMS reply -> CAN frame latency over %lu bursts: p50 %lu ms, p99 %lu ms", (unsigned long)n,
+             (unsigned long)p50, (unsigned long)p99);
     }
     LOGI("gateway", "stopped: energy counters saved (%.1f Wh in, %.1f Wh out)", g->energy.charged_wh,
          g->energy.discharged_wh);

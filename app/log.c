@@ -18,13 +18,13 @@ typedef struct {
 static struct {
     log_port_t port;
     bool have_port;
-    log_level_t level;
+    uint8_t level_set; /* 0 = default (info), else level + 1 */
     log_entry_t ring[LOG_RING];
     uint64_t seq;
     rl_slot_t rl[RL_SLOTS];
     uint64_t per_level[4];
     uint64_t suppressed;
-} g = {.level = LOG_INFO};
+} g; /* zero-initialised: .bss, not 100+ KB of initialised data on a microcontroller */
 
 void log_set_port(const log_port_t *port)
 {
@@ -37,8 +37,9 @@ void log_set_port(const log_port_t *port)
     }
 }
 
-void log_set_level(log_level_t max_level) { g.level = max_level; }
-log_level_t log_get_level(void) { return g.level; }
+/* LOG_INFO until set: stored as level + 1 so that the zero-initialised state means "default". */
+void log_set_level(log_level_t max_level) { g.level_set = (uint8_t)(max_level + 1); }
+log_level_t log_get_level(void) { return g.level_set == 0 ? LOG_INFO : (log_level_t)(g.level_set - 1); }
 
 const char *log_level_name(log_level_t l)
 {
@@ -102,7 +103,7 @@ static void flush_expired(uint32_t t)
         }
         if (s->suppressed > 0u) {
             char msg[LOG_MSG_MAX];
-            snprintf(msg, sizeof msg, "... %u similar messages suppressed in the last %u s", s->suppressed,
+            snprintf(msg, sizeof msg, "... %lu similar messages suppressed in the last %u s", (unsigned long)s->suppressed,
                      LOG_WINDOW_MS / 1000u);
             emit(LOG_WARN, s->module, msg, t);
         }
@@ -145,7 +146,7 @@ static bool admit(const char *module, const char *fmt, uint32_t t)
 
 void log_vmsg(log_level_t level, const char *module, const char *fmt, va_list ap)
 {
-    if ((unsigned)level > (unsigned)LOG_DEBUG || level > g.level) {
+    if ((unsigned)level > (unsigned)LOG_DEBUG || level > log_get_level()) {
         return;
     }
     char msg[LOG_MSG_MAX];
@@ -203,7 +204,6 @@ void log_reset(void)
     log_port_t p = g.port;
     bool have = g.have_port;
     memset(&g, 0, sizeof g);
-    g.level = LOG_INFO;
     g.port = p;
     g.have_port = have;
 }
