@@ -6,7 +6,8 @@
  * The port feeds it UART bytes and CAN frames, asks it for UART bytes to send and for how long it
  * may sleep, and passes commands from other threads.
  *
- * Memory: gateway_t is large (~80 KB with the view buffer); allocate it statically or once.
+ * Memory: gateway_t is about 25 KB on a 32-bit target (the view buffer is most of it);
+ * allocate it statically or once.
  * Thread safety: none; only the owner thread calls these functions.
  */
 #ifndef APP_GATEWAY_H
