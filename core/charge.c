@@ -523,21 +523,31 @@ static void pick(pick_t *p, float v, chg_limiter_t lim)
 }
 
 /* Output dynamics of a current limit: decreases at once (and restart the hold), increases after
- * the hold, at `rate` A/s. Returns the new value; *ramping tells whether it is below target. */
-static float current_dynamics(float prev, float target, uint32_t *hold_ms, uint32_t hold_cfg_ms, float rate,
-                              uint32_t dt_ms, bool *ramping)
+ * the hold, at `rate` A/s. Returns the new value; *ramping tells whether it is below target.
+ * *pos carries the ramp position before the rounding to the wire step, so that the rate does not
+ * depend on how often the controller runs (rounding each step's increase down would lose it all
+ * when steps are shorter than one wire step's worth of ramp). It is only ever a fraction of a
+ * step above the output; anything else (a decrease, a stop set elsewhere) restarts it there. */
+static float current_dynamics(float prev, float target, float *pos, uint32_t *hold_ms, uint32_t hold_cfg_ms,
+                              float rate, uint32_t dt_ms, bool *ramping)
 {
     float out;
+    if (!(*pos >= prev) || !(*pos < prev + CHG_CURRENT_STEP_A)) {
+        *pos = prev;
+    }
     if (target <= prev) {
         out = target;
+        *pos = target;
         if (target < prev) {
             *hold_ms = hold_cfg_ms;
         }
     } else if (*hold_ms > 0u) {
         *hold_ms = sat_sub(*hold_ms, dt_ms);
         out = prev;
+        *pos = prev;
     } else {
-        out = minf(target, prev + rate * (float)dt_ms / 1000.0f);
+        *pos = minf(target, *pos + rate * (float)dt_ms / 1000.0f);
+        out = *pos;
     }
     out = q_down(out, CHG_CURRENT_STEP_A, 1e-4);
     if (out > target) {
@@ -962,9 +972,9 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     }
     bool ccl_ramping = false;
     bool dcl_ramping = false;
-    st->ccl = current_dynamics(st->ccl, ccl_target, &st->ccl_hold_ms, hold_ms, cfg->ccl_ramp_a_s, dt,
+    st->ccl = current_dynamics(st->ccl, ccl_target, &st->ccl_pos, &st->ccl_hold_ms, hold_ms, cfg->ccl_ramp_a_s, dt,
                                &ccl_ramping);
-    st->dcl = current_dynamics(st->dcl, dcl_target, &st->dcl_hold_ms, hold_ms, cfg->dcl_ramp_a_s, dt,
+    st->dcl = current_dynamics(st->dcl, dcl_target, &st->dcl_pos, &st->dcl_hold_ms, hold_ms, cfg->dcl_ramp_a_s, dt,
                                &dcl_ramping);
     out->ccl_lim = ccl_ramping ? CHG_LIM_RAMP : ccl.lim;
     out->dcl_lim = dcl_ramping ? CHG_LIM_RAMP : dcl.lim;

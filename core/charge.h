@@ -184,6 +184,7 @@ typedef struct {
     chg_play_t vmax, vmin, tmin, tmax, soc_hi, soc_lo, cvl_ctrl;
     /* outputs and their dynamics */
     float ccl, dcl, cvl, cvl_ramp;
+    float ccl_pos, dcl_pos;       /* CCL/DCL ramp positions before the 0.1 A rounding */
     uint32_t ccl_hold_ms, dcl_hold_ms, cvl_hold_ms;
     bool have_output;
     float last_pack_v;

@@ -536,6 +536,40 @@ static void decreases_at_once_increases_held_then_ramped(void **state)
     assert_true(steps >= 29 && steps <= 33); /* 60 A at 2 A/s after the hold */
 }
 
+/* The ramp rate must not depend on how often the controller runs: the gateway calls it on every
+ * event (each UART chunk, each CAN frame), often a few milliseconds apart. Each step's increase
+ * was rounded down to the 0.1 A wire step, so below 50 ms per step (CCL at 2 A/s) CCL never rose
+ * again after a drop (found by the simulator scenarios: tests/unit/test_scenario_silence.c). */
+static void ramp_rate_does_not_depend_on_the_step_rate(void **state)
+{
+    (void)state;
+    static const uint32_t periods[] = {1, 7, 10, 33, 40, 100, 250, 1000};
+    for (size_t k = 0; k < sizeof periods / sizeof periods[0]; k++) {
+        rig_t r;
+        settled(&r, 16);
+        r.snap.live.soc_pct = 100.0f;
+        step(&r, 1000);
+        NEAR(r.out.ccl_a, 20.0, 0.11);
+        NEAR(r.out.dcl_a, 120.0, 0.11);
+        r.snap.live.soc_pct = 50.0f;
+        uint32_t t0 = r.now;
+        uint32_t t_full = 0;
+        float prev = r.out.ccl_a;
+        while (r.now - t0 < 65000u) {
+            step(&r, periods[k]);
+            assert_true(r.out.ccl_a - prev <= r.cfg.ccl_ramp_a_s * (float)periods[k] / 1000.0f + 0.101f);
+            prev = r.out.ccl_a;
+            if (!t_full && r.out.ccl_a >= 79.95f) {
+                t_full = r.now - t0;
+            }
+        }
+        /* limit_hold_s (30 s), then 60 A at 2 A/s (30 s); float rounding may cost a few tenths */
+        if (!t_full || t_full < 59000u || t_full > 61500u + periods[k]) {
+            fail_msg("step %u ms: CCL back at 80 A after %u ms (expected 60 s)", (unsigned)periods[k], (unsigned)t_full);
+        }
+    }
+}
+
 static void noisy_steady_input_does_not_oscillate(void **state)
 {
     (void)state;
@@ -1063,6 +1097,7 @@ int main(void)
         cmocka_unit_test(discharge_stop_latch_and_release),
         cmocka_unit_test(imbalance_hold_enters_and_releases),
         cmocka_unit_test(decreases_at_once_increases_held_then_ramped),
+        cmocka_unit_test(ramp_rate_does_not_depend_on_the_step_rate),
         cmocka_unit_test(noisy_steady_input_does_not_oscillate),
         cmocka_unit_test(noisy_runner_does_not_make_cvl_chatter),
         cmocka_unit_test(constant_input_gives_constant_limits),
