@@ -281,7 +281,10 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
     src.identity = can_sched_identity(&g->cfg.can);
     can_inputs_t in;
     can_inputs_build(&in, snap, &src);
-    can_sched_update(&g->can, &in, g->fresh_live, now_ms);
+    /* The fast group goes out promptly after a fresh snapshot and after any change of the decision:
+     * "stale" and the zero-limits fail-safe are decided without fresh data, and must not wait for
+     * the next periodic 0x351 (up to can.fast_period_ms) to stop charging on the bus. */
+    can_sched_update(&g->can, &in, g->fresh_live || limits_changed(&before, &g->limits), now_ms);
     g->fresh_live = false;
     uint32_t bursts = g->can.n.bursts;
     (void)can_sched_poll(&g->can, now_ms);
