@@ -418,9 +418,25 @@ static void bms_fault_stops_charge(void **state)
     assert_int_equal(R.last_35a.levels.level[ALARM_BMS_INTERNAL], ALARM_LEVEL_ALARM);
     o.cleared = true;
     assert_int_equal(sim_clear_fault(&R.sim, SIM_FAULT_BMS_FAULT, R.now), SIM_OK);
-    scen_run(&R, (uint32_t)R.cfg.charge.limit_hold_s * 1000u + 10000u);
-    scen_say(&R, "fault cleared: CCL %.1f A", (double)R.last351.lim.ccl_a);
-    assert_true(R.last351.lim.ccl_a > 0.0f);
+    uint32_t t_clear = R.now;
+    const chg_config_t *c = &R.cfg.charge;
+    uint32_t t_back = 0;
+    while (R.now - t_clear < 3u * 60000u) {
+        scen_step(&R);
+        if (R.gw.limits.ccl_target_a > 0.0f && R.last351.lim.ccl_a >= R.gw.limits.ccl_target_a - 0.05f) {
+            t_back = R.now;
+            break;
+        }
+    }
+    /* charge.limit_hold_s after the stop ends, then the ramp; plus a reply for the BMS to show it */
+    uint32_t bound = (uint32_t)c->limit_hold_s * 1000u + (uint32_t)(R.gw.limits.ccl_target_a / c->ccl_ramp_a_s * 1000.0f) +
+                     bound_from_truth_ms() + (uint32_t)R.cfg.can.fast_period_ms;
+    scen_say(&R, "fault cleared: CCL back at its target %.1f A after %u ms (bound %u ms: hold %d s + ramp %.1f A/s)",
+             (double)R.last351.lim.ccl_a, t_back ? t_back - t_clear : 0u, bound, (int)c->limit_hold_s,
+             (double)c->ccl_ramp_a_s);
+    assert_true(t_back != 0u);
+    assert_true(t_back - t_clear >= (uint32_t)c->limit_hold_s * 1000u);
+    assert_true(t_back - t_clear <= bound);
     finish();
 }
 
