@@ -6,6 +6,7 @@
 #   make size       footprint of core/ on rv32imc (ESP32-C3 ISA) against its budget
 #   make fuzz       run every fuzzer for FUZZ_SECONDS each
 #   make lint       clang-tidy + cppcheck over core/ and app/
+#   make plot       docs/img/charge-cycle.png: a simulated charge cycle (docs/charge-control.md)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
@@ -16,7 +17,7 @@ FUZZ_SMOKE_SECONDS ?= 4
 CMAKE_FLAGS ?=
 TARGET_BUILD ?= $(BUILD)/target
 
-.PHONY: all build deps-build deps-test deps-target size test test-unit test-asan test-fuzz fuzz demo lint clean install
+.PHONY: all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-fuzz fuzz demo lint plot clean install
 
 PREFIX ?= /usr/local
 
@@ -28,6 +29,8 @@ deps-test:
 	@scripts/deps.sh test
 deps-target:
 	@scripts/deps.sh target
+deps-docs:
+	@scripts/deps.sh docs
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -83,6 +86,14 @@ install: build
 	install -m 0644 packaging/systemd/tinybms-gateway.service $(DESTDIR)/etc/systemd/system/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/tinybms-gateway/
 	@if [ -d web ]; then install -d $(DESTDIR)$(PREFIX)/share/tinybms-gateway && cp -r web/. $(DESTDIR)$(PREFIX)/share/tinybms-gateway/web/; fi
+
+# The figure of docs/charge-control.md: the simulator and the gateway cycle in one process
+# (build/tests/charge_cycle, default configuration, 20 % -> float), plotted with matplotlib.
+# Not part of `make test`; commit the regenerated PNG.
+plot: deps-docs build
+	$(BUILD)/tests/charge_cycle > $(BUILD)/charge-cycle.csv
+	/usr/bin/python3 scripts/plot-charge-cycle.py $(BUILD)/charge-cycle.csv docs/img/charge-cycle.png
+	@echo "make plot: docs/img/charge-cycle.png written"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

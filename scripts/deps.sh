@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a make target needs, only when some are missing.
-# Usage: scripts/deps.sh GROUP...   (groups: build test demo bench target)
+# Usage: scripts/deps.sh GROUP...   (groups: build test demo bench docs target)
 # Run as root, or with sudo available. Nothing is fetched at run time by the gateway itself.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ GROUP[target]="cmake gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-s
 GROUP[test]="${GROUP[build]} ${GROUP[target]} clang libclang-rt-14-dev libcmocka-dev python3 python3-pymodbus python3-serial python3-serial-asyncio python3-can socat mosquitto mosquitto-clients cppcheck"
 GROUP[demo]="${GROUP[build]}"
 GROUP[bench]="${GROUP[test]} valgrind wrk"
+GROUP[docs]="${GROUP[build]} libcmocka-dev python3 python3-matplotlib"
 
 want=()
 for g in "$@"; do
