@@ -119,6 +119,10 @@ static const cfg_param_t chg_params[] = {
                   "flat middle of the curve says little)."),
     CFG_ROW_FLOAT(S, imbalance_ccl_c, "charge.imbalance_ccl_c", "C", 0.0, 0.5, 0.02, 0,
                   "CCL during the imbalance hold as a C-rate of the BMS capacity."),
+    CFG_ROW_FLOAT(S, fault_recovery_c, "charge.fault_recovery_c", "C", 0.0, 0.2, 0.05, 0,
+                  "CCL while the TinyBMS is in fault with its lowest cell below the fully-discharged voltage "
+                  "(an under-voltage trip), as a C-rate: the BMS recovers from that fault only when charged, so "
+                  "refusing all charge would lock the pack out. 0 = no charging in any fault."),
     /* dynamics */
     CFG_ROW_FLOAT(S, ccl_ramp_a_s, "charge.ccl_ramp_a_s", "A/s", 0.1, 100, 2.0, 0,
                   "CCL increases ramp at this rate (decreases apply at once)."),
@@ -904,8 +908,12 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     if (st->chg_stop_latched) {
         pick(&ccl, 0.0f, CHG_LIM_CELL_VOLTAGE_HIGH);
     }
+    /* An under-voltage trip (fault status with the lowest cell below the fully-discharged
+     * voltage and no cell high) clears only when the pack is charged: allow a small recovery
+     * current instead of locking the pack out. Every other fault stops charging. */
+    bool uv_fault = in.fault && in.vmin < snap->settings.fully_discharged_v && in.vmax < d.ccl_start;
     if (in.fault) {
-        pick(&ccl, 0.0f, CHG_LIM_BMS_FAULT);
+        pick(&ccl, uv_fault ? maxf(cfg->fault_recovery_c * in.capacity, 0.0f) : 0.0f, CHG_LIM_BMS_FAULT);
     }
     if (cold_chg) {
         pick(&ccl, 0.0f, CHG_LIM_TEMP_LOW);
@@ -914,7 +922,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         pick(&ccl, 0.0f, CHG_LIM_TEMP_HIGH);
     }
     /* Conditions under which "at voltage" means nothing (the absorption timer must not run). */
-    bool charge_blocked = in.fault || cold_chg || hot_chg;
+    bool charge_blocked = (in.fault && !uv_fault) || cold_chg || hot_chg;
     pick(&ccl, d.ccl_base * chg_taper_fraction((vmax_h - d.ccl_start) / (d.ccl_end - d.ccl_start)),
          CHG_LIM_CELL_VOLTAGE_HIGH);
     pick(&ccl, d.ccl_base * temp_fraction(tmin_h - d.tc_lo, cfg->temp_derate_c), CHG_LIM_TEMP_LOW);

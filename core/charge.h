@@ -137,6 +137,7 @@ typedef struct {
     float imbalance_release_v;    /* spread that ends it */
     float imbalance_min_cell_v;   /* hold only when the highest cell is at least this */
     float imbalance_ccl_c;        /* CCL during the hold, C-rate */
+    float fault_recovery_c;       /* CCL while the BMS is in an under-voltage fault, C-rate (0 = none) */
     /* dynamics */
     float ccl_ramp_a_s;
     float dcl_ramp_a_s;

@@ -334,6 +334,33 @@ static void bms_fault_stops_charging_only(void **state)
     NEAR(r.out.ccl_a, 80.0, 0.11);
 }
 
+/* An under-voltage trip clears only when the pack is charged: a small recovery charge is
+ * allowed (never zero, which would lock the pack out), discharge stays at 0. */
+static void under_voltage_fault_allows_recovery_charge(void **state)
+{
+    (void)state;
+    rig_t r;
+    settled(&r, 16);
+    tcu_set_cells(&r.snap, 2.85f); /* below fully discharged (3.00 V), above the UV cut-off (2.80 V) */
+    tcu_fault(&r.snap, true);
+    step(&r, 1000);
+    float recovery = r.cfg.fault_recovery_c * r.snap.settings.capacity_ah;
+    assert_true(recovery > 0.0f);
+    NEAR(r.out.ccl_target_a, recovery, 0.11);
+    assert_true(r.out.ccl_a > 0.0f && r.out.ccl_a <= recovery + 0.05f);
+    assert_string_equal(lim(r.out.ccl_target_lim), "bms_fault");
+    assert_true(r.out.dcl_a <= 0.0f);
+    /* the same fault with healthy cells is another fault: no charging at all */
+    tcu_set_cells(&r.snap, 3.30f);
+    step(&r, 1000);
+    assert_true(r.out.ccl_a <= 0.0f);
+    /* and recovery charging can be switched off */
+    tcu_set_cells(&r.snap, 2.85f);
+    r.cfg.fault_recovery_c = 0.0f;
+    step(&r, 1000);
+    assert_true(r.out.ccl_a <= 0.0f);
+}
+
 static void temperature_window(void **state)
 {
     (void)state;
@@ -1090,6 +1117,7 @@ int main(void)
         cmocka_unit_test(bms_over_voltage_setting_lower_than_taper),
         cmocka_unit_test(charge_stop_latch_and_release),
         cmocka_unit_test(bms_fault_stops_charging_only),
+        cmocka_unit_test(under_voltage_fault_allows_recovery_charge),
         cmocka_unit_test(temperature_window),
         cmocka_unit_test(board_sensor_can_be_excluded),
         cmocka_unit_test(soc_tapers),

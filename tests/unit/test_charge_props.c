@@ -219,7 +219,13 @@ static void check_step(oracle_t *o, const chg_config_t *c, const bms_snapshot_t 
         float tmax;
         oracle_temps(s, c, &tmin, &tmax);
         float hot = st->over_heat_c - c->temp_margin_c;
-        bool stop_charge = vmax >= st->over_voltage_v || s->live.status == BMS_STATUS_FAULT ||
+        /* an under-voltage fault allows a small recovery charge (charge.fault_recovery_c) */
+        bool fault = s->live.status == BMS_STATUS_FAULT;
+        bool uv_fault = fault && vmin < st->fully_discharged_v && vmax < c->ccl_taper_start_v;
+        if (uv_fault) {
+            CHECK(out->ccl_a <= c->fault_recovery_c * st->capacity_ah + 0.1f);
+        }
+        bool stop_charge = vmax >= st->over_voltage_v || (fault && !uv_fault) ||
                            tmin <= fmaxf(c->charge_temp_min_c, st->low_temp_charge_c) ||
                            tmax >= fminf(c->charge_temp_max_c, hot);
         bool stop_discharge = vmin <= st->under_voltage_v || tmin <= c->discharge_temp_min_c ||
