@@ -293,6 +293,12 @@ int gw_config_check(const gw_config_t *cfg, cfg_diag_t *d)
         return diag_set(d, TB_ERR_RANGE, "link.backoff_min_ms", "link.backoff_min_ms (%d) must not exceed link.backoff_max_ms (%d)",
                         (int)cfg->link.backoff_min_ms, (int)cfg->link.backoff_max_ms);
     }
+    if (cfg->link.backoff_max_ms >= cfg->charge.failsafe.stale_ms) {
+        return diag_set(d, TB_ERR_RANGE, "link.backoff_max_ms",
+                        "link.backoff_max_ms (%d) must be below failsafe.stale_ms (%d): otherwise a short outage "
+                        "makes the data stale before the next attempt",
+                        (int)cfg->link.backoff_max_ms, (int)cfg->charge.failsafe.stale_ms);
+    }
     if (cfg->link.wake_timeout_ms > cfg->link.reply_timeout_ms) {
         return diag_set(d, TB_ERR_RANGE, "link.wake_timeout_ms",
                         "link.wake_timeout_ms (%d) must not exceed link.reply_timeout_ms (%d)",

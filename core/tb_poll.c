@@ -32,8 +32,9 @@ static const cfg_param_t k_link_params[] = {
             "Resends of a request that got no valid reply before it counts as a timeout."),
     ROW_INT(backoff_min_ms, "link.backoff_min_ms", "ms", 0, 60000, 250, CFG_F_ADVANCED,
             "Pause after a failed transaction; doubles on each further failure up to link.backoff_max_ms."),
-    ROW_INT(backoff_max_ms, "link.backoff_max_ms", "ms", 0, 600000, 5000, CFG_F_ADVANCED,
-            "Longest pause between attempts while the BMS does not answer."),
+    ROW_INT(backoff_max_ms, "link.backoff_max_ms", "ms", 0, 600000, 2000, CFG_F_ADVANCED,
+            "Longest pause between attempts while the BMS does not answer; kept below failsafe.stale_ms so "
+            "that a short outage is bridged by a retry before the data counts as stale."),
     ROW_INT(link_down_after, "link.link_down_after", "", 1, 100, 3, CFG_F_ADVANCED,
             "Consecutive failed transactions after which the link is reported down."),
     ROW_INT(rx_gap_ms, "link.rx_gap_ms", "ms", 0, 1000, 50, CFG_F_ADVANCED,
