@@ -111,12 +111,13 @@ static void log_transitions(gateway_t *g, const chg_limits_t *old, const chg_lim
         LOGI("charge", "state %s -> %s (CVL %.2f V, CCL %.1f A, DCL %.1f A)", chg_state_name(old->state),
              chg_state_name(now_l->state), (double)now_l->cvl_v, (double)now_l->ccl_a, (double)now_l->dcl_a);
     }
+    /* the controller's reason already says what stopped and why */
     if (old->charge_stopped != now_l->charge_stopped) {
-        log_msg(now_l->charge_stopped ? LOG_WARN : LOG_INFO, "charge", "charging %s: %s",
+        log_msg(now_l->charge_stopped ? LOG_WARN : LOG_INFO, "charge", "charging %s (%s)",
                 now_l->charge_stopped ? "stopped" : "allowed again", now_l->reason);
     }
     if (old->discharge_stopped != now_l->discharge_stopped) {
-        log_msg(now_l->discharge_stopped ? LOG_WARN : LOG_INFO, "charge", "discharging %s: %s",
+        log_msg(now_l->discharge_stopped ? LOG_WARN : LOG_INFO, "charge", "discharging %s (%s)",
                 now_l->discharge_stopped ? "stopped" : "allowed again", now_l->reason);
     }
 }
