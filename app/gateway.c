@@ -203,6 +203,21 @@ static void publish(gateway_t *g, uint32_t now)
     g->dirty = false;
 }
 
+/* Settings of the TinyBMS that fight the gateway's own decisions: say so once per change. */
+static void check_bms_settings(gateway_t *g)
+{
+    const bms_settings_t *s = &g->poll.snap.settings;
+    float full = s->fully_charged_v, bulk = g->cfg.charge.cell_bulk_v;
+    bool mismatch = full > bulk + 0.02f;
+    if (mismatch && !g->warned_full_voltage) {
+        LOGW("charge",
+             "TinyBMS fully_charged_voltage %.3f V > charge.cell_bulk_v %.3f V: the BMS never sees a full charge "
+             "and its SOC drifts; set it to %u mV or raise charge.cell_bulk_v",
+             (double)full, (double)bulk, (unsigned)(bulk * 1000.0f + 0.5f));
+    }
+    g->warned_full_voltage = mismatch;
+}
+
 /* One observation per wall-clock second while the live data is usable. */
 static void record_history(gateway_t *g)
 {
@@ -250,6 +265,9 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
         g->lat_pending = true;
         g->lat_reply_ms = g->poll.stats.last_reply_ms;
         energy_sample(&g->energy, &g->cfg.energy, snap->live.t_ms, snap->live.pack_voltage_v, snap->live.pack_current_a);
+    }
+    if (up & (1u << TB_BLK_SETTINGS)) {
+        check_bms_settings(g);
     }
     take_events(g);
 

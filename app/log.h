@@ -19,8 +19,13 @@
 
 typedef enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 } log_level_t;
 
+/* Build knobs (a microcontroller build will want a smaller ring). */
+#ifndef LOG_RING
 #define LOG_RING 512u
-#define LOG_MSG_MAX 200u
+#endif
+#ifndef LOG_MSG_MAX
+#define LOG_MSG_MAX 256u
+#endif
 #define LOG_BURST 5u
 #define LOG_WINDOW_MS 60000u
 
