@@ -320,6 +320,12 @@ static int demo_init(uint32_t now)
         LOGE("demo", "simulator refused its configuration");
         return -1;
     }
+    /* a well set-up TinyBMS: "fully charged" at the gateway's absorption target, so the BMS resets
+     * its SOC to 100 % when the gateway ends a charge */
+    uint16_t full_mv = (uint16_t)(G.cfg.charge.cell_bulk_v * 1000.0f + 0.5f);
+    if (sim_write_register(&G.sim, 300, full_mv, now) != 0) {
+        LOGW("demo", "simulated TinyBMS refused fully_charged_voltage %u mV", (unsigned)full_mv);
+    }
     sim_load_t load;
     memset(&load, 0, sizeof load);
     load.kind = SIM_LOAD_SOLAR;
