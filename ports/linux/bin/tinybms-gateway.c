@@ -188,7 +188,10 @@ static int apply_overrides(gw_config_t *cfg, const opts_t *o, cfg_diag_t *d)
     return gw_config_apply_json(cfg, buf, (size_t)n, GW_CFG_ALLOW_READONLY, d);
 }
 
-static int load_config(const opts_t *o, gw_config_t *cfg)
+/* Defaults < demo defaults < configuration file < command line, then the whole-config checks.
+ * Used at start-up and for SIGHUP, so a reload sees exactly what a restart would. On error
+ * returns 2 with the reason in msg. */
+static int load_config(const opts_t *o, gw_config_t *cfg, char *msg, size_t cap)
 {
     gw_config_defaults(cfg);
     cfg_diag_t d;
@@ -197,31 +200,33 @@ static int load_config(const opts_t *o, gw_config_t *cfg)
         const char *demo = "{\"gateway\":{\"http\":\"127.0.0.1:8080\",\"state_dir\":\"" DEMO_STATE_DIR
                            "\",\"serial\":\"(simulator)\"},\"can\":{\"port\":\"log:" DEMO_STATE_DIR "/can.log\"}}";
         if (gw_config_apply_json(cfg, demo, strlen(demo), GW_CFG_ALLOW_READONLY, &d) != TB_OK) {
-            fprintf(stderr, "tinybms-gateway: internal error in the demo configuration: %s\n", d.message);
+            snprintf(msg, cap, "internal error in the demo configuration: %s", d.message);
             return 2;
         }
     }
-    /* the state directory may come from the command line before the file is found */
-    const char *state_dir = o->state_dir ? o->state_dir : cfg->gateway.state_dir;
-    if (o->config_path) {
-        snprintf(G.config_path, sizeof G.config_path, "%s", o->config_path);
-    } else {
-        snprintf(G.config_path, sizeof G.config_path, "%s/config.json", state_dir);
+    if (G.config_path[0] == '\0') {
+        /* the state directory may come from the command line before the file is found */
+        const char *state_dir = o->state_dir ? o->state_dir : cfg->gateway.state_dir;
+        if (o->config_path) {
+            snprintf(G.config_path, sizeof G.config_path, "%s", o->config_path);
+        } else {
+            snprintf(G.config_path, sizeof G.config_path, "%s/config.json", state_dir);
+        }
     }
     size_t len = 0;
     char err[600];
     int rc = file_load(G.config_path, g_text, sizeof g_text - 1u, &len, err, sizeof err);
     if (rc == TB_OK) {
         if (gw_config_apply_json(cfg, g_text, len, GW_CFG_ALLOW_READONLY, &d) != TB_OK) {
-            fprintf(stderr, "tinybms-gateway: %s: %s\n", G.config_path, d.message);
+            snprintf(msg, cap, "%s: %s", G.config_path, d.message);
             return 2;
         }
     } else if (rc != TB_ERR_NOTFOUND || o->config_path) {
-        fprintf(stderr, "tinybms-gateway: %s\n", err);
+        snprintf(msg, cap, "%s", err);
         return 2;
     }
     if (apply_overrides(cfg, o, &d) != TB_OK) {
-        fprintf(stderr, "tinybms-gateway: command line: %s\n", d.message);
+        snprintf(msg, cap, "command line: %s", d.message);
         return 2;
     }
     if (o->demo && !o->can) {
@@ -229,14 +234,13 @@ static int load_config(const opts_t *o, gw_config_t *cfg)
         char port[sizeof cfg->gateway.state_dir + 16];
         snprintf(port, sizeof port, "log:%s/can.log", cfg->gateway.state_dir);
         if (strlen(port) >= sizeof cfg->can.port) {
-            fprintf(stderr, "tinybms-gateway: the state directory path is too long for the demo CAN log; "
-                            "give --can log:PATH\n");
+            snprintf(msg, cap, "the state directory path is too long for the demo CAN log; give --can log:PATH");
             return 2;
         }
         memcpy(cfg->can.port, port, strlen(port) + 1u);
     }
     if (gw_config_check(cfg, &d) != TB_OK) {
-        fprintf(stderr, "tinybms-gateway: configuration: %s\n", d.message);
+        snprintf(msg, cap, "configuration: %s", d.message);
         return 2;
     }
     return 0;
@@ -373,30 +377,19 @@ static void run_commands(uint32_t now)
     }
 }
 
-static gw_cmd_t g_reload;
+static gw_config_t g_reload_cfg;
 
+/* SIGHUP: the configuration is built exactly as at start-up (file and command-line overrides); a
+ * file that does not validate changes nothing. */
 static void reload_config(uint32_t now)
 {
-    size_t len = 0;
-    char err[600];
-    int rc = file_load(G.config_path, g_reload.text, sizeof g_reload.text - 1u, &len, err, sizeof err);
-    if (rc == TB_ERR_NOTFOUND) {
-        LOGW("config", "SIGHUP: %s does not exist; nothing to reload", G.config_path);
+    char msg[1024];
+    if (load_config(&G.o, &g_reload_cfg, msg, sizeof msg) != 0) {
+        LOGE("config", "SIGHUP: reload refused: %s; configuration unchanged", msg);
         return;
     }
-    if (rc != TB_OK) {
-        LOGE("config", "SIGHUP: %s; configuration unchanged", err);
-        return;
-    }
-    g_reload.text[len] = '\0';
-    g_reload.type = GW_CMD_CONFIG_RELOAD;
-    snprintf(g_reload.source, sizeof g_reload.source, "SIGHUP");
-    gateway_command(&G.gw, &g_reload, now);
-    if (g_reload.rc == TB_OK) {
-        LOGI("config", "SIGHUP: reloaded %s", G.config_path);
-    } else {
-        LOGE("config", "SIGHUP: %s refused: %s; configuration unchanged", G.config_path, g_reload.message);
-    }
+    gateway_reconfigure(&G.gw, &g_reload_cfg, now);
+    LOGI("config", "SIGHUP: reloaded %s", G.config_path);
 }
 
 static int setup_signals(void)
@@ -449,9 +442,10 @@ int main(int argc, char **argv)
         fputs(g_text, stdout);
         return 0;
     }
-    int rc = load_config(&G.o, &G.cfg);
+    char msg[1024];
+    int rc = load_config(&G.o, &G.cfg, msg, sizeof msg);
     if (rc != 0) {
-        fprintf(stderr, "tinybms-gateway: not started: fix the configuration above\n");
+        fprintf(stderr, "tinybms-gateway: %s\ntinybms-gateway: not started: fix the configuration above\n", msg);
         return rc;
     }
     if (G.o.check_only) {
