@@ -40,6 +40,7 @@ const gw_config_section_t gw_config_sections[] = {
     {&alarms_section, offsetof(gw_config_t, alarms)},
     {&energy_section, offsetof(gw_config_t, energy)},
     {&can_sched_cfg_section, offsetof(gw_config_t, can)},
+    {&mqtt_cfg_section, offsetof(gw_config_t, mqtt)},
 };
 const size_t gw_config_section_count = sizeof gw_config_sections / sizeof gw_config_sections[0];
 
@@ -288,6 +289,10 @@ int gw_config_check(const gw_config_t *cfg, cfg_diag_t *d)
     if (can_sched_cfg_validate(&cfg->can, &ce) != TB_OK) {
         const char *k = ce.param ? ce.param->key : "can";
         return diag_set(d, TB_ERR_RANGE, k, "%s: %s", k, ce.reason ? ce.reason : "invalid");
+    }
+    const char *mkey = NULL;
+    if (mqtt_cfg_check(&cfg->mqtt, &mkey, &why) != TB_OK) {
+        return diag_set(d, TB_ERR_RANGE, mkey, "%s: %s", mkey, why);
     }
     if (cfg->link.backoff_min_ms > cfg->link.backoff_max_ms) {
         return diag_set(d, TB_ERR_RANGE, "link.backoff_min_ms", "link.backoff_min_ms (%d) must not exceed link.backoff_max_ms (%d)",

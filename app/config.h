@@ -20,6 +20,7 @@
 
 #include "app/can_sched.h"
 #include "app/log.h"
+#include "app/mqtt_cfg.h"
 #include "core/alarms.h"
 #include "core/cfg_schema.h"
 #include "core/charge.h"
@@ -42,6 +43,7 @@ typedef struct {
     alarms_config_t alarms;
     energy_config_t energy;
     can_sched_cfg_t can;
+    mqtt_cfg_t mqtt;
 } gw_config_t;
 
 /* One section of gw_config_t. */
