@@ -1,20 +1,849 @@
+#define _GNU_SOURCE /* pthread_setname_np: thread names in top -H and gdb */
 #include "ports/linux/mqtt_service.h"
 
+#include <errno.h>
+#include <mosquitto.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-/* Not implemented yet (issue "MQTT and Home Assistant"): the daemon runs without MQTT. */
+#include "app/log.h"
+#include "app/mqtt_cmd.h"
+#include "app/mqtt_id.h"
+#include "app/mqtt_pub.h"
+#include "core/jw.h"
+#include "ports/linux/clock.h"
+#include "ports/linux/fileio.h"
+
+#define M "mqtt"
+#define LOOP_MS 100            /* network loop / view wait granularity */
+#define FLUSH_MS 2000u         /* orderly disconnect: wait this long for the last messages */
+#define STATS_EVERY_MS 60000u  /* <base>/mqtt at least this often while connected */
+#define STATS_MIN_GAP_MS 1000u /* and at most this often when counters change */
+#define ID_FILE "mqtt_device_id"
+
+typedef struct {
+    char sub[64];
+    size_t sub_len;
+    uint8_t payload[MQTT_CMD_PAYLOAD_MAX];
+    size_t len;
+    bool too_large;
+    bool retained;
+} cmd_item_t;
+
 struct mqtt_service {
-    int unused;
+    gw_services_t svc;
+    pthread_t net_thread, cmd_thread;
+    bool net_started, cmd_started;
+    atomic_bool stop;
+
+    /* ---- shared, under mu ---- */
+    pthread_mutex_t mu;
+    pthread_cond_t cmd_cv;
+    struct mosquitto *mosq;        /* created/destroyed by the net thread only, under mu */
+    bool connected;
+    int qos;
+    char base[MQTT_TOPIC_MAX];
+    bool commands_enabled;
+    cmd_item_t queue[MQTT_CMD_QUEUE];
+    unsigned q_head, q_count;
+    mqtt_service_stats_t st;
+
+    /* ---- net thread only ---- */
+    gw_view_t view;
+    uint64_t view_seq;
+    uint32_t first_view_ms;
+    mqtt_cfg_t run_cfg;            /* connection parameters in use (valid while mosq) */
+    char run_devid_cfg[sizeof(((gw_main_cfg_t *)0)->device_id)];
+    char device_id[MQTT_DEVICE_ID_MAX];
+    char persisted_id[MQTT_DEVICE_ID_MAX];
+    bool id_fallback_logged;
+    char hostname[64];
+    char client_id[MQTT_CLIENT_ID_MAX + 16];
+    bool sock_active;              /* a connect attempt or connection exists */
+    uint32_t attempt_ms;
+    uint32_t retry_at;
+    uint32_t backoff_ms;
+    char last_error[160];          /* last failure logged (a repeat is not logged again) */
+    char refused[160];             /* CONNACK refusal of the current attempt */
+    bool lost;                     /* the failure is the loss of an established connection */
+    bool reset_needed;
+    mqtt_pub_t pub;
+    uint32_t stats_pub_ms;
+    mqtt_service_stats_t stats_pub_seen;
+    bool stats_commands;
+
+    /* ---- command thread only ---- */
+    gw_cmd_t cmd;
+    char result[MQTT_CMD_RESULT_MAX];
 };
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+static int publish_locked(mqtt_service_t *s, const char *topic, const void *payload, size_t len, bool retain)
+{
+    if (!s->mosq || !s->connected) {
+        return TB_ERR_STATE;
+    }
+    if (s->st.backlog >= MQTT_BACKLOG_MAX) {
+        s->st.deferred++;
+        return TB_ERR_BUSY;
+    }
+    int rc = mosquitto_publish(s->mosq, NULL, topic, (int)len, payload, s->qos, retain);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        return rc == MOSQ_ERR_NO_CONN ? TB_ERR_STATE : rc == MOSQ_ERR_NOMEM ? TB_ERR_NOSPACE : TB_ERR_IO;
+    }
+    s->st.backlog++;
+    s->st.published++;
+    return TB_OK;
+}
+
+static int publish(mqtt_service_t *s, const char *topic, const void *payload, size_t len, bool retain)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = publish_locked(s, topic, payload, len, retain);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* mqtt_pub_port_t (net thread) */
+static int port_publish(void *ctx, const char *topic, const void *payload, size_t len, bool retain)
+{
+    return publish(ctx, topic, payload, len, retain);
+}
+
+static int port_subscribe(void *ctx, const char *pattern)
+{
+    mqtt_service_t *s = ctx;
+    return s->mosq && mosquitto_subscribe(s->mosq, NULL, pattern, 0) == MOSQ_ERR_SUCCESS ? TB_OK : TB_ERR_STATE;
+}
+
+static int port_unsubscribe(void *ctx, const char *pattern)
+{
+    mqtt_service_t *s = ctx;
+    return s->mosq && mosquitto_unsubscribe(s->mosq, NULL, pattern) == MOSQ_ERR_SUCCESS ? TB_OK : TB_ERR_STATE;
+}
+
+static const char *mosq_err(int rc)
+{
+    switch (rc) {
+    case MOSQ_ERR_ERRNO: return strerror(errno);
+    case MOSQ_ERR_KEEPALIVE: return "no answer from the broker within the keep-alive time";
+    case MOSQ_ERR_EAI: return "host name not found";
+    case MOSQ_ERR_TLS: return "TLS error (certificate, host name or protocol)";
+    default: return mosquitto_strerror(rc);
+    }
+}
+
+/* ---- device id -------------------------------------------------------------------------------- */
+
+static void load_persisted_id(mqtt_service_t *s)
+{
+    char path[512], buf[MQTT_DEVICE_ID_MAX], err[256];
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/%s", s->svc.state_dir ? s->svc.state_dir : ".", ID_FILE);
+    if (file_load(path, buf, sizeof buf - 1u, &n, err, sizeof err) != TB_OK) {
+        return;
+    }
+    while (n && (buf[n - 1u] == '\n' || buf[n - 1u] == ' ')) {
+        n--;
+    }
+    buf[n] = '\0';
+    if (n) {
+        mqtt_slug(buf, s->persisted_id, sizeof s->persisted_id);
+    }
+}
+
+static void persist_id(mqtt_service_t *s, const char *id)
+{
+    char path[512], err[256], line[MQTT_DEVICE_ID_MAX + 1];
+    snprintf(path, sizeof path, "%s/%s", s->svc.state_dir ? s->svc.state_dir : ".", ID_FILE);
+    int n = snprintf(line, sizeof line, "%s\n", id);
+    if (file_save_atomic(path, line, (size_t)n, false, err, sizeof err) != TB_OK) {
+        LOGW(M, "cannot remember the device id: %s", err);
+        return;
+    }
+    snprintf(s->persisted_id, sizeof s->persisted_id, "%s", id);
+}
+
+static void machine_fallback(char *out, size_t cap)
+{
+    char buf[64] = "", err[128];
+    size_t n = 0;
+    if (file_load("/etc/machine-id", buf, sizeof buf - 1u, &n, err, sizeof err) == TB_OK && n >= 12u) {
+        buf[12] = '\0';
+        snprintf(out, cap, "gw-%s", buf);
+        return;
+    }
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1u) == 0 && host[0]) {
+        char slug[MQTT_DEVICE_ID_MAX - 8u];
+        if (mqtt_slug(host, slug, sizeof slug) > 0) {
+            snprintf(out, cap, "gw-%s", slug);
+            return;
+        }
+    }
+    snprintf(out, cap, "gateway");
+}
+
+/* The device id for topics and Home Assistant; false while it is worth waiting for the BMS. */
+static bool resolve_device_id(mqtt_service_t *s, const gw_view_t *v, uint32_t now)
+{
+    const char *cfg_id = v->cfg.gateway.device_id;
+    if (cfg_id[0]) {
+        return mqtt_slug(cfg_id, s->device_id, sizeof s->device_id) > 0;
+    }
+    if (s->persisted_id[0]) {
+        snprintf(s->device_id, sizeof s->device_id, "%s", s->persisted_id);
+        return true;
+    }
+    char id[MQTT_DEVICE_ID_MAX];
+    if (v->snap.version.valid && mqtt_id_from_serial(v->snap.version.serial, id, sizeof id) > 0) {
+        LOGI(M, "device id %s (from the BMS serial number; remembered in %s/%s)", id, s->svc.state_dir, ID_FILE);
+        persist_id(s, id);
+        snprintf(s->device_id, sizeof s->device_id, "%s", id);
+        return true;
+    }
+    if ((uint32_t)(now - s->first_view_ms) < MQTT_ID_WAIT_MS) {
+        return false;
+    }
+    machine_fallback(s->device_id, sizeof s->device_id);
+    if (!s->id_fallback_logged) {
+        LOGW(M, "no BMS serial number yet: device id %s for now (set gateway.device_id for a fixed one)", s->device_id);
+        s->id_fallback_logged = true;
+    }
+    return true;
+}
+
+/* ---- libmosquitto callbacks (net thread, inside mosquitto_loop) -------------------------------- */
+
+static void on_connect(struct mosquitto *mosq, void *ctx, int rc)
+{
+    mqtt_service_t *s = ctx;
+    uint32_t now = linux_now_ms();
+    if (rc != 0) {
+        snprintf(s->refused, sizeof s->refused, "refused by the broker: %s", mosquitto_connack_string(rc));
+        return; /* the loop returns an error next; the failure is counted there */
+    }
+    pthread_mutex_lock(&s->mu);
+    s->connected = true;
+    s->st.connected = true;
+    s->st.backlog = 0; /* anything queued before is either resent by libmosquitto or gone */
+    s->st.connects++;
+    pthread_mutex_unlock(&s->mu);
+    s->backoff_ms = MQTT_BACKOFF_MIN_MS;
+    s->last_error[0] = '\0';
+    LOGI(M, "connected to %s:%d%s as %s; base topic %s", s->run_cfg.host, (int)s->run_cfg.port,
+         s->run_cfg.tls ? " (TLS)" : "", s->client_id, s->pub.base);
+    char t[MQTT_TOPIC_MAX + 8];
+    snprintf(t, sizeof t, "%s/cmd/#", s->pub.base);
+    /* QoS 2: a command is executed once even if the connection drops while it is delivered */
+    if (mosquitto_subscribe(mosq, NULL, t, 2) != MOSQ_ERR_SUCCESS) {
+        LOGW(M, "cannot subscribe to %s", t);
+    }
+    mqtt_pub_connected(&s->pub, now);
+    s->stats_pub_ms = now - STATS_EVERY_MS; /* publish the counters at once */
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *ctx, int rc)
+{
+    (void)mosq;
+    mqtt_service_t *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    bool was = s->connected;
+    s->connected = false;
+    s->st.connected = false;
+    if (was) {
+        s->st.disconnects++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (was) {
+        mqtt_pub_disconnected(&s->pub);
+        s->lost = true;
+        if (rc != 0 && !atomic_load(&s->stop)) {
+            const char *why = mosq_err(rc);
+            LOGW(M, "connection to %s:%d lost (%s); reconnecting", s->run_cfg.host, (int)s->run_cfg.port, why);
+            snprintf(s->last_error, sizeof s->last_error, "%s", why);
+        }
+    }
+}
+
+static void on_publish(struct mosquitto *mosq, void *ctx, int mid)
+{
+    (void)mosq;
+    (void)mid;
+    mqtt_service_t *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    if (s->st.backlog) {
+        s->st.backlog--;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void reply(mqtt_service_t *s, char *buf, size_t cap, const mqtt_cmd_req_t *req, const char *command, int rc,
+                  int status, const char *msg, const char *result);
+
+static void on_message(struct mosquitto *mosq, void *ctx, const struct mosquitto_message *m)
+{
+    (void)mosq;
+    mqtt_service_t *s = ctx;
+    if (!m->topic) {
+        return;
+    }
+    size_t tl = strlen(m->topic), bl = strlen(s->pub.base);
+    size_t plen = m->payloadlen > 0 ? (size_t)m->payloadlen : 0u;
+    if (tl > bl + 5u && memcmp(m->topic, s->pub.base, bl) == 0 && memcmp(m->topic + bl, "/cmd/", 5) == 0) {
+        const char *sub = m->topic + bl + 5u;
+        size_t sl = tl - bl - 5u;
+        if (sl == 6u && memcmp(sub, "result", 6) == 0) {
+            return; /* our own answers */
+        }
+        pthread_mutex_lock(&s->mu);
+        s->st.cmd_received++;
+        if (s->q_count < MQTT_CMD_QUEUE) {
+            cmd_item_t *it = &s->queue[(s->q_head + s->q_count) % MQTT_CMD_QUEUE];
+            memset(it, 0, sizeof *it);
+            it->sub_len = sl < sizeof it->sub ? sl : sizeof it->sub; /* a longer suffix is no command */
+            memcpy(it->sub, sub, it->sub_len);
+            it->too_large = plen > sizeof it->payload;
+            it->len = it->too_large ? 0u : plen;
+            if (it->len) {
+                memcpy(it->payload, m->payload, it->len);
+            }
+            it->retained = m->retain;
+            s->q_count++;
+            pthread_cond_signal(&s->cmd_cv);
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
+        s->st.cmd_busy++;
+        pthread_mutex_unlock(&s->mu);
+        mqtt_cmd_req_t req;
+        const char *why = NULL;
+        (void)mqtt_cmd_parse(sub, sl, m->payload, plen, &req, &why);
+        static char buf[1024]; /* net thread only */
+        reply(s, buf, sizeof buf, &req, req.kind < MQTT_CMD_KIND_COUNT ? mqtt_cmd_topic(req.kind) : NULL, TB_ERR_BUSY,
+              503, "too many commands waiting; try again", NULL);
+        return;
+    }
+    if (m->retain) {
+        mqtt_pub_retained(&s->pub, m->topic, tl, plen);
+    }
+}
+
+/* ---- commands (command thread) ---------------------------------------------------------------- */
+
+static void reply(mqtt_service_t *s, char *buf, size_t cap, const mqtt_cmd_req_t *req, const char *command, int rc,
+                  int status, const char *msg, const char *result)
+{
+    int n = mqtt_cmd_result_json(buf, cap, req->id_json, command, rc, status, msg, result);
+    if (n < 0) {
+        n = mqtt_cmd_result_json(buf, cap, req->id_json, command, rc, status, msg, NULL);
+    }
+    if (n < 0) {
+        return;
+    }
+    char t[MQTT_TOPIC_MAX + 16];
+    pthread_mutex_lock(&s->mu);
+    snprintf(t, sizeof t, "%s/cmd/result", s->base);
+    int prc = publish_locked(s, t, buf, (size_t)n, false);
+    pthread_mutex_unlock(&s->mu);
+    if (prc != TB_OK) {
+        LOGW(M, "command result not published (%s)", tb_err_str(prc));
+    }
+}
+
+static int status_of(int rc)
+{
+    switch (rc) {
+    case TB_ERR_NOTFOUND: return 404;
+    case TB_ERR_TOO_LARGE: return 413;
+    default: return 400;
+    }
+}
+
+static void run_command(mqtt_service_t *s, const cmd_item_t *it, bool enabled)
+{
+    mqtt_cmd_req_t req;
+    const char *why = NULL;
+    int rc = it->too_large ? TB_ERR_TOO_LARGE : mqtt_cmd_parse(it->sub, it->sub_len, it->payload, it->len, &req, &why);
+    if (it->too_large) {
+        memset(&req, 0, sizeof req);
+        req.kind = MQTT_CMD_KIND_COUNT;
+        why = "payload too large";
+    }
+    const char *topic = req.kind < MQTT_CMD_KIND_COUNT ? mqtt_cmd_topic(req.kind) : NULL;
+    if (!enabled) {
+        pthread_mutex_lock(&s->mu);
+        s->st.cmd_refused++;
+        pthread_mutex_unlock(&s->mu);
+        LOGW(M, "command %s refused: MQTT commands are disabled", topic ? topic : "(unknown)");
+        reply(s, s->result, sizeof s->result, &req, topic, TB_ERR_AUTH, 403,
+              "MQTT commands are disabled (mqtt.commands = false); nothing was done", NULL);
+        return;
+    }
+    if (it->retained) {
+        pthread_mutex_lock(&s->mu);
+        s->st.cmd_refused++;
+        pthread_mutex_unlock(&s->mu);
+        LOGW(M, "retained command on %s ignored", topic ? topic : "(unknown)");
+        reply(s, s->result, sizeof s->result, &req, topic, TB_ERR_STATE, 400,
+              "retained command ignored: it would run again at every reconnect; publish commands without retain",
+              NULL);
+        return;
+    }
+    if (rc != TB_OK) {
+        pthread_mutex_lock(&s->mu);
+        s->st.cmd_malformed++;
+        pthread_mutex_unlock(&s->mu);
+        LOGW(M, "command %s refused: %s", topic ? topic : "(unknown topic)", why ? why : "malformed");
+        reply(s, s->result, sizeof s->result, &req, topic, rc, status_of(rc), why ? why : "malformed command", NULL);
+        return;
+    }
+    gw_cmd_t *c = &s->cmd;
+    mqtt_cmd_to_gw(&req, c);
+    int qrc = cmdq_call(s->svc.cmdq, c, MQTT_CMD_TIMEOUT_MS);
+    pthread_mutex_lock(&s->mu);
+    if (qrc == TB_OK) {
+        if (c->rc == TB_OK) {
+            s->st.cmd_ok++;
+        } else {
+            s->st.cmd_failed++;
+        }
+    } else if (qrc == TB_ERR_BUSY) {
+        s->st.cmd_busy++;
+    } else {
+        s->st.cmd_failed++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (qrc == TB_OK) {
+        LOGI(M, "command %s: %d %s", topic, c->status, c->message);
+        reply(s, s->result, sizeof s->result, &req, topic, c->rc, c->status, c->message, c->result);
+    } else if (qrc == TB_ERR_BUSY) {
+        reply(s, s->result, sizeof s->result, &req, topic, qrc, 503, "the gateway is busy; try again", NULL);
+    } else {
+        reply(s, s->result, sizeof s->result, &req, topic, qrc, 504,
+              "no answer from the gateway in time; the command may still be carried out", NULL);
+    }
+}
+
+static void *cmd_main(void *arg)
+{
+    mqtt_service_t *s = arg;
+    cmd_item_t *it = malloc(sizeof *it);
+    if (!it) {
+        LOGE(M, "command thread: out of memory");
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (s->q_count == 0u && !atomic_load(&s->stop)) {
+            pthread_cond_wait(&s->cmd_cv, &s->mu);
+        }
+        if (atomic_load(&s->stop)) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        *it = s->queue[s->q_head];
+        s->q_head = (s->q_head + 1u) % MQTT_CMD_QUEUE;
+        s->q_count--;
+        bool enabled = s->commands_enabled;
+        pthread_mutex_unlock(&s->mu);
+        run_command(s, it, enabled);
+    }
+    free(it);
+    return NULL;
+}
+
+/* ---- connection (net thread) ------------------------------------------------------------------ */
+
+static void schedule_retry(mqtt_service_t *s, uint32_t now, const char *why)
+{
+    if (!s->lost) {
+        pthread_mutex_lock(&s->mu);
+        s->st.connect_failures++;
+        pthread_mutex_unlock(&s->mu);
+    }
+    s->lost = false;
+    if (why && strcmp(why, s->last_error) != 0) {
+        LOGW(M, "%s:%d: %s; retrying (back-off up to %u s)", s->run_cfg.host, (int)s->run_cfg.port, why,
+             MQTT_BACKOFF_MAX_MS / 1000u);
+        snprintf(s->last_error, sizeof s->last_error, "%s", why);
+    }
+    /* +-20 % jitter so that several gateways do not hammer a restarted broker in step */
+    uint32_t j = s->backoff_ms / 5u;
+    uint32_t d = s->backoff_ms - j + (j ? (uint32_t)rand() % (2u * j + 1u) : 0u);
+    s->retry_at = now + d;
+    s->backoff_ms = s->backoff_ms * 2u > MQTT_BACKOFF_MAX_MS ? MQTT_BACKOFF_MAX_MS : s->backoff_ms * 2u;
+    s->sock_active = false;
+}
+
+/* Create the client for the configuration of view v. false (logged) if it cannot be built. */
+static bool client_create(mqtt_service_t *s, const gw_view_t *v)
+{
+    const mqtt_cfg_t *c = &v->cfg.mqtt;
+    char base[MQTT_TOPIC_MAX];
+    if (mqtt_base_resolve(c->base_topic, s->device_id, base, sizeof base) < 0 || !mqtt_topic_valid(base, sizeof base - 8u)) {
+        LOGE(M, "base topic %s with device id %s is not a valid topic; MQTT stays off", c->base_topic, s->device_id);
+        return false;
+    }
+    if (c->client_id[0]) {
+        snprintf(s->client_id, sizeof s->client_id, "%s", c->client_id);
+    } else {
+        snprintf(s->client_id, sizeof s->client_id, "tinybms-gw-%.40s", s->device_id);
+    }
+    struct mosquitto *m = mosquitto_new(s->client_id, true, s);
+    if (!m) {
+        LOGE(M, "cannot create the MQTT client: %s", strerror(errno));
+        return false;
+    }
+    mosquitto_threaded_set(m, true); /* the command thread publishes too */
+    mosquitto_connect_callback_set(m, on_connect);
+    mosquitto_disconnect_callback_set(m, on_disconnect);
+    mosquitto_publish_callback_set(m, on_publish);
+    mosquitto_message_callback_set(m, on_message);
+    char will[MQTT_TOPIC_MAX + 16];
+    snprintf(will, sizeof will, "%s/availability", base);
+    int rc = mosquitto_will_set(m, will, 7, "offline", (int)c->qos, true);
+    if (rc == MOSQ_ERR_SUCCESS && (c->username[0] || c->password[0])) {
+        rc = mosquitto_username_pw_set(m, c->username[0] ? c->username : NULL, c->password[0] ? c->password : NULL);
+    }
+    if (rc == MOSQ_ERR_SUCCESS && c->tls) {
+        rc = mosquitto_tls_set(m, c->ca_file[0] ? c->ca_file : NULL, c->ca_file[0] ? NULL : "/etc/ssl/certs", NULL, NULL,
+                               NULL);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            LOGE(M, "mqtt.ca_file %s: cannot be used (%s); MQTT stays off until the configuration changes",
+                 c->ca_file[0] ? c->ca_file : "(system store)", mosq_err(rc));
+        }
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+        if (!c->tls) {
+            LOGE(M, "cannot configure the MQTT client: %s", mosq_err(rc));
+        }
+        mosquitto_destroy(m);
+        return false;
+    }
+    s->run_cfg = *c;
+    snprintf(s->run_devid_cfg, sizeof s->run_devid_cfg, "%s", v->cfg.gateway.device_id);
+    mqtt_pub_ident_t ident;
+    memset(&ident, 0, sizeof ident);
+    snprintf(ident.device_id, sizeof ident.device_id, "%s", s->device_id);
+    snprintf(ident.gw_version, sizeof ident.gw_version, "%s", TB_VERSION);
+    snprintf(ident.hostname, sizeof ident.hostname, "%s", s->hostname);
+    mqtt_pub_port_t port = {port_publish, port_subscribe, port_unsubscribe, s};
+    mqtt_pub_t keep = s->pub;
+    mqtt_pub_init(&s->pub, &port, &ident, base, c);
+    /* the event numbering survives a reconnection: nothing is sent twice */
+    s->pub.event_sent = keep.event_sent;
+    if (keep.started) {
+        s->pub.started = true;
+        s->pub.first_view_ms = keep.first_view_ms;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->mosq = m;
+    s->connected = false;
+    s->qos = (int)c->qos;
+    s->st.backlog = 0;
+    snprintf(s->base, sizeof s->base, "%s", base);
+    pthread_mutex_unlock(&s->mu);
+    s->sock_active = false;
+    s->lost = false;
+    s->refused[0] = '\0';
+    s->retry_at = linux_now_ms();
+    s->backoff_ms = MQTT_BACKOFF_MIN_MS;
+    s->last_error[0] = '\0';
+    return true;
+}
+
+/* Run the network loop until nothing waits to be written or `ms` passed. */
+static void flush(mqtt_service_t *s, uint32_t ms)
+{
+    uint32_t t0 = linux_now_ms();
+    while (s->sock_active && (uint32_t)(linux_now_ms() - t0) < ms) {
+        pthread_mutex_lock(&s->mu);
+        bool pending = s->st.backlog > 0u && s->connected;
+        pthread_mutex_unlock(&s->mu);
+        if (!pending && !mosquitto_want_write(s->mosq)) {
+            break;
+        }
+        if (mosquitto_loop(s->mosq, 50, 1) != MOSQ_ERR_SUCCESS) {
+            break;
+        }
+    }
+}
+
+/* Orderly end of the client. clear_old: the device id or base topic changes, so the discovery
+ * documents and retained topics under the old names are removed first. */
+static void client_destroy(mqtt_service_t *s, bool clear_old)
+{
+    if (!s->mosq) {
+        return;
+    }
+    if (s->connected && s->sock_active) {
+        if (clear_old) {
+            uint32_t t0 = linux_now_ms();
+            while (!mqtt_pub_remove_all(&s->pub) && (uint32_t)(linux_now_ms() - t0) < FLUSH_MS) {
+                mosquitto_loop(s->mosq, 50, 1);
+            }
+            static const char *const old[] = {"state", "alarms", "mqtt", "availability"};
+            for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) {
+                char t[MQTT_TOPIC_MAX + 16];
+                mqtt_pub_topic(&s->pub, old[i], t, sizeof t);
+                (void)publish(s, t, "", 0, true);
+            }
+        } else {
+            (void)mqtt_pub_offline(&s->pub);
+        }
+        flush(s, FLUSH_MS);
+        mosquitto_disconnect(s->mosq);
+        flush(s, 200u);
+    }
+    pthread_mutex_lock(&s->mu);
+    mosquitto_destroy(s->mosq);
+    s->mosq = NULL;
+    s->connected = false;
+    s->st.connected = false;
+    s->st.backlog = 0;
+    pthread_mutex_unlock(&s->mu);
+    mqtt_pub_disconnected(&s->pub);
+    s->sock_active = false;
+}
+
+static void net_tick(mqtt_service_t *s, uint32_t now)
+{
+    if (!s->sock_active) {
+        if ((int32_t)(now - s->retry_at) < 0) {
+            return;
+        }
+        s->attempt_ms = now;
+        int rc = mosquitto_connect_async(s->mosq, s->run_cfg.host, (int)s->run_cfg.port, (int)s->run_cfg.keepalive_s);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            schedule_retry(s, now, mosq_err(rc));
+            return;
+        }
+        s->sock_active = true;
+    }
+    int rc = mosquitto_loop(s->mosq, LOOP_MS, 1);
+    now = linux_now_ms();
+    if (rc != MOSQ_ERR_SUCCESS) {
+        if (s->connected) {
+            on_disconnect(s->mosq, s, rc); /* normally libmosquitto called it inside the loop */
+        }
+        char why[200];
+        snprintf(why, sizeof why, "%s", s->refused[0] ? s->refused : mosq_err(rc));
+        s->refused[0] = '\0';
+        schedule_retry(s, now, why);
+        return;
+    }
+    /* a broker that accepts TCP but never answers (stopped process): give up after keep-alive */
+    uint32_t limit = (uint32_t)s->run_cfg.keepalive_s * 1500u;
+    if (!s->connected && (uint32_t)(now - s->attempt_ms) > limit) {
+        schedule_retry(s, now, "no answer to CONNECT (broker stalled?)");
+        s->reset_needed = true; /* a fresh client drops the half-open socket and its queue */
+    }
+}
+
+static void publish_stats(mqtt_service_t *s, uint32_t now)
+{
+    mqtt_service_stats_t st;
+    pthread_mutex_lock(&s->mu);
+    st = s->st;
+    pthread_mutex_unlock(&s->mu);
+    const mqtt_service_stats_t *o = &s->stats_pub_seen;
+    bool changed = st.connects != o->connects || s->pub.cfg.commands != s->stats_commands ||
+                   st.cmd_received != o->cmd_received || st.cmd_ok != o->cmd_ok ||
+                   st.cmd_failed != o->cmd_failed || st.cmd_refused != o->cmd_refused ||
+                   st.cmd_malformed != o->cmd_malformed || st.cmd_busy != o->cmd_busy;
+    uint32_t since = now - s->stats_pub_ms;
+    if (since < STATS_MIN_GAP_MS || (!changed && since < STATS_EVERY_MS)) {
+        return;
+    }
+    char buf[768];
+    jw_t w;
+    jw_init(&w, buf, sizeof buf);
+    jw_obj_begin(&w);
+    jw_kv_uint(&w, "connects", st.connects);
+    jw_kv_uint(&w, "connect_failures", st.connect_failures);
+    jw_kv_uint(&w, "disconnects", st.disconnects);
+    jw_kv_uint(&w, "published", st.published);
+    jw_kv_uint(&w, "deferred", st.deferred);
+    jw_kv_uint(&w, "backlog", st.backlog);
+    jw_kv_uint(&w, "events_lost", s->pub.stats.events_lost);
+    jw_kv_bool(&w, "commands_enabled", s->pub.cfg.commands);
+    jw_key(&w, "commands");
+    jw_obj_begin(&w);
+    jw_kv_uint(&w, "received", st.cmd_received);
+    jw_kv_uint(&w, "ok", st.cmd_ok);
+    jw_kv_uint(&w, "failed", st.cmd_failed);
+    jw_kv_uint(&w, "refused", st.cmd_refused);
+    jw_kv_uint(&w, "malformed", st.cmd_malformed);
+    jw_kv_uint(&w, "busy", st.cmd_busy);
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    int n = jw_finish(&w);
+    char t[MQTT_TOPIC_MAX + 8];
+    if (n > 0 && mqtt_pub_topic(&s->pub, "mqtt", t, sizeof t) > 0 && publish(s, t, buf, (size_t)n, true) == TB_OK) {
+        s->stats_pub_seen = st;
+        s->stats_commands = s->pub.cfg.commands;
+        s->stats_pub_ms = now;
+    }
+}
+
+static bool conn_changed(const mqtt_service_t *s, const gw_view_t *v)
+{
+    return !mqtt_cfg_conn_equal(&s->run_cfg, &v->cfg.mqtt) || strcmp(s->run_devid_cfg, v->cfg.gateway.device_id) != 0;
+}
+
+static void *net_main(void *arg)
+{
+    mqtt_service_t *s = arg;
+    bool was_enabled = false;
+    bool create_failed = false;
+    mqtt_cfg_t failed_cfg;
+    char failed_id[sizeof s->run_devid_cfg] = "";
+    memset(&failed_cfg, 0, sizeof failed_cfg);
+    while (!atomic_load(&s->stop)) {
+        int wait = s->mosq && s->sock_active ? 0 : LOOP_MS;
+        uint64_t seq = view_store_wait(s->svc.views, s->view_seq, &s->view, wait);
+        if (seq) {
+            if (!s->view_seq) {
+                s->first_view_ms = linux_now_ms();
+            }
+            s->view_seq = seq;
+        }
+        if (!s->view_seq) {
+            continue;
+        }
+        uint32_t now = linux_now_ms();
+        const gw_view_t *v = &s->view;
+        const mqtt_cfg_t *c = &v->cfg.mqtt;
+        pthread_mutex_lock(&s->mu);
+        s->commands_enabled = c->commands;
+        s->st.enabled = c->enabled;
+        pthread_mutex_unlock(&s->mu);
+        if (c->enabled != was_enabled) {
+            LOGI(M, "MQTT %s", c->enabled ? "enabled" : "disabled");
+            was_enabled = c->enabled;
+        }
+        if (s->mosq && conn_changed(s, v)) {
+            char old_dev[MQTT_DEVICE_ID_MAX];
+            snprintf(old_dev, sizeof old_dev, "%s", s->device_id);
+            bool id_changed = strcmp(s->run_devid_cfg, v->cfg.gateway.device_id) != 0;
+            bool base_changed = id_changed || strcmp(s->run_cfg.base_topic, c->base_topic) != 0;
+            if (c->enabled) {
+                LOGI(M, "connection settings changed: reconnecting");
+            }
+            client_destroy(s, c->enabled && base_changed);
+            if (id_changed) {
+                s->device_id[0] = '\0';
+            }
+        }
+        if (!s->mosq && c->enabled) {
+            if (create_failed && mqtt_cfg_conn_equal(&failed_cfg, c) &&
+                strcmp(failed_id, v->cfg.gateway.device_id) == 0) {
+                continue; /* logged once; wait for a new configuration */
+            }
+            if (!resolve_device_id(s, v, now)) {
+                continue;
+            }
+            create_failed = !client_create(s, v);
+            if (create_failed) {
+                failed_cfg = *c;
+                snprintf(failed_id, sizeof failed_id, "%s", v->cfg.gateway.device_id);
+                continue;
+            }
+        }
+        if (!s->mosq) {
+            continue;
+        }
+        net_tick(s, now);
+        now = linux_now_ms();
+        if (s->reset_needed) {
+            s->reset_needed = false;
+            uint32_t retry_at = s->retry_at, backoff = s->backoff_ms;
+            char err[sizeof s->last_error];
+            memcpy(err, s->last_error, sizeof err);
+            client_destroy(s, false);
+            if (!client_create(s, v)) {
+                continue;
+            }
+            s->retry_at = retry_at;
+            s->backoff_ms = backoff;
+            memcpy(s->last_error, err, sizeof err);
+        }
+        mqtt_pub_step(&s->pub, v, now);
+        if (s->connected) {
+            publish_stats(s, now);
+        }
+    }
+    client_destroy(s, false);
+    return NULL;
+}
+
+/* ---- service ---------------------------------------------------------------------------------- */
 
 mqtt_service_t *mqtt_service_start(const gw_services_t *svc, const gw_config_t *cfg)
 {
-    (void)svc;
-    (void)cfg;
-    return calloc(1, sizeof(mqtt_service_t));
+    (void)cfg; /* the configuration is followed through the published views */
+    mqtt_service_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        LOGE(M, "out of memory");
+        return NULL;
+    }
+    s->svc = *svc;
+    atomic_init(&s->stop, false);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cmd_cv, NULL);
+    if (gethostname(s->hostname, sizeof s->hostname - 1u) != 0) {
+        s->hostname[0] = '\0';
+    }
+    srand((unsigned)linux_now_ms() ^ (unsigned)getpid());
+    mosquitto_lib_init();
+    load_persisted_id(s);
+    if (pthread_create(&s->net_thread, NULL, net_main, s) != 0) {
+        LOGE(M, "cannot start the MQTT thread: %s", strerror(errno));
+        mqtt_service_stop(s);
+        return NULL;
+    }
+    s->net_started = true;
+    pthread_setname_np(s->net_thread, "mqtt");
+    if (pthread_create(&s->cmd_thread, NULL, cmd_main, s) != 0) {
+        LOGE(M, "cannot start the MQTT command thread: %s", strerror(errno));
+        mqtt_service_stop(s);
+        return NULL;
+    }
+    s->cmd_started = true;
+    pthread_setname_np(s->cmd_thread, "mqtt-cmd");
+    return s;
 }
 
 void mqtt_service_stop(mqtt_service_t *s)
 {
+    if (!s) {
+        return;
+    }
+    atomic_store(&s->stop, true);
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->cmd_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->net_started) {
+        pthread_join(s->net_thread, NULL);
+    }
+    if (s->cmd_started) {
+        pthread_join(s->cmd_thread, NULL);
+    }
+    mosquitto_lib_cleanup();
+    pthread_cond_destroy(&s->cmd_cv);
+    pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+void mqtt_service_stats(mqtt_service_t *s, mqtt_service_stats_t *out)
+{
+    pthread_mutex_lock(&s->mu);
+    *out = s->st;
+    pthread_mutex_unlock(&s->mu);
 }
