@@ -96,7 +96,10 @@ class Checker:
         cleanup()
         import shutil
         for d in _tmpdirs:
-            shutil.rmtree(d, ignore_errors=True)
+            if self.failures:
+                print(f"kept for inspection: {d}", flush=True)
+            else:
+                shutil.rmtree(d, ignore_errors=True)
         print(f"{self.name}: {self.checks - self.failures}/{self.checks} checks passed", flush=True)
         sys.exit(1 if self.failures else 0)
 
@@ -176,3 +179,177 @@ def wait_for(pred, timeout, step=0.05):
             return v
         time.sleep(step)
     return None
+
+
+# ---- MQTT: a real broker and an independent client (Debian mosquitto, mosquitto-clients) ----
+
+import json as _json
+import shutil as _shutil
+import threading as _threading
+
+
+class Broker:
+    """A Debian mosquitto on a loopback port with its own temporary configuration.
+
+    extra: more configuration lines (e.g. a TLS listener). Stop/start keep the port, so a
+    gateway sees "the same broker restarted" (persistence is off: retained messages are lost)."""
+
+    def __init__(self, port=None, extra=""):
+        if not _shutil.which("mosquitto"):
+            raise SystemExit("mosquitto not installed (scripts/deps.sh test)")
+        self.port = port or free_port()
+        self.dir = tmpdir("tb-broker-")
+        self.conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"per_listener_settings true\nlistener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                    f"persistence false\n{extra}\n")
+        self.log = open(os.path.join(self.dir, "broker.log"), "a")
+        self.proc = None
+
+    def start(self, wait=5.0):
+        self.proc = spawn(["mosquitto", "-c", self.conf], stdout=self.log, stderr=self.log)
+        deadline = time.time() + wait
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not start on port {self.port} (see {self.dir}/broker.log)")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            self.proc.wait(timeout=5)
+        self.proc = None
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+
+class Subscriber:
+    """mosquitto_sub on the broker, every message kept as (monotonic time, topic, retain, payload).
+
+    payload is the text, or None for an empty message (a removed retained topic)."""
+
+    def __init__(self, port, topics=("#",), args=()):
+        cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-F", "%j", "-q", "1"] + list(args)
+        for t in topics:
+            cmd += ["-t", t]
+        self.proc = spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.msgs = []
+        self.lock = _threading.Lock()
+        self.changed = _threading.Condition(self.lock)
+        self.thread = _threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                j = _json.loads(line)
+            except ValueError:
+                continue
+            with self.lock:
+                self.msgs.append((time.monotonic(), j["topic"], bool(j["retain"]), j["payload"]))
+                self.changed.notify_all()
+
+    def snapshot(self, since=0):
+        with self.lock:
+            return list(self.msgs[since:])
+
+    def count(self):
+        with self.lock:
+            return len(self.msgs)
+
+    def wait_for(self, pred, timeout, since=0):
+        """First message m (from index `since`) with pred(m) true, or None after timeout s."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            i = since
+            while True:
+                while i < len(self.msgs):
+                    if pred(self.msgs[i]):
+                        return self.msgs[i]
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.changed.wait(left)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=3)
+
+
+def retained(port, topic_filter, settle=1.0):
+    """What the broker holds retained under topic_filter: {topic: payload} (a fresh client)."""
+    s = Subscriber(port, (topic_filter,))
+    time.sleep(settle)
+    s.close()
+    return {t: p for (_, t, r, p) in s.snapshot() if r}
+
+
+def mqtt_publish(port, topic, payload, retain=False):
+    cmd = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-q", "1"]
+    cmd += ["-n"] if payload is None else ["-m", payload]
+    if retain:
+        cmd.append("-r")
+    subprocess.run(cmd, check=True, timeout=10)
+
+
+class Gateway:
+    """tinybms-gateway --demo with its own state directory, configuration file and HTTP port."""
+
+    def __init__(self, config, state_dir=None, http_port=None):
+        self.dir = state_dir or tmpdir("tb-gw-")
+        self.http_port = http_port or free_port()
+        self.config_path = os.path.join(self.dir, "test-config.json")
+        self.write_config(config)
+        self.log_path = os.path.join(self.dir, "gateway.log")
+        self.proc = None
+
+    def write_config(self, config):
+        with open(self.config_path, "w") as f:
+            _json.dump(config, f)
+
+    def start(self):
+        self.log = open(self.log_path, "a")
+        self.proc = spawn([bin_path("tinybms-gateway"), "--demo", "--http", f"127.0.0.1:{self.http_port}",
+                           "--state-dir", self.dir, "--config", self.config_path],
+                          stdout=self.log, stderr=self.log)
+        return self
+
+    def reload(self, config):
+        """New configuration through SIGHUP (the file is re-read)."""
+        self.write_config(config)
+        self.proc.send_signal(signal.SIGHUP)
+
+    def log_text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def can_times(self, can_id, since=0.0):
+        """Wall-clock times of the frames with this id in the demo's candump log."""
+        out = []
+        try:
+            with open(os.path.join(self.dir, "can.log")) as f:
+                for line in f:
+                    m = re.match(r"\((\d+\.\d+)\) \S+ ([0-9A-Fa-f]+)#", line)
+                    if m and int(m.group(2), 16) == can_id and float(m.group(1)) >= since:
+                        out.append(float(m.group(1)))
+        except FileNotFoundError:
+            pass
+        return out
+
+
+def max_gap(times, start, end):
+    """Longest interval without a time in [start, end] (the window edges count)."""
+    pts = [start] + [t for t in times if start <= t <= end] + [end]
+    return max(b - a for a, b in zip(pts, pts[1:]))
