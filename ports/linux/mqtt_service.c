@@ -265,7 +265,9 @@ static void on_disconnect(struct mosquitto *mosq, void *ctx, int rc)
         s->lost = true;
         if (rc != 0 && !atomic_load(&s->stop)) {
             const char *why = mosq_err(rc);
-            LOGW(M, "connection to %s:%d lost (%s); reconnecting", s->run_cfg.host, (int)s->run_cfg.port, why);
+            size_t wl = strlen(why);
+            LOGW(M, "connection to %s:%d lost (%.*s); reconnecting", s->run_cfg.host, (int)s->run_cfg.port,
+                 (int)(wl && why[wl - 1u] == '.' ? wl - 1u : wl), why);
             snprintf(s->last_error, sizeof s->last_error, "%s", why);
         }
     }
@@ -469,7 +471,9 @@ static void schedule_retry(mqtt_service_t *s, uint32_t now, const char *why)
     }
     s->lost = false;
     if (why && strcmp(why, s->last_error) != 0) {
-        LOGW(M, "%s:%d: %s; retrying (back-off up to %u s)", s->run_cfg.host, (int)s->run_cfg.port, why,
+        size_t wl = strlen(why);
+        int shown = (int)(wl && why[wl - 1u] == '.' ? wl - 1u : wl); /* libmosquitto's texts end with '.' */
+        LOGW(M, "%s:%d: %.*s; retrying (back-off up to %u s)", s->run_cfg.host, (int)s->run_cfg.port, shown, why,
              MQTT_BACKOFF_MAX_MS / 1000u);
         snprintf(s->last_error, sizeof s->last_error, "%s", why);
     }
