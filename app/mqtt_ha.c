@@ -33,6 +33,10 @@ typedef struct {
 
 /* A JSON path as a template that renders "None" (Home Assistant: unknown) when absent or null. */
 #define NUM(path) "{{ value_json." path " | default(None) }}"
+/* A value inside a nested object that is absent before the BMS answers. */
+#define TEMP(key) "{{ value_json.bms.temperatures_c." key " if value_json.bms.temperatures_c is defined else None }}"
+/* A limit only while limits are valid (before that nothing is sent on the bus: unknown, not 0). */
+#define LIMIT(path) "{{ value_json.limits." path " if value_json.limits.valid else None }}"
 
 static const ent_t k_fixed[] = {
     {"sensor", "pack_voltage", "Pack voltage", "voltage", "measurement", "V", NUM("bms.pack_voltage_v"), 2, F_BMS, NULL},
@@ -42,20 +46,20 @@ static const ent_t k_fixed[] = {
     {"sensor", "soh", "State of health", NULL, "measurement", "%", NUM("bms.soh_pct"), 0, F_BMS | F_DIAG,
      "mdi:battery-heart-variant"},
     {"sensor", "temperature_internal", "BMS temperature", "temperature", "measurement", "\xc2\xb0" "C",
-     NUM("bms.temperatures_c.internal"), 1, F_BMS, NULL},
+     TEMP("internal"), 1, F_BMS, NULL},
     {"sensor", "temperature_1", "Temperature 1", "temperature", "measurement", "\xc2\xb0" "C",
-     NUM("bms.temperatures_c.external_1"), 1, F_BMS, NULL},
+     TEMP("external_1"), 1, F_BMS, NULL},
     {"sensor", "temperature_2", "Temperature 2", "temperature", "measurement", "\xc2\xb0" "C",
-     NUM("bms.temperatures_c.external_2"), 1, F_BMS, NULL},
+     TEMP("external_2"), 1, F_BMS, NULL},
     {"sensor", "cell_min", "Lowest cell voltage", "voltage", "measurement", "V", NUM("bms.min_cell_v"), 3, F_BMS, NULL},
     {"sensor", "cell_max", "Highest cell voltage", "voltage", "measurement", "V", NUM("bms.max_cell_v"), 3, F_BMS, NULL},
     {"sensor", "cell_spread", "Cell voltage spread", "voltage", "measurement", "mV",
      "{{ (value_json.bms.cell_spread_v * 1000) | round(0) if value_json.bms.cell_spread_v is number else None }}", 0,
      F_BMS, "mdi:align-vertical-distribute"},
     {"sensor", "bms_status", "BMS status", NULL, NULL, NULL, NUM("bms.status"), -1, F_BMS | F_DIAG, "mdi:battery-sync"},
-    {"sensor", "cvl", "Charge voltage limit", "voltage", "measurement", "V", NUM("limits.cvl_v"), 2, 0, NULL},
-    {"sensor", "ccl", "Charge current limit", "current", "measurement", "A", NUM("limits.ccl_a"), 1, 0, NULL},
-    {"sensor", "dcl", "Discharge current limit", "current", "measurement", "A", NUM("limits.dcl_a"), 1, 0, NULL},
+    {"sensor", "cvl", "Charge voltage limit", "voltage", "measurement", "V", LIMIT("cvl_v"), 2, 0, NULL},
+    {"sensor", "ccl", "Charge current limit", "current", "measurement", "A", LIMIT("ccl_a"), 1, 0, NULL},
+    {"sensor", "dcl", "Discharge current limit", "current", "measurement", "A", LIMIT("dcl_a"), 1, 0, NULL},
     {"sensor", "charge_state", "Charge state", "enum", NULL, NULL, NUM("limits.state"), -1, F_ENUM_STATE, "mdi:battery-charging"},
     {"sensor", "charge_reason", "Charge limit reason", NULL, NULL, NULL, "{{ value_json.limits.reason[:250] }}", -1,
      F_DIAG, "mdi:information-outline"},

@@ -84,7 +84,10 @@ def command(sub, sub_topic, payload, rid):
 
 
 def render(tmpl, state):
-    return jinja2.Environment().from_string(tmpl).render(value_json=state).strip()
+    try:
+        return jinja2.Environment().from_string(tmpl).render(value_json=state).strip()
+    except jinja2.TemplateError as e:
+        return f"<template error: {e}>"
 
 
 def check_document(topic, doc, state):
@@ -178,6 +181,19 @@ try:
         print("A: jinja2 not installed: templates not rendered (apt install python3-jinja2)")
     for t, p in sorted(docs.items()):
         check_document(t, p, state)
+    if jinja2 and state:
+        # before the BMS answers: BMS values and limits unknown ("None"), data availability offline
+        nodata = json.loads(json.dumps(state))
+        nodata["bms"] = {"valid": False, "age_ms": None}
+        nodata["limits"].update(valid=False, data="no_data")
+        nodata["energy"] = {"charged_wh": None, "discharged_wh": None}
+        for t, p in sorted(docs.items()):
+            d = json.loads(p)
+            if "value_template" in d and d.get("unit_of_measurement"):
+                v = render(d["value_template"], nodata)
+                C.check(v == "None", f"{t}: renders {v!r} without BMS data")
+            for a in d["availability"][1:]:
+                C.check(render(a["value_template"], nodata) == "offline", f"{t}: available without BMS data")
     kept = tbtest.retained(broker.port, f"{BASE}/#")
     C.check(f"{BASE}/state" in kept and f"{BASE}/alarms" in kept and kept.get(f"{BASE}/availability") == "online",
             f"retained under the base: {sorted(kept)}")
