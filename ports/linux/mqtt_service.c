@@ -71,6 +71,7 @@ struct mqtt_service {
     char refused[160];             /* CONNACK refusal of the current attempt */
     bool lost;                     /* the failure is the loss of an established connection */
     bool reset_needed;
+    bool ever_created;
     mqtt_pub_t pub;
     uint32_t stats_pub_ms;
     mqtt_service_stats_t stats_pub_seen;
@@ -540,8 +541,15 @@ static bool client_create(mqtt_service_t *s, const gw_view_t *v)
     mqtt_pub_port_t port = {port_publish, port_subscribe, port_unsubscribe, s};
     mqtt_pub_t keep = s->pub;
     mqtt_pub_init(&s->pub, &port, &ident, base, c);
-    /* the event numbering survives a reconnection: nothing is sent twice */
-    s->pub.event_sent = keep.event_sent;
+    /* the event numbering survives a reconnection: nothing is sent twice. The first client
+     * starts with the events still in the view's window (read before the broker was reachable),
+     * not with "lost" reports for what happened while MQTT was off. */
+    if (s->ever_created) {
+        s->pub.event_sent = keep.event_sent;
+    } else {
+        s->pub.event_sent = v->event_seq - (v->recent_count <= GW_VIEW_EVENTS ? v->recent_count : GW_VIEW_EVENTS);
+        s->ever_created = true;
+    }
     if (keep.started) {
         s->pub.started = true;
         s->pub.first_view_ms = keep.first_view_ms;

@@ -335,6 +335,12 @@ class Gateway:
         with open(self.log_path) as f:
             return f.read()
 
+    def sanitizer_report(self):
+        """The first AddressSanitizer/LeakSanitizer/UBSan report in the log, or None."""
+        text = self.log_text()
+        m = re.search(r"(ERROR: (Address|Leak)Sanitizer|runtime error:).*", text)
+        return m.group(0) if m else None
+
     def can_times(self, can_id, since=0.0):
         """Wall-clock times of the frames with this id in the demo's candump log."""
         out = []

@@ -365,12 +365,15 @@ try:
             C.check(f.read().strip() == dev, "device id remembered in the state directory")
         n0 = sub.count()
         gw2.proc.terminate()
-        gw2.proc.wait(timeout=10)
+        C.check(gw2.proc.wait(timeout=10) == 0, "orderly exit status 0")
         m = sub.wait_for(lambda m: m[3] == "offline", 5, n0)
         C.check(m is not None, "orderly stop publishes offline")
         C.check(tbtest.retained(broker.port, f"tinybms/{dev}/availability").get(f"tinybms/{dev}/availability")
                 == "offline", "offline retained after an orderly stop")
     sub.close()
+    for g in (gw, gw2):
+        rep = g.sanitizer_report()
+        C.check(rep is None, f"sanitizer report: {rep}")
 except BaseException:
     tbtest.cleanup(keep_files=True)
     raise

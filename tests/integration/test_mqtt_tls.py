@@ -93,6 +93,10 @@ try:
         if " mqtt: " in line:
             print("  log:", line.split(" mqtt: ", 1)[1])
     sub.close()
+    gw.proc.terminate()
+    C.check(gw.proc.wait(timeout=10) == 0, "orderly exit status 0")
+    rep = gw.sanitizer_report()
+    C.check(rep is None, f"sanitizer report: {rep}")
 except BaseException:
     tbtest.cleanup(keep_files=True)
     raise
