@@ -40,7 +40,12 @@ struct mqtt_service {
     bool net_started, cmd_started;
     atomic_bool stop;
 
-    /* ---- shared, under mu ---- */
+    /* ---- shared, under mu ----
+     * Lock order: mu, then libmosquitto's internal locks (mosquitto_publish is called with mu
+     * held so that the client cannot be destroyed under the command thread). libmosquitto runs
+     * the callbacks only inside mosquitto_loop on the net thread, which never holds mu there;
+     * the callbacks take mu briefly. In threaded mode mosquitto_publish only queues (it never
+     * writes to the socket nor calls a callback), so it cannot block on a stalled broker. */
     pthread_mutex_t mu;
     pthread_cond_t cmd_cv;
     struct mosquitto *mosq;        /* created/destroyed by the net thread only, under mu */
