@@ -41,7 +41,7 @@ def wait_log(gw, needle, timeout):
     return False
 
 
-certs = tbtest.tempdir("tb-tls-")
+certs = tbtest.tmpdir("tb-tls-")
 os.chmod(certs, 0o755)  # a broker started as root reads them as user mosquitto
 make_ca(certs, "ca")
 make_ca(certs, "other-ca")
@@ -98,6 +98,6 @@ try:
     rep = gw.sanitizer_report()
     C.check(rep is None, f"sanitizer report: {rep}")
 except BaseException:
-    tbtest.cleanup(keep_files=True)
+    tbtest.cleanup()
     raise
 C.done()
