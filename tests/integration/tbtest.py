@@ -223,7 +223,11 @@ class Broker:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.terminate()
-            self.proc.wait(timeout=5)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.proc = None
 
     def pause(self):
@@ -285,7 +289,11 @@ class Subscriber:
     def close(self):
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=3)
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:  # e.g. still waiting for a CONNACK from a busy broker
+                self.proc.kill()
+                self.proc.wait()
 
 
 def retained(port, topic_filter, settle=1.0):

@@ -18,7 +18,8 @@ written to the candump log in its state directory). The test walks through:
      are published again;
   G  kill -9 of the gateway: the broker publishes the last will "offline";
   H  a broker absent at start-up: CAN unaffected, the gateway connects once it appears, with the
-     device id derived from the BMS serial number (and remembered), and says "offline" on SIGTERM.
+     device id derived from the BMS serial number (and remembered); renaming the device moves
+     everything (old entities and retained topics removed); "offline" on SIGTERM.
 
 Timing figures are printed; the only timing assertions are generous bounds (0x351 gaps within
 1.5 s against the specified 1 s cadence, state intervals within the configured interval + 1.5 s).
@@ -363,12 +364,28 @@ try:
         C.check(re.fullmatch(r"[0-9a-f]{24}", dev) is not None, f"device id from the BMS serial: {dev}")
         with open(os.path.join(gw2.dir, "mqtt_device_id")) as f:
             C.check(f.read().strip() == dev, "device id remembered in the state directory")
+        time.sleep(1.0)
+        old_docs = tbtest.retained(broker.port, f"homeassistant/+/tinybms_{dev}/+/config")
+        C.check(len(old_docs) == 47, f"{len(old_docs)} discovery documents under the derived id")
+        # renaming the device (a connection setting): old entities and topics removed, new ones published
+        n0 = sub.count()
+        c["gateway"] = {"device_id": "renamed"}
+        gw2.reload(c)
+        m = sub.wait_for(lambda m: m[1] == "tinybms/renamed/availability" and m[3] == "online", 20, n0)
+        C.check(m is not None, "online under the new device id")
+        time.sleep(1.0)
+        left = tbtest.retained(broker.port, "#")
+        C.check(not any(f"/tinybms_{dev}/" in t or t.startswith(f"tinybms/{dev}/") for t in left),
+                f"nothing left retained under the old id: {[t for t in left if dev in t][:5]}")
+        new_docs = [t for t in left if "/tinybms_renamed/" in t]
+        C.check(len(new_docs) == 47, f"{len(new_docs)} discovery documents under the new id")
+        print(f"H: renamed: {len(old_docs)} documents removed, {len(new_docs)} published")
         n0 = sub.count()
         gw2.proc.terminate()
         C.check(gw2.proc.wait(timeout=10) == 0, "orderly exit status 0")
         m = sub.wait_for(lambda m: m[3] == "offline", 5, n0)
         C.check(m is not None, "orderly stop publishes offline")
-        C.check(tbtest.retained(broker.port, f"tinybms/{dev}/availability").get(f"tinybms/{dev}/availability")
+        C.check(tbtest.retained(broker.port, "tinybms/renamed/availability").get("tinybms/renamed/availability")
                 == "offline", "offline retained after an orderly stop")
     sub.close()
     for g in (gw, gw2):
