@@ -44,6 +44,10 @@ int cmdq_fd(const cmdq_t *q)
 int cmdq_call(cmdq_t *q, gw_cmd_t *cmd, int timeout_ms)
 {
     pthread_mutex_lock(&q->mu);
+    if (q->closing) {
+        pthread_mutex_unlock(&q->mu);
+        return TB_ERR_CANCELLED;
+    }
     cmdq_slot_t *s = NULL;
     for (unsigned i = 0; i < CMDQ_SLOTS && !s; i++) {
         if (q->slot[i].state == SLOT_FREE) {
@@ -72,14 +76,14 @@ int cmdq_call(cmdq_t *q, gw_cmd_t *cmd, int timeout_ms)
     }
     int rc = TB_OK;
     while (s->state != SLOT_DONE) {
-        int e = pthread_cond_timedwait(&q->done, &q->mu, &deadline);
-        if (e == ETIMEDOUT && s->state != SLOT_DONE) {
+        int e = q->closing ? ETIMEDOUT : pthread_cond_timedwait(&q->done, &q->mu, &deadline);
+        if ((e == ETIMEDOUT || q->closing) && s->state != SLOT_DONE) {
             if (s->state == SLOT_QUEUED) {
                 s->state = SLOT_FREE; /* never started: withdraw it */
             } else {
                 s->abandoned = true;  /* the owner recycles it on completion */
             }
-            rc = TB_ERR_TIMEOUT;
+            rc = q->closing ? TB_ERR_CANCELLED : TB_ERR_TIMEOUT;
             break;
         }
     }
@@ -121,5 +125,13 @@ void cmdq_complete(cmdq_t *q, gw_cmd_t *cmd)
         s->state = SLOT_DONE;
         pthread_cond_broadcast(&q->done);
     }
+    pthread_mutex_unlock(&q->mu);
+}
+
+void cmdq_shutdown(cmdq_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closing = true;
+    pthread_cond_broadcast(&q->done);
     pthread_mutex_unlock(&q->mu);
 }

@@ -29,6 +29,7 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t done;
     int efd;
+    bool closing;
     uint64_t next_ticket;
     cmdq_slot_t slot[CMDQ_SLOTS];
 } cmdq_t;
@@ -48,5 +49,8 @@ int cmdq_call(cmdq_t *q, gw_cmd_t *cmd, int timeout_ms);
 gw_cmd_t *cmdq_take(cmdq_t *q);
 /* Owner side: the command (from cmdq_take) is finished; wakes its caller. */
 void cmdq_complete(cmdq_t *q, gw_cmd_t *cmd);
+/* Shutdown: every waiting caller returns at once with TB_ERR_CANCELLED and new calls are
+ * refused the same way; commands the owner still holds are recycled when it completes them. */
+void cmdq_shutdown(cmdq_t *q);
 
 #endif

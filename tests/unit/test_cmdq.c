@@ -121,11 +121,39 @@ static void timeout_abandon_and_full(void **state)
     cmdq_destroy(&g_q);
 }
 
+/* Shutdown wakes a caller that is waiting for a command the owner will never finish. */
+static void shutdown_cancels_waiters(void **state)
+{
+    (void)state;
+    assert_int_equal(cmdq_init(&g_q), TB_OK);
+    static job_t j;
+    memset(&j, 0, sizeof j);
+    j.timeout_ms = 20000;
+    pthread_t th;
+    pthread_create(&th, NULL, caller_t, &j);
+    gw_cmd_t *got;
+    while (!(got = cmdq_take(&g_q))) {
+        usleep_(1000);
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cmdq_shutdown(&g_q);
+    pthread_join(th, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(j.rc, TB_ERR_CANCELLED);
+    assert_true(t1.tv_sec - t0.tv_sec < 5); /* not the 20 s timeout */
+    static gw_cmd_t late;
+    assert_int_equal(cmdq_call(&g_q, &late, 1000), TB_ERR_CANCELLED);
+    cmdq_complete(&g_q, got); /* the owner finishing later recycles the slot */
+    cmdq_destroy(&g_q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(call_and_complete),
         cmocka_unit_test(timeout_abandon_and_full),
+        cmocka_unit_test(shutdown_cancels_waiters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -622,6 +622,7 @@ int main(int argc, char **argv)
 
     sd_notify(0, "STOPPING=1");
     now = linux_now_ms();
+    cmdq_shutdown(&G.cmdq); /* callers blocked on a command return at once */
     services_stop(&G.services);
     view_store_close(&G.views);
     gateway_shutdown(&G.gw, now);
