@@ -4,6 +4,7 @@
 #   make demo       run the gateway on a simulated battery with the web UI
 #   make bench      print performance figures (docs/performance.md)
 #   make size       footprint of core/ on rv32imc (ESP32-C3 ISA) against its budget
+#   make soak       a simulated week in process + the daemon for SOAK_SECONDS with RSS sampled
 #   make fuzz       run every fuzzer for FUZZ_SECONDS each
 #   make lint       clang-tidy + cppcheck over core/ and app/
 #   make plot       docs/img/charge-cycle.png: a simulated charge cycle (docs/charge-control.md)
@@ -17,7 +18,7 @@ FUZZ_SMOKE_SECONDS ?= 4
 CMAKE_FLAGS ?=
 TARGET_BUILD ?= $(BUILD)/target
 
-.PHONY: all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-fuzz fuzz demo lint plot clean install
+.PHONY: all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-fuzz fuzz demo lint plot clean install bench soak
 
 PREFIX ?= /usr/local
 
@@ -74,6 +75,20 @@ size: deps-target
 
 lint: deps-test $(BUILD)/CMakeCache.txt
 	@scripts/lint.sh $(BUILD)
+
+# Performance figures (bench/run_bench.py): printed, and written into docs/performance.md.
+bench: build
+	@scripts/deps.sh bench
+	@scripts/bench.sh $(BUILD) $(BENCH_ARGS)
+
+# The long soak: a simulated week in process (tests/unit/test_soak.c with TB_SOAK_DAYS=7) and the
+# real daemon against the simulator for SOAK_SECONDS with its RSS sampled. make test runs short
+# versions of both.
+SOAK_SECONDS ?= 300
+soak: deps-test build
+	TB_SOAK_DAYS=7 $(BUILD)/tests/test_soak
+	TB_SOAK_SECONDS=$(SOAK_SECONDS) TB_BIN_DIR=$(CURDIR)/$(BUILD)/bin TB_SRC_DIR=$(CURDIR) \
+	  /usr/bin/python3 tests/integration/test_soak_daemon.py
 
 demo: deps-build build
 	@scripts/demo.sh $(BUILD)

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# make bench: build (optimised, with debug info) and print the performance figures of issue 10;
+# the table also goes into docs/performance.md ("Benchmarks"). Pass --quick for a short run and
+# --no-write to leave the docs alone. Takes about 5 minutes (callgrind, then ~3 minutes of the
+# daemon over ptys).
+set -euo pipefail
+build=${1:-build}; shift || true
+src=$(cd "$(dirname "$0")/.." && pwd)
+cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+exec /usr/bin/python3 "$src/bench/run_bench.py" "$build" "$@"
