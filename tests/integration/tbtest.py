@@ -367,3 +367,120 @@ def max_gap(times, start, end):
     """Longest interval without a time in [start, end] (the window edges count)."""
     pts = [start] + [t for t in times if start <= t <= end] + [end]
     return max(b - a for a, b in zip(pts, pts[1:]))
+
+# ---- helpers for the fault and soak tests (tests/integration/test_fault*.py, test_soak*.py) ----
+
+def read_candump(path, since=0.0):
+    """Frames in a candump -L log written by the gateway's log: back-end:
+    [(wall time, id, bytes)] with time >= since."""
+    out = []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = re.match(r"\((\d+\.\d+)\) \S+ ([0-9A-Fa-f]+)#([0-9A-Fa-f]*)", line)
+                if m and float(m.group(1)) >= since:
+                    out.append((float(m.group(1)), int(m.group(2), 16), bytes.fromhex(m.group(3))))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def le16(d, i, signed=False):
+    return int.from_bytes(d[i:i + 2], "little", signed=signed)
+
+
+def limits_351(d):
+    """(CVL V, CCL A, DCL A) of a 0x351 payload."""
+    return le16(d, 0) / 10.0, le16(d, 2, True) / 10.0, le16(d, 4, True) / 10.0
+
+
+def max_gap(times):
+    return max((b - a for a, b in zip(times, times[1:])), default=None)
+
+
+def replace_symlink(link, target):
+    """Point link at target atomically (a new link renamed over the old one)."""
+    tmp = link + ".new"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+class SlcanReader:
+    """Reads the slcan lines a gateway writes into one end of a pty pair (the other end is its
+    --can slcan:PATH), without python-can, so that the pty may vanish and come back."""
+
+    def __init__(self, path):
+        import termios
+        import tty
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(self.fd, termios.TCSANOW)
+        self.buf = b""
+
+    def frames(self, timeout=0.05):
+        """[(monotonic time, id, bytes)] read within timeout; [] if the pty is gone."""
+        import select
+        out = []
+        try:
+            r, _, _ = select.select([self.fd], [], [], timeout)
+            if r:
+                self.buf += os.read(self.fd, 4096)
+        except OSError:
+            return out
+        now = time.monotonic()
+        *lines, self.buf = self.buf.split(b"\r")
+        for line in lines:
+            line = line.strip(b"\x07\n")
+            if line[:1] == b"t" and len(line) >= 5:
+                try:
+                    fid, dlc = int(line[1:4], 16), int(line[4:5], 16)
+                    out.append((now, fid, bytes.fromhex(line[5:5 + 2 * dlc].decode())))
+                except ValueError:
+                    pass
+        return out
+
+    def close(self):
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+def socat_pair(dir, a="can-gw", b="can-gx"):
+    """A pty pair with stable names DIR/a and DIR/b (socat link=), so that it can be killed and
+    made again under the same paths. Returns (process, path_a, path_b)."""
+    pa, pb = os.path.join(dir, a), os.path.join(dir, b)
+    p = spawn(["socat", f"pty,raw,echo=0,link={pa}", f"pty,raw,echo=0,link={pb}"], stderr=subprocess.DEVNULL)
+    if not wait_for(lambda: os.path.exists(pa) and os.path.exists(pb), 5):
+        raise RuntimeError("socat did not create its pty links")
+    time.sleep(0.05)
+    return p, pa, pb
+
+
+def status_json(http, timeout=1.0):
+    """GET /api/status from a gateway's web API, or None where the daemon does not serve HTTP
+    (web work not merged) or does not answer."""
+    import json
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://{http}/api/status", timeout=timeout) as r:
+            return json.loads(r.read())
+    except Exception:
+        return None
+
+
+def proc_status(pid):
+    """VmRSS, VmHWM (kB) and utime+stime (s) of a process from /proc."""
+    rss = hwm = None
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return rss, hwm, cpu
