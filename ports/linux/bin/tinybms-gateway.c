@@ -55,6 +55,8 @@ static struct {
     cmdq_t cmdq;
     can_port_t can;
     bool can_open;
+    bool can_up;               /* last CAN port state logged */
+    uint64_t can_tx_errors;    /* send errors already reported */
     file_storage_t fs;
     storage_t storage;
     int serial_fd;
@@ -307,6 +309,28 @@ static void uart_send(const uint8_t *b, size_t n, uint32_t now)
     }
 }
 
+/* The CAN back-end recovers by itself (can_port_service reopens with backoff); say so in the log,
+ * once per change, and report failing sends (rate-limited per call site by app/log). */
+static void can_watch(void)
+{
+    bool up = can_port_is_open(&G.can);
+    if (up != G.can_up) {
+        if (up) {
+            LOGI("can", "CAN port %s open again (%llu reopens)", G.cfg.can.port,
+                 (unsigned long long)can_port_stats(&G.can)->reopens);
+        } else {
+            LOGW("can", "CAN port lost: %s; reopening (backoff %u ms doubling to %u ms)", can_port_error(&G.can),
+                 CAN_PORT_BACKOFF_MIN_MS, CAN_PORT_BACKOFF_MAX_MS);
+        }
+        G.can_up = up;
+    }
+    uint64_t e = can_port_stats(&G.can)->tx_errors;
+    if (e != G.can_tx_errors && up) {
+        LOGW("can", "cannot send: %s (%llu send errors so far)", can_port_error(&G.can), (unsigned long long)e);
+    }
+    G.can_tx_errors = e;
+}
+
 /* ---- demo: the simulated battery obeys the limits, as a Victron system would ------------------ */
 
 static int demo_init(uint32_t now)
@@ -485,6 +509,7 @@ int main(int argc, char **argv)
         LOGE("can", "%s (retrying)", can_port_error(&G.can));
     }
     G.can_open = true;
+    G.can_up = can_port_is_open(&G.can);
 
     gw_ports_t ports = {
         .can_send = can_port_send_cb,
@@ -609,6 +634,7 @@ int main(int argc, char **argv)
             }
         }
         gateway_run(&G.gw, now);
+        can_watch();
 
         if (watchdog && (uint32_t)(now - last_wd) >= wd_every) {
             sd_notify(0, "WATCHDOG=1");
