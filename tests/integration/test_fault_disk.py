@@ -1,0 +1,92 @@
+"""Disk full while saving the configuration: a change must be refused with a clear error, nothing
+applied, the old file (and its backup) intact, no temporary file left behind; once there is space
+again the same change is saved and applied, the previous file kept as the backup.
+
+Run through the gateway's real path (tests/integration/fault_save.c: gateway_command ->
+gw_config_apply_json -> save_config -> file_save_atomic), because the daemon saves a changed
+configuration only for the web API and MQTT, which are not merged yet (SIGHUP reloads, it does
+not save). Two ways to fill the disk: a small tmpfs filled up (ENOSPC), when this machine lets
+the test mount one, and a file-size limit (prlimit --fsize: EFBIG) everywhere."""
+import json
+import os
+import shutil
+import subprocess
+
+import tbtest
+
+t = tbtest.Checker("fault-disk")
+tmp = tbtest.tmpdir("tb-fault-disk-")
+HELPER = os.path.join(os.path.dirname(tbtest.bin_path("tinybms-gateway")), "..", "tests", "fault_save")
+INITIAL = '{"charge": {"ccl_max_a": 100}, "link": {"live_period_ms": 200}}\n'
+
+
+def save(path, change, prefix=()):
+    p = subprocess.run([*prefix, HELPER, path, change], capture_output=True, text=True, timeout=30)
+    t.check(p.returncode == 0, f"helper ran ({p.stderr.strip()})")
+    return json.loads(p.stdout) if p.returncode == 0 else {}
+
+
+def snapshot(d):
+    """Every file in d with its content (the filler excluded)."""
+    return {f: open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d)) if f != "filler"}
+
+
+def fill(d):
+    fd = os.open(os.path.join(d, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while os.write(fd, b"\0" * 512) > 0:
+            pass
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def scenario(name, d, prefix, want_err, free):
+    cfg = os.path.join(d, "config.json")
+    with open(cfg, "w") as f:
+        f.write(INITIAL)
+    r = save(cfg, '{"charge": {"ccl_max_a": 90}}')       # a first good save: config.json + .bak
+    t.check(r.get("rc") == 0, f"{name}: a save with space left works ({r})")
+    before = snapshot(d)
+    if not prefix:
+        fill(d)
+    r = save(cfg, '{"charge": {"ccl_max_a": 77}}', prefix)
+    print(f"{name}: {r.get('message')}")
+    t.check(r.get("rc", 0) < 0 and r.get("status") == 500, f"{name}: the change is refused (rc {r.get('rc')}, "
+            f"status {r.get('status')})")
+    msg = r.get("message", "")
+    t.check(want_err in msg and "nothing was changed" in msg, f"{name}: the message says why: {msg!r}")
+    t.check(r.get("ccl_max_a") == 90.0, f"{name}: the running configuration is unchanged ({r.get('ccl_max_a')})")
+    t.check(r.get("config_version") == 1, f"{name}: no new configuration version ({r.get('config_version')})")
+    after = snapshot(d)
+    t.check(after == before, f"{name}: config.json and its backup are byte for byte what they were, no temporary "
+            f"file left ({sorted(after)} vs {sorted(before)})")
+    rc, out, err = (lambda p: (p.returncode, p.stdout, p.stderr))(subprocess.run(
+        [tbtest.bin_path("tinybms-gateway"), "--config", cfg, "--check-config"], capture_output=True, text=True))
+    t.check(rc == 0, f"{name}: the file on disk still loads ({err.strip()})")
+    free()
+    r = save(cfg, '{"charge": {"ccl_max_a": 77}}')
+    t.check(r.get("rc") == 0 and r.get("ccl_max_a") == 77.0, f"{name}: with space again the change is saved ({r})")
+    t.check(b'"ccl_max_a": 77' in open(cfg, "rb").read(), f"{name}: the new value is in the file")
+    t.check(open(cfg + ".bak", "rb").read() == before["config.json"], f"{name}: the previous file is the backup")
+
+
+# ---- a file-size limit (works anywhere) --------------------------------------------------------
+d1 = os.path.join(tmp, "fsize")
+os.makedirs(d1)
+if shutil.which("prlimit"):
+    scenario("file-size limit", d1, ["prlimit", "--fsize=1024"], "File too large", lambda: None)
+else:
+    print("SKIP: prlimit not installed (util-linux)")
+
+# ---- a full tmpfs ------------------------------------------------------------------------------
+d2 = os.path.join(tmp, "tmpfs")
+os.makedirs(d2)
+if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", d2], capture_output=True).returncode == 0:
+    try:
+        scenario("full tmpfs", d2, [], "No space left on device", lambda: os.unlink(os.path.join(d2, "filler")))
+    finally:
+        subprocess.run(["umount", "-l", d2], capture_output=True)
+else:
+    print("SKIP: cannot mount a small tmpfs here; the file-size limit case covers the same path")
+t.done()
