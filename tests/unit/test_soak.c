@@ -15,7 +15,8 @@
  *   1  no 0x351 before the first complete snapshot;
  *   2  CVL is a pack voltage: cells x 2.0 V <= CVL <= cells x charge.cell_bulk_v;
  *   3  the frame computed from a snapshot with a cell at/above the BMS over-voltage cut-off (315),
- *      or the BMS in fault, or a temperature outside the charge window, has CCL 0 and CVL no
+ *      or the BMS in fault (except an under-voltage trip, which allows at most the recovery
+ *      charge charge.fault_recovery_c), or a temperature outside the charge window, has CCL 0 and CVL no
  *      higher than that snapshot's pack voltage; a cell at/below the under-voltage cut-off (316)
  *      gives DCL 0; and, against the simulator's truth, a cell above the cut-off for 400 ms
  *      (a measurement, a poll and a reply) while the link is clean is never met by CCL > 0;
@@ -228,9 +229,18 @@ static void check_351(const can_frame_t *f)
             S.stop_checks++;
         }
         if (l->status_raw == BMS_STATUS_FAULT) {
-            stop_expected = true;
-            why = "BMS fault status";
+            /* an under-voltage trip (lowest cell below 301, highest below the taper start) allows a
+             * small recovery charge (charge.fault_recovery_c): the BMS only recovers when charged.
+             * Every other fault stops charging. */
+            bool uv_trip = vmin < st->fully_discharged_v && vmax < cc->ccl_taper_start_v;
             S.stop_checks++;
+            if (!uv_trip) {
+                stop_expected = true;
+                why = "BMS fault status";
+            } else if (ccl > cc->fault_recovery_c * st->capacity_ah + 0.11f) {
+                violation("BMS under-voltage fault: CCL %.1f A above the recovery charge %.1f A", (double)ccl,
+                          (double)(cc->fault_recovery_c * st->capacity_ah));
+            }
         }
         float tmin = snap_temp_min(l, cc->use_internal_temp), tmax = snap_temp_max(l, cc->use_internal_temp);
         float lo = cc->charge_temp_min_c > st->low_temp_charge_c ? cc->charge_temp_min_c : st->low_temp_charge_c;
