@@ -368,6 +368,7 @@ def max_gap(times, start, end):
     pts = [start] + [t for t in times if start <= t <= end] + [end]
     return max(b - a for a, b in zip(pts, pts[1:]))
 
+
 # ---- helpers for the fault and soak tests (tests/integration/test_fault*.py, test_soak*.py) ----
 
 def read_candump(path, since=0.0):
@@ -394,7 +395,8 @@ def limits_351(d):
     return le16(d, 0) / 10.0, le16(d, 2, True) / 10.0, le16(d, 4, True) / 10.0
 
 
-def max_gap(times):
+def largest_gap(times):
+    """Longest interval between consecutive times (None for fewer than two)."""
     return max((b - a for a, b in zip(times, times[1:])), default=None)
 
 

@@ -53,7 +53,7 @@ def collect(reader, seconds):
 
 got = collect(rd, 3)
 ts = [f[0] for f in got if f[1] == 0x351]
-t.check(len(ts) >= 2 and tbtest.max_gap(ts) <= 1.05, f"slcan: 0x351 at <= 1 s cadence before the fault ({len(ts)})")
+t.check(len(ts) >= 2 and tbtest.largest_gap(ts) <= 1.05, f"slcan: 0x351 at <= 1 s cadence before the fault ({len(ts)})")
 rd.close()
 socat.kill()
 socat.wait()
@@ -74,7 +74,7 @@ while time.monotonic() < end and first is None:
 t.check(first is not None and first - t_back <= 5.5, f"0x351 back within the 5 s backoff ({(first or 0) - t_back:.2f} s)")
 got = collect(rd, 3)
 ts = [f[0] for f in got if f[1] == 0x351]
-t.check(len(ts) >= 2 and tbtest.max_gap(ts) <= 1.05, f"slcan: 0x351 at <= 1 s cadence after the reopen ({len(ts)})")
+t.check(len(ts) >= 2 and tbtest.largest_gap(ts) <= 1.05, f"slcan: 0x351 at <= 1 s cadence after the reopen ({len(ts)})")
 tr = ctl.truth()
 d356 = [f[2] for f in got if f[1] == 0x356]
 t.check(d356 and abs(tbtest.le16(d356[-1], 0) / 100.0 - tr["pack_v"]) <= 0.05, "fresh pack voltage after the reopen")
@@ -101,7 +101,7 @@ t.check(tbtest.wait_for(lambda: tbtest.read_candump(canlog), 7) is not None,
         f"frames in the log once the directory exists ({time.time() - t_mk:.1f} s)")
 time.sleep(3)
 ts = [f[0] for f in tbtest.read_candump(canlog) if f[1] == 0x351]
-t.check(len(ts) >= 3 and tbtest.max_gap(ts) <= 1.05, f"log: 0x351 at <= 1 s cadence ({len(ts)} frames)")
+t.check(len(ts) >= 3 and tbtest.largest_gap(ts) <= 1.05, f"log: 0x351 at <= 1 s cadence ({len(ts)} frames)")
 gw.send_signal(signal.SIGTERM)
 t.check(gw.wait(timeout=10) == 0, "log: SIGTERM exit status 0")
 
@@ -139,7 +139,7 @@ else:
                 "frames logged again once space is freed")
         time.sleep(2.2)
         ts = [f[0] for f in tbtest.read_candump(canlog, t_free) if f[1] == 0x351]
-        t.check(len(ts) >= 2 and tbtest.max_gap(ts) <= 1.05, f"full fs: 0x351 at <= 1 s cadence after ({len(ts)})")
+        t.check(len(ts) >= 2 and tbtest.largest_gap(ts) <= 1.05, f"full fs: 0x351 at <= 1 s cadence after ({len(ts)})")
         t.check("fresh -> stale" not in text(log3), "the BMS side was not disturbed by the full disk")
         gw.send_signal(signal.SIGTERM)
         t.check(gw.wait(timeout=10) == 0, "full fs: SIGTERM exit status 0")

@@ -40,7 +40,7 @@ def cadence_ok(seconds, what):
     t0 = time.time()
     time.sleep(seconds)
     ts = [f[0] for f in frames(t0, 0x351)]
-    gap = tbtest.max_gap(ts)
+    gap = tbtest.largest_gap(ts)
     t.check(len(ts) >= seconds - 1 and gap is not None and gap <= 1.05,
             f"{what}: 0x351 at <= 1 s cadence ({len(ts)} frames in {seconds} s, largest gap {gap})")
 
@@ -87,6 +87,9 @@ t_kill = time.time()
 sim1.kill()
 sim1.wait()
 ctl1.close()
+# the device node goes away, as udev removes /dev/ttyUSB0: a freed /dev/pts/N is soon reused by
+# another program's pty (other tests on this machine), which the gateway must not reopen
+tbtest.replace_symlink(link, os.path.join(tmp, "unplugged"))
 time.sleep(FAILSAFE + 2.0)
 after = frames(t_kill)
 stopped = [f for f in after if f[1] == 0x351 and tbtest.limits_351(f[2])[1] == 0.0]
