@@ -12,8 +12,9 @@
 static const cfg_param_t can_rows[] = {
     CFG_ROW_INT(S, fast_period_ms, "can.fast_period_ms", "ms", 200, 1000, 1000, CFG_F_ADVANCED,
                 "Period of 0x351/0x355/0x356/0x35A; the GX stops the system when 0x351 is missing for 3 s, Victron asks for 1 s."),
-    CFG_ROW_INT(S, burst_gap_ms, "can.burst_gap_ms", "ms", 50, 1000, 100, CFG_F_ADVANCED,
-                "Minimum time between two bursts of the fast frames when BMS snapshots arrive quickly (bus hygiene)."),
+    CFG_ROW_INT(S, burst_gap_ms, "can.burst_gap_ms", "ms", 20, 1000, 50, CFG_F_ADVANCED,
+                "Minimum time between two bursts of the fast frames triggered by fresh BMS snapshots (bus hygiene); "
+                "keep it below link.live_period_ms so that every snapshot goes out at once."),
     CFG_ROW_INT(S, status_period_ms, "can.status_period_ms", "ms", 1000, 5000, 2000, CFG_F_ADVANCED,
                 "Period of the module, cell extreme and energy frames 0x372-0x378."),
     CFG_ROW_INT(S, identity_period_ms, "can.identity_period_ms", "ms", 1000, 10000, 5000, CFG_F_ADVANCED,
@@ -405,7 +406,11 @@ static bool group_due(const can_sched_t *s, unsigned g, uint32_t now)
     if (elapsed(now, s->group_last_ms[g], group_period(s, g))) {
         return true;
     }
-    return g == G_FAST && s->fresh_pending && elapsed(now, s->group_last_ms[g], s->cfg.burst_gap_ms);
+    /* Fresh data goes out at once unless the previous burst also carried fresh data less than a
+     * gap ago: a periodic (cadence) burst must not delay a reply that arrives just after it,
+     * or every later reply would wait a whole gap too and the lag would lock in. */
+    return g == G_FAST && s->fresh_pending &&
+           (!s->last_burst_fresh || elapsed(now, s->group_last_ms[g], s->cfg.burst_gap_ms));
 }
 
 static int send_group(can_sched_t *s, unsigned g, uint32_t now)
@@ -441,6 +446,7 @@ int can_sched_poll(can_sched_t *s, uint32_t now_ms)
     }
     int handed = 0;
     if (group_due(s, G_FAST, now_ms)) {
+        s->last_burst_fresh = s->fresh_pending;
         handed += send_group(s, G_FAST, now_ms);
         s->fresh_pending = false;
         s->n.bursts++;

@@ -51,7 +51,7 @@
 /* Configuration section "can" (rows in can_sched.c; can_sched_cfg_section). */
 typedef struct {
     int32_t fast_period_ms;     /* can.fast_period_ms      200..1000, default 1000 */
-    int32_t burst_gap_ms;       /* can.burst_gap_ms         50..1000, default 100 */
+    int32_t burst_gap_ms;       /* can.burst_gap_ms         20..1000, default 50 */
     int32_t status_period_ms;   /* can.status_period_ms   1000..5000, default 2000 */
     int32_t identity_period_ms; /* can.identity_period_ms 1000..10000, default 5000 */
     int32_t gx_timeout_ms;      /* can.gx_timeout_ms      1000..60000, default 5000 */
@@ -123,6 +123,7 @@ typedef struct {
     can_inputs_t in;
     bool have_inputs;
     bool fresh_pending;        /* a fresh snapshot arrived since the last fast burst */
+    bool last_burst_fresh;     /* the last fast burst was triggered by fresh data */
     bool group_ever[3];
     uint32_t group_last_ms[3];
     bool gx_seen;

@@ -304,6 +304,12 @@ int gw_config_check(const gw_config_t *cfg, cfg_diag_t *d)
                         "makes the data stale before the next attempt",
                         (int)cfg->link.backoff_max_ms, (int)cfg->charge.failsafe.stale_ms);
     }
+    if (cfg->can.burst_gap_ms * 2 > cfg->link.live_period_ms) {
+        return diag_set(d, TB_ERR_RANGE, "can.burst_gap_ms",
+                        "can.burst_gap_ms (%d) must be at most half of link.live_period_ms (%d): otherwise a delayed "
+                        "CAN burst delays every following BMS snapshot too",
+                        (int)cfg->can.burst_gap_ms, (int)cfg->link.live_period_ms);
+    }
     if (cfg->link.wake_timeout_ms > cfg->link.reply_timeout_ms) {
         return diag_set(d, TB_ERR_RANGE, "link.wake_timeout_ms",
                         "link.wake_timeout_ms (%d) must not exceed link.reply_timeout_ms (%d)",

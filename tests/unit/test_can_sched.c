@@ -128,7 +128,7 @@ static void config_defaults(void **state)
     cfg_error_t err;
     assert_int_equal(can_sched_cfg_validate(&cfg, &err), TB_OK);
     assert_int_equal(cfg.fast_period_ms, 1000);
-    assert_int_equal(cfg.burst_gap_ms, 100);
+    assert_int_equal(cfg.burst_gap_ms, 50);
     assert_int_equal(cfg.status_period_ms, 2000);
     assert_int_equal(cfg.identity_period_ms, 5000);
     assert_int_equal(cfg.gx_timeout_ms, 5000);
@@ -545,31 +545,33 @@ static void fresh_snapshot_is_prompt_but_rate_limited(void **state)
     rec_t r;
     can_sched_cfg_t cfg;
     setup_sched(&s, &r, &cfg);
+    const uint32_t gap = (uint32_t)cfg.burst_gap_ms;
+    assert_true(gap < 100u); /* below the 100 ms live poll, so every snapshot goes out */
     can_inputs_t in;
     healthy_inputs(&in);
     can_sched_update(&s, &in, true, 0);
     r.now = 0;
     can_sched_poll(&s, 0);
     assert_int_equal(count_id(&r, 0x351), 1);
-    /* a fresh snapshot 50 ms later waits for the 100 ms gap ... */
+    /* a fresh snapshot half a gap later waits for the gap ... */
     in.cvl_v = 55.0f;
-    can_sched_update(&s, &in, true, 50);
-    assert_int_equal(can_sched_next_due_ms(&s, 50), 50);
-    r.now = 50;
-    can_sched_poll(&s, 50);
-    r.now = 99;
-    can_sched_poll(&s, 99);
+    can_sched_update(&s, &in, true, gap / 2u);
+    assert_int_equal(can_sched_next_due_ms(&s, gap / 2u), gap - gap / 2u);
+    r.now = gap / 2u;
+    can_sched_poll(&s, gap / 2u);
+    r.now = gap - 1u;
+    can_sched_poll(&s, gap - 1u);
     assert_int_equal(count_id(&r, 0x351), 1);
-    /* ... and goes out at 100 ms with the new value */
-    r.now = 100;
-    can_sched_poll(&s, 100);
+    /* ... and goes out when it has passed, with the new value */
+    r.now = gap;
+    can_sched_poll(&s, gap);
     assert_int_equal(count_id(&r, 0x351), 2);
     vcan_msg_t m;
     assert_int_equal(vcan_decode(last_of(&r, 0x351), &m), TB_OK);
     assert_float_equal(m.u.limits.cvl_v, 55.0f, 0.01f);
-    /* snapshots every 20 ms: bursts no closer than 100 ms */
-    for (uint32_t t = 100; t < 1100; t += 10) {
-        if (t % 20u == 0u) {
+    /* snapshots every 10 ms: fresh bursts no closer than the gap */
+    for (uint32_t t = 100; t < 1100; t += 5) {
+        if (t % 10u == 0u) {
             can_sched_update(&s, &in, true, t);
         }
         r.now = t;
@@ -580,17 +582,46 @@ static void fresh_snapshot_is_prompt_but_rate_limited(void **state)
     for (size_t i = 0; i < r.n; i++) {
         if (r.f[i].id == 0x351) {
             if (have) {
-                assert_true(r.t[i] - prev >= 100u);
+                assert_true(r.t[i] - prev >= gap);
             }
             prev = r.t[i];
             have = true;
         }
     }
-    assert_true(count_id(&r, 0x351) >= 10);
+    assert_true(count_id(&r, 0x351) >= 1000u / gap);
     /* without fresh snapshots the 1 s period applies */
     size_t n = count_id(&r, 0x351);
     run(&s, &r, 1100, 3100, 10);
     assert_int_equal(count_id(&r, 0x351), n + 2);
+}
+
+/* A burst on the 1 s cadence just before a reply must not delay that reply by a whole gap:
+ * otherwise every later reply waits too and the lag locks in (found by the daemon soak). */
+static void periodic_burst_never_delays_fresh_data(void **state)
+{
+    (void)state;
+    can_sched_t s;
+    rec_t r;
+    can_sched_cfg_t cfg;
+    setup_sched(&s, &r, &cfg);
+    cfg.burst_gap_ms = 100; /* the worst case: gap equal to the poll period */
+    cfg_error_t err;
+    assert_int_equal(can_sched_configure(&s, &cfg, &err), TB_OK);
+    can_inputs_t in;
+    healthy_inputs(&in);
+    can_sched_update(&s, &in, false, 0);
+    r.now = 0;
+    can_sched_poll(&s, 0); /* first burst, no fresh data */
+    r.now = 1000;
+    can_sched_poll(&s, 1000); /* the cadence burst */
+    size_t n = count_id(&r, 0x351);
+    for (uint32_t k = 0; k < 10; k++) {
+        uint32_t t = 1002u + 100u * k; /* replies 2 ms after the cadence, then every 100 ms */
+        can_sched_update(&s, &in, true, t);
+        r.now = t;
+        can_sched_poll(&s, t);
+        assert_int_equal(count_id(&r, 0x351), n + 1u + k); /* out at once, every time */
+    }
 }
 
 static void next_due_and_time_wrap(void **state)
@@ -725,6 +756,7 @@ int main(void)
         cmocka_unit_test(guard_content_checks),
         cmocka_unit_test(cadences),
         cmocka_unit_test(fresh_snapshot_is_prompt_but_rate_limited),
+        cmocka_unit_test(periodic_burst_never_delays_fresh_data),
         cmocka_unit_test(next_due_and_time_wrap),
         cmocka_unit_test(send_errors_and_encode_errors),
         cmocka_unit_test(gx_presence_and_conflicts),

@@ -59,6 +59,11 @@ static void apply_and_errors_name_the_key(void **state)
     /* a cross-key rule */
     assert_int_equal(apply(&c, "{\"link\": {\"backoff_min_ms\": 9000, \"backoff_max_ms\": 1000}}", &d), TB_ERR_RANGE);
     assert_string_equal(d.key, "link.backoff_min_ms");
+    gw_config_defaults(&c);
+    assert_int_equal(apply(&c, "{\"can\": {\"burst_gap_ms\": 60}}", &d), TB_ERR_RANGE);
+    assert_string_equal(d.key, "can.burst_gap_ms");
+    gw_config_defaults(&c);
+    assert_int_equal(apply(&c, "{\"can\": {\"burst_gap_ms\": 100}, \"link\": {\"live_period_ms\": 200}}", &d), TB_OK);
     /* dotted keys at the top level are accepted too */
     gw_config_defaults(&c);
     assert_int_equal(apply(&c, "{\"link.stats_period_ms\": 0}", &d), TB_OK);
