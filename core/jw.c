@@ -14,7 +14,8 @@ void jw_init(jw_t *w, char *buf, size_t cap)
     }
 }
 
-/* Keep one byte for the terminating NUL. */
+/* Keep one byte for the terminating NUL. Short pieces (keys, numbers, punctuation: nearly all of
+ * a status document) are copied by a loop: a memcpy call costs more than the copy itself. */
 static void put(jw_t *w, const char *s, size_t n)
 {
     if (w->overflow) {
@@ -24,13 +25,27 @@ static void put(jw_t *w, const char *s, size_t n)
         w->overflow = true;
         return;
     }
-    memcpy(w->buf + w->len, s, n);
+    char *d = w->buf + w->len;
+    if (n <= 16u) {
+        for (size_t i = 0; i < n; i++) {
+            d[i] = s[i];
+        }
+    } else {
+        memcpy(d, s, n);
+    }
     w->len += n;
 }
 
 static void putc1(jw_t *w, char c)
 {
-    put(w, &c, 1u);
+    if (w->overflow) {
+        return;
+    }
+    if (w->len + 1u >= w->cap) {
+        w->overflow = true;
+        return;
+    }
+    w->buf[w->len++] = c;
 }
 
 static uint32_t bit(uint8_t d)
@@ -93,43 +108,84 @@ void jw_obj_end(jw_t *w) { pop(w, '}', true); }
 void jw_arr_begin(jw_t *w) { push(w, '[', false); }
 void jw_arr_end(jw_t *w) { pop(w, ']', false); }
 
-static void put_escaped(jw_t *w, const char *s, size_t n)
+/* 1 for the bytes that need escaping in a JSON string: controls, DEL, '"' and '\\'. */
+static const uint8_t k_needs_escape[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+};
+
+/* The escape sequence for c (c needs escaping); returns its length. */
+static size_t escape(unsigned char c, char out[6])
 {
     static const char hex[] = "0123456789abcdef";
-    putc1(w, '"');
+    char simple = 0;
+    switch (c) {
+    case '"': simple = '"'; break;
+    case '\\': simple = '\\'; break;
+    case '\n': simple = 'n'; break;
+    case '\r': simple = 'r'; break;
+    case '\t': simple = 't'; break;
+    case '\b': simple = 'b'; break;
+    case '\f': simple = 'f'; break;
+    default: break;
+    }
+    out[0] = '\\';
+    if (simple) {
+        out[1] = simple;
+        return 2u;
+    }
+    out[1] = 'u';
+    out[2] = '0';
+    out[3] = '0';
+    out[4] = hex[c >> 4];
+    out[5] = hex[c & 0xFu];
+    return 6u;
+}
+
+/* A string with its quotes. Fast path: when it fits, bytes are copied straight into the buffer
+ * while a table says none needs escaping (keys and most values); the first byte that does hands
+ * over to the general path for the rest. */
+static void put_escaped_tail(jw_t *w, const char *s, size_t n)
+{
     size_t run = 0; /* start of the pending run of bytes that need no escaping */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char u[6];
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        default:
-            if (c < 0x20u || c == 0x7fu) {
-                u[0] = '\\';
-                u[1] = 'u';
-                u[2] = '0';
-                u[3] = '0';
-                u[4] = hex[c >> 4];
-                u[5] = hex[c & 0xFu];
-                put(w, s + run, i - run);
-                put(w, u, 6u);
-                run = i + 1u;
-            }
+        if (!k_needs_escape[c]) {
             continue;
         }
+        char e[6];
+        size_t k = escape(c, e);
         put(w, s + run, i - run);
-        put(w, esc, strlen(esc));
+        put(w, e, k);
         run = i + 1u;
     }
     put(w, s + run, n - run);
     putc1(w, '"');
+}
+
+static void put_escaped(jw_t *w, const char *s, size_t n)
+{
+    if (!w->overflow && n + 2u <= w->cap - 1u - w->len) {
+        char *d = w->buf + w->len;
+        char *p = d;
+        *p++ = '"';
+        size_t i = 0;
+        while (i < n && !k_needs_escape[(unsigned char)s[i]]) {
+            *p++ = s[i++];
+        }
+        if (i == n) {
+            *p++ = '"';
+            w->len += (size_t)(p - d);
+            return;
+        }
+        w->len += (size_t)(p - d);
+        put_escaped_tail(w, s + i, n - i);
+        return;
+    }
+    putc1(w, '"');
+    put_escaped_tail(w, s, n);
 }
 
 void jw_key(jw_t *w, const char *key)
