@@ -41,6 +41,9 @@ const gw_config_section_t gw_config_sections[] = {
     {&energy_section, offsetof(gw_config_t, energy)},
     {&can_sched_cfg_section, offsetof(gw_config_t, can)},
     {&mqtt_cfg_section, offsetof(gw_config_t, mqtt)},
+
+
+    {&api_web_cfg_section, offsetof(gw_config_t, web)},
 };
 const size_t gw_config_section_count = sizeof gw_config_sections / sizeof gw_config_sections[0];
 

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "app/api_cfg.h"
 #include "app/can_sched.h"
 #include "app/log.h"
 #include "app/mqtt_cfg.h"
@@ -44,6 +45,9 @@ typedef struct {
     energy_config_t energy;
     can_sched_cfg_t can;
     mqtt_cfg_t mqtt;
+
+
+    api_web_cfg_t web;
 } gw_config_t;
 
 /* One section of gw_config_t. */
