@@ -549,10 +549,19 @@ bool gateway_command(gateway_t *g, gw_cmd_t *c, uint32_t now_ms)
         snprintf(c->text, sizeof c->text, "{\"can\":{\"shadow\":%s}}", c->flag ? "true" : "false");
         return cmd_config(g, c, now_ms, false);
     }
+    case GW_CMD_RESTART:
+        g->restart_requested = true;
+        LOGW("gateway", "restart requested (%s)", c->source);
+        return finish(c, TB_OK, 202, "the gateway restarts now");
     case GW_CMD_COUNT:
         break;
     }
     return finish(c, TB_ERR_ARG, 400, "unknown command");
+}
+
+bool gateway_restart_requested(const gateway_t *g)
+{
+    return g->restart_requested;
 }
 
 static void write_result(gateway_t *g, gw_cmd_t *c, const tb_job_result_t *res)

@@ -82,6 +82,8 @@ typedef struct {
     uint8_t recent_count;
     bms_event_t recent_events[GW_VIEW_EVENTS];
 
+    bool restart_requested;   /* GW_CMD_RESTART accepted: the port stops and starts again */
+
     gw_cmd_t *pending;        /* a command waiting for a poller job */
     uint32_t pending_deadline_ms;
     uint16_t pending_old[2];
@@ -111,6 +113,9 @@ uint32_t gateway_wait_ms(const gateway_t *g, uint32_t now_ms);
  * filled); false if it waits for the BMS (then gateway_command_poll() returns it when done). */
 bool gateway_command(gateway_t *g, gw_cmd_t *cmd, uint32_t now_ms);
 gw_cmd_t *gateway_command_poll(gateway_t *g, uint32_t now_ms);
+
+/* True once GW_CMD_RESTART was accepted: the port shuts down as for SIGTERM, then starts again. */
+bool gateway_restart_requested(const gateway_t *g);
 
 /* Replace the configuration (already validated) at run time; keys marked CFG_F_RESTART take
  * effect at the next start. */

@@ -16,6 +16,7 @@ typedef enum {
     GW_CMD_BMS_WRITE,     /* name + value: write one TinyBMS setting, validated, read back */
     GW_CMD_BMS_RESET,     /* option: TB_RESET_BMS / TB_RESET_CLEAR_EVENTS / TB_RESET_CLEAR_STATS */
     GW_CMD_CAN_SHADOW,    /* flag: listen-only on/off */
+    GW_CMD_RESTART,       /* stop cleanly and start again (POST /api/system/restart) */
     GW_CMD_COUNT
 } gw_cmd_type_t;
 

@@ -15,6 +15,7 @@ typedef struct {
     cmdq_t *cmdq;
     history_store_t *history;
     const char *state_dir;   /* persistent files of this gateway (credentials, history) */
+    const char *config_path; /* the configuration file (shown by GET /api/system) */
     bool demo;               /* running on the in-process simulator */
 } gw_services_t;
 

@@ -36,6 +36,7 @@
 #define DEMO_STATE_DIR "state/demo"
 #define SERIAL_RETRY_MS 1000u
 #define STATUS_EVERY_MS 5000u
+#define RESTART_DELAY_MS 500u /* lets the HTTP reply to POST /api/system/restart leave first */
 
 typedef struct {
     const char *config_path;
@@ -450,6 +451,19 @@ static void notify_status(uint32_t now)
 
 /* ---- main ------------------------------------------------------------------------------------- */
 
+/* POST /api/system/restart: after the same clean stop as SIGTERM, the process replaces itself
+ * with a fresh copy (same PID, same arguments). Under systemd it announces RELOADING=1 instead of
+ * STOPPING=1, and the new image sends READY=1 again, so Type=notify units simply see a reload.
+ * If exec fails, exit with 75 (EX_TEMPFAIL) so that Restart=on-failure starts it again. */
+static int restart_self(char **argv)
+{
+    sd_notify(0, "RELOADING=1\nSTATUS=restarting");
+    LOGI("gateway", "restarting");
+    execv("/proc/self/exe", argv);
+    LOGE("gateway", "restart failed: exec: %s; exiting with status 75 for the service manager", strerror(errno));
+    return 75;
+}
+
 int main(int argc, char **argv)
 {
     int prc = parse_args(argc, argv, &G.o);
@@ -530,7 +544,8 @@ int main(int argc, char **argv)
     serial_try_open(now);
 
     G.services = (services_t){0};
-    gw_services_t svc = {&G.views, &G.cmdq, &G.history, G.cfg.gateway.state_dir, G.o.demo};
+    gw_services_t svc = {.views = &G.views, .cmdq = &G.cmdq, .history = &G.history,
+                         .state_dir = G.cfg.gateway.state_dir, .config_path = G.config_path, .demo = G.o.demo};
     if (services_start(&G.services, &svc, &G.cfg) != 0) {
         LOGE("gateway", "not started: a service could not start (see above)");
         return 1;
@@ -547,7 +562,8 @@ int main(int argc, char **argv)
     uint32_t wd_every = watchdog ? (uint32_t)(wd_usec / 2000u) : 0u;
     uint32_t last_wd = now, last_status = now - STATUS_EVERY_MS;
 
-    bool running = true;
+    bool running = true, restart = false;
+    uint32_t restart_at = 0;
     while (running) {
         now = linux_now_ms();
         uint8_t tx[TB_FRAME_MAX];
@@ -598,6 +614,8 @@ int main(int argc, char **argv)
                 } else {
                     LOGI("gateway", "%s received: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
                     running = false;
+                    restart = false; /* a stop request wins over a pending restart */
+                    restart_at = 0;
                 }
             }
         }
@@ -636,6 +654,14 @@ int main(int argc, char **argv)
         gateway_run(&G.gw, now);
         can_watch();
 
+        if (gateway_restart_requested(&G.gw)) {
+            if (!restart && running) {
+                restart = true;
+                restart_at = now + RESTART_DELAY_MS;
+            } else if ((int32_t)(now - restart_at) >= 0) {
+                running = false;
+            }
+        }
         if (watchdog && (uint32_t)(now - last_wd) >= wd_every) {
             sd_notify(0, "WATCHDOG=1");
             last_wd = now;
@@ -646,7 +672,9 @@ int main(int argc, char **argv)
         }
     }
 
-    sd_notify(0, "STOPPING=1");
+    if (!restart) {
+        sd_notify(0, "STOPPING=1");
+    }
     now = linux_now_ms();
     cmdq_shutdown(&G.cmdq); /* callers blocked on a command return at once */
     services_stop(&G.services);
@@ -657,6 +685,9 @@ int main(int argc, char **argv)
         close(G.serial_fd);
     }
     cmdq_destroy(&G.cmdq);
+    if (restart) {
+        return restart_self(argv);
+    }
     LOGI("gateway", "bye");
     return 0;
 }
