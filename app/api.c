@@ -1,0 +1,1484 @@
+#include "app/api.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/api_json.h"
+#include "app/bms_json.h"
+#include "app/config.h"
+#include "app/log.h"
+#include "app/metrics.h"
+#include "core/jw.h"
+#include "core/tb_proto.h"
+#include "core/tb_regs.h"
+
+#define JSON_TYPE "application/json"
+#define CMD_TIMEOUT_MS 5000
+#define BMS_CMD_TIMEOUT_MS 20000 /* the owner gives the BMS 15 s */
+#define RENDER_MAX (8u * 1024u * 1024u)
+#define LOG_LIMIT_DEFAULT 200u
+#define LOG_LIMIT_MAX 512u
+
+/* ---- small helpers ------------------------------------------------------------------------------- */
+
+const char *api_reject_name(api_reject_t r)
+{
+    static const char *const k[API_REJ_COUNT] = {"bad_json", "bad_value", "too_large", "unauthenticated",
+                                                 "cross_origin", "not_found", "method", "busy",
+                                                 "rate_limited", "unavailable", "bms_timeout"};
+    return (unsigned)r < API_REJ_COUNT ? k[r] : "unknown";
+}
+
+api_method_t api_method_parse(const char *m)
+{
+    static const char *const k[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    for (unsigned i = 0; m && i < sizeof k / sizeof k[0]; i++) {
+        if (strcmp(m, k[i]) == 0) {
+            return (api_method_t)i;
+        }
+    }
+    return API_OTHER;
+}
+
+void api_add_header(api_resp_t *r, const char *name, const char *value)
+{
+    size_t need = strlen(name) + strlen(value) + 4u;
+    if (r->headers_len + need >= sizeof r->headers) {
+        return;
+    }
+    int n = snprintf(r->headers + r->headers_len, sizeof r->headers - r->headers_len, "%s: %s\r\n", name, value);
+    if (n > 0) {
+        r->headers_len += (size_t)n;
+    }
+}
+
+static void resp_reset(api_resp_t *r)
+{
+    free(r->heap);
+    r->heap = NULL;
+    r->body = "";
+    r->len = 0;
+    r->content_type = JSON_TYPE;
+}
+
+void api_resp_free(api_resp_t *r)
+{
+    free(r->heap);
+    r->heap = NULL;
+    r->body = NULL;
+    r->len = 0;
+}
+
+static void count_rej(api_t *api, api_reject_t rej)
+{
+    if ((unsigned)rej < API_REJ_COUNT) {
+        atomic_fetch_add(&api->n.rejected[rej], 1u);
+    }
+}
+
+/* Render a JSON document with fn into a heap buffer, growing it until it fits. */
+typedef void (*render_fn)(jw_t *w, const void *ctx);
+
+static bool render(api_resp_t *r, int status, size_t hint, render_fn fn, const void *ctx)
+{
+    size_t cap = hint < 256u ? 256u : hint;
+    for (;;) {
+        char *buf = malloc(cap);
+        if (!buf) {
+            break;
+        }
+        jw_t w;
+        jw_init(&w, buf, cap);
+        fn(&w, ctx);
+        int n = jw_finish(&w);
+        if (n >= 0) {
+            resp_reset(r);
+            r->heap = buf;
+            r->body = buf;
+            r->len = (size_t)n;
+            r->status = status;
+            r->content_type = JSON_TYPE;
+            return true;
+        }
+        free(buf);
+        if (n != TB_ERR_NOSPACE || cap >= RENDER_MAX) {
+            break;
+        }
+        cap *= 2u;
+    }
+    resp_reset(r);
+    static const char k_fail[] = "{\"error\":\"internal\",\"reason\":\"the response could not be rendered\"}";
+    r->status = 500;
+    r->body = k_fail;
+    r->len = sizeof k_fail - 1u;
+    return false;
+}
+
+typedef struct {
+    const char *code, *field, *reason;
+} err_ctx_t;
+
+static void render_error(jw_t *w, const void *p)
+{
+    const err_ctx_t *e = p;
+    jw_obj_begin(w);
+    jw_kv_str(w, "error", e->code);
+    if (e->field) {
+        jw_kv_str(w, "field", e->field);
+    }
+    jw_kv_str(w, "reason", e->reason ? e->reason : "");
+    jw_obj_end(w);
+}
+
+void api_error(api_t *api, api_resp_t *resp, int status, api_reject_t rej, const char *code, const char *field,
+               const char *reason)
+{
+    err_ctx_t e = {code, field, reason};
+    count_rej(api, rej);
+    render(resp, status, 256u + (reason ? strlen(reason) : 0u), render_error, &e);
+}
+
+static void api_errorf(api_t *api, api_resp_t *resp, int status, api_reject_t rej, const char *code, const char *field,
+                       const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void api_errorf(api_t *api, api_resp_t *resp, int status, api_reject_t rej, const char *code, const char *field,
+                       const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    api_error(api, resp, status, rej, code, field, reason);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int api_query_get(const char *q, const char *key, char *out, size_t cap)
+{
+    if (!q || !key || cap == 0u) {
+        return 0;
+    }
+    size_t kl = strlen(key);
+    const char *p = q;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+        if (seg >= kl && strncmp(p, key, kl) == 0 && (seg == kl || p[kl] == '=')) {
+            const char *v = seg == kl ? p + kl : p + kl + 1u;
+            size_t vl = seg == kl ? 0u : seg - kl - 1u;
+            size_t o = 0;
+            for (size_t i = 0; i < vl; i++) {
+                char c = v[i];
+                if (c == '+') {
+                    c = ' ';
+                } else if (c == '%' && i + 2u < vl && hexval(v[i + 1u]) >= 0 && hexval(v[i + 2u]) >= 0) {
+                    c = (char)(hexval(v[i + 1u]) * 16 + hexval(v[i + 2u]));
+                    i += 2u;
+                    if (c == '\0') {
+                        out[0] = '\0';
+                        return -1;
+                    }
+                }
+                if (o + 1u >= cap) {
+                    out[0] = '\0';
+                    return -1;
+                }
+                out[o++] = c;
+            }
+            out[o] = '\0';
+            return 1;
+        }
+        if (!amp) {
+            break;
+        }
+        p = amp + 1;
+    }
+    return 0;
+}
+
+/* ---- JSON bodies --------------------------------------------------------------------------------- */
+
+/* Parse the body as a JSON object; on failure answers 400 and returns NULL. */
+static cJSON *parse_body(api_t *api, const api_req_t *req, api_resp_t *resp)
+{
+    if (!req->body || req->body_len == 0u) {
+        api_error(api, resp, 400, API_REJ_BAD_JSON, "bad_json", NULL, "the request needs a JSON object as its body");
+        return NULL;
+    }
+    if (memchr(req->body, '\0', req->body_len)) {
+        api_error(api, resp, 400, API_REJ_BAD_JSON, "bad_json", NULL, "the body contains a NUL byte");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(req->body, req->body_len, &end, 0);
+    if (!root) {
+        int line = 1;
+        const char *at = cJSON_GetErrorPtr();
+        if (at && at >= req->body && at <= req->body + req->body_len) {
+            for (const char *q = req->body; q < at; q++) {
+                line += *q == '\n';
+            }
+        }
+        api_errorf(api, resp, 400, API_REJ_BAD_JSON, "bad_json", NULL, "JSON syntax error near line %d", line);
+        return NULL;
+    }
+    /* only whitespace may follow the document */
+    for (const char *q = end; q && q < req->body + req->body_len; q++) {
+        if (*q != ' ' && *q != '\n' && *q != '\r' && *q != '\t') {
+            cJSON_Delete(root);
+            api_error(api, resp, 400, API_REJ_BAD_JSON, "bad_json", NULL, "unexpected data after the JSON document");
+            return NULL;
+        }
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        api_error(api, resp, 400, API_REJ_BAD_JSON, "bad_json", NULL, "the body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+/* A string member of at most maxlen bytes; answers 400 naming it otherwise. */
+static const char *body_string(api_t *api, api_resp_t *resp, const cJSON *o, const char *key, size_t maxlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v)) {
+        api_errorf(api, resp, 400, API_REJ_BAD_JSON, "bad_json", key, "\"%s\" must be a string", key);
+        return NULL;
+    }
+    if (strlen(v->valuestring) > maxlen) {
+        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "range", key, "\"%s\" is longer than %u bytes", key,
+                   (unsigned)maxlen);
+        return NULL;
+    }
+    return v->valuestring;
+}
+
+/* ---- commands ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const gw_cmd_t *c;
+} cmd_ctx_t;
+
+/* {"message": ..., <fields of the result object>} */
+static void render_cmd_ok(jw_t *w, const void *p)
+{
+    const gw_cmd_t *c = ((const cmd_ctx_t *)p)->c;
+    jw_obj_begin(w);
+    jw_kv_str(w, "message", c->message);
+    size_t rl = strlen(c->result);
+    if (rl > 2u && c->result[0] == '{' && c->result[rl - 1u] == '}') {
+        /* splice the owner's result members in (it is a JSON object rendered by jw) */
+        jw_key(w, "result");
+        jw_raw(w, c->result, rl);
+    }
+    jw_obj_end(w);
+}
+
+/* Send cmd and turn its outcome into a response. field: the name errors refer to. */
+static void run_command(api_t *api, const api_req_t *req, api_resp_t *resp, gw_cmd_t *cmd, int timeout_ms,
+                        const char *field)
+{
+    (void)req;
+    snprintf(cmd->source, sizeof cmd->source, "http");
+    atomic_fetch_add(&api->n.commands, 1u);
+    int rc = api->port.command(api->port.ctx, cmd, timeout_ms);
+    if (rc == TB_ERR_BUSY) {
+        api_error(api, resp, 409, API_REJ_BUSY, "busy", NULL, "the gateway is busy with other requests; try again");
+        return;
+    }
+    if (rc == TB_ERR_TIMEOUT) {
+        api_error(api, resp, 504, API_REJ_TIMEOUT, "timeout", NULL,
+                  "the gateway did not finish the request in time; it may still be carried out");
+        return;
+    }
+    if (rc != TB_OK) {
+        api_error(api, resp, 500, API_REJ_UNAVAILABLE, tb_err_name(rc), NULL, tb_err_str(rc));
+        return;
+    }
+    if (cmd->rc == TB_OK) {
+        cmd_ctx_t cc = {cmd};
+        render(resp, cmd->status ? cmd->status : 200, 512u + strlen(cmd->result), render_cmd_ok, &cc);
+        return;
+    }
+    int st = cmd->status >= 400 ? cmd->status : 500;
+    api_reject_t rej = st == 400 ? API_REJ_BAD_VALUE : st == 404 ? API_REJ_NOT_FOUND : st == 409 ? API_REJ_BUSY
+                       : st == 503 ? API_REJ_UNAVAILABLE : API_REJ_TIMEOUT;
+    size_t rl = strlen(cmd->result);
+    if (st == 400 && rl > 2u && cmd->result[0] == '{' && strstr(cmd->result, "\"error\"")) {
+        /* the owner's own {"error","field","reason"} (configuration diagnostics) */
+        count_rej(api, rej);
+        resp_reset(resp);
+        resp->heap = malloc(rl + 1u);
+        if (resp->heap) {
+            memcpy(resp->heap, cmd->result, rl + 1u);
+            resp->body = resp->heap;
+            resp->len = rl;
+            resp->status = st;
+            return;
+        }
+    }
+    const char *code = st == 400 ? "range" : st == 404 ? "not_found" : st == 409 ? "busy" : st == 503 ? "unavailable"
+                       : st == 502 ? "bms_refused" : st == 504 ? "bms_timeout" : tb_err_name(cmd->rc);
+    api_error(api, resp, st, rej, code, field, cmd->message);
+}
+
+static gw_cmd_t *new_cmd(api_t *api, api_resp_t *resp, gw_cmd_type_t type)
+{
+    gw_cmd_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "no_memory", NULL, "out of memory");
+        return NULL;
+    }
+    c->type = type;
+    return c;
+}
+
+/* ---- views ---------------------------------------------------------------------------------------- */
+
+static gw_view_t *get_view(api_t *api, api_resp_t *resp)
+{
+    gw_view_t *v = malloc(sizeof *v);
+    if (!v) {
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "no_memory", NULL, "out of memory");
+        return NULL;
+    }
+    if (!api->port.view(api->port.ctx, v)) {
+        free(v);
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "starting", NULL, "the gateway has not published any data yet");
+        api_add_header(resp, "Retry-After", "1");
+        return NULL;
+    }
+    return v;
+}
+
+/* ---- handlers ------------------------------------------------------------------------------------- */
+
+typedef struct api_route api_route_t;
+typedef void (*handler_fn)(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg);
+
+static void h_status(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)req;
+    (void)arg;
+    char *buf = malloc(GW_STATUS_JSON_MAX);
+    if (!buf) {
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "no_memory", NULL, "out of memory");
+        return;
+    }
+    size_t n = api->port.status(api->port.ctx, buf, GW_STATUS_JSON_MAX);
+    if (n == 0u) {
+        free(buf);
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "starting", NULL, "the gateway has not published any data yet");
+        api_add_header(resp, "Retry-After", "1");
+        return;
+    }
+    resp_reset(resp);
+    resp->status = 200;
+    resp->heap = buf;
+    resp->body = buf;
+    resp->len = n;
+}
+
+static void h_config_get(api_t *api, const api_req_t *req, api_resp_t *resp)
+{
+    gw_view_t *v = get_view(api, resp);
+    if (!v) {
+        return;
+    }
+    char dl[8] = "";
+    bool download = api_query_get(req->query, "download", dl, sizeof dl) != 0 && strcmp(dl, "0") != 0;
+    size_t cap = 16384u;
+    for (;;) {
+        char *buf = malloc(cap);
+        if (!buf) {
+            break;
+        }
+        /* never GW_CFG_OUT_SECRETS: secrets are write-only */
+        int n = gw_config_to_json(&v->cfg, buf, cap, download ? GW_CFG_OUT_PRETTY : 0u);
+        if (n >= 0) {
+            resp_reset(resp);
+            resp->status = 200;
+            resp->heap = buf;
+            resp->body = buf;
+            resp->len = (size_t)n;
+            if (download) {
+                api_add_header(resp, "Content-Disposition", "attachment; filename=\"tinybms-gateway-config.json\"");
+            }
+            free(v);
+            return;
+        }
+        free(buf);
+        if (cap > RENDER_MAX) {
+            break;
+        }
+        cap *= 2u;
+    }
+    free(v);
+    api_error(api, resp, 500, API_REJ_UNAVAILABLE, "internal", NULL, "the configuration could not be rendered");
+}
+
+static void h_config(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    if (req->method != API_PUT && req->method != API_POST) {
+        h_config_get(api, req, resp);
+        return;
+    }
+    cJSON *root = parse_body(api, req, resp);
+    if (!root) {
+        return;
+    }
+    char *compact = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!compact) {
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "no_memory", NULL, "out of memory");
+        return;
+    }
+    if (strlen(compact) >= GW_CMD_TEXT_MAX) {
+        free(compact);
+        api_errorf(api, resp, 413, API_REJ_TOO_LARGE, "too_large", NULL,
+                   "the configuration document is larger than %u bytes", (unsigned)GW_CMD_TEXT_MAX - 1u);
+        return;
+    }
+    gw_cmd_t *c = new_cmd(api, resp, GW_CMD_CONFIG_UPDATE);
+    if (c) {
+        memcpy(c->text, compact, strlen(compact) + 1u);
+        run_command(api, req, resp, c, CMD_TIMEOUT_MS, NULL);
+        free(c);
+    }
+    free(compact);
+}
+
+static void h_schema(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)req;
+    (void)arg;
+    size_t cap = 32768u;
+    for (;;) {
+        char *buf = malloc(cap);
+        if (!buf) {
+            break;
+        }
+        int n = gw_config_schema_json(buf, cap);
+        if (n >= 0) {
+            resp_reset(resp);
+            resp->status = 200;
+            resp->heap = buf;
+            resp->body = buf;
+            resp->len = (size_t)n;
+            return;
+        }
+        free(buf);
+        if (cap > RENDER_MAX) {
+            break;
+        }
+        cap *= 2u;
+    }
+    api_error(api, resp, 500, API_REJ_UNAVAILABLE, "internal", NULL, "the schema could not be rendered");
+}
+
+static void render_settings(jw_t *w, const void *p)
+{
+    const gw_view_t *v = p;
+    api_json_settings(w, v);
+}
+
+static void render_one_setting(jw_t *w, const void *p)
+{
+    const void *const *pp = p;
+    const gw_view_t *v = pp[0];
+    const tb_reg_t *r = pp[1];
+    bms_json_register(w, r, &v->snap.settings.raw[r->addr - BMS_SETTINGS_FIRST],
+                      v->bms_limits.valid ? &v->bms_limits : NULL);
+}
+
+static const tb_reg_t *setting_lookup(api_t *api, api_resp_t *resp, const char *name)
+{
+    const tb_reg_t *r = name && name[0] ? tb_reg_lookup(name) : NULL;
+    if (!r || r->group != TB_GRP_SETTINGS) {
+        api_errorf(api, resp, 404, API_REJ_NOT_FOUND, "not_found", "name", "unknown TinyBMS setting '%.60s'",
+                   name ? name : "");
+        return NULL;
+    }
+    return r;
+}
+
+static void put_setting(api_t *api, const api_req_t *req, api_resp_t *resp, const tb_reg_t *r)
+{
+    if (!(r->flags & TB_REGF_WRITABLE)) {
+        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "read_only", r->name, "%s is not writable", r->name);
+        return;
+    }
+    cJSON *root = parse_body(api, req, resp);
+    if (!root) {
+        return;
+    }
+    const cJSON *val = cJSON_GetObjectItemCaseSensitive(root, "value");
+    if (!cJSON_IsNumber(val)) {
+        cJSON_Delete(root);
+        api_errorf(api, resp, 400, API_REJ_BAD_JSON, "bad_json", "value",
+                   "the body must be {\"value\": <number in %s>}", r->unit[0] ? r->unit : "the register's unit");
+        return;
+    }
+    double value = val->valuedouble;
+    cJSON_Delete(root);
+    gw_view_t *v = get_view(api, resp);
+    if (!v) {
+        return;
+    }
+    /* validate here too, so that a bad value never occupies the command queue */
+    uint16_t words[2];
+    const char *why = NULL;
+    const tb_settings_limits_t *lim = v->bms_limits.valid ? &v->bms_limits : NULL;
+    int rc = tb_reg_encode(r, value, lim, words, &why);
+    if (rc != TB_OK) {
+        char range[96] = "";
+        if (r->flags & TB_REGF_RANGE) {
+            unsigned idx = (unsigned)(r->addr - BMS_SETTINGS_FIRST);
+            double lo = (double)r->min * (double)r->scale, hi = (double)r->max * (double)r->scale;
+            if (lim && r->words == 1u && idx < BMS_SETTINGS_COUNT) {
+                bool s = r->type == TB_T_INT16;
+                double dlo = (double)(s ? (int16_t)lim->min[idx] : lim->min[idx]) * (double)r->scale;
+                double dhi = (double)(s ? (int16_t)lim->max[idx] : lim->max[idx]) * (double)r->scale;
+                lo = dlo > lo ? dlo : lo;
+                hi = dhi < hi ? dhi : hi;
+            }
+            snprintf(range, sizeof range, " (allowed %g..%g%s%s)", lo, hi, r->unit[0] ? " " : "", r->unit);
+        }
+        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "range", r->name, "%s = %g%s%s refused: %s%s", r->name, value,
+                   r->unit[0] ? " " : "", r->unit, why ? why : "invalid", range);
+        free(v);
+        return;
+    }
+    bool have = v->snap.settings.valid;
+    free(v);
+    if (!have) {
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "unavailable", NULL,
+                  "the BMS settings have not been read yet; try again when the BMS answers");
+        return;
+    }
+    gw_cmd_t *c = new_cmd(api, resp, GW_CMD_BMS_WRITE);
+    if (!c) {
+        return;
+    }
+    snprintf(c->name, sizeof c->name, "%s", r->name);
+    c->value = value;
+    run_command(api, req, resp, c, BMS_CMD_TIMEOUT_MS, r->name);
+    if (c->rc == TB_OK && resp->status == 200) {
+        atomic_fetch_add(&api->n.bms_writes_ok, 1u);
+    }
+    free(c);
+}
+
+static void h_settings(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    if (arg) {
+        const tb_reg_t *r = setting_lookup(api, resp, arg);
+        if (!r) {
+            return;
+        }
+        if (req->method == API_PUT) {
+            put_setting(api, req, resp, r);
+            return;
+        }
+        gw_view_t *v = get_view(api, resp);
+        if (!v) {
+            return;
+        }
+        if (!v->snap.settings.valid) {
+            free(v);
+            api_error(api, resp, 503, API_REJ_UNAVAILABLE, "unavailable", NULL, "the BMS settings have not been read yet");
+            return;
+        }
+        const void *pp[2] = {v, r};
+        render(resp, 200, 1024u, render_one_setting, pp);
+        free(v);
+        return;
+    }
+    gw_view_t *v = get_view(api, resp);
+    if (!v) {
+        return;
+    }
+    render(resp, 200, 32768u, render_settings, v);
+    free(v);
+}
+
+static void render_events(jw_t *w, const void *p)
+{
+    api_json_events(w, p);
+}
+
+static void render_stats(jw_t *w, const void *p)
+{
+    const gw_view_t *v = p;
+    bms_json_stats(w, &v->snap.stats, v->t_ms);
+}
+
+static void render_version(jw_t *w, const void *p)
+{
+    const gw_view_t *v = p;
+    bms_json_version(w, &v->snap.version, v->t_ms);
+}
+
+static void render_can(jw_t *w, const void *p)
+{
+    api_json_can_frames(w, p);
+}
+
+static void render_energy(jw_t *w, const void *p)
+{
+    const gw_view_t *v = p;
+    jw_obj_begin(w);
+    jw_kv_bool(w, "known", v->energy_known);
+    jw_kv_double(w, "charged_wh", v->energy_in_wh, 1);
+    jw_kv_double(w, "discharged_wh", v->energy_out_wh, 1);
+    jw_kv_double(w, "net_wh", v->energy_in_wh - v->energy_out_wh, 1);
+    jw_kv_double(w, "charged_kwh", v->energy_in_wh / 1000.0, 3);
+    jw_kv_double(w, "discharged_kwh", v->energy_out_wh / 1000.0, 3);
+    jw_obj_end(w);
+}
+
+static void view_endpoint(api_t *api, api_resp_t *resp, render_fn fn, size_t hint)
+{
+    gw_view_t *v = get_view(api, resp);
+    if (!v) {
+        return;
+    }
+    render(resp, 200, hint, fn, v);
+    free(v);
+}
+
+static void h_events(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)req;
+    (void)arg;
+    view_endpoint(api, resp, render_events, 8192u);
+}
+
+static void h_stats(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)req;
+    (void)arg;
+    view_endpoint(api, resp, render_stats, 2048u);
+}
+
+static void h_version(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)req;
+    (void)arg;
+    view_endpoint(api, resp, render_version, 1024u);
+}
+
+static void h_can(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)req;
+    (void)arg;
+    view_endpoint(api, resp, render_can, 16384u);
+}
+
+static void h_energy(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)req;
+    (void)arg;
+    view_endpoint(api, resp, render_energy, 512u);
+}
+
+static void h_reset(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    cJSON *root = parse_body(api, req, resp);
+    if (!root) {
+        return;
+    }
+    const char *what = body_string(api, resp, root, "what", 16u);
+    uint8_t opt = 0;
+    if (what) {
+        if (strcmp(what, "bms") == 0) {
+            opt = TB_RESET_BMS;
+        } else if (strcmp(what, "events") == 0) {
+            opt = TB_RESET_CLEAR_EVENTS;
+        } else if (strcmp(what, "stats") == 0) {
+            opt = TB_RESET_CLEAR_STATS;
+        } else {
+            api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "range", "what",
+                       "\"what\" = \"%.16s\" is not one of: bms, events, stats", what);
+            what = NULL;
+        }
+    }
+    cJSON_Delete(root);
+    if (!what) {
+        return;
+    }
+    gw_cmd_t *c = new_cmd(api, resp, GW_CMD_BMS_RESET);
+    if (c) {
+        c->option = opt;
+        run_command(api, req, resp, c, BMS_CMD_TIMEOUT_MS, "what");
+        free(c);
+    }
+}
+
+static void h_restart(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    gw_cmd_t *c = new_cmd(api, resp, GW_CMD_RESTART);
+    if (c) {
+        run_command(api, req, resp, c, CMD_TIMEOUT_MS, NULL);
+        free(c);
+    }
+}
+
+/* ---- history -------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const history_sample_t *s;
+    size_t n;
+    const char *range;
+    uint32_t interval_s;
+} hist_ctx_t;
+
+static const char *const k_hist_fields[] = {"pack_v", "pack_a", "soc_pct", "cell_min_v", "cell_max_v",
+                                            "temp_max_c", "cvl_v", "ccl_a", "dcl_a"};
+static const unsigned k_hist_dec[] = {3, 2, 2, 4, 4, 1, 2, 1, 1};
+
+static float hist_field(const history_sample_t *s, unsigned f)
+{
+    switch (f) {
+    case 0: return s->pack_v;
+    case 1: return s->pack_a;
+    case 2: return s->soc_pct;
+    case 3: return s->cell_min_v;
+    case 4: return s->cell_max_v;
+    case 5: return s->temp_max_c;
+    case 6: return s->cvl_v;
+    case 7: return s->ccl_a;
+    default: return s->dcl_a;
+    }
+}
+
+static void render_history(jw_t *w, const void *p)
+{
+    const hist_ctx_t *h = p;
+    jw_obj_begin(w);
+    jw_kv_str(w, "range", h->range);
+    jw_kv_uint(w, "interval_s", h->interval_s);
+    jw_kv_uint(w, "count", h->n);
+    jw_key(w, "t");
+    jw_arr_begin(w);
+    for (size_t i = 0; i < h->n; i++) {
+        jw_uint(w, h->s[i].t);
+    }
+    jw_arr_end(w);
+    for (unsigned f = 0; f < sizeof k_hist_fields / sizeof k_hist_fields[0]; f++) {
+        jw_key(w, k_hist_fields[f]);
+        jw_arr_begin(w);
+        for (size_t i = 0; i < h->n; i++) {
+            jw_float(w, hist_field(&h->s[i], f), k_hist_dec[f]); /* NaN -> null */
+        }
+        jw_arr_end(w);
+    }
+    jw_obj_end(w);
+}
+
+/* Average consecutive samples into at most `points` (min cell keeps the minimum, max cell the
+ * maximum, so that a short excursion stays visible at any zoom). */
+static size_t downsample(history_sample_t *s, size_t n, size_t points)
+{
+    if (points == 0u || n <= points) {
+        return n;
+    }
+    size_t out = 0;
+    for (size_t b = 0; b < points; b++) {
+        size_t lo = b * n / points, hi = (b + 1u) * n / points;
+        if (hi <= lo) {
+            continue;
+        }
+        history_sample_t acc = s[hi - 1u];
+        float sum[9] = {0};
+        unsigned cnt[9] = {0};
+        float mn = NAN, mx = NAN;
+        for (size_t i = lo; i < hi; i++) {
+            for (unsigned f = 0; f < 9u; f++) {
+                float x = hist_field(&s[i], f);
+                if (isfinite(x)) {
+                    sum[f] += x;
+                    cnt[f]++;
+                }
+            }
+            if (isfinite(s[i].cell_min_v) && (!isfinite(mn) || s[i].cell_min_v < mn)) mn = s[i].cell_min_v;
+            if (isfinite(s[i].cell_max_v) && (!isfinite(mx) || s[i].cell_max_v > mx)) mx = s[i].cell_max_v;
+        }
+        float avg[9];
+        for (unsigned f = 0; f < 9u; f++) {
+            avg[f] = cnt[f] ? sum[f] / (float)cnt[f] : NAN;
+        }
+        acc.pack_v = avg[0];
+        acc.pack_a = avg[1];
+        acc.soc_pct = avg[2];
+        acc.cell_min_v = mn;
+        acc.cell_max_v = mx;
+        acc.temp_max_c = avg[5];
+        acc.cvl_v = avg[6];
+        acc.ccl_a = avg[7];
+        acc.dcl_a = avg[8];
+        s[out++] = acc;
+    }
+    return out;
+}
+
+/* Days since 1970-01-01 -> civil date (proleptic Gregorian), after H. Hinnant's algorithm. */
+static void civil(uint32_t t, char *out, size_t cap)
+{
+    long z = (long)(t / 86400u) + 719468L;
+    long era = z / 146097L;
+    long doe = z - era * 146097L;
+    long yoe = (doe - doe / 1460L + doe / 36524L - doe / 146096L) / 365L;
+    long y = yoe + era * 400L;
+    long doy = doe - (365L * yoe + yoe / 4L - yoe / 100L);
+    long mp = (5L * doy + 2L) / 153L;
+    long d = doy - (153L * mp + 2L) / 5L + 1L;
+    long m = mp < 10L ? mp + 3L : mp - 9L;
+    y += m <= 2L;
+    uint32_t sec = t % 86400u;
+    snprintf(out, cap, "%04ld-%02ld-%02ldT%02u:%02u:%02uZ", y, m, d, sec / 3600u, sec / 60u % 60u, sec % 60u);
+}
+
+static void h_history(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    bool csv = arg != NULL;
+    char rs[8] = "1h", ps[16] = "";
+    history_range_t range;
+    if (api_query_get(req->query, "range", rs, sizeof rs) < 0 || !history_range_parse(rs, &range)) {
+        api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "range", "range must be one of: 1h, 24h, 7d");
+        return;
+    }
+    size_t points = 0;
+    int qp = api_query_get(req->query, "points", ps, sizeof ps);
+    if (qp != 0) {
+        char *end = NULL;
+        long pv = strtol(ps, &end, 10);
+        if (qp < 0 || !end || *end != '\0' || pv < 10 || pv > 100000) {
+            api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "points", "points must be an integer 10..100000");
+            return;
+        }
+        points = (size_t)pv;
+    }
+    size_t cap = range == HISTORY_7D ? HISTORY_COARSE_N : HISTORY_FINE_N;
+    if (range == HISTORY_1H) {
+        cap = 3600u / HISTORY_FINE_S + 2u;
+    }
+    history_sample_t *s = malloc(cap * sizeof *s);
+    if (!s) {
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "no_memory", NULL, "out of memory");
+        return;
+    }
+    uint64_t wall = api->port.wall_ms(api->port.ctx);
+    size_t n = api->port.history(api->port.ctx, range, (uint32_t)(wall / 1000u), s, cap);
+    uint32_t interval = range == HISTORY_7D ? HISTORY_COARSE_S : HISTORY_FINE_S;
+    if (points && n > points) {
+        interval = (uint32_t)((double)interval * (double)n / (double)points + 0.5);
+        n = downsample(s, n, points);
+    }
+    if (!csv) {
+        hist_ctx_t h = {s, n, rs, interval};
+        render(resp, 200, 256u + n * 96u, render_history, &h);
+        free(s);
+        return;
+    }
+    size_t bcap = 256u + n * 128u;
+    char *b = malloc(bcap);
+    if (!b) {
+        free(s);
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "no_memory", NULL, "out of memory");
+        return;
+    }
+    size_t o = (size_t)snprintf(b, bcap, "time_utc,time_s");
+    for (unsigned f = 0; f < 9u; f++) {
+        o += (size_t)snprintf(b + o, bcap - o, ",%s", k_hist_fields[f]);
+    }
+    o += (size_t)snprintf(b + o, bcap - o, "\r\n");
+    for (size_t i = 0; i < n && o + 128u < bcap; i++) {
+        char iso[32];
+        civil(s[i].t, iso, sizeof iso);
+        o += (size_t)snprintf(b + o, bcap - o, "%s,%u", iso, (unsigned)s[i].t);
+        for (unsigned f = 0; f < 9u; f++) {
+            float x = hist_field(&s[i], f);
+            if (isfinite(x)) {
+                o += (size_t)snprintf(b + o, bcap - o, ",%.*f", (int)k_hist_dec[f], (double)x);
+            } else {
+                o += (size_t)snprintf(b + o, bcap - o, ",");
+            }
+        }
+        o += (size_t)snprintf(b + o, bcap - o, "\r\n");
+    }
+    free(s);
+    resp_reset(resp);
+    resp->status = 200;
+    resp->content_type = "text/csv; charset=utf-8";
+    resp->heap = b;
+    resp->body = b;
+    resp->len = o;
+    char cd[96];
+    snprintf(cd, sizeof cd, "attachment; filename=\"tinybms-history-%s.csv\"", rs);
+    api_add_header(resp, "Content-Disposition", cd);
+}
+
+/* ---- logs ----------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const log_entry_t *e;
+    size_t n;
+    uint64_t last;
+} logs_ctx_t;
+
+static void render_logs(jw_t *w, const void *p)
+{
+    const logs_ctx_t *l = p;
+    jw_obj_begin(w);
+    jw_kv_uint(w, "last_seq", l->last);
+    jw_key(w, "entries");
+    jw_arr_begin(w);
+    for (size_t i = 0; i < l->n; i++) {
+        api_json_log_entry(w, &l->e[i]);
+    }
+    jw_arr_end(w);
+    jw_obj_end(w);
+}
+
+static void h_logs(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    char a[24] = "0", lv[8] = "debug", li[8] = "";
+    uint64_t after = 0;
+    int qa = api_query_get(req->query, "after", a, sizeof a);
+    if (qa != 0) {
+        char *end = NULL;
+        unsigned long long x = strtoull(a, &end, 10);
+        if (qa < 0 || !end || *end != '\0' || a[0] < '0' || a[0] > '9') {
+            api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "after", "after must be a log sequence number");
+            return;
+        }
+        after = x;
+    }
+    log_level_t level = LOG_DEBUG;
+    if (api_query_get(req->query, "level", lv, sizeof lv) != 0 && !log_level_parse(lv, &level)) {
+        api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "level", "level must be one of: error, warn, info, debug");
+        return;
+    }
+    size_t limit = LOG_LIMIT_DEFAULT;
+    int ql = api_query_get(req->query, "limit", li, sizeof li);
+    if (ql != 0) {
+        char *end = NULL;
+        long x = strtol(li, &end, 10);
+        if (ql < 0 || !end || *end != '\0' || x < 1 || x > (long)LOG_LIMIT_MAX) {
+            api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "limit", "limit must be 1..512");
+            return;
+        }
+        limit = (size_t)x;
+    }
+    log_entry_t *all = malloc(LOG_RING * sizeof *all);
+    if (!all) {
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "no_memory", NULL, "out of memory");
+        return;
+    }
+    uint64_t last = log_last_seq();
+    size_t got = log_read(after, all, LOG_RING);
+    if (got && all[got - 1u].seq > last) {
+        last = all[got - 1u].seq;
+    }
+    /* keep the newest `limit` entries at or below the level */
+    size_t k = 0;
+    for (size_t i = 0; i < got; i++) {
+        if (all[i].level <= (uint8_t)level) {
+            all[k++] = all[i];
+        }
+    }
+    size_t first = k > limit ? k - limit : 0u;
+    logs_ctx_t lc = {all + first, k - first, last};
+    render(resp, 200, 512u + lc.n * 320u, render_logs, &lc);
+    free(all);
+}
+
+/* ---- system, auth ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    api_t *api;
+    const gw_view_t *v; /* may be NULL */
+    uint32_t now;
+} sys_ctx_t;
+
+static void render_system(jw_t *w, const void *p)
+{
+    const sys_ctx_t *s = p;
+    api_t *api = s->api;
+    jw_obj_begin(w);
+    jw_kv_str(w, "product", "tinybms-gateway");
+    jw_kv_str(w, "version", api->info.version ? api->info.version : "");
+    jw_kv_str(w, "server", api->info.server ? api->info.server : "");
+    jw_kv_bool(w, "demo", api->info.demo);
+    jw_kv_uint(w, "uptime_s", (uint32_t)(s->now - api->start_ms) / 1000u);
+    uint64_t wall = api->port.wall_ms(api->port.ctx);
+    if (wall) {
+        jw_kv_uint(w, "time_ms", wall);
+    } else {
+        jw_kv_null(w, "time_ms");
+    }
+    jw_kv_str(w, "config_path", api->info.config_path ? api->info.config_path : "");
+    jw_kv_str(w, "state_dir", api->info.state_dir ? api->info.state_dir : "");
+    jw_kv_str(w, "http_listen", api->info.http_listen ? api->info.http_listen : "");
+    if (s->v) {
+        jw_kv_uint(w, "view_seq", s->v->seq);
+        jw_kv_uint(w, "config_version", s->v->config_version);
+        jw_kv_str(w, "device_id", s->v->cfg.gateway.device_id);
+        jw_kv_str(w, "serial", s->v->cfg.gateway.serial_device);
+        jw_kv_str(w, "can_port", s->v->cfg.can.port);
+        jw_kv_str(w, "log_level", log_level_name((log_level_t)s->v->cfg.gateway.log_level));
+    }
+    jw_key(w, "auth");
+    jw_obj_begin(w);
+    jw_kv_bool(w, "password_set", !auth_setup_required(api->auth));
+    jw_kv_bool(w, "read_only_open", auth_read_only_open(api->auth));
+    jw_obj_end(w);
+    uint32_t clients = 0;
+    uint64_t sent = 0, skipped = 0, dropped = 0;
+    if (api->port.transport_stats) {
+        api->port.transport_stats(api->port.ctx, &clients, &sent, &skipped, &dropped);
+    }
+    jw_key(w, "websocket");
+    jw_obj_begin(w);
+    jw_kv_uint(w, "clients", clients);
+    jw_kv_int(w, "rate_hz", atomic_load(&api->ws_rate_hz));
+    jw_obj_end(w);
+    jw_key(w, "ui");
+    jw_obj_begin(w);
+    jw_kv_uint(w, "files", api->info.asset_count);
+    jw_kv_uint(w, "bytes", api->ui_bytes);
+    jw_kv_uint(w, "gzip_bytes", api->ui_gz_bytes);
+    jw_obj_end(w);
+    jw_obj_end(w);
+}
+
+static void h_system(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)req;
+    (void)arg;
+    gw_view_t *v = malloc(sizeof *v);
+    bool have = v && api->port.view(api->port.ctx, v);
+    sys_ctx_t s = {api, have ? v : NULL, api->port.now_ms(api->port.ctx)};
+    render(resp, 200, 2048u, render_system, &s);
+    free(v);
+}
+
+static void h_metrics(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)req;
+    (void)arg;
+    gw_view_t *v = malloc(sizeof *v);
+    bool have = v && api->port.view(api->port.ctx, v);
+    metrics_extra_t x;
+    memset(&x, 0, sizeof x);
+    x.api = &api->n;
+    auth_counters(api->auth, &x.auth, api->port.now_ms(api->port.ctx));
+    log_counts(x.log_lines, &x.log_suppressed);
+    x.uptime_s = (uint32_t)(api->port.now_ms(api->port.ctx) - api->start_ms) / 1000u;
+    if (api->port.transport_stats) {
+        api->port.transport_stats(api->port.ctx, &x.ws_clients, &x.ws_sent, &x.ws_skipped, &x.ws_dropped);
+    }
+    size_t cap = 65536u;
+    for (;;) {
+        char *buf = malloc(cap);
+        if (!buf) {
+            break;
+        }
+        int n = metrics_render(have ? v : NULL, &x, buf, cap);
+        if (n >= 0) {
+            resp_reset(resp);
+            resp->status = 200;
+            resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+            resp->heap = buf;
+            resp->body = buf;
+            resp->len = (size_t)n;
+            free(v);
+            return;
+        }
+        free(buf);
+        if (cap > RENDER_MAX) {
+            break;
+        }
+        cap *= 2u;
+    }
+    free(v);
+    api_error(api, resp, 500, API_REJ_UNAVAILABLE, "internal", NULL, "the metrics could not be rendered");
+}
+
+typedef struct {
+    bool setup_required, logged_in, read_only_open;
+    uint32_t expires_in_s;
+} auth_state_t;
+
+static void render_auth_state(jw_t *w, const void *p)
+{
+    const auth_state_t *s = p;
+    jw_obj_begin(w);
+    jw_kv_bool(w, "setup_required", s->setup_required);
+    jw_kv_bool(w, "logged_in", s->logged_in);
+    jw_kv_bool(w, "read_only_open", s->read_only_open);
+    if (s->logged_in) {
+        jw_kv_uint(w, "expires_in_s", s->expires_in_s);
+    } else {
+        jw_kv_null(w, "expires_in_s");
+    }
+    jw_obj_end(w);
+}
+
+static bool session_of(api_t *api, const api_req_t *req, uint32_t *expires)
+{
+    char tok[AUTH_TOKEN_LEN + 1u];
+    return auth_cookie_token(req->cookie, tok, sizeof tok) &&
+           auth_session_valid(api->auth, tok, api->port.now_ms(api->port.ctx), expires);
+}
+
+static void h_auth_state(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    auth_state_t s;
+    memset(&s, 0, sizeof s);
+    s.setup_required = auth_setup_required(api->auth);
+    s.logged_in = session_of(api, req, &s.expires_in_s);
+    s.read_only_open = auth_read_only_open(api->auth);
+    render(resp, 200, 256u, render_auth_state, &s);
+}
+
+static void set_cookie(api_resp_t *resp, const char *token, uint32_t max_age_s)
+{
+    char v[160];
+    snprintf(v, sizeof v, "%s=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Strict", AUTH_COOKIE, token, max_age_s);
+    api_add_header(resp, "Set-Cookie", v);
+}
+
+static void auth_outcome(api_t *api, const api_req_t *req, api_resp_t *resp, const auth_result_t *r, const char *field,
+                         const char *what)
+{
+    char retry[16];
+    switch (r->rc) {
+    case TB_OK: {
+        auth_state_t s = {false, true, auth_read_only_open(api->auth), r->lifetime_s};
+        render(resp, 200, 256u, render_auth_state, &s);
+        set_cookie(resp, r->token, r->lifetime_s);
+        LOGI("web", "%s from %s", what, req->peer ? req->peer : "?");
+        return;
+    }
+    case TB_ERR_BUSY:
+        api_error(api, resp, 429, API_REJ_RATE_LIMITED, "rate_limited", NULL, r->reason);
+        snprintf(retry, sizeof retry, "%u", r->retry_after_s ? r->retry_after_s : 1u);
+        api_add_header(resp, "Retry-After", retry);
+        return;
+    case TB_ERR_AUTH:
+        LOGW("web", "%s refused for %s: %s", what, req->peer ? req->peer : "?", r->reason);
+        api_error(api, resp, 401, API_REJ_UNAUTHENTICATED, "unauthenticated", field, r->reason);
+        return;
+    case TB_ERR_STATE:
+        api_error(api, resp, 409, API_REJ_BUSY, "state", NULL, r->reason);
+        return;
+    case TB_ERR_RANGE:
+        api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "password", r->reason);
+        return;
+    default:
+        api_error(api, resp, 500, API_REJ_UNAVAILABLE, "internal", NULL, r->reason ? r->reason : "internal error");
+        return;
+    }
+}
+
+static void h_login(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    cJSON *root = parse_body(api, req, resp);
+    if (!root) {
+        return;
+    }
+    const char *pw = body_string(api, resp, root, "password", AUTH_PW_MAX);
+    if (pw) {
+        auth_result_t r;
+        auth_login(api->auth, req->peer, pw, api->port.now_ms(api->port.ctx), &r);
+        auth_outcome(api, req, resp, &r, "password", "login");
+    }
+    cJSON_Delete(root);
+}
+
+static void h_setup(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    cJSON *root = parse_body(api, req, resp);
+    if (!root) {
+        return;
+    }
+    const char *code = body_string(api, resp, root, "code", 32u);
+    const char *pw = code ? body_string(api, resp, root, "password", 4096u) : NULL;
+    if (code && pw) {
+        auth_result_t r;
+        auth_setup(api->auth, req->peer, code, pw, api->port.now_ms(api->port.ctx), &r);
+        auth_outcome(api, req, resp, &r, "code", "admin password set");
+    }
+    cJSON_Delete(root);
+}
+
+static void h_password(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    cJSON *root = parse_body(api, req, resp);
+    if (!root) {
+        return;
+    }
+    const char *cur = body_string(api, resp, root, "current", AUTH_PW_MAX);
+    const char *pw = cur ? body_string(api, resp, root, "password", 4096u) : NULL;
+    if (cur && pw) {
+        auth_result_t r;
+        auth_change_password(api->auth, req->peer, cur, pw, api->port.now_ms(api->port.ctx), &r);
+        auth_outcome(api, req, resp, &r, "current", "admin password changed");
+    }
+    cJSON_Delete(root);
+}
+
+static void h_logout(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    char tok[AUTH_TOKEN_LEN + 1u];
+    if (auth_cookie_token(req->cookie, tok, sizeof tok)) {
+        auth_logout(api->auth, tok);
+    }
+    auth_state_t s = {auth_setup_required(api->auth), false, auth_read_only_open(api->auth), 0};
+    render(resp, 200, 256u, render_auth_state, &s);
+    set_cookie(resp, "", 0u);
+}
+
+/* ---- static assets ---------------------------------------------------------------------------------- */
+
+static bool accepts_gzip(const char *ae)
+{
+    for (const char *p = ae; p && (p = strstr(p, "gzip")) != NULL; p += 4) {
+        const char *q = p + 4;
+        while (*q == ' ') {
+            q++;
+        }
+        if (strncmp(q, ";q=0", 4) == 0 && (q[4] == '\0' || q[4] == ',' || (q[4] == '.' && strspn(q + 5, "0") > 0 &&
+                                                                           (q[5 + strspn(q + 5, "0")] == '\0' ||
+                                                                            q[5 + strspn(q + 5, "0")] == ',')))) {
+            return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+static bool serve_asset(api_t *api, const api_req_t *req, api_resp_t *resp)
+{
+    const char *path = strcmp(req->path, "/") == 0 ? "/index.html" : req->path;
+    for (size_t i = 0; i < api->info.asset_count; i++) {
+        const api_asset_t *a = &api->info.assets[i];
+        if (strcmp(a->path, path) != 0) {
+            continue;
+        }
+        resp_reset(resp);
+        resp->content_type = a->content_type;
+        resp->cacheable = true;
+        if (a->etag) {
+            api_add_header(resp, "ETag", a->etag);
+        }
+        api_add_header(resp, "Vary", "Accept-Encoding");
+        if (a->etag && req->if_none_match && strstr(req->if_none_match, a->etag)) {
+            resp->status = 304;
+            return true;
+        }
+        resp->status = 200;
+        if (a->gz && accepts_gzip(req->accept_encoding)) {
+            api_add_header(resp, "Content-Encoding", "gzip");
+            resp->body = (const char *)a->gz;
+            resp->len = a->gz_len;
+        } else {
+            resp->body = (const char *)a->data;
+            resp->len = a->len;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* ---- routing ---------------------------------------------------------------------------------------- */
+
+enum {
+    M_GET = 1u << API_GET,
+    M_POST = 1u << API_POST,
+    M_PUT = 1u << API_PUT,
+    R_PREFIX = 1u << 0,       /* path + "/" + argument */
+    R_OPEN = 1u << 1,         /* readable even when web.read_only_open is false */
+    R_NO_SESSION = 1u << 2,   /* a change that needs no session (login, set-up, logout) */
+};
+
+struct api_route {
+    const char *path;
+    unsigned methods;
+    unsigned flags;
+    handler_fn fn;
+    const char *allow;
+};
+
+static void h_history_csv(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    h_history(api, req, resp, "csv");
+}
+
+static void h_history_json(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    h_history(api, req, resp, NULL);
+}
+
+static const api_route_t k_routes[] = {
+    {"/api/status", M_GET, 0, h_status, "GET, HEAD"},
+    {"/api/config", M_GET | M_PUT, 0, h_config, "GET, HEAD, PUT"},
+    {"/api/config/schema", M_GET, 0, h_schema, "GET, HEAD"},
+    {"/api/bms/settings", M_GET, 0, h_settings, "GET, HEAD"},
+    {"/api/bms/settings", M_GET | M_PUT, R_PREFIX, h_settings, "GET, HEAD, PUT"},
+    {"/api/bms/events", M_GET, 0, h_events, "GET, HEAD"},
+    {"/api/bms/stats", M_GET, 0, h_stats, "GET, HEAD"},
+    {"/api/bms/version", M_GET, 0, h_version, "GET, HEAD"},
+    {"/api/bms/reset", M_POST, 0, h_reset, "POST"},
+    {"/api/history", M_GET, 0, h_history_json, "GET, HEAD"},
+    {"/api/history.csv", M_GET, 0, h_history_csv, "GET, HEAD"},
+    {"/api/can/frames", M_GET, 0, h_can, "GET, HEAD"},
+    {"/api/logs", M_GET, 0, h_logs, "GET, HEAD"},
+    {"/api/energy", M_GET, 0, h_energy, "GET, HEAD"},
+    {"/api/system", M_GET, 0, h_system, "GET, HEAD"},
+    {"/api/system/restart", M_POST, 0, h_restart, "POST"},
+    {"/api/auth", M_GET, R_OPEN, h_auth_state, "GET, HEAD"},
+    {"/api/auth/login", M_POST, R_NO_SESSION, h_login, "POST"},
+    {"/api/auth/setup", M_POST, R_NO_SESSION, h_setup, "POST"},
+    {"/api/auth/logout", M_POST, R_NO_SESSION, h_logout, "POST"},
+    {"/api/auth/password", M_PUT | M_POST, 0, h_password, "PUT, POST"},
+    {"/metrics", M_GET, 0, h_metrics, "GET, HEAD"},
+};
+
+static const api_route_t *route_find(const char *path, const char **arg)
+{
+    *arg = NULL;
+    for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++) {
+        const api_route_t *r = &k_routes[i];
+        size_t n = strlen(r->path);
+        if (!(r->flags & R_PREFIX)) {
+            if (strcmp(path, r->path) == 0) {
+                return r;
+            }
+        } else if (strncmp(path, r->path, n) == 0 && path[n] == '/' && path[n + 1u] != '\0' &&
+                   !strchr(path + n + 1u, '/')) {
+            *arg = path + n + 1u;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static bool is_change(api_method_t m)
+{
+    return m == API_POST || m == API_PUT || m == API_DELETE || m == API_PATCH;
+}
+
+bool api_may_read(api_t *api, const api_req_t *req)
+{
+    return auth_read_only_open(api->auth) || session_of(api, req, NULL);
+}
+
+static void dispatch(api_t *api, const api_req_t *req, api_resp_t *resp)
+{
+    if (req->body_too_large) {
+        api_errorf(api, resp, 413, API_REJ_TOO_LARGE, "too_large", NULL, "the request body is larger than %d bytes",
+                   atomic_load(&api->max_body));
+        return;
+    }
+    if (!req->path || req->path[0] != '/') {
+        api_error(api, resp, 400, API_REJ_BAD_VALUE, "bad_request", NULL, "malformed request path");
+        return;
+    }
+    const char *arg = NULL;
+    const api_route_t *r = route_find(req->path, &arg);
+    bool is_api = strncmp(req->path, "/api/", 5) == 0 || strcmp(req->path, "/api") == 0;
+    if (!r) {
+        if (!is_api && (req->method == API_GET || req->method == API_HEAD) && serve_asset(api, req, resp)) {
+            return;
+        }
+        api_errorf(api, resp, 404, API_REJ_NOT_FOUND, "not_found", NULL, "no such resource: %.80s", req->path);
+        return;
+    }
+    api_method_t m = req->method == API_HEAD ? API_GET : req->method;
+    if (m >= API_OTHER || !(r->methods & (1u << m))) {
+        api_errorf(api, resp, 405, API_REJ_METHOD, "method", NULL, "%s supports %s", r->path, r->allow);
+        api_add_header(resp, "Allow", r->allow);
+        return;
+    }
+    if (is_change(m)) {
+        if (!auth_same_origin(req->host, req->origin, req->referer, req->sec_fetch_site)) {
+            LOGW("web", "cross-origin %s %s from %s refused", m == API_PUT ? "PUT" : "POST", r->path,
+                 req->peer ? req->peer : "?");
+            api_error(api, resp, 403, API_REJ_CROSS_ORIGIN, "cross_origin", NULL,
+                      "changes must come from a page served by this gateway (Origin/Referer does not match Host)");
+            return;
+        }
+        if (!(r->flags & R_NO_SESSION) && !session_of(api, req, NULL)) {
+            api_error(api, resp, 401, API_REJ_UNAUTHENTICATED, "unauthenticated", NULL,
+                      auth_setup_required(api->auth) ? "set the admin password first (POST /api/auth/setup)"
+                                                     : "log in first (POST /api/auth/login)");
+            return;
+        }
+    } else if (!(r->flags & R_OPEN) && !api_may_read(api, req)) {
+        api_error(api, resp, 401, API_REJ_UNAUTHENTICATED, "unauthenticated", NULL,
+                  "this gateway requires a login to read (web.read_only_open is false)");
+        return;
+    }
+    r->fn(api, req, resp, arg);
+}
+
+void api_handle(api_t *api, const api_req_t *req, api_resp_t *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    resp->status = 500;
+    resp->content_type = JSON_TYPE;
+    resp->body = "";
+    atomic_fetch_add(&api->n.requests, 1u);
+    dispatch(api, req, resp);
+    unsigned cls = (unsigned)resp->status / 100u;
+    if (cls >= 1u && cls <= 5u) {
+        atomic_fetch_add(&api->n.by_class[cls], 1u);
+    }
+}
+
+void api_set_web_cfg(api_t *api, const api_web_cfg_t *cfg)
+{
+    atomic_store(&api->max_body, cfg->max_body_bytes);
+    atomic_store(&api->ws_rate_hz, cfg->ws_rate_hz);
+    auth_set_policy(api->auth, cfg);
+}
+
+void api_init(api_t *api, const api_port_t *port, const api_info_t *info, auth_t *auth, const api_web_cfg_t *cfg)
+{
+    memset(api, 0, sizeof *api);
+    api->port = *port;
+    api->info = *info;
+    api->auth = auth;
+    api->start_ms = port->now_ms(port->ctx);
+    for (size_t i = 0; i < info->asset_count; i++) {
+        api->ui_bytes += info->assets[i].len;
+        api->ui_gz_bytes += info->assets[i].gz ? info->assets[i].gz_len : info->assets[i].len;
+    }
+    api_set_web_cfg(api, cfg);
+}

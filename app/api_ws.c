@@ -1,0 +1,205 @@
+#include "app/api_ws.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "app/api_json.h"
+#include "core/jw.h"
+
+void api_ws_sub_default(api_ws_sub_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->status = true;
+    s->events = true;
+    s->log_level = LOG_INFO;
+}
+
+int api_ws_parse(const char *msg, size_t len, api_ws_sub_t *s)
+{
+    if (len > API_WS_CLIENT_MSG_MAX) {
+        return TB_ERR_TOO_LARGE;
+    }
+    if (!msg || len == 0u || memchr(msg, '\0', len)) {
+        return TB_ERR_FORMAT;
+    }
+    cJSON *root = cJSON_ParseWithLength(msg, len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return TB_ERR_FORMAT;
+    }
+    api_ws_sub_t n = *s;
+    int rc = TB_OK;
+    const cJSON *sub = cJSON_GetObjectItemCaseSensitive(root, "subscribe");
+    if (sub) {
+        if (!cJSON_IsArray(sub)) {
+            rc = TB_ERR_FORMAT;
+        } else {
+            n.status = n.events = n.log = n.can = false;
+            for (const cJSON *t = sub->child; t && rc == TB_OK; t = t->next) {
+                if (!cJSON_IsString(t)) {
+                    rc = TB_ERR_FORMAT;
+                } else if (strcmp(t->valuestring, "status") == 0) {
+                    n.status = true;
+                } else if (strcmp(t->valuestring, "events") == 0) {
+                    n.events = true;
+                } else if (strcmp(t->valuestring, "log") == 0) {
+                    n.log = true;
+                } else if (strcmp(t->valuestring, "can") == 0) {
+                    n.can = true;
+                } else {
+                    rc = TB_ERR_RANGE;
+                }
+            }
+        }
+    }
+    const cJSON *lv = cJSON_GetObjectItemCaseSensitive(root, "log_level");
+    if (rc == TB_OK && lv) {
+        log_level_t l;
+        if (!cJSON_IsString(lv)) {
+            rc = TB_ERR_FORMAT;
+        } else if (!log_level_parse(lv->valuestring, &l)) {
+            rc = TB_ERR_RANGE;
+        } else {
+            n.log_level = (uint8_t)l;
+        }
+    }
+    if (rc == TB_OK && !sub && !lv) {
+        rc = TB_ERR_FORMAT; /* nothing we understand */
+    }
+    cJSON_Delete(root);
+    if (rc == TB_OK) {
+        *s = n;
+    }
+    return rc;
+}
+
+static void sub_list(jw_t *w, const api_ws_sub_t *s)
+{
+    jw_arr_begin(w);
+    if (s->status) jw_str(w, "status");
+    if (s->events) jw_str(w, "events");
+    if (s->log) jw_str(w, "log");
+    if (s->can) jw_str(w, "can");
+    jw_arr_end(w);
+}
+
+int api_ws_hello(char *buf, size_t cap, const char *version, int rate_hz, const api_ws_sub_t *s)
+{
+    jw_t w;
+    jw_init(&w, buf, cap);
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "type", "hello");
+    jw_kv_str(&w, "version", version ? version : "");
+    jw_kv_int(&w, "rate_hz", rate_hz);
+    jw_key(&w, "subscribed");
+    sub_list(&w, s);
+    jw_kv_str(&w, "log_level", log_level_name((log_level_t)s->log_level));
+    jw_obj_end(&w);
+    return jw_finish(&w);
+}
+
+int api_ws_status(char *buf, size_t cap, const char *status_json, size_t len)
+{
+    static const char pre[] = "{\"type\":\"status\",\"data\":";
+    size_t pl = sizeof pre - 1u;
+    if (len == 0u || pl + len + 2u > cap) {
+        return TB_ERR_NOSPACE;
+    }
+    memcpy(buf, pre, pl);
+    memcpy(buf + pl, status_json, len);
+    buf[pl + len] = '}';
+    buf[pl + len + 1u] = '\0';
+    return (int)(pl + len + 1u);
+}
+
+int api_ws_events(char *buf, size_t cap, const gw_view_t *v)
+{
+    jw_t w;
+    jw_init(&w, buf, cap);
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "type", "events");
+    jw_kv_uint(&w, "new_seq", v->event_seq);
+    jw_key(&w, "events");
+    jw_arr_begin(&w);
+    for (unsigned i = 0; i < v->recent_count && i < GW_VIEW_EVENTS; i++) {
+        jw_obj_begin(&w);
+        /* the number of each event: the newest is new_seq */
+        jw_kv_uint(&w, "seq", (uint64_t)v->event_seq - (uint64_t)(v->recent_count - 1u - i));
+        jw_kv_uint(&w, "timestamp_s", v->recent_events[i].timestamp_s);
+        jw_kv_uint(&w, "id", v->recent_events[i].id);
+        jw_kv_str(&w, "class", bms_event_class_name(bms_event_class(v->recent_events[i].id)));
+        jw_kv_str(&w, "name", bms_event_name(v->recent_events[i].id));
+        jw_obj_end(&w);
+    }
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    return jw_finish(&w);
+}
+
+int api_ws_can(char *buf, size_t cap, const gw_view_t *v)
+{
+    jw_t w;
+    jw_init(&w, buf, cap);
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "type", "can");
+    jw_key(&w, "data");
+    api_json_can_frames(&w, v);
+    jw_obj_end(&w);
+    return jw_finish(&w);
+}
+
+int api_ws_log(char *buf, size_t cap, const log_entry_t *e, size_t n, uint64_t last_seq)
+{
+    jw_t w;
+    jw_init(&w, buf, cap);
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "type", "log");
+    jw_kv_uint(&w, "last_seq", last_seq);
+    jw_key(&w, "entries");
+    jw_arr_begin(&w);
+    for (size_t i = 0; i < n; i++) {
+        api_json_log_entry(&w, &e[i]);
+    }
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    return jw_finish(&w);
+}
+
+size_t api_ws_utf8_sanitize(char *s, size_t len)
+{
+    size_t bad = 0;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n;
+        uint32_t cp, min;
+        if (c < 0x80u) {
+            i++;
+            continue;
+        } else if ((c & 0xE0u) == 0xC0u) {
+            n = 2; cp = c & 0x1Fu; min = 0x80u;
+        } else if ((c & 0xF0u) == 0xE0u) {
+            n = 3; cp = c & 0x0Fu; min = 0x800u;
+        } else if ((c & 0xF8u) == 0xF0u) {
+            n = 4; cp = c & 0x07u; min = 0x10000u;
+        } else {
+            s[i++] = '?';
+            bad++;
+            continue;
+        }
+        bool ok = i + n <= len;
+        for (size_t k = 1; ok && k < n; k++) {
+            unsigned char d = (unsigned char)s[i + k];
+            ok = (d & 0xC0u) == 0x80u;
+            cp = (cp << 6) | (d & 0x3Fu);
+        }
+        ok = ok && cp >= min && cp <= 0x10FFFFu && !(cp >= 0xD800u && cp <= 0xDFFFu);
+        if (!ok) {
+            s[i++] = '?';
+            bad++;
+            continue;
+        }
+        i += n;
+    }
+    return bad;
+}
