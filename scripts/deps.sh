@@ -5,10 +5,10 @@
 set -euo pipefail
 
 declare -A GROUP
-GROUP[build]="cmake make gcc pkg-config libcjson-dev libcivetweb-dev libmosquitto-dev libsystemd-dev"
+GROUP[build]="cmake make gcc pkg-config libcjson-dev libcivetweb-dev libmosquitto-dev libsystemd-dev libsodium-dev"
 # The core cross-compiled for rv32imc (ESP32-C3 ISA) and run under QEMU (tests/target, make size).
 GROUP[target]="cmake gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
-GROUP[test]="${GROUP[build]} ${GROUP[target]} clang libclang-rt-14-dev libcmocka-dev python3 python3-pymodbus python3-serial python3-serial-asyncio python3-can python3-jinja2 socat mosquitto mosquitto-clients cppcheck"
+GROUP[test]="${GROUP[build]} ${GROUP[target]} clang libclang-rt-14-dev libcmocka-dev python3 python3-pymodbus python3-serial python3-serial-asyncio python3-can python3-jinja2 socat mosquitto mosquitto-clients cppcheck python3-requests python3-websocket chromium chromium-driver python3-selenium"
 GROUP[demo]="${GROUP[build]}"
 GROUP[bench]="${GROUP[test]} valgrind wrk"
 GROUP[docs]="${GROUP[build]} libcmocka-dev python3 python3-matplotlib"

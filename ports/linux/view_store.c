@@ -41,6 +41,18 @@ uint64_t view_store_get(view_store_t *vs, gw_view_t *out)
     return s;
 }
 
+size_t view_store_get_status(view_store_t *vs, char *buf, size_t cap)
+{
+    pthread_mutex_lock(&vs->mu);
+    size_t n = vs->seq && vs->view.status_len < cap ? vs->view.status_len : 0u;
+    if (n) {
+        memcpy(buf, vs->view.status_json, n);
+        buf[n] = '\0';
+    }
+    pthread_mutex_unlock(&vs->mu);
+    return n;
+}
+
 uint64_t view_store_wait(view_store_t *vs, uint64_t after, gw_view_t *out, int timeout_ms)
 {
     struct timespec deadline;

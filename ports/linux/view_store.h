@@ -25,6 +25,9 @@ void view_store_destroy(view_store_t *vs);
 void view_store_publish(void *vs, const gw_view_t *v);
 /* Reader: copy the latest view; returns its seq (0: nothing published yet, *out untouched). */
 uint64_t view_store_get(view_store_t *vs, gw_view_t *out);
+/* Reader: copy only the pre-rendered status JSON (GET /api/status serves it as is, without copying
+ * the whole view). Returns its length, or 0 if nothing was published yet or cap is too small. */
+size_t view_store_get_status(view_store_t *vs, char *buf, size_t cap);
 /* Reader: wait until a view newer than `after` exists or timeout_ms passes; copies it if so.
  * Returns the new seq, or 0 on timeout / shutdown. */
 uint64_t view_store_wait(view_store_t *vs, uint64_t after, gw_view_t *out, int timeout_ms);

@@ -1,0 +1,542 @@
+#include "ports/linux/http_ws.h"
+
+#include <civetweb.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/api_ws.h"
+#include "app/log.h"
+#include "ports/linux/clock.h"
+
+#define WRITER_STACK (256u * 1024u)
+#define LOG_POLL_MS 250u
+#define IDLE_WAKE_MS 1000u
+#define LOG_BATCH 32u
+#define CAN_MSG_MAX (256u * 1024u)
+
+/* An immutable message shared by every writer that sends it. */
+typedef struct {
+    atomic_int refs;
+    size_t len;
+    char data[];
+} ws_msg_t;
+
+typedef struct ws_client {
+    http_ws_t *ws;
+    struct mg_connection *conn;
+    pthread_t thr;
+    bool thr_started;
+    /* hub lock */
+    api_ws_sub_t sub;
+    bool closing;
+    struct ws_client *next;
+    /* writer thread only */
+    atomic_bool dead;
+    uint64_t status_sent, events_sent, can_sent;
+    uint64_t log_seq;
+    uint32_t last_status_ms, last_can_ms;
+    log_entry_t *logbuf;
+    char *logmsg;
+    size_t logmsg_cap;
+} ws_client_t;
+
+struct http_ws {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    view_store_t *views;
+    api_t *api;
+    char version[32];
+    int max_clients;
+    /* hub lock */
+    ws_msg_t *status, *events, *can;
+    uint64_t status_seq, event_seq, can_seq;
+    int can_subs;
+    bool stopping;
+    ws_client_t *clients;
+    int nclients;
+    /* hub thread */
+    pthread_t hub;
+    bool hub_started;
+    atomic_uint_fast64_t sent, skipped, dropped;
+};
+
+/* ---- messages ---------------------------------------------------------------------------------------- */
+
+static ws_msg_t *msg_new(size_t cap)
+{
+    ws_msg_t *m = malloc(sizeof *m + cap);
+    if (m) {
+        atomic_init(&m->refs, 1);
+        m->len = 0;
+    }
+    return m;
+}
+
+static ws_msg_t *msg_ref(ws_msg_t *m)
+{
+    if (m) {
+        atomic_fetch_add(&m->refs, 1);
+    }
+    return m;
+}
+
+static void msg_unref(ws_msg_t *m)
+{
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1) {
+        free(m);
+    }
+}
+
+typedef int (*msg_render_fn)(char *buf, size_t cap, const gw_view_t *v);
+
+/* Render into a new message, growing the buffer until it fits (or max). */
+static ws_msg_t *render_msg(msg_render_fn fn, const gw_view_t *v, size_t cap, size_t max)
+{
+    for (;;) {
+        ws_msg_t *m = msg_new(cap);
+        if (!m) {
+            return NULL;
+        }
+        int n = fn(m->data, cap, v);
+        if (n >= 0) {
+            m->len = (size_t)n;
+            api_ws_utf8_sanitize(m->data, m->len);
+            return m;
+        }
+        msg_unref(m);
+        if (n != TB_ERR_NOSPACE || cap >= max) {
+            return NULL;
+        }
+        cap *= 2u;
+    }
+}
+
+static int render_status(char *buf, size_t cap, const gw_view_t *v)
+{
+    return api_ws_status(buf, cap, v->status_json, v->status_len);
+}
+
+/* ---- hub thread ------------------------------------------------------------------------------------------ */
+
+static void timed_wait(pthread_cond_t *c, pthread_mutex_t *mu, uint32_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000u);
+    ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    (void)pthread_cond_timedwait(c, mu, &ts);
+}
+
+static bool stopping(http_ws_t *ws)
+{
+    pthread_mutex_lock(&ws->mu);
+    bool s = ws->stopping;
+    pthread_mutex_unlock(&ws->mu);
+    return s;
+}
+
+static void *hub_main(void *p)
+{
+    http_ws_t *ws = p;
+    gw_view_t *v = malloc(sizeof *v);
+    if (!v) {
+        LOGE("web", "WebSocket hub: out of memory; live updates disabled");
+        return NULL;
+    }
+    uint64_t seq = 0;
+    uint32_t cfg_version = 0;
+    uint32_t event_seq = 0;
+    while (!stopping(ws)) {
+        uint64_t s = view_store_wait(ws->views, seq, v, 250);
+        if (s == 0) {
+            continue;
+        }
+        seq = s;
+        if (v->config_version != cfg_version) {
+            cfg_version = v->config_version;
+            api_set_web_cfg(ws->api, &v->cfg.web);
+        }
+        ws_msg_t *st = render_msg(render_status, v, v->status_len + 64u, GW_STATUS_JSON_MAX + 64u);
+        ws_msg_t *ev = NULL;
+        if (v->event_seq != event_seq && v->recent_count) {
+            event_seq = v->event_seq;
+            ev = render_msg(api_ws_events, v, 4096u, 65536u);
+        }
+        pthread_mutex_lock(&ws->mu);
+        int can_subs = ws->can_subs;
+        pthread_mutex_unlock(&ws->mu);
+        ws_msg_t *cn = can_subs > 0 ? render_msg(api_ws_can, v, 16384u, CAN_MSG_MAX) : NULL;
+
+        pthread_mutex_lock(&ws->mu);
+        ws_msg_t *old[3] = {NULL, NULL, NULL};
+        if (st) {
+            old[0] = ws->status;
+            ws->status = st;
+            ws->status_seq = s;
+        }
+        if (ev) {
+            old[1] = ws->events;
+            ws->events = ev;
+            ws->event_seq = v->event_seq;
+        }
+        if (cn) {
+            old[2] = ws->can;
+            ws->can = cn;
+            ws->can_seq = s;
+        }
+        pthread_cond_broadcast(&ws->cond);
+        pthread_mutex_unlock(&ws->mu);
+        for (unsigned i = 0; i < 3u; i++) {
+            msg_unref(old[i]);
+        }
+    }
+    free(v);
+    return NULL;
+}
+
+/* ---- writers --------------------------------------------------------------------------------------------- */
+
+static bool send_text(ws_client_t *c, const char *data, size_t len)
+{
+    if (atomic_load(&c->dead)) {
+        return false;
+    }
+    /* Blocks at most web.request_timeout_ms (civetweb's send timeout) when the client does not read;
+     * only this client's writer waits. */
+    int n = mg_websocket_write(c->conn, MG_WEBSOCKET_OPCODE_TEXT, data, len);
+    if (n <= 0 || (size_t)n < len) {
+        if (!atomic_exchange(&c->dead, true)) {
+            atomic_fetch_add(&c->ws->dropped, 1u);
+            const struct mg_request_info *ri = mg_get_request_info(c->conn);
+            LOGI("web", "WebSocket client %s stopped reading: dropped", ri ? ri->remote_addr : "?");
+        }
+        return false;
+    }
+    atomic_fetch_add(&c->ws->sent, 1u);
+    return true;
+}
+
+static void send_logs(ws_client_t *c, uint8_t level)
+{
+    if (!c->logbuf) {
+        c->logbuf = malloc(LOG_BATCH * sizeof *c->logbuf);
+        c->logmsg_cap = LOG_BATCH * (LOG_MSG_MAX * 2u + 128u) + 128u;
+        c->logmsg = malloc(c->logmsg_cap);
+        if (!c->logbuf || !c->logmsg) {
+            return;
+        }
+    }
+    for (int rounds = 0; rounds < 4; rounds++) {
+        size_t n = log_read(c->log_seq, c->logbuf, LOG_BATCH);
+        if (n == 0) {
+            return;
+        }
+        c->log_seq = c->logbuf[n - 1u].seq;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (c->logbuf[i].level <= level) {
+                c->logbuf[k++] = c->logbuf[i];
+            }
+        }
+        if (k) {
+            int len = api_ws_log(c->logmsg, c->logmsg_cap, c->logbuf, k, c->log_seq);
+            if (len > 0) {
+                api_ws_utf8_sanitize(c->logmsg, (size_t)len);
+                if (!send_text(c, c->logmsg, (size_t)len)) {
+                    return;
+                }
+            }
+        }
+        if (n < LOG_BATCH) {
+            return;
+        }
+    }
+}
+
+static void *writer_main(void *p)
+{
+    ws_client_t *c = p;
+    http_ws_t *ws = c->ws;
+    char hello[256];
+    api_ws_sub_t sub;
+    pthread_mutex_lock(&ws->mu);
+    sub = c->sub;
+    pthread_mutex_unlock(&ws->mu);
+    int hl = api_ws_hello(hello, sizeof hello, ws->version, atomic_load(&ws->api->ws_rate_hz), &sub);
+    if (hl > 0) {
+        send_text(c, hello, (size_t)hl);
+    }
+    c->log_seq = log_last_seq(); /* a live tail from now on; GET /api/logs has the past */
+    uint32_t last_log_poll = linux_now_ms();
+    while (!atomic_load(&c->dead)) {
+        ws_msg_t *take[3] = {NULL, NULL, NULL};
+        pthread_mutex_lock(&ws->mu);
+        if (ws->stopping || c->closing) {
+            pthread_mutex_unlock(&ws->mu);
+            break;
+        }
+        uint32_t now = linux_now_ms();
+        int rate = atomic_load(&ws->api->ws_rate_hz);
+        uint32_t interval = 1000u / (uint32_t)(rate > 0 ? rate : 1);
+        bool w_status = c->sub.status && ws->status && ws->status_seq != c->status_sent;
+        bool w_can = c->sub.can && ws->can && ws->can_seq != c->can_sent;
+        bool w_events = c->sub.events && ws->events && ws->event_seq != c->events_sent;
+        uint32_t since_status = now - c->last_status_ms, since_can = now - c->last_can_ms;
+        bool due = (w_status && since_status >= interval) || (w_can && since_can >= interval) || w_events;
+        bool log_due = c->sub.log && (uint32_t)(now - last_log_poll) >= LOG_POLL_MS;
+        if (!due && !log_due) {
+            uint32_t wait = c->sub.log ? LOG_POLL_MS : IDLE_WAKE_MS;
+            if (w_status && interval - since_status < wait) {
+                wait = interval - since_status;
+            }
+            if (w_can && interval - since_can < wait) {
+                wait = interval - since_can;
+            }
+            timed_wait(&ws->cond, &ws->mu, wait ? wait : 1u);
+            pthread_mutex_unlock(&ws->mu);
+            continue;
+        }
+        if (w_status && since_status >= interval) {
+            if (c->status_sent && ws->status_seq > c->status_sent + 1u) {
+                atomic_fetch_add(&ws->skipped, ws->status_seq - c->status_sent - 1u);
+            }
+            take[0] = msg_ref(ws->status);
+            c->status_sent = ws->status_seq;
+            c->last_status_ms = now;
+        }
+        if (w_events) {
+            take[1] = msg_ref(ws->events);
+            c->events_sent = ws->event_seq;
+        }
+        if (w_can && since_can >= interval) {
+            take[2] = msg_ref(ws->can);
+            c->can_sent = ws->can_seq;
+            c->last_can_ms = now;
+        }
+        sub = c->sub;
+        pthread_mutex_unlock(&ws->mu);
+
+        /* no lock held from here: a slow socket delays only this client */
+        for (unsigned i = 0; i < 3u; i++) {
+            if (take[i]) {
+                send_text(c, take[i]->data, take[i]->len);
+                msg_unref(take[i]);
+            }
+        }
+        if (sub.log && (uint32_t)(linux_now_ms() - last_log_poll) >= LOG_POLL_MS) {
+            last_log_poll = linux_now_ms();
+            send_logs(c, sub.log_level);
+        }
+    }
+    return NULL;
+}
+
+/* ---- civetweb callbacks ------------------------------------------------------------------------------------ */
+
+static int ws_connect(const struct mg_connection *conn, void *cb)
+{
+    http_ws_t *ws = cb;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    api_req_t req;
+    memset(&req, 0, sizeof req);
+    req.method = API_GET;
+    req.path = "/ws";
+    req.host = mg_get_header(conn, "Host");
+    req.origin = mg_get_header(conn, "Origin");
+    req.cookie = mg_get_header(conn, "Cookie");
+    req.peer = ri ? ri->remote_addr : "";
+    /* Browsers send Origin on every WebSocket handshake: a page of another site may not read the
+     * live data through the visitor's browser (cross-site WebSocket hijacking). */
+    if (!auth_same_origin(req.host, req.origin, NULL, mg_get_header(conn, "Sec-Fetch-Site"))) {
+        atomic_fetch_add(&ws->api->n.rejected[API_REJ_CROSS_ORIGIN], 1u);
+        LOGW("web", "cross-origin WebSocket from %s refused", req.peer);
+        return 1;
+    }
+    if (!api_may_read(ws->api, &req)) {
+        atomic_fetch_add(&ws->api->n.rejected[API_REJ_UNAUTHENTICATED], 1u);
+        return 1;
+    }
+    pthread_mutex_lock(&ws->mu);
+    bool full = ws->nclients >= ws->max_clients || ws->stopping;
+    pthread_mutex_unlock(&ws->mu);
+    if (full) {
+        atomic_fetch_add(&ws->api->n.rejected[API_REJ_BUSY], 1u);
+        LOGW("web", "WebSocket from %s refused: %d clients already (web.ws_max_clients)", req.peer, ws->max_clients);
+        return 1;
+    }
+    return 0;
+}
+
+static void ws_ready(struct mg_connection *conn, void *cb)
+{
+    http_ws_t *ws = cb;
+    ws_client_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        return;
+    }
+    c->ws = ws;
+    c->conn = conn;
+    atomic_init(&c->dead, false);
+    api_ws_sub_default(&c->sub);
+    pthread_mutex_lock(&ws->mu);
+    c->events_sent = ws->event_seq; /* only events that arrive from now on */
+    c->next = ws->clients;
+    ws->clients = c;
+    ws->nclients++;
+    pthread_mutex_unlock(&ws->mu);
+    mg_set_user_connection_data(conn, c);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, WRITER_STACK);
+    int rc = pthread_create(&c->thr, &at, writer_main, c);
+    pthread_attr_destroy(&at);
+    if (rc != 0) {
+        LOGE("web", "cannot start a WebSocket writer: %s", strerror(rc));
+        atomic_store(&c->dead, true);
+    } else {
+        c->thr_started = true;
+    }
+}
+
+static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len, void *cb)
+{
+    http_ws_t *ws = cb;
+    ws_client_t *c = mg_get_user_connection_data(conn);
+    int op = flags & 0x0f;
+    if (!c || op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE || atomic_load(&c->dead)) {
+        return 0;
+    }
+    if (op == MG_WEBSOCKET_OPCODE_PING || op == MG_WEBSOCKET_OPCODE_PONG) {
+        return 1;
+    }
+    if (op != MG_WEBSOCKET_OPCODE_TEXT) {
+        atomic_fetch_add(&ws->api->n.rejected[API_REJ_BAD_JSON], 1u);
+        return 1;
+    }
+    pthread_mutex_lock(&ws->mu);
+    api_ws_sub_t s = c->sub;
+    pthread_mutex_unlock(&ws->mu);
+    int rc = api_ws_parse(data, len, &s);
+    if (rc != TB_OK) {
+        atomic_fetch_add(&ws->api->n.rejected[rc == TB_ERR_RANGE ? API_REJ_BAD_VALUE : API_REJ_BAD_JSON], 1u);
+        return rc == TB_ERR_TOO_LARGE ? 0 : 1;
+    }
+    pthread_mutex_lock(&ws->mu);
+    ws->can_subs += (s.can ? 1 : 0) - (c->sub.can ? 1 : 0);
+    c->sub = s;
+    pthread_cond_broadcast(&ws->cond);
+    pthread_mutex_unlock(&ws->mu);
+    return 1;
+}
+
+static void ws_close(const struct mg_connection *conn, void *cb)
+{
+    http_ws_t *ws = cb;
+    ws_client_t *c = mg_get_user_connection_data(conn);
+    if (!c) {
+        return;
+    }
+    pthread_mutex_lock(&ws->mu);
+    c->closing = true;
+    if (c->sub.can) {
+        ws->can_subs--;
+    }
+    for (ws_client_t **pp = &ws->clients; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    ws->nclients--;
+    pthread_cond_broadcast(&ws->cond);
+    pthread_mutex_unlock(&ws->mu);
+    if (c->thr_started) {
+        pthread_join(c->thr, NULL);
+    }
+    mg_set_user_connection_data(conn, NULL);
+    free(c->logbuf);
+    free(c->logmsg);
+    free(c);
+}
+
+/* ---- life cycle --------------------------------------------------------------------------------------------- */
+
+http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api, int max_clients, const char *version)
+{
+    http_ws_t *ws = calloc(1, sizeof *ws);
+    if (!ws) {
+        return NULL;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&ws->mu, NULL);
+    pthread_cond_init(&ws->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    ws->views = views;
+    ws->api = api;
+    ws->max_clients = max_clients;
+    snprintf(ws->version, sizeof ws->version, "%s", version ? version : "");
+    atomic_init(&ws->sent, 0u);
+    atomic_init(&ws->skipped, 0u);
+    atomic_init(&ws->dropped, 0u);
+    int rc = pthread_create(&ws->hub, NULL, hub_main, ws);
+    if (rc != 0) {
+        LOGE("web", "cannot start the WebSocket hub: %s", strerror(rc));
+        pthread_cond_destroy(&ws->cond);
+        pthread_mutex_destroy(&ws->mu);
+        free(ws);
+        return NULL;
+    }
+    ws->hub_started = true;
+    mg_set_websocket_handler(ctx, "/ws", ws_connect, ws_ready, ws_data, ws_close, ws);
+    return ws;
+}
+
+void http_ws_shutdown(http_ws_t *ws)
+{
+    if (!ws) {
+        return;
+    }
+    pthread_mutex_lock(&ws->mu);
+    ws->stopping = true;
+    pthread_cond_broadcast(&ws->cond);
+    pthread_mutex_unlock(&ws->mu);
+    if (ws->hub_started) {
+        pthread_join(ws->hub, NULL);
+        ws->hub_started = false;
+    }
+}
+
+void http_ws_free(http_ws_t *ws)
+{
+    if (!ws) {
+        return;
+    }
+    msg_unref(ws->status);
+    msg_unref(ws->events);
+    msg_unref(ws->can);
+    pthread_cond_destroy(&ws->cond);
+    pthread_mutex_destroy(&ws->mu);
+    free(ws);
+}
+
+void http_ws_stats(http_ws_t *ws, uint32_t *clients, uint64_t *sent, uint64_t *skipped, uint64_t *dropped)
+{
+    if (!ws) {
+        return;
+    }
+    pthread_mutex_lock(&ws->mu);
+    *clients = (uint32_t)(ws->nclients > 0 ? ws->nclients : 0);
+    pthread_mutex_unlock(&ws->mu);
+    *sent = atomic_load(&ws->sent);
+    *skipped = atomic_load(&ws->skipped);
+    *dropped = atomic_load(&ws->dropped);
+}

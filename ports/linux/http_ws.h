@@ -1,0 +1,36 @@
+/* http_ws: the WebSocket /ws on civetweb, with latest-value delivery per client.
+ *
+ * One hub thread waits for each published view (view_store_wait), renders the messages of
+ * app/api_ws.h once (status always, events when new ones arrived, the CAN table only while some
+ * client subscribed to it) and swaps them in as immutable, reference-counted buffers.
+ * Each client has its own writer thread that takes references to the newest messages under the
+ * hub lock (held for pointer copies only), releases the lock and writes to its socket. Nothing is
+ * queued per client: a client that reads slowly simply finds newer messages next time (the
+ * skipped ones are counted), and a client that stops reading blocks only its own writer, which
+ * gives up after web.request_timeout_ms; civetweb's ping/pong then drops the connection. The
+ * owner thread never waits for any of this (it only publishes into the view store).
+ *
+ * Threads: the civetweb worker that owns the connection runs the handshake and reads client
+ * messages (subscriptions); the writer thread runs from the ready callback to the close
+ * callback, which joins it. */
+#ifndef PORTS_LINUX_HTTP_WS_H
+#define PORTS_LINUX_HTTP_WS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app/api.h"
+#include "ports/linux/view_store.h"
+
+struct mg_context;
+typedef struct http_ws http_ws_t;
+
+/* Starts the hub thread; registers the /ws handler on ctx. NULL on failure (logged). */
+http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api, int max_clients, const char *version);
+/* Stop the hub and every writer (before mg_stop) ... */
+void http_ws_shutdown(http_ws_t *ws);
+/* ... and free it (after mg_stop: no callback can run any more). */
+void http_ws_free(http_ws_t *ws);
+void http_ws_stats(http_ws_t *ws, uint32_t *clients, uint64_t *sent, uint64_t *skipped, uint64_t *dropped);
+
+#endif
