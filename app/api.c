@@ -456,6 +456,9 @@ static void h_config(api_t *api, const api_req_t *req, api_resp_t *resp, const c
     if (c) {
         memcpy(c->text, compact, strlen(compact) + 1u);
         run_command(api, req, resp, c, CMD_TIMEOUT_MS, NULL);
+        if (c->rc == TB_OK && resp->status == 200 && api->port.sync) {
+            api->port.sync(api->port.ctx, 2000); /* a GET right after this PUT sees the change */
+        }
         free(c);
     }
     free(compact);

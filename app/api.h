@@ -90,6 +90,9 @@ typedef struct {
     size_t (*history)(void *ctx, history_range_t r, uint32_t now_s, history_sample_t *out, size_t cap);
     uint32_t (*now_ms)(void *ctx);   /* monotonic */
     uint64_t (*wall_ms)(void *ctx);  /* ms since the epoch, 0 if unknown */
+    /* Wait until a view newer than the latest one at the time of the call is published (so that
+     * a change the owner just applied is visible to the next read), at most timeout_ms. May be NULL. */
+    void (*sync)(void *ctx, int timeout_ms);
     /* Optional figures of the transport for /metrics and /api/system; may be NULL. */
     void (*transport_stats)(void *ctx, uint32_t *ws_clients, uint64_t *ws_sent, uint64_t *ws_skipped,
                             uint64_t *ws_dropped);

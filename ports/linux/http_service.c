@@ -77,6 +77,20 @@ static uint64_t port_wall(void *ctx)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static void port_sync(void *ctx, int timeout_ms)
+{
+    http_service_t *s = ctx;
+    gw_view_t *v = malloc(sizeof *v);
+    if (!v) {
+        return;
+    }
+    pthread_mutex_lock(&s->svc.views->mu);
+    uint64_t seq = s->svc.views->seq;
+    pthread_mutex_unlock(&s->svc.views->mu);
+    (void)view_store_wait(s->svc.views, seq, v, timeout_ms);
+    free(v);
+}
+
 static void port_transport(void *ctx, uint32_t *clients, uint64_t *sent, uint64_t *skipped, uint64_t *dropped)
 {
     http_service_t *s = ctx;
@@ -281,7 +295,8 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
         free(s);
         return NULL;
     }
-    api_port_t port = {port_view, port_status, port_command, port_history, port_now, port_wall, port_transport, s};
+    api_port_t port = {port_view, port_status, port_command, port_history, port_now, port_wall, port_sync,
+                       port_transport, s};
     char server[32];
     snprintf(server, sizeof server, "civetweb %s", mg_version());
     static char server_name[32];
@@ -318,7 +333,8 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
         return NULL;
     }
     mg_set_request_handler(s->ctx, "/", on_request, s);
-    s->ws = http_ws_start(s->ctx, svc->views, &s->api, cfg->web.ws_max_clients, TB_VERSION);
+    s->ws = http_ws_start(s->ctx, svc->views, &s->api, cfg->web.ws_max_clients, cfg->web.request_timeout_ms,
+                          TB_VERSION);
     if (!s->ws) {
         mg_stop(s->ctx);
         mg_exit_library();

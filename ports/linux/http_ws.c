@@ -1,11 +1,19 @@
 #include "ports/linux/http_ws.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <dirent.h>
 #include <errno.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app/api_ws.h"
 #include "app/log.h"
@@ -16,6 +24,13 @@
 #define IDLE_WAKE_MS 1000u
 #define LOG_BATCH 32u
 #define CAN_MSG_MAX (256u * 1024u)
+/* Per-client buffering: the kernel keeps at most about this much for a client (SO_SNDBUF; Linux
+ * doubles it), and while more than WS_BACKLOG_MAX bytes wait unsent the writer skips updates
+ * instead of queueing them. A client whose backlog does not drain for web.request_timeout_ms is
+ * disconnected. */
+#define WS_SNDBUF (32 * 1024)
+#define WS_BACKLOG_MAX (16 * 1024)
+#define CONGESTED_POLL_MS 100u
 
 /* An immutable message shared by every writer that sends it. */
 typedef struct {
@@ -34,6 +49,9 @@ typedef struct ws_client {
     bool closing;
     struct ws_client *next;
     /* writer thread only */
+    int fd;                    /* the connection's socket (found by address), -1 if unknown */
+    bool congested;
+    uint32_t congested_since;
     atomic_bool dead;
     uint64_t status_sent, events_sent, can_sent;
     uint64_t log_seq;
@@ -57,6 +75,7 @@ struct http_ws {
     bool stopping;
     ws_client_t *clients;
     int nclients;
+    int timeout_ms;            /* web.request_timeout_ms */
     /* hub thread */
     pthread_t hub;
     bool hub_started;
@@ -201,6 +220,74 @@ static void *hub_main(void *p)
     return NULL;
 }
 
+/* ---- the client's socket ------------------------------------------------------------------------------- */
+
+/* civetweb does not expose a connection's socket; find it among our descriptors by the peer's
+ * address and port (unique while the connection is open). -1 if not found. */
+static int find_socket(const struct mg_request_info *ri)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) {
+        return -1;
+    }
+    int found = -1;
+    struct dirent *e;
+    while (found < 0 && (e = readdir(d)) != NULL) {
+        char *end = NULL;
+        long fd = strtol(e->d_name, &end, 10);
+        struct stat st;
+        if (!end || *end != '\0' || fd < 0 || fd == dirfd(d) || fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+            continue;
+        }
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getpeername((int)fd, (struct sockaddr *)&ss, &len) != 0) {
+            continue;
+        }
+        char addr[INET6_ADDRSTRLEN] = "";
+        int port = -1;
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, addr, sizeof addr);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof addr);
+            port = ntohs(a->sin6_port);
+        }
+        if (port == ri->remote_port && strcmp(addr, ri->remote_addr) == 0) {
+            found = (int)fd;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* Bytes written to the socket that the client has not acknowledged yet. */
+static int backlog(int fd)
+{
+    int n = 0;
+    if (fd < 0 || ioctl(fd, SIOCOUTQ, &n) != 0) {
+        return 0;
+    }
+    return n;
+}
+
+static void drop(ws_client_t *c, const char *why)
+{
+    if (atomic_exchange(&c->dead, true)) {
+        return;
+    }
+    atomic_fetch_add(&c->ws->dropped, 1u);
+    const struct mg_request_info *ri = mg_get_request_info(c->conn);
+    LOGI("web", "WebSocket client %s dropped: %s", ri ? ri->remote_addr : "?", why);
+    if (c->fd >= 0) {
+        /* civetweb's reader sees the end of the stream and runs the close callback; the descriptor
+         * itself stays civetweb's to close */
+        shutdown(c->fd, SHUT_RDWR);
+    }
+}
+
 /* ---- writers --------------------------------------------------------------------------------------------- */
 
 static bool send_text(ws_client_t *c, const char *data, size_t len)
@@ -212,11 +299,7 @@ static bool send_text(ws_client_t *c, const char *data, size_t len)
      * only this client's writer waits. */
     int n = mg_websocket_write(c->conn, MG_WEBSOCKET_OPCODE_TEXT, data, len);
     if (n <= 0 || (size_t)n < len) {
-        if (!atomic_exchange(&c->dead, true)) {
-            atomic_fetch_add(&c->ws->dropped, 1u);
-            const struct mg_request_info *ri = mg_get_request_info(c->conn);
-            LOGI("web", "WebSocket client %s stopped reading: dropped", ri ? ri->remote_addr : "?");
-        }
+        drop(c, "send failed or timed out (the client stopped reading)");
         return false;
     }
     atomic_fetch_add(&c->ws->sent, 1u);
@@ -277,6 +360,28 @@ static void *writer_main(void *p)
     uint32_t last_log_poll = linux_now_ms();
     while (!atomic_load(&c->dead)) {
         ws_msg_t *take[3] = {NULL, NULL, NULL};
+        /* latest value: while the client has not taken what it was sent, send nothing new */
+        uint32_t tnow = linux_now_ms();
+        if (backlog(c->fd) > WS_BACKLOG_MAX) {
+            if (!c->congested) {
+                c->congested = true;
+                c->congested_since = tnow;
+            } else if ((uint32_t)(tnow - c->congested_since) >= (uint32_t)ws->timeout_ms) {
+                drop(c, "it stopped reading");
+                break;
+            }
+            pthread_mutex_lock(&ws->mu);
+            if (!ws->stopping && !c->closing) {
+                timed_wait(&ws->cond, &ws->mu, CONGESTED_POLL_MS);
+            }
+            bool quit = ws->stopping || c->closing;
+            pthread_mutex_unlock(&ws->mu);
+            if (quit) {
+                break;
+            }
+            continue;
+        }
+        c->congested = false;
         pthread_mutex_lock(&ws->mu);
         if (ws->stopping || c->closing) {
             pthread_mutex_unlock(&ws->mu);
@@ -384,6 +489,11 @@ static void ws_ready(struct mg_connection *conn, void *cb)
     c->ws = ws;
     c->conn = conn;
     atomic_init(&c->dead, false);
+    c->fd = find_socket(mg_get_request_info(conn));
+    if (c->fd >= 0) {
+        int sz = WS_SNDBUF;
+        (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    }
     api_ws_sub_default(&c->sub);
     pthread_mutex_lock(&ws->mu);
     c->events_sent = ws->event_seq; /* only events that arrive from now on */
@@ -468,7 +578,8 @@ static void ws_close(const struct mg_connection *conn, void *cb)
 
 /* ---- life cycle --------------------------------------------------------------------------------------------- */
 
-http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api, int max_clients, const char *version)
+http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api, int max_clients, int timeout_ms,
+                         const char *version)
 {
     http_ws_t *ws = calloc(1, sizeof *ws);
     if (!ws) {
@@ -483,6 +594,7 @@ http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api
     ws->views = views;
     ws->api = api;
     ws->max_clients = max_clients;
+    ws->timeout_ms = timeout_ms;
     snprintf(ws->version, sizeof ws->version, "%s", version ? version : "");
     atomic_init(&ws->sent, 0u);
     atomic_init(&ws->skipped, 0u);

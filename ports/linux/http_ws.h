@@ -5,10 +5,12 @@
  * client subscribed to it) and swaps them in as immutable, reference-counted buffers.
  * Each client has its own writer thread that takes references to the newest messages under the
  * hub lock (held for pointer copies only), releases the lock and writes to its socket. Nothing is
- * queued per client: a client that reads slowly simply finds newer messages next time (the
- * skipped ones are counted), and a client that stops reading blocks only its own writer, which
- * gives up after web.request_timeout_ms; civetweb's ping/pong then drops the connection. The
- * owner thread never waits for any of this (it only publishes into the view store).
+ * queued per client: the socket's send buffer is kept small (SO_SNDBUF 32 KB) and while more than
+ * 16 KB of it waits unacknowledged (SIOCOUTQ) the writer sends nothing, so a slow client simply
+ * finds newer messages next time (the skipped ones are counted). A client whose backlog does not
+ * drain for web.request_timeout_ms, or whose send times out, is disconnected (shutdown of its
+ * socket) and counted. Only that client's writer ever waits; the owner thread never waits for any
+ * of this (it only publishes into the view store).
  *
  * Threads: the civetweb worker that owns the connection runs the handshake and reads client
  * messages (subscriptions); the writer thread runs from the ready callback to the close
@@ -26,7 +28,8 @@ struct mg_context;
 typedef struct http_ws http_ws_t;
 
 /* Starts the hub thread; registers the /ws handler on ctx. NULL on failure (logged). */
-http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api, int max_clients, const char *version);
+http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api, int max_clients, int timeout_ms,
+                         const char *version);
 /* Stop the hub and every writer (before mg_stop) ... */
 void http_ws_shutdown(http_ws_t *ws);
 /* ... and free it (after mg_stop: no callback can run any more). */

@@ -486,3 +486,74 @@ def proc_status(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return rss, hwm, cpu
+
+
+class DemoGateway:
+    """tinybms-gateway --demo on a loopback port with its own state directory (see start_demo)."""
+
+    def __init__(self, proc, base, state_dir, log_path):
+        self.proc = proc
+        self.base = base
+        self.state_dir = state_dir
+        self.log_path = log_path
+
+    def log(self):
+        """Everything the daemon wrote to stderr so far."""
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def setup_code(self):
+        with open(os.path.join(self.state_dir, "web-setup-code")) as f:
+            return f.read().strip()
+
+    def wait_ready(self, timeout=10.0):
+        """Until GET /api/status answers 200 with valid BMS data."""
+        import urllib.request
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("tinybms-gateway exited:\n" + self.log()[-2000:])
+            try:
+                with urllib.request.urlopen(self.base + "/api/status", timeout=1) as r:
+                    if r.status == 200 and b'"bms":{"valid":true' in r.read():
+                        return
+            except Exception:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("tinybms-gateway did not serve /api/status:\n" + self.log()[-2000:])
+
+    def stop(self):
+        """SIGTERM; returns the exit status (0 for a clean stop)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def sanitizer_report(self):
+        """The first sanitizer finding in the log (ASan/UBSan/LSan builds), or None."""
+        m = re.search(r"(ERROR: \w+Sanitizer.*|runtime error:.*)", self.log())
+        return m.group(1) if m else None
+
+
+def start_demo(config=None, args=(), state_dir=None):
+    """Start the daemon in demo mode on 127.0.0.1:<free port> with a fresh state directory.
+
+    config: optional dict written as STATE_DIR/config.json before the start. Returns a DemoGateway
+    whose process is cleaned up (by PID) at exit like every spawn()."""
+    import json
+    state_dir = state_dir or tmpdir("tbgw-")
+    if config is not None:
+        with open(os.path.join(state_dir, "config.json"), "w") as f:
+            json.dump(config, f)
+    port = free_port()
+    log_path = os.path.join(state_dir, "daemon.stderr")
+    log = open(log_path, "w")
+    p = spawn([bin_path("tinybms-gateway"), "--demo", "--http", f"127.0.0.1:{port}", "--state-dir", state_dir,
+               *args], stdout=log, stderr=subprocess.STDOUT, cwd=state_dir)
+    g = DemoGateway(p, f"http://127.0.0.1:{port}", state_dir, log_path)
+    g.wait_ready()
+    return g
