@@ -574,6 +574,9 @@ bool auth_cookie_token(const char *h, char *out, size_t cap)
             klen--;
         }
         const char *v = eq + 1;
+        while (*v == ' ' || *v == '\t') {
+            v++;
+        }
         size_t vlen = semi ? (size_t)(semi - v) : strlen(v);
         while (vlen > 0 && (v[vlen - 1u] == ' ' || v[vlen - 1u] == '\t')) {
             vlen--;

@@ -1,0 +1,947 @@
+/* TinyBMS gateway web UI: plain JavaScript, no framework, every asset served by the gateway.
+ * Data: REST (docs/api.md) and the WebSocket /ws (live status, events, log lines, CAN frames).
+ * All text from the gateway is inserted with textContent, never as HTML. */
+"use strict";
+(function () {
+  const view = document.getElementById("view");
+  const state = {
+    status: null, auth: null, page: null, ws: null, wsOpen: false, wsRetry: 1000, lastMsg: 0,
+    logLevel: "info", pollTimer: null, returnTo: "#/",
+  };
+
+  /* ---- DOM helpers ------------------------------------------------------------------------- */
+  function h(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    if (attrs) {
+      for (const k in attrs) {
+        const v = attrs[k];
+        if (v == null || v === false) continue;
+        if (k === "text") e.textContent = v;
+        else if (k === "class") e.className = v;
+        else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+        else if (k === "value") e.value = v;
+        else if (k === "checked" || k === "disabled" || k === "hidden") e[k] = !!v;
+        else e.setAttribute(k, v === true ? "" : v);
+      }
+    }
+    for (const c of kids.flat(Infinity)) {
+      if (c == null || c === false) continue;
+      e.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
+    }
+    return e;
+  }
+  const byId = (id) => document.getElementById(id);
+  function setText(id, v) { const e = byId(id); if (e && e.textContent !== String(v)) e.textContent = v; }
+  function fix(v, d) { return v == null || !isFinite(v) ? "–" : Number(v).toFixed(d); }
+  function human(s) { return String(s || "").replace(/_/g, " "); }
+  function ago(ms) {
+    if (ms == null) return "never";
+    if (ms < 2000) return ms + " ms";
+    const s = Math.round(ms / 1000);
+    return s < 120 ? s + " s" : s < 7200 ? Math.round(s / 60) + " min" : Math.round(s / 3600) + " h";
+  }
+  function dur(s) {
+    if (s == null) return "–";
+    const d = Math.floor(s / 86400), hh = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+    return (d ? d + " d " : "") + (d || hh ? hh + " h " : "") + m + " min";
+  }
+  function pill(text, kind, id) { return h("span", {class: "pill pill-" + (kind || "off"), id: id, text: text}); }
+  function setPill(id, text, kind) {
+    const e = byId(id);
+    if (!e) return;
+    e.textContent = text;
+    e.className = "pill pill-" + kind;
+  }
+  function levelKind(l) { return l === "ok" ? "ok" : l === "warning" ? "warn" : l === "alarm" ? "bad" : "off"; }
+
+  let toastTimer = null;
+  function toast(msg, bad) {
+    const t = byId("toast");
+    t.textContent = msg;
+    t.className = "toast" + (bad ? " bad" : "");
+    t.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { t.hidden = true; }, bad ? 7000 : 3500);
+  }
+
+  /* A modal dialog; resolves true when the primary button is pressed. */
+  function confirmDialog(title, body, okText, danger) {
+    const d = byId("dialog");
+    d.textContent = "";
+    return new Promise((resolve) => {
+      const ok = h("button", {class: danger ? "danger" : "primary", id: "dialog-ok", text: okText || "OK",
+        onclick: () => { d.close(); resolve(true); }});
+      const cancel = h("button", {id: "dialog-cancel", text: "Cancel", onclick: () => { d.close(); resolve(false); }});
+      d.appendChild(h("h2", {text: title}));
+      d.appendChild(typeof body === "string" ? h("p", {text: body}) : body);
+      d.appendChild(h("div", {class: "row"}, ok, cancel));
+      d.addEventListener("cancel", () => resolve(false), {once: true});
+      d.showModal();
+    });
+  }
+
+  /* ---- API --------------------------------------------------------------------------------- */
+  async function api(method, path, body) {
+    const opt = {method: method, headers: {}, credentials: "same-origin", cache: "no-store"};
+    if (body !== undefined) {
+      opt.headers["Content-Type"] = "application/json";
+      opt.body = typeof body === "string" ? body : JSON.stringify(body);
+    }
+    const r = await fetch(path, opt);
+    const ct = r.headers.get("Content-Type") || "";
+    const data = ct.indexOf("application/json") === 0 ? await r.json() : await r.text();
+    if (!r.ok) {
+      const e = new Error((data && data.reason) || r.status + " " + r.statusText);
+      e.status = r.status;
+      e.data = data;
+      e.retryAfter = r.headers.get("Retry-After");
+      if (r.status === 401 && method === "GET") needLogin();
+      throw e;
+    }
+    return data;
+  }
+  const get = (p) => api("GET", p);
+
+  function needLogin() {
+    if (location.hash !== "#/login" && location.hash !== "#/setup") {
+      state.returnTo = location.hash || "#/";
+      location.hash = state.auth && state.auth.setup_required ? "#/setup" : "#/login";
+    }
+  }
+
+  function showError(where, e) {
+    const msg = e.data && e.data.field ? e.data.field + ": " + e.message : e.message;
+    if (where) where.textContent = msg;
+    toast(msg, true);
+  }
+
+  /* ---- authentication ----------------------------------------------------------------------- */
+  async function refreshAuth() {
+    try {
+      state.auth = await get("/api/auth");
+    } catch (e) {
+      state.auth = {setup_required: false, logged_in: false, read_only_open: false};
+    }
+    const who = byId("who");
+    who.textContent = "";
+    if (state.auth.logged_in) {
+      who.appendChild(h("span", {class: "name", text: "admin"}));
+      who.appendChild(h("button", {id: "logout", text: "Log out", onclick: logout}));
+    } else if (!state.auth.setup_required) {
+      who.appendChild(h("a", {href: "#/login", id: "login-link", class: "btn", text: "Log in"}));
+    }
+    const b = byId("banner");
+    if (state.auth.setup_required) {
+      b.textContent = "";
+      b.appendChild(document.createTextNode("No admin password is set yet: nothing can be changed until it is. "));
+      b.appendChild(h("a", {href: "#/setup", text: "Set the admin password"}));
+      b.hidden = false;
+    } else {
+      b.hidden = true;
+    }
+    return state.auth;
+  }
+
+  async function logout() {
+    try { await api("POST", "/api/auth/logout", {}); } catch (e) { /* the cookie is gone either way */ }
+    await refreshAuth();
+    toast("Logged out");
+    route();
+  }
+
+  function loggedIn() { return state.auth && state.auth.logged_in; }
+
+  function loginNote() {
+    if (loggedIn()) return null;
+    return h("p", {class: "hint"}, "Read-only: ", h("a", {href: "#/login", text: "log in"}), " to change anything.");
+  }
+
+  /* ---- live data: WebSocket, with polling as a fallback --------------------------------------- */
+  function wsTopics() {
+    const t = ["status", "events"];
+    if (state.page === "logs") t.push("log");
+    if (state.page === "can") t.push("can");
+    return t;
+  }
+
+  function wsSubscribe() {
+    if (state.ws && state.wsOpen) {
+      state.ws.send(JSON.stringify({subscribe: wsTopics(), log_level: state.logLevel}));
+    }
+  }
+
+  function setConn(text, kind) { setPill("conn", text, kind); }
+
+  function wsConnect() {
+    let ws;
+    try {
+      ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    } catch (e) {
+      startPolling();
+      return;
+    }
+    state.ws = ws;
+    ws.onopen = () => { state.wsOpen = true; state.wsRetry = 1000; stopPolling(); setConn("live", "ok"); wsSubscribe(); };
+    ws.onmessage = (ev) => {
+      let m;
+      try { m = JSON.parse(ev.data); } catch (e) { return; }
+      state.lastMsg = Date.now();
+      dispatch(m);
+    };
+    ws.onclose = () => {
+      state.wsOpen = false;
+      state.ws = null;
+      setConn("reconnecting", "warn");
+      startPolling();
+      setTimeout(wsConnect, state.wsRetry);
+      state.wsRetry = Math.min(state.wsRetry * 2, 15000);
+    };
+  }
+
+  function startPolling() {
+    if (state.pollTimer) return;
+    const poll = async () => {
+      try {
+        const st = await get("/api/status");
+        dispatch({type: "status", data: st});
+        if (!state.wsOpen) setConn("polling", "info");
+      } catch (e) {
+        if (!state.wsOpen) setConn("offline", "off");
+      }
+    };
+    poll();
+    state.pollTimer = setInterval(poll, 2000);
+  }
+
+  function stopPolling() {
+    clearInterval(state.pollTimer);
+    state.pollTimer = null;
+  }
+
+  function dispatch(m) {
+    const p = pages[state.page];
+    if (m.type === "status") {
+      state.status = m.data;
+      if (p && p.update) p.update(m.data);
+    } else if (m.type === "events") {
+      const faults = (m.events || []).filter((e) => e.class === "fault");
+      if (faults.length) toast("TinyBMS: " + faults[faults.length - 1].name, true);
+      if (p && p.onEvents) p.onEvents(m);
+    } else if (m.type === "log") {
+      if (p && p.onLog) p.onLog(m);
+    } else if (m.type === "can") {
+      if (p && p.onCan) p.onCan(m.data);
+    }
+  }
+
+  /* ---- pages ---------------------------------------------------------------------------------- */
+  const pages = {};
+
+  /* Dashboard ---------------------------------------------------------------------------------- */
+  pages.dashboard = {
+    title: "Dashboard",
+    render() {
+      const card = (title, ...kids) => h("section", {class: "card"}, h("h2", {text: title}), ...kids);
+      const kv = (...pairs) => h("dl", {class: "kv"}, pairs.map(([k, id]) => [h("dt", {text: k}), h("dd", {id: id, text: "–"})]));
+      view.appendChild(h("h1", {text: "Dashboard"}));
+      view.appendChild(h("p", {id: "dash-wait", class: "hint", hidden: true}));
+      view.appendChild(h("div", {class: "grid"},
+        card("Battery",
+          h("div", {class: "row"},
+            h("div", {class: "big num"}, h("span", {id: "pack-v", text: "–"}), h("span", {class: "unit", text: "V"})),
+            h("div", {class: "big num"}, h("span", {id: "pack-a", text: "–"}), h("span", {class: "unit", text: "A"}))),
+          h("div", {class: "num"}, h("span", {id: "pack-p", text: "–"}), " ", h("span", {class: "muted", text: "W"})),
+          h("div", {class: "row"}, h("span", {class: "muted", text: "State of charge"}), h("span", {class: "spacer"}),
+            h("strong", {id: "soc", class: "num", text: "–"})),
+          h("div", {class: "soc"}, h("div", {id: "soc-bar"})),
+          kv(["BMS status", "bms-status"], ["Data age", "bms-age"], ["State of health", "soh"])),
+        card("Charge limits (sent to the GX)",
+          h("div", {class: "row"}, pill("–", "off", "chg-state"), pill("–", "off", "data-state"), h("span", {class: "spacer"})),
+          h("div", {class: "limits"},
+            h("div", {}, h("div", {class: "muted small", text: "CVL"}), h("div", {class: "big num"}, h("span", {id: "cvl", text: "–"}), h("span", {class: "unit", text: "V"})), h("div", {class: "small muted", id: "cvl-lim"})),
+            h("div", {}, h("div", {class: "muted small", text: "CCL"}), h("div", {class: "big num"}, h("span", {id: "ccl", text: "–"}), h("span", {class: "unit", text: "A"})), h("div", {class: "small muted", id: "ccl-lim"})),
+            h("div", {}, h("div", {class: "muted small", text: "DCL"}), h("div", {class: "big num"}, h("span", {id: "dcl", text: "–"}), h("span", {class: "unit", text: "A"})), h("div", {class: "small muted", id: "dcl-lim"}))),
+          h("div", {class: "reason", id: "reason", text: "–"})),
+        card("Alarms", h("div", {id: "alarms"}, "–")),
+        card("Cells",
+          kv(["Lowest", "cell-min"], ["Highest", "cell-max"], ["Spread", "cell-spread"], ["Balancing", "cell-bal"]),
+          h("p", {}, h("a", {href: "#/cells", text: "All cells →"}))),
+        card("Victron GX and CAN",
+          h("div", {class: "row"}, pill("–", "off", "gx"), pill("–", "off", "can-mode")),
+          kv(["GX last seen", "gx-seen"], ["Frames sent", "can-tx"], ["TX errors", "can-err"], ["CAN port", "can-port"])),
+        card("TinyBMS link",
+          h("div", {class: "row"}, pill("–", "off", "link")),
+          kv(["Last reply", "link-age"], ["Requests / replies", "link-req"], ["Timeouts", "link-to"],
+             ["CRC errors", "link-crc"], ["Last round trip", "link-rtt"])),
+        card("Temperatures", kv(["Internal", "t-int"], ["External 1", "t-e1"], ["External 2", "t-e2"])),
+        card("Energy", kv(["Charged", "e-in"], ["Discharged", "e-out"], ["Gateway up", "uptime"]))));
+      if (state.status) this.update(state.status);
+    },
+    update(st) {
+      const b = st.bms || {};
+      const wait = byId("dash-wait");
+      if (!wait) return;
+      wait.hidden = !!b.valid;
+      wait.textContent = b.valid ? "" : "Waiting for the TinyBMS to answer…";
+      setText("pack-v", fix(b.pack_voltage_v, 2));
+      setText("pack-a", fix(b.pack_current_a, 1));
+      setText("pack-p", fix(b.power_w, 0));
+      setText("soc", b.valid ? fix(b.soc_pct, 1) + " %" : "–");
+      const bar = byId("soc-bar");
+      if (bar) bar.style.width = (b.valid ? Math.max(0, Math.min(100, b.soc_pct)) : 0) + "%";
+      setText("bms-status", human(b.status) || "–");
+      setText("bms-age", ago(b.age_ms));
+      setText("soh", b.soh_pct == null ? "–" : fix(b.soh_pct, 0) + " %");
+      const l = st.limits || {};
+      setText("cvl", fix(l.cvl_v, 2));
+      setText("ccl", fix(l.ccl_a, 1));
+      setText("dcl", fix(l.dcl_a, 1));
+      const lim = l.limiter || {};
+      setText("cvl-lim", lim.cvl ? "limited by " + human(lim.cvl) : "");
+      setText("ccl-lim", lim.ccl ? "limited by " + human(lim.ccl) : "");
+      setText("dcl-lim", lim.dcl ? "limited by " + human(lim.dcl) : "");
+      setText("reason", l.reason || "–");
+      const sk = l.state === "bulk" || l.state === "absorption" || l.state === "float" ? "ok" : l.state === "stale" ? "warn" : l.state === "failsafe" ? "bad" : "off";
+      setPill("chg-state", human(l.state || "–"), l.charge_stopped && sk === "ok" ? "warn" : sk);
+      setPill("data-state", "data " + (l.data || "–") + (l.data_age_ms != null ? " (" + ago(l.data_age_ms) + ")" : ""),
+        l.data === "fresh" ? "ok" : l.data === "stale" ? "warn" : l.data === "failsafe" ? "bad" : "off");
+      const al = st.alarms || {};
+      const box = byId("alarms");
+      box.textContent = "";
+      const active = Object.keys(al).filter((k) => al[k] === "warning" || al[k] === "alarm");
+      if (!active.length) box.appendChild(h("div", {}, pill("all clear", "ok", "alarms-ok")));
+      for (const k of active) box.appendChild(h("div", {class: "row"}, pill(al[k], levelKind(al[k])), h("span", {text: human(k)})));
+      if (al.internal_reason && al.internal_reason !== "none") box.appendChild(h("p", {class: "small muted", text: "BMS internal: " + human(al.internal_reason)}));
+      if (al.fault_event) box.appendChild(h("p", {class: "small muted", text: "Fault event: " + al.fault_event}));
+      if (b.valid) {
+        const cells = b.cells_v || [];
+        const imin = cells.indexOf(Math.min(...cells)), imax = cells.indexOf(Math.max(...cells));
+        setText("cell-min", fix(b.min_cell_v, 3) + " V (cell " + (imin + 1) + ")");
+        setText("cell-max", fix(b.max_cell_v, 3) + " V (cell " + (imax + 1) + ")");
+        setText("cell-spread", fix(b.cell_spread_v * 1000, 0) + " mV");
+        const bal = (b.balancing_active || []).filter(Boolean).length;
+        setText("cell-bal", bal ? bal + " cell" + (bal > 1 ? "s" : "") : "none");
+      }
+      const gx = st.gx || {};
+      setPill("gx", gx.present ? "GX present" : "GX not seen", gx.present ? "ok" : "warn");
+      const can = st.can || {};
+      setPill("can-mode", "CAN " + human(can.mode || "–"), can.mode === "transmitting" ? "ok" : can.mode === "shadow" ? "info" : "warn");
+      setText("gx-seen", gx.last_seen_ms == null ? "never" : ago(gx.last_seen_ms) + " ago");
+      setText("can-tx", can.tx_frames);
+      setText("can-err", can.tx_errors);
+      setText("can-port", can.port_open ? "open" : "closed" + (can.port_error ? ": " + can.port_error : ""));
+      const lk = st.link || {};
+      setPill("link", lk.up ? "link up" : "link down", lk.up ? "ok" : "bad");
+      setText("link-age", lk.last_reply_age_ms == null ? "never" : ago(lk.last_reply_age_ms) + " ago");
+      setText("link-req", lk.requests + " / " + lk.replies);
+      setText("link-to", lk.timeouts);
+      setText("link-crc", lk.crc_errors);
+      setText("link-rtt", lk.last_rtt_ms == null ? "–" : lk.last_rtt_ms + " ms");
+      const t = b.temperatures_c || {};
+      setText("t-int", t.internal == null ? "–" : fix(t.internal, 1) + " °C");
+      setText("t-e1", t.external_1 == null ? "no sensor" : fix(t.external_1, 1) + " °C");
+      setText("t-e2", t.external_2 == null ? "no sensor" : fix(t.external_2, 1) + " °C");
+      const e = st.energy || {};
+      setText("e-in", e.charged_wh == null ? "–" : fix(e.charged_wh / 1000, 2) + " kWh");
+      setText("e-out", e.discharged_wh == null ? "–" : fix(e.discharged_wh / 1000, 2) + " kWh");
+      setText("uptime", dur(st.uptime_s));
+    },
+  };
+
+  /* Cells -------------------------------------------------------------------------------------- */
+  pages.cells = {
+    title: "Cells",
+    render() {
+      view.appendChild(h("h1", {text: "Cells"}));
+      view.appendChild(h("section", {class: "card"},
+        h("dl", {class: "kv", id: "cell-summary"},
+          h("dt", {text: "Lowest"}), h("dd", {id: "c-min", text: "–"}),
+          h("dt", {text: "Highest"}), h("dd", {id: "c-max", text: "–"}),
+          h("dt", {text: "Spread"}), h("dd", {id: "c-spread", text: "–"}),
+          h("dt", {text: "Average"}), h("dd", {id: "c-avg", text: "–"}),
+          h("dt", {text: "Balancing"}), h("dd", {id: "c-bal", text: "–"})),
+        h("h3", {text: "Cell voltages"}),
+        h("div", {class: "legend"}, h("span", {}, h("i", {class: "sw-bar"}), "cell"), h("span", {}, h("i", {class: "sw-min"}), "lowest"),
+          h("span", {}, h("i", {class: "sw-max"}), "highest"), h("span", {text: "⚡ balancing  • wants balancing"}),
+          h("span", {id: "c-scale"})),
+        h("div", {class: "cells", id: "cells"})));
+      if (state.status) this.update(state.status);
+    },
+    update(st) {
+      const b = st.bms || {};
+      const box = byId("cells");
+      if (!box) return;
+      if (!b.valid) { box.textContent = "Waiting for the TinyBMS…"; return; }
+      const v = b.cells_v || [];
+      const mn = Math.min(...v), mx = Math.max(...v);
+      const margin = Math.max(0.02, mx - mn);
+      const lo = mn - margin, hi = mx + margin;
+      setText("c-scale", "bars from " + lo.toFixed(3) + " to " + hi.toFixed(3) + " V");
+      if (box.children.length !== v.length) {
+        box.textContent = "";
+        v.forEach((_, i) => box.appendChild(h("div", {class: "cell", id: "cell-" + (i + 1)},
+          h("div", {class: "bal"}), h("div", {class: "bar"}, h("div", {class: "fill"})), h("div", {class: "v"}), h("div", {class: "muted", text: "#" + (i + 1)}))));
+      }
+      const act = b.balancing_active || [], need = b.balancing_needed || [];
+      v.forEach((cv, i) => {
+        const c = box.children[i];
+        c.className = "cell" + (cv === mn ? " min" : "") + (cv === mx && mx !== mn ? " max" : "");
+        c.querySelector(".fill").style.height = Math.max(2, (cv - lo) / (hi - lo) * 100) + "%";
+        c.querySelector(".v").textContent = cv.toFixed(3);
+        c.querySelector(".bal").textContent = act[i] ? "⚡" : need[i] ? "•" : "";
+        c.title = "Cell " + (i + 1) + ": " + cv.toFixed(4) + " V" + (act[i] ? ", balancing" : need[i] ? ", wants balancing" : "");
+      });
+      setText("c-min", mn.toFixed(3) + " V (cell " + (v.indexOf(mn) + 1) + ")");
+      setText("c-max", mx.toFixed(3) + " V (cell " + (v.indexOf(mx) + 1) + ")");
+      setText("c-spread", ((mx - mn) * 1000).toFixed(1) + " mV");
+      setText("c-avg", (v.reduce((a, x) => a + x, 0) / v.length).toFixed(3) + " V");
+      const na = act.filter(Boolean).length, nn = need.filter(Boolean).length;
+      setText("c-bal", na + " active, " + nn + " wanted");
+    },
+  };
+
+  /* Charts ------------------------------------------------------------------------------------- */
+  pages.charts = {
+    title: "Charts",
+    range: "1h",
+    render() {
+      view.appendChild(h("h1", {text: "History"}));
+      const bar = h("div", {class: "row"});
+      for (const r of ["1h", "24h", "7d"]) {
+        bar.appendChild(h("button", {class: r === this.range ? "primary" : "", id: "range-" + r, text: r,
+          onclick: () => { this.range = r; route(); }}));
+      }
+      bar.appendChild(h("span", {class: "spacer"}));
+      bar.appendChild(h("a", {class: "btn", id: "csv", href: "/api/history.csv?range=" + this.range, download: "", text: "Download CSV"}));
+      view.appendChild(h("section", {class: "card"}, bar, h("p", {class: "hint", id: "hist-info"})));
+      const mk = (id, title) => h("section", {class: "card wide"}, h("h2", {text: title}), h("div", {id: id}));
+      view.appendChild(h("div", {class: "grid"},
+        mk("ch-v", "Pack voltage and CVL"), mk("ch-a", "Current and current limits"),
+        mk("ch-soc", "State of charge"), mk("ch-cell", "Lowest and highest cell"), mk("ch-t", "Highest temperature")));
+      this.load();
+      this.timer = setInterval(() => this.load(), this.range === "1h" ? 15000 : 60000);
+    },
+    leave() { clearInterval(this.timer); },
+    async load() {
+      let d;
+      try { d = await get("/api/history?range=" + this.range + "&points=600"); } catch (e) { showError(byId("hist-info"), e); return; }
+      if (!byId("ch-v")) return;
+      setText("hist-info", d.count + (d.count === 1 ? " point" : " points") + ", one per " + d.interval_s + " s, kept on the gateway (24 h at 10 s, 7 d at 1 min).");
+      const neg = (a) => a.map((x) => x == null ? null : -x);
+      const gap = d.interval_s * 3;
+      TbChart.line(byId("ch-v"), {t: d.t, gap_s: gap, series: [
+        {label: "Pack", unit: "V", data: d.pack_v, color: "#2471a3"}, {label: "CVL", unit: "V", data: d.cvl_v, color: "#c0392b", dash: true}]});
+      TbChart.line(byId("ch-a"), {t: d.t, gap_s: gap, zero: true, series: [
+        {label: "Current", unit: "A", data: d.pack_a, color: "#2471a3", dec: 1},
+        {label: "CCL", unit: "A", data: d.ccl_a, color: "#1e8449", dash: true, dec: 1},
+        {label: "−DCL", unit: "A", data: neg(d.dcl_a), color: "#c0392b", dash: true, dec: 1}]});
+      TbChart.line(byId("ch-soc"), {t: d.t, gap_s: gap, series: [{label: "SOC", unit: "%", data: d.soc_pct, color: "#1e8449", dec: 1}]});
+      TbChart.line(byId("ch-cell"), {t: d.t, gap_s: gap, series: [
+        {label: "Lowest", unit: "V", data: d.cell_min_v, color: "#e67e22", dec: 3}, {label: "Highest", unit: "V", data: d.cell_max_v, color: "#8e44ad", dec: 3}]});
+      TbChart.line(byId("ch-t"), {t: d.t, gap_s: gap, series: [{label: "Highest", unit: "°C", data: d.temp_max_c, color: "#b9770e", dec: 1}]});
+    },
+  };
+
+  /* BMS settings -------------------------------------------------------------------------------- */
+  pages.settings = {
+    title: "BMS settings",
+    async render() {
+      view.appendChild(h("h1", {text: "TinyBMS settings"}));
+      const info = h("p", {class: "hint", id: "set-info", text: "Reading the settings…"});
+      const actions = h("div", {class: "row actions"},
+        h("button", {class: "primary", id: "review", text: "Review changes", disabled: true, onclick: () => this.review()}),
+        h("button", {id: "revert", text: "Discard changes", onclick: () => route()}),
+        h("span", {class: "spacer"}), h("span", {id: "set-result", class: "small"}));
+      view.appendChild(h("section", {class: "card"}, loginNote(), info,
+        h("div", {class: "scroll"}, h("table", {id: "settings"})), actions));
+      let d;
+      try { d = await get("/api/bms/settings"); } catch (e) { showError(info, e); return; }
+      if (!byId("settings")) return;
+      this.regs = d.registers || [];
+      info.textContent = d.valid
+        ? "Values as last read from the TinyBMS " + ago(d.age_ms) + " ago. Ranges: the documented range" +
+          (d.device_limits ? ", narrowed by the BMS's own limits (command 0x1D)." : ".") +
+          " Every write is validated, sent, and read back."
+        : "The TinyBMS settings have not been read yet.";
+      const t = byId("settings");
+      t.appendChild(h("thead", {}, h("tr", {}, ["Setting", "Value", "Range", "Default", "New value"].map((x) => h("th", {text: x})))));
+      const tb = h("tbody");
+      for (const r of this.regs) {
+        const both = (a, b, f) => a == null ? b : b == null ? a : f(a, b);
+        const lo = both(r.device_min, r.min, Math.max), hi = both(r.device_max, r.max, Math.min);
+        const step = r.unit === "V" ? 0.001 : r.type === "FLOAT32" ? "any" : 1;
+        const inp = r.writable ? h("input", {type: "number", id: "in-" + r.name, "data-name": r.name, value: r.value,
+          min: lo, max: hi, step: step, disabled: !loggedIn(), oninput: () => this.changed()}) : h("span", {class: "muted", text: "read-only"});
+        tb.appendChild(h("tr", {id: "row-" + r.name},
+          h("td", {}, h("div", {text: r.label}), h("div", {class: "small muted mono", text: r.name + " (" + r.address + ")"}),
+            r.values ? h("div", {class: "small muted", text: r.values}) : null,
+            r.reboots_bms ? h("div", {class: "small err", text: "changing it restarts the BMS"}) : null),
+          h("td", {class: "num", id: "val-" + r.name, text: r.value + " " + r.unit}),
+          h("td", {class: "num small", text: lo != null ? lo + " … " + hi + " " + r.unit : "–"}),
+          h("td", {class: "num small", text: r.device_default != null ? r.device_default + " " + r.unit : "–"}),
+          h("td", {}, inp, h("div", {class: "small", id: "res-" + r.name}))));
+      }
+      t.appendChild(tb);
+    },
+    edits() {
+      const out = [];
+      for (const r of this.regs || []) {
+        const inp = byId("in-" + r.name);
+        if (!inp || inp.value === "") continue;
+        const nv = Number(inp.value);
+        if (isFinite(nv) && Math.abs(nv - r.value) > 1e-9) out.push({reg: r, value: nv});
+      }
+      return out;
+    },
+    changed() {
+      const e = this.edits();
+      for (const r of this.regs || []) {
+        const inp = byId("in-" + r.name);
+        if (inp) inp.classList.toggle("changed", e.some((x) => x.reg === r));
+      }
+      byId("review").disabled = !e.length || !loggedIn();
+    },
+    async review() {
+      const e = this.edits();
+      if (!e.length) return;
+      const rows = e.map((x) => h("tr", {}, h("td", {text: x.reg.label}), h("td", {class: "num old", text: x.reg.value + " " + x.reg.unit}),
+        h("td", {text: "→"}), h("td", {class: "num new", text: x.value + " " + x.reg.unit})));
+      const body = h("div", {}, h("p", {text: "These settings will be written to the TinyBMS, one after the other, and read back:"}),
+        h("table", {class: "diff", id: "diff"}, h("tbody", {}, rows)),
+        e.some((x) => x.reg.reboots_bms) ? h("p", {class: "err", text: "At least one of them restarts the BMS."}) : null,
+        h("p", {class: "hint", text: "Wrong protection settings can damage cells. Check each value against the cell maker's datasheet."}));
+      if (!(await confirmDialog("Write " + e.length + " setting" + (e.length > 1 ? "s" : "") + " to the BMS?", body, "Write to BMS"))) return;
+      const res = byId("set-result");
+      res.textContent = "Writing…";
+      let ok = 0;
+      for (const x of e) {
+        const cell = byId("res-" + x.reg.name);
+        cell.textContent = "writing…";
+        cell.className = "small";
+        try {
+          const r = await api("PUT", "/api/bms/settings/" + encodeURIComponent(x.reg.name), {value: x.value});
+          const rb = r.result || {};
+          cell.textContent = rb.read_back == null ? "written (" + human(rb.result) + ")" : "✓ read back " + rb.read_back + " " + (rb.unit || "");
+          cell.className = "small ok readback";
+          setText("val-" + x.reg.name, (rb.read_back == null ? x.value : rb.read_back) + " " + x.reg.unit);
+          x.reg.value = rb.read_back == null ? x.value : rb.read_back;
+          byId("in-" + x.reg.name).classList.remove("changed");
+          ok++;
+        } catch (err) {
+          cell.textContent = "✗ " + err.message;
+          cell.className = "small err";
+          byId("in-" + x.reg.name).classList.add("invalid");
+        }
+      }
+      res.textContent = ok + " of " + e.length + " written and read back.";
+      toast(res.textContent, ok !== e.length);
+      this.changed();
+    },
+  };
+
+  /* Events and statistics ----------------------------------------------------------------------- */
+  pages.events = {
+    title: "Events & stats",
+    render() {
+      view.appendChild(h("h1", {text: "TinyBMS events and statistics"}));
+      const act = (label, what, danger, text) => h("button", {class: danger ? "danger" : "", id: "reset-" + what, disabled: !loggedIn(), text: label,
+        onclick: async () => {
+          if (!(await confirmDialog(label + "?", text, label, danger))) return;
+          try {
+            const r = await api("POST", "/api/bms/reset", {what: what});
+            toast(r.message);
+            setTimeout(() => this.load(), 1500);
+          } catch (e) { showError(null, e); }
+        }});
+      view.appendChild(h("div", {class: "grid"},
+        h("section", {class: "card wide"}, h("h2", {text: "Event log"}), h("p", {class: "hint", id: "ev-info"}),
+          h("div", {class: "scroll"}, h("table", {id: "events"})),
+          h("div", {class: "row"}, loginNote(), act("Clear the event log", "events", false, "The TinyBMS erases its event log."),
+            act("Clear the statistics", "stats", false, "The TinyBMS resets its lifetime statistics."),
+            act("Restart the BMS", "bms", true, "The TinyBMS restarts; the gateway stops charging until it answers again."))),
+        h("section", {class: "card"}, h("h2", {text: "Statistics"}), h("dl", {class: "kv", id: "stats"})),
+        h("section", {class: "card"}, h("h2", {text: "Version"}), h("dl", {class: "kv", id: "version"}))));
+      this.load();
+    },
+    onEvents() { this.load(); },
+    async load() {
+      try {
+        const [ev, st, ver] = await Promise.all([get("/api/bms/events"), get("/api/bms/stats"), get("/api/bms/version")]);
+        const t = byId("events");
+        if (!t) return;
+        t.textContent = "";
+        setText("ev-info", ev.valid ? "As last read " + ago(ev.age_ms) + " ago; newest first. Times are the BMS's own lifetime clock." : "Not read yet.");
+        t.appendChild(h("thead", {}, h("tr", {}, ["BMS time", "Class", "Event", "ID"].map((x) => h("th", {text: x})))));
+        const tb = h("tbody");
+        for (const e of (ev.events || []).slice().reverse()) {
+          tb.appendChild(h("tr", {}, h("td", {class: "num", text: dur(e.timestamp_s)}),
+            h("td", {}, pill(e.class, e.class === "fault" ? "bad" : e.class === "warning" ? "warn" : "info")),
+            h("td", {text: e.name}), h("td", {class: "num mono", text: "0x" + e.id.toString(16).padStart(2, "0")})));
+        }
+        t.appendChild(tb);
+        const fill = (id, obj) => {
+          const dl = byId(id);
+          dl.textContent = "";
+          for (const k in obj) if (k !== "valid" && k !== "age_ms") { dl.appendChild(h("dt", {text: human(k)})); dl.appendChild(h("dd", {text: String(obj[k])})); }
+          if (!obj.valid) dl.appendChild(h("dd", {text: "not read yet"}));
+        };
+        fill("stats", st);
+        fill("version", ver);
+      } catch (e) { showError(byId("ev-info"), e); }
+    },
+  };
+
+  /* CAN monitor ------------------------------------------------------------------------------------- */
+  pages.can = {
+    title: "CAN monitor",
+    render() {
+      view.appendChild(h("h1", {text: "CAN monitor"}));
+      view.appendChild(h("section", {class: "card"},
+        h("div", {class: "row"}, pill("–", "off", "cm-mode"), pill("–", "off", "cm-gx"), h("span", {class: "muted small", id: "cm-port"})),
+        h("p", {class: "hint", text: "The frames this gateway sends to the Victron GX (decoded), and what it hears from the GX. Live while this page is open."}),
+        h("div", {class: "scroll"}, h("table", {id: "can-table"})),
+        h("h3", {text: "Counters"}), h("dl", {class: "kv", id: "cm-counters"})));
+      get("/api/can/frames").then((d) => this.onCan(d)).catch((e) => showError(null, e));
+    },
+    onCan(d) {
+      const t = byId("can-table");
+      if (!t) return;
+      setPill("cm-mode", "CAN " + human(d.mode), d.mode === "transmitting" ? "ok" : d.mode === "shadow" ? "info" : "warn");
+      setPill("cm-gx", d.gx.present ? "GX present" : "GX not seen", d.gx.present ? "ok" : "warn");
+      setText("cm-port", d.port + (d.port_open ? "" : " (closed" + (d.port_error ? ": " + d.port_error : "") + ")"));
+      t.textContent = "";
+      t.appendChild(h("thead", {}, h("tr", {}, ["ID", "Frame", "Dir", "Count", "Age", "Data", "Decoded"].map((x) => h("th", {text: x})))));
+      const tb = h("tbody");
+      for (const f of d.frames) {
+        const fmtv = (v) => {
+          if (v == null) return "n/a";
+          if (typeof v !== "object") return String(v);
+          const odd = Object.keys(v).filter((k) => v[k] !== "ok" && v[k] !== "unsupported").map((k) => k + ":" + v[k]);
+          return odd.length ? odd.join(",") : "all ok";
+        };
+        const fields = f.fields ? Object.keys(f.fields).map((k) => k + "=" + fmtv(f.fields[k])).join("  ") : (f.description || "");
+        tb.appendChild(h("tr", {id: "can-" + f.id},
+          h("td", {class: "mono", text: f.id}), h("td", {text: human(f.name)}), h("td", {text: f.direction}),
+          h("td", {class: "num", text: f.count}), h("td", {class: "num", text: f.age_ms == null ? "–" : ago(f.age_ms)}),
+          h("td", {class: "mono small", text: f.data || ""}), h("td", {class: "small", text: fields})));
+      }
+      t.appendChild(tb);
+      const dl = byId("cm-counters");
+      dl.textContent = "";
+      for (const k in d.counters) { dl.appendChild(h("dt", {text: human(k)})); dl.appendChild(h("dd", {text: String(d.counters[k])})); }
+    },
+  };
+
+  /* Configuration ------------------------------------------------------------------------------------ */
+  function cfgGet(cfg, key) {
+    let o = cfg;
+    for (const p of key.split(".")) { if (o == null) return undefined; o = o[p]; }
+    return o;
+  }
+  function cfgSet(obj, key, v) {
+    const parts = key.split(".");
+    let o = obj;
+    for (let i = 0; i < parts.length - 1; i++) o = o[parts[i]] = o[parts[i]] || {};
+    o[parts[parts.length - 1]] = v;
+  }
+
+  pages.config = {
+    title: "Configuration",
+    async render() {
+      view.appendChild(h("h1", {text: "Gateway configuration"}));
+      const top = h("section", {class: "card"},
+        loginNote(),
+        h("div", {class: "row"},
+          h("button", {class: "primary", id: "cfg-save", text: "Save changes", disabled: !loggedIn(), onclick: () => this.save()}),
+          h("label", {class: "row small"}, h("input", {type: "checkbox", id: "cfg-adv", onchange: () => this.showAdvanced()}), "show advanced settings"),
+          h("span", {class: "spacer"}),
+          h("a", {class: "btn", id: "cfg-backup", href: "/api/config?download=1", download: "tinybms-gateway-config.json", text: "Backup"}),
+          h("label", {class: "btn", for: "cfg-restore", text: "Restore…"}),
+          h("input", {type: "file", id: "cfg-restore", accept: ".json,application/json", hidden: true, disabled: !loggedIn(), onchange: (e) => this.restore(e)})),
+        h("p", {class: "hint", text: "Backups never contain passwords or other secrets; a restore keeps the secrets that are set. Settings marked \"restart\" apply after a restart of the gateway."}),
+        h("div", {id: "cfg-result", class: "small"}));
+      view.appendChild(top);
+      const form = h("div", {id: "cfg-form"});
+      view.appendChild(form);
+      try {
+        [this.schema, this.cfg] = await Promise.all([get("/api/config/schema"), get("/api/config")]);
+      } catch (e) { showError(byId("cfg-result"), e); return; }
+      if (!byId("cfg-form")) return;
+      const sections = {};
+      for (const p of this.schema) (sections[p.key.split(".")[0]] = sections[p.key.split(".")[0]] || []).push(p);
+      for (const name in sections) {
+        const card = h("section", {class: "card", id: "sec-" + name}, h("h2", {text: name}));
+        for (const p of sections[name]) card.appendChild(this.field(p));
+        form.appendChild(card);
+      }
+      this.showAdvanced();
+    },
+    field(p) {
+      const id = "cfg-" + p.key.replace(/\./g, "-");
+      const cur = cfgGet(this.cfg, p.key);
+      let inp;
+      const dis = !loggedIn() || p.read_only;
+      if (p.type === "bool") inp = h("input", {type: "checkbox", id: id, checked: cur === true, disabled: dis});
+      else if (p.type === "enum") inp = h("select", {id: id, disabled: dis}, p.values.map((v) => h("option", {value: v, text: v, selected: v === cur})));
+      else if (p.type === "int" || p.type === "float") inp = h("input", {type: "number", id: id, value: cur, min: p.min, max: p.max, step: p.type === "int" ? 1 : "any", disabled: dis});
+      else if (p.secret) inp = h("input", {type: "password", id: id, value: "", placeholder: "(unchanged)", autocomplete: "new-password", disabled: dis});
+      else inp = h("input", {type: "text", id: id, value: cur == null ? "" : cur, maxlength: p.max_length, disabled: dis});
+      inp.dataset.key = p.key;
+      inp.addEventListener("input", () => inp.classList.toggle("changed", this.value(p, inp) !== undefined));
+      inp.addEventListener("change", () => inp.classList.toggle("changed", this.value(p, inp) !== undefined));
+      const range = p.type === "int" || p.type === "float" ? " [" + p.min + " … " + p.max + (p.unit ? " " + p.unit : "") + ", default " + p.default + "]" : "";
+      const row = h("div", {class: "field" + (p.advanced ? " adv" : ""), id: "f-" + id},
+        h("label", {for: id}, h("div", {text: p.key.split(".").slice(1).join(".")}),
+          h("div", {class: "small muted mono", text: p.key}),
+          p.restart ? pill("restart", "warn") : null, p.secret ? pill("secret", "info") : null),
+        h("div", {}, h("div", {class: "row"}, inp, p.unit && p.type !== "enum" ? h("span", {class: "muted", text: p.unit}) : null),
+          h("div", {class: "doc", text: (p.doc || "") + range}), h("div", {class: "small err", id: "err-" + id})));
+      return row;
+    },
+    /* the changed value of a field, or undefined if unchanged */
+    value(p, inp) {
+      const cur = cfgGet(this.cfg, p.key);
+      if (p.type === "bool") return inp.checked !== cur ? inp.checked : undefined;
+      if (p.type === "int" || p.type === "float") {
+        if (inp.value === "") return undefined;
+        const v = Number(inp.value);
+        return Math.abs(v - cur) > 1e-9 ? v : undefined;
+      }
+      if (p.secret) return inp.value !== "" ? inp.value : undefined;
+      return inp.value !== cur ? inp.value : undefined;
+    },
+    showAdvanced() {
+      const on = byId("cfg-adv") && byId("cfg-adv").checked;
+      for (const e of document.querySelectorAll(".field.adv")) e.hidden = !on;
+    },
+    async send(doc, what) {
+      const res = byId("cfg-result");
+      for (const e of document.querySelectorAll("#cfg-form .err")) e.textContent = "";
+      for (const e of document.querySelectorAll("#cfg-form .invalid")) e.classList.remove("invalid");
+      try {
+        const r = await api("PUT", "/api/config", doc);
+        const rr = r.result || {};
+        res.textContent = "";
+        res.className = "small ok";
+        res.appendChild(h("span", {text: what + ": " + (rr.changed && rr.changed.length ? rr.changed.length + " setting(s) changed." : "nothing changed.")}));
+        if (rr.restart_required && rr.restart_required.length) {
+          res.appendChild(h("span", {class: "err", text: " Applies after a restart: " + rr.restart_required.join(", ") + ". "}));
+          res.appendChild(h("button", {id: "cfg-restart", text: "Restart now", onclick: restartGateway}));
+        }
+        toast(what + " saved");
+        this.cfg = await get("/api/config");
+        for (const e of document.querySelectorAll("#cfg-form .changed")) e.classList.remove("changed");
+        for (const e of document.querySelectorAll("#cfg-form input[type=password]")) e.value = "";
+      } catch (e) {
+        res.className = "small err";
+        res.textContent = e.message;
+        const f = e.data && e.data.field;
+        if (f) {
+          const id = "cfg-" + f.replace(/\./g, "-");
+          if (byId(id)) { byId(id).classList.add("invalid"); setText("err-" + id, e.message); byId(id).scrollIntoView({block: "center"}); }
+        }
+        toast(e.message, true);
+      }
+    },
+    save() {
+      const doc = {};
+      let n = 0;
+      for (const p of this.schema || []) {
+        const inp = byId("cfg-" + p.key.replace(/\./g, "-"));
+        const v = inp ? this.value(p, inp) : undefined;
+        if (v !== undefined) { cfgSet(doc, p.key, v); n++; }
+      }
+      if (!n) { toast("Nothing to save"); return; }
+      this.send(doc, "Configuration");
+    },
+    restore(ev) {
+      const f = ev.target.files[0];
+      if (!f) return;
+      const rd = new FileReader();
+      rd.onload = async () => {
+        if (await confirmDialog("Restore the configuration?", "Every setting in " + f.name + " replaces the current one (secrets that are set stay as they are).", "Restore")) {
+          await this.send(String(rd.result), "Restore");
+          route();
+        }
+        ev.target.value = "";
+      };
+      rd.readAsText(f);
+    },
+  };
+
+  /* Logs ------------------------------------------------------------------------------------------- */
+  pages.logs = {
+    title: "Logs",
+    render() {
+      view.appendChild(h("h1", {text: "Logs"}));
+      const sel = h("select", {id: "log-level", onchange: () => { state.logLevel = sel.value; route(); }},
+        ["error", "warn", "info", "debug"].map((l) => h("option", {value: l, text: l, selected: l === state.logLevel})));
+      view.appendChild(h("section", {class: "card"},
+        h("div", {class: "row"}, h("label", {class: "row"}, "Level ", sel),
+          h("label", {class: "row small"}, h("input", {type: "checkbox", id: "log-follow", checked: true}), "follow"),
+          h("span", {class: "spacer"}), h("span", {class: "small muted", id: "log-count"})),
+        h("p", {class: "hint", text: "The gateway keeps the last 512 lines in memory; secrets never appear in the log."}),
+        h("div", {class: "log", id: "log"})));
+      this.n = 0;
+      this.last = 0;
+      this.pending = []; /* live lines that arrive before the history: added after it */
+      get("/api/logs?limit=300&level=" + state.logLevel).then((d) => {
+        this.add(d.entries);
+        const p = this.pending;
+        this.pending = null;
+        for (const entries of p) this.add(entries);
+      }).catch((e) => showError(null, e));
+    },
+    onLog(m) {
+      if (this.pending) this.pending.push(m.entries);
+      else this.add(m.entries);
+    },
+    add(entries) {
+      const box = byId("log");
+      if (!box) return;
+      for (const e of entries || []) {
+        if (e.seq <= this.last) continue;
+        const t = e.time_ms ? new Date(e.time_ms).toLocaleTimeString() : "";
+        box.appendChild(h("div", {class: "lv-" + e.level, text: t + " " + e.level.toUpperCase().padEnd(5) + " " + e.module + ": " + e.msg}));
+        this.last = e.seq;
+        this.n++;
+      }
+      while (box.children.length > 1000) box.removeChild(box.firstChild);
+      setText("log-count", box.children.length + " lines");
+      if (byId("log-follow").checked) box.scrollTop = box.scrollHeight;
+    },
+  };
+
+  /* System ------------------------------------------------------------------------------------------ */
+  async function restartGateway() {
+    if (!(await confirmDialog("Restart the gateway?", "The gateway stops cleanly (energy counters saved, CAN stops for a few seconds) and starts again. The GX keeps its last limits for up to 3 s.", "Restart", true))) return;
+    try {
+      await api("POST", "/api/system/restart", {});
+      toast("Restarting…");
+      setConn("restarting", "warn");
+    } catch (e) { showError(null, e); }
+  }
+
+  pages.system = {
+    title: "System",
+    async render() {
+      view.appendChild(h("h1", {text: "System"}));
+      const pw = h("form", {class: "formbox", id: "pw-form", onsubmit: async (ev) => {
+        ev.preventDefault();
+        const cur = byId("pw-cur").value, n1 = byId("pw-new").value, n2 = byId("pw-new2").value;
+        if (n1 !== n2) { setText("pw-msg", "The new passwords differ."); return; }
+        try {
+          await api("PUT", "/api/auth/password", {current: cur, password: n1});
+          setText("pw-msg", "Password changed; other sessions were logged out.");
+          pw.reset();
+        } catch (e) { showError(byId("pw-msg"), e); }
+      }},
+        h("label", {for: "pw-cur", text: "Current password"}), h("input", {type: "password", id: "pw-cur", autocomplete: "current-password", required: true}),
+        h("label", {for: "pw-new", text: "New password (at least 8 characters)"}), h("input", {type: "password", id: "pw-new", autocomplete: "new-password", minlength: 8, required: true}),
+        h("label", {for: "pw-new2", text: "New password again"}), h("input", {type: "password", id: "pw-new2", autocomplete: "new-password", minlength: 8, required: true}),
+        h("p", {}, h("button", {class: "primary", type: "submit", text: "Change password"})), h("p", {class: "small", id: "pw-msg"}));
+      view.appendChild(h("div", {class: "grid"},
+        h("section", {class: "card"}, h("h2", {text: "Gateway"}), h("dl", {class: "kv", id: "sys"}),
+          h("p", {class: "row"}, h("button", {class: "danger", id: "restart", text: "Restart the gateway", disabled: !loggedIn(), onclick: restartGateway}),
+            h("a", {class: "btn", href: "/metrics", text: "Prometheus metrics"}))),
+        loggedIn() ? h("section", {class: "card"}, h("h2", {text: "Admin password"}), pw) : h("section", {class: "card"}, h("h2", {text: "Admin"}), loginNote())));
+      try {
+        const s = await get("/api/system");
+        const dl = byId("sys");
+        if (!dl) return;
+        const rows = [["Version", s.version], ["Demo mode", s.demo ? "yes (simulated battery)" : "no"], ["Web service up", dur(s.uptime_s)],
+          ["Configuration file", s.config_path], ["State directory", s.state_dir], ["Web address", s.http_listen], ["Server", s.server],
+          ["TinyBMS port", s.serial], ["CAN port", s.can_port], ["Log level", s.log_level], ["Device id", s.device_id || "(from the BMS serial)"],
+          ["Login for reading", s.auth.read_only_open ? "not needed (web.read_only_open)" : "required"],
+          ["Live clients", s.websocket.clients + " at up to " + s.websocket.rate_hz + " updates/s"],
+          ["Web UI size", s.ui.files + " files, " + (s.ui.gzip_bytes / 1024).toFixed(1) + " KiB compressed"]];
+        for (const [k, v] of rows) { dl.appendChild(h("dt", {text: k})); dl.appendChild(h("dd", {text: v == null ? "–" : String(v)})); }
+      } catch (e) { showError(null, e); }
+    },
+  };
+
+  /* Login and first-start set-up ------------------------------------------------------------------------ */
+  pages.login = {
+    title: "Log in",
+    render() {
+      view.appendChild(h("h1", {text: "Log in"}));
+      const f = h("form", {class: "formbox card", id: "login-form", onsubmit: async (ev) => {
+        ev.preventDefault();
+        try {
+          await api("POST", "/api/auth/login", {password: byId("password").value});
+          await refreshAuth();
+          toast("Logged in");
+          location.hash = state.returnTo && state.returnTo !== "#/login" ? state.returnTo : "#/";
+        } catch (e) {
+          showError(byId("login-msg"), e.status === 429 ? Object.assign(e, {message: e.message + " (" + e.retryAfter + " s)"}) : e);
+        }
+      }},
+        h("label", {for: "password", text: "Admin password"}),
+        h("input", {type: "password", id: "password", autocomplete: "current-password", required: true, autofocus: true}),
+        h("p", {}, h("button", {class: "primary", type: "submit", id: "login-btn", text: "Log in"})),
+        h("p", {class: "small err", id: "login-msg"}),
+        h("p", {class: "hint", text: "Forgot it? Stop the gateway, delete web-admin.json in its state directory and start it again: it prints a new setup code."}));
+      view.appendChild(f);
+    },
+  };
+
+  pages.setup = {
+    title: "Set the admin password",
+    render() {
+      view.appendChild(h("h1", {text: "Set the admin password"}));
+      const f = h("form", {class: "formbox card", id: "setup-form", onsubmit: async (ev) => {
+        ev.preventDefault();
+        if (byId("new-pw").value !== byId("new-pw2").value) { setText("setup-msg", "The passwords differ."); return; }
+        try {
+          await api("POST", "/api/auth/setup", {code: byId("setup-code").value, password: byId("new-pw").value});
+          await refreshAuth();
+          toast("Admin password set; you are logged in");
+          location.hash = "#/";
+        } catch (e) { showError(byId("setup-msg"), e); }
+      }},
+        h("p", {class: "hint", text: "This gateway has no password yet. The one-time setup code is printed in the gateway's log when it starts (journalctl -u tinybms-gateway) and stored in the file web-setup-code of its state directory, so only someone with access to the gateway itself can set the password."}),
+        h("label", {for: "setup-code", text: "Setup code"}),
+        h("input", {type: "text", id: "setup-code", autocomplete: "off", placeholder: "XXXXX-XXXXX", required: true}),
+        h("label", {for: "new-pw", text: "New admin password (at least 8 characters)"}),
+        h("input", {type: "password", id: "new-pw", autocomplete: "new-password", minlength: 8, required: true}),
+        h("label", {for: "new-pw2", text: "Password again"}),
+        h("input", {type: "password", id: "new-pw2", autocomplete: "new-password", minlength: 8, required: true}),
+        h("p", {}, h("button", {class: "primary", type: "submit", id: "setup-btn", text: "Set password"})),
+        h("p", {class: "small err", id: "setup-msg"}));
+      view.appendChild(f);
+    },
+  };
+
+  /* ---- router -------------------------------------------------------------------------------------- */
+  const routes = {"": "dashboard", cells: "cells", charts: "charts", settings: "settings", events: "events",
+    can: "can", config: "config", logs: "logs", system: "system", login: "login", setup: "setup"};
+
+  function route() {
+    const name = routes[(location.hash || "").replace(/^#\/?/, "").split("?")[0]] || "dashboard";
+    const old = pages[state.page];
+    if (old && old.leave) old.leave();
+    state.page = name;
+    view.textContent = "";
+    document.title = pages[name].title + " · TinyBMS gateway";
+    for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name);
+    byId("nav").classList.remove("open");
+    pages[name].render();
+    wsSubscribe();
+  }
+
+  byId("menu-btn").addEventListener("click", () => {
+    const n = byId("nav");
+    n.classList.toggle("open");
+    byId("menu-btn").setAttribute("aria-expanded", n.classList.contains("open"));
+  });
+  window.addEventListener("hashchange", route);
+  setInterval(() => {
+    if (state.wsOpen && Date.now() - state.lastMsg > 5000) setConn("no data", "warn");
+    else if (state.wsOpen) setConn("live", "ok");
+  }, 1000);
+
+  refreshAuth().then(() => {
+    route();
+    wsConnect();
+  });
+})();
