@@ -96,7 +96,7 @@ def main():
     ui_budget()
     shots = os.environ.get("TB_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="tbgw-shots-")
     os.makedirs(shots, exist_ok=True)
-    gw = tbtest.start_gateway(config={"web": {"ws_rate_hz": 5}})
+    gw = tbtest.start_demo(config={"web": {"ws_rate_hz": 5}})
     host = gw.base.split("://", 1)[1]
     served = requests.get(gw.base + "/api/system", timeout=5).json()["ui"]
     C.check(served["gzip_bytes"] <= BUDGET_GZ, f"served UI within budget: {served}")
