@@ -853,7 +853,7 @@ static void civil(uint32_t t, char *out, size_t cap)
     long d = doy - (153L * mp + 2L) / 5L + 1L;
     long m = mp < 10L ? mp + 3L : mp - 9L;
     y += m <= 2L;
-    uint32_t sec = t % 86400u;
+    unsigned sec = (unsigned)(t % 86400u);
     snprintf(out, cap, "%04ld-%02ld-%02ldT%02u:%02u:%02uZ", y, m, d, sec / 3600u, sec / 60u % 60u, sec % 60u);
 }
 
@@ -1166,7 +1166,8 @@ static void h_auth_state(api_t *api, const api_req_t *req, api_resp_t *resp, con
 static void set_cookie(api_resp_t *resp, const char *token, uint32_t max_age_s)
 {
     char v[160];
-    snprintf(v, sizeof v, "%s=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Strict", AUTH_COOKIE, token, max_age_s);
+    snprintf(v, sizeof v, "%s=%s; Path=/; Max-Age=%lu; HttpOnly; SameSite=Strict", AUTH_COOKIE, token,
+             (unsigned long)max_age_s);
     api_add_header(resp, "Set-Cookie", v);
 }
 
@@ -1184,7 +1185,7 @@ static void auth_outcome(api_t *api, const api_req_t *req, api_resp_t *resp, con
     }
     case TB_ERR_BUSY:
         api_error(api, resp, 429, API_REJ_RATE_LIMITED, "rate_limited", NULL, r->reason);
-        snprintf(retry, sizeof retry, "%u", r->retry_after_s ? r->retry_after_s : 1u);
+        snprintf(retry, sizeof retry, "%lu", (unsigned long)(r->retry_after_s ? r->retry_after_s : 1u));
         api_add_header(resp, "Retry-After", retry);
         return;
     case TB_ERR_AUTH:
