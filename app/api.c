@@ -258,7 +258,7 @@ static const char *body_string(api_t *api, api_resp_t *resp, const cJSON *o, con
         return NULL;
     }
     if (strlen(v->valuestring) > maxlen) {
-        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "range", key, "\"%s\" is longer than %u bytes", key,
+        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", key, "\"%s\" is longer than %u bytes", key,
                    (unsigned)maxlen);
         return NULL;
     }
@@ -329,7 +329,7 @@ static void run_command(api_t *api, const api_req_t *req, api_resp_t *resp, gw_c
             return;
         }
     }
-    const char *code = st == 400 ? "range" : st == 404 ? "not_found" : st == 409 ? "busy" : st == 503 ? "unavailable"
+    const char *code = st == 400 ? "out_of_range" : st == 404 ? "not_found" : st == 409 ? "busy" : st == 503 ? "unavailable"
                        : st == 502 ? "bms_refused" : st == 504 ? "bms_timeout" : tb_err_name(cmd->rc);
     api_error(api, resp, st, rej, code, field, cmd->message);
 }
@@ -560,7 +560,7 @@ static void put_setting(api_t *api, const api_req_t *req, api_resp_t *resp, cons
             }
             snprintf(range, sizeof range, " (allowed %g..%g%s%s)", lo, hi, r->unit[0] ? " " : "", r->unit);
         }
-        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "range", r->name, "%s = %g%s%s refused: %s%s", r->name, value,
+        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", r->name, "%s = %g%s%s refused: %s%s", r->name, value,
                    r->unit[0] ? " " : "", r->unit, why ? why : "invalid", range);
         free(v);
         return;
@@ -715,7 +715,7 @@ static void h_reset(api_t *api, const api_req_t *req, api_resp_t *resp, const ch
         } else if (strcmp(what, "stats") == 0) {
             opt = TB_RESET_CLEAR_STATS;
         } else {
-            api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "range", "what",
+            api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", "what",
                        "\"what\" = \"%.16s\" is not one of: bms, events, stats", what);
             what = NULL;
         }
@@ -863,7 +863,7 @@ static void h_history(api_t *api, const api_req_t *req, api_resp_t *resp, const 
     char rs[8] = "1h", ps[16] = "";
     history_range_t range;
     if (api_query_get(req->query, "range", rs, sizeof rs) < 0 || !history_range_parse(rs, &range)) {
-        api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "range", "range must be one of: 1h, 24h, 7d");
+        api_error(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", "range", "range must be one of: 1h, 24h, 7d");
         return;
     }
     size_t points = 0;
@@ -872,7 +872,7 @@ static void h_history(api_t *api, const api_req_t *req, api_resp_t *resp, const 
         char *end = NULL;
         long pv = strtol(ps, &end, 10);
         if (qp < 0 || !end || *end != '\0' || pv < 10 || pv > 100000) {
-            api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "points", "points must be an integer 10..100000");
+            api_error(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", "points", "points must be an integer 10..100000");
             return;
         }
         points = (size_t)pv;
@@ -969,14 +969,14 @@ static void h_logs(api_t *api, const api_req_t *req, api_resp_t *resp, const cha
         char *end = NULL;
         unsigned long long x = strtoull(a, &end, 10);
         if (qa < 0 || !end || *end != '\0' || a[0] < '0' || a[0] > '9') {
-            api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "after", "after must be a log sequence number");
+            api_error(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", "after", "after must be a log sequence number");
             return;
         }
         after = x;
     }
     log_level_t level = LOG_DEBUG;
     if (api_query_get(req->query, "level", lv, sizeof lv) != 0 && !log_level_parse(lv, &level)) {
-        api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "level", "level must be one of: error, warn, info, debug");
+        api_error(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", "level", "level must be one of: error, warn, info, debug");
         return;
     }
     size_t limit = LOG_LIMIT_DEFAULT;
@@ -985,7 +985,7 @@ static void h_logs(api_t *api, const api_req_t *req, api_resp_t *resp, const cha
         char *end = NULL;
         long x = strtol(li, &end, 10);
         if (ql < 0 || !end || *end != '\0' || x < 1 || x > (long)LOG_LIMIT_MAX) {
-            api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "limit", "limit must be 1..512");
+            api_error(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", "limit", "limit must be 1..512");
             return;
         }
         limit = (size_t)x;
@@ -1196,7 +1196,7 @@ static void auth_outcome(api_t *api, const api_req_t *req, api_resp_t *resp, con
         api_error(api, resp, 409, API_REJ_BUSY, "state", NULL, r->reason);
         return;
     case TB_ERR_RANGE:
-        api_error(api, resp, 400, API_REJ_BAD_VALUE, "range", "password", r->reason);
+        api_error(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", "password", r->reason);
         return;
     default:
         api_error(api, resp, 500, API_REJ_UNAVAILABLE, "internal", NULL, r->reason ? r->reason : "internal error");

@@ -22,6 +22,7 @@
   function fmtTime(t, span) {
     const d = new Date(t * 1000);
     const hm = String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+    if (span <= 1200) return hm + ":" + String(d.getSeconds()).padStart(2, "0");
     if (span <= 26 * 3600) return hm;
     return (d.getMonth() + 1) + "/" + d.getDate() + " " + hm;
   }

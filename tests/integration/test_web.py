@@ -101,9 +101,6 @@ def main():
     served = requests.get(gw.base + "/api/system", timeout=5).json()["ui"]
     C.check(served["gzip_bytes"] <= BUDGET_GZ, f"served UI within budget: {served}")
     wait_hist = float(os.environ.get("TB_SCREENSHOT_HISTORY_S", "0"))
-    if wait_hist:
-        print(f"collecting {wait_hist:.0f} s of history for the charts")
-        time.sleep(wait_hist)
     d = browser()
     try:
         w = WebDriverWait(d, 10)
@@ -120,12 +117,15 @@ def main():
         d.get(gw.base + "/#/")
         w.until(lambda d: text(d, "#conn") == "live")
         w.until(lambda d: text(d, "#pack-v") not in ("", "–"))
-        first = (text(d, "#pack-v"), text(d, "#pack-a"), text(d, "#soc"), text(d, "#bms-age"), text(d, "#link-req"))
+        # the demo battery charges from 62 % at 30x speed: its values move while the link counters
+        # prove that every update arrives
+        fields = ("#pack-v", "#pack-a", "#soc", "#cell-min", "#cell-max", "#link-req")
+        first = [text(d, f) for f in fields]
         changed = False
-        for _ in range(40):
+        for _ in range(60):
             time.sleep(0.25)
-            now = (text(d, "#pack-v"), text(d, "#pack-a"), text(d, "#soc"), text(d, "#bms-age"), text(d, "#link-req"))
-            if now[:3] != first[:3] and now[4] != first[4]:
+            now = [text(d, f) for f in fields]
+            if now[5] != first[5] and now[:5] != first[:5]:
                 changed = True
                 break
         C.check(changed, f"live values change on the dashboard: {first} -> {now}")
@@ -141,6 +141,9 @@ def main():
         C.check(len(d.find_elements(By.CSS_SELECTOR, "#cells .cell.min")) >= 1, "the lowest cell is marked")
         d.save_screenshot(os.path.join(shots, "cells.png"))
 
+        if wait_hist:
+            print(f"collecting {wait_hist:.0f} s of history for the charts")
+            time.sleep(wait_hist)
         d.get(gw.base + "/#/charts")
         w.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#ch-v svg")) == 1)
         C.check(d.find_element(By.ID, "csv").get_attribute("href").endswith("/api/history.csv?range=1h"), "CSV link")
@@ -148,7 +151,11 @@ def main():
         w.until(lambda d: d.find_element(By.ID, "csv").get_attribute("href").endswith("range=24h"))
         d.find_element(By.ID, "range-1h").click()
         time.sleep(1.0)
+        d.set_window_size(1280, 1900)
+        d.find_element(By.ID, "range-1h").click()  # redraw at the new width
+        time.sleep(1.0)
         d.save_screenshot(os.path.join(shots, "charts.png"))
+        d.set_window_size(1280, 900)
 
         d.get(gw.base + "/#/can")
         w.until(lambda d: d.find_elements(By.ID, "can-0x351"))
@@ -205,6 +212,8 @@ def main():
         rb = text(d, "#res-over_voltage_cutoff")
         C.check(f"read back {new}" in rb, f"the read-back is shown: {rb!r}")
         C.check(text(d, "#val-over_voltage_cutoff").startswith(str(new)), "the current value shows the read-back")
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", d.find_element(By.ID, "row-over_voltage_cutoff"))
+        time.sleep(0.3)
         d.save_screenshot(os.path.join(shots, "settings.png"))
         api = requests.get(gw.base + "/api/bms/settings/over_voltage_cutoff", timeout=5).json()
         deadline = time.time() + 10
@@ -269,6 +278,9 @@ def main():
     print(f"screenshots in {shots}; {time.time() - t0:.1f} s")
     if not os.environ.get("TB_SCREENSHOT_DIR"):
         shutil.rmtree(shots, ignore_errors=True)
+    rc = gw.stop()
+    C.check(rc == 0, f"the daemon stops cleanly (exit {rc})")
+    C.check(gw.sanitizer_report() is None, f"no sanitizer finding: {gw.sanitizer_report()}")
     C.done()
 
 

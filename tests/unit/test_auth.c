@@ -154,7 +154,7 @@ static void first_start_needs_the_setup_code(void **state)
     auth_setup_code(&g_auth, code, sizeof code);
     assert_int_equal(strlen(code), AUTH_SETUP_CODE_LEN);
     assert_int_equal(code[5], '-');
-    char line[16];
+    char line[20];
     snprintf(line, sizeof line, "%s\n", code);
     assert_string_equal(obj(AUTH_OBJ_SETUP), line); /* readable by the installer */
 
