@@ -88,7 +88,11 @@ def js_errors(d, what):
 
 
 def text(d, css):
-    return d.find_element(By.CSS_SELECTOR, css).text
+    """The rendered text of an element, read in one step (live pages replace their elements)."""
+    t = d.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", css)
+    if t is None:
+        raise AssertionError(f"no element {css}")
+    return t.strip()
 
 
 def main():
@@ -103,7 +107,7 @@ def main():
     wait_hist = float(os.environ.get("TB_SCREENSHOT_HISTORY_S", "0"))
     d = browser()
     try:
-        w = WebDriverWait(d, 10)
+        w = WebDriverWait(d, 10, ignored_exceptions=(AssertionError,))
         # ---- every page loads, no errors, no foreign requests ------------------------------------
         for p in PAGES:
             d.get(gw.base + "/#/" + p)
