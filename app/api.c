@@ -303,6 +303,12 @@ static void run_command(api_t *api, const api_req_t *req, api_resp_t *resp, gw_c
                   "the gateway did not finish the request in time; it may still be carried out");
         return;
     }
+    if (rc == TB_ERR_CANCELLED) {
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "unavailable", NULL,
+                  "the gateway is stopping; try again when it is back");
+        api_add_header(resp, "Retry-After", "5");
+        return;
+    }
     if (rc != TB_OK) {
         api_error(api, resp, 500, API_REJ_UNAVAILABLE, tb_err_name(rc), NULL, tb_err_str(rc));
         return;

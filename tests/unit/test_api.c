@@ -433,6 +433,10 @@ static void config_update(void **state)
     P.cmd_rc = TB_ERR_TIMEOUT;
     put("/api/config", "{}");
     assert_int_equal(R.status, 504);
+    P.cmd_rc = TB_ERR_CANCELLED;
+    put("/api/config", "{}");
+    assert_int_equal(R.status, 503);
+    assert_non_null(strstr(R.headers, "Retry-After: 5"));
 
     /* bigger than a command can carry */
     size_t n = GW_CMD_TEXT_MAX + 100u;
