@@ -376,23 +376,26 @@ typedef void (*handler_fn)(api_t *api, const api_req_t *req, api_resp_t *resp, c
 
 static void h_status(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
 {
-    (void)req;
     (void)arg;
-    char *buf = malloc(GW_STATUS_JSON_MAX);
+    /* the hot path: no allocation when the caller lends a buffer */
+    bool lent = req->scratch && req->scratch_cap >= GW_STATUS_JSON_MAX;
+    char *buf = lent ? req->scratch : malloc(GW_STATUS_JSON_MAX);
     if (!buf) {
         api_error(api, resp, 503, API_REJ_UNAVAILABLE, "no_memory", NULL, "out of memory");
         return;
     }
     size_t n = api->port.status(api->port.ctx, buf, GW_STATUS_JSON_MAX);
     if (n == 0u) {
-        free(buf);
+        if (!lent) {
+            free(buf);
+        }
         api_error(api, resp, 503, API_REJ_UNAVAILABLE, "starting", NULL, "the gateway has not published any data yet");
         api_add_header(resp, "Retry-After", "1");
         return;
     }
     resp_reset(resp);
     resp->status = 200;
-    resp->heap = buf;
+    resp->heap = lent ? NULL : buf;
     resp->body = buf;
     resp->len = n;
 }

@@ -50,6 +50,11 @@ typedef struct {
     size_t body_len;
     bool body_too_large;       /* the adapter stopped reading: larger than web.max_body_bytes */
     const char *peer;          /* client address as text (rate limiting, logs) */
+    /* Optional buffer of the caller (e.g. one per server thread) that handlers may use for the
+     * response body instead of allocating: GET /api/status copies the view's JSON into it when
+     * scratch_cap >= GW_STATUS_JSON_MAX. It must stay valid until the response is sent. */
+    char *scratch;
+    size_t scratch_cap;
 } api_req_t;
 
 #define API_HEADERS_MAX 640u

@@ -6,6 +6,7 @@
 #include "ports/linux/http_service.h"
 
 #include <civetweb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,36 @@ extern const api_asset_t webui_assets[];
 extern const size_t webui_asset_count;
 
 #define SINGLE_WRITE_MAX (64u * 1024u)
+
+/* Per worker thread, allocated at its first request and kept until the thread ends: the
+ * status JSON and the header+body of a response are built here, so the hot path (GET
+ * /api/status) allocates nothing. */
+typedef struct {
+    char scratch[GW_STATUS_JSON_MAX];
+    char out[SINGLE_WRITE_MAX];
+} thread_bufs_t;
+
+static pthread_key_t g_bufs_key;
+static pthread_once_t g_bufs_once = PTHREAD_ONCE_INIT;
+
+static void bufs_key_init(void)
+{
+    (void)pthread_key_create(&g_bufs_key, free);
+}
+
+static thread_bufs_t *thread_bufs(void)
+{
+    pthread_once(&g_bufs_once, bufs_key_init);
+    thread_bufs_t *b = pthread_getspecific(g_bufs_key);
+    if (!b) {
+        b = malloc(sizeof *b);
+        if (b && pthread_setspecific(g_bufs_key, b) != 0) {
+            free(b);
+            b = NULL;
+        }
+    }
+    return b;
+}
 
 struct http_service {
     gw_services_t svc;
@@ -154,7 +185,7 @@ static const char k_security_headers[] =
     "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n";
 
-static void send_response(struct mg_connection *conn, const api_resp_t *r, bool head, bool close)
+static void send_response(struct mg_connection *conn, const api_resp_t *r, bool head, bool close, thread_bufs_t *tb)
 {
     char hdr[2048];
     const char *reason = mg_get_response_code_text(conn, r->status);
@@ -178,15 +209,11 @@ static void send_response(struct mg_connection *conn, const api_resp_t *r, bool 
         mg_write(conn, hdr, (size_t)hl);
         return;
     }
-    if ((size_t)hl + blen <= SINGLE_WRITE_MAX) {
-        char *one = malloc((size_t)hl + blen);
-        if (one) {
-            memcpy(one, hdr, (size_t)hl);
-            memcpy(one + hl, r->body, blen);
-            mg_write(conn, one, (size_t)hl + blen);
-            free(one);
-            return;
-        }
+    if (tb && (size_t)hl + blen <= sizeof tb->out) {
+        memcpy(tb->out, hdr, (size_t)hl);
+        memcpy(tb->out + hl, r->body, blen);
+        mg_write(conn, tb->out, (size_t)hl + blen);
+        return;
     }
     mg_write(conn, hdr, (size_t)hl);
     mg_write(conn, r->body, blen);
@@ -209,6 +236,11 @@ static int on_request(struct mg_connection *conn, void *cb)
     req.accept_encoding = mg_get_header(conn, "Accept-Encoding");
     req.if_none_match = mg_get_header(conn, "If-None-Match");
     req.peer = ri->remote_addr;
+    thread_bufs_t *tb = thread_bufs();
+    if (tb) {
+        req.scratch = tb->scratch;
+        req.scratch_cap = sizeof tb->scratch;
+    }
     size_t max = (size_t)atomic_load(&s->api.max_body);
     char *body = NULL;
     if (req.method == API_POST || req.method == API_PUT || req.method == API_PATCH || req.method == API_DELETE ||
@@ -222,7 +254,7 @@ static int on_request(struct mg_connection *conn, void *cb)
         /* the rest of the body was never read: the connection cannot carry another request */
         mg_disable_connection_keep_alive(conn);
     }
-    send_response(conn, &resp, req.method == API_HEAD, req.body_too_large);
+    send_response(conn, &resp, req.method == API_HEAD, req.body_too_large, tb);
     int status = resp.status;
     api_resp_free(&resp);
     free(body);

@@ -182,12 +182,26 @@ static void *hub_main(void *p)
             cfg_version = v->config_version;
             api_set_web_cfg(ws->api, &v->cfg.web);
         }
-        ws_msg_t *st = render_msg(render_status, v, v->status_len + 64u, GW_STATUS_JSON_MAX + 64u);
-        ws_msg_t *ev = NULL;
-        if (v->event_seq != event_seq && v->recent_count) {
-            event_seq = v->event_seq;
-            ev = render_msg(api_ws_events, v, 4096u, 65536u);
+        pthread_mutex_lock(&ws->mu);
+        bool anyone = ws->nclients > 0;
+        if (!anyone) {
+            /* nobody listens: drop the last messages, render nothing (a new client waits for the
+             * next view, at most a second) */
+            msg_unref(ws->status);
+            msg_unref(ws->can);
+            msg_unref(ws->events);
+            ws->status = ws->can = ws->events = NULL;
+            ws->status_seq = ws->can_seq = 0;
+            ws->event_seq = v->event_seq; /* a client that connects later gets only newer events */
         }
+        pthread_mutex_unlock(&ws->mu);
+        bool new_events = v->event_seq != event_seq && v->recent_count;
+        event_seq = v->event_seq;
+        if (!anyone) {
+            continue;
+        }
+        ws_msg_t *st = render_msg(render_status, v, v->status_len + 64u, GW_STATUS_JSON_MAX + 64u);
+        ws_msg_t *ev = new_events ? render_msg(api_ws_events, v, 4096u, 65536u) : NULL;
         pthread_mutex_lock(&ws->mu);
         int can_subs = ws->can_subs;
         pthread_mutex_unlock(&ws->mu);

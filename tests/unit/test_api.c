@@ -289,6 +289,20 @@ static void status_is_the_prerendered_view(void **state)
     assert_string_equal(R.content_type, "application/json");
     call(API_HEAD, "/api/status", NULL, NULL, NULL);
     assert_int_equal(R.status, 200);
+    /* with a buffer lent by the server thread: no allocation, the body is in that buffer */
+    static char scratch[GW_STATUS_JSON_MAX];
+    api_req_t q;
+    memset(&q, 0, sizeof q);
+    q.method = API_GET;
+    q.path = "/api/status";
+    q.scratch = scratch;
+    q.scratch_cap = sizeof scratch;
+    api_resp_free(&R);
+    api_handle(&g_api, &q, &R);
+    assert_int_equal(R.status, 200);
+    assert_ptr_equal(R.body, scratch);
+    assert_null(R.heap);
+    assert_memory_equal(scratch, P.view.status_json, P.view.status_len);
     P.have_view = false;
     get("/api/status", NULL);
     assert_int_equal(R.status, 503);
