@@ -38,9 +38,10 @@ static const cfg_param_t alarms_params[] = {
                   "A temperature warning/alarm clears only this far inside its threshold."),
     CFG_ROW_FLOAT(S, charging_current_a, "alarms.charging_current_a", "A", 0.1, 50, 1.0, CFG_F_ADVANCED,
                   "The battery counts as charging (for the while-charging categories) above this current."),
-    CFG_ROW_FLOAT(S, current_warn_pct, "alarms.current_warn_pct", "%", 10, 150, 80, 0,
+    CFG_ROW_FLOAT(S, current_warn_pct, "alarms.current_warn_pct", "%", 10, 150, 90, 0,
                   "High charge/discharge current warning at this share of the BMS over-current cut-off "
-                  "(318/317)."),
+                  "(318/317); above charge.bms_current_margin_pct's limit (80 %), so running at the allowed "
+                  "current is not a warning, exceeding it is."),
     CFG_ROW_FLOAT(S, current_alarm_pct, "alarms.current_alarm_pct", "%", 10, 150, 95, 0,
                   "High charge/discharge current alarm at this share of the BMS over-current cut-off."),
     CFG_ROW_FLOAT(S, current_hyst_pct, "alarms.current_hyst_pct", "%", 0, 50, 5, CFG_F_ADVANCED,

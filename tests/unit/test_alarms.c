@@ -236,7 +236,10 @@ static void currents_relative_to_bms_cutoffs(void **state)
     (void)state;
     rig_t r;
     rig_init(&r);
-    r.snap.live.pack_current_a = -125.0f; /* 83 % of 150 A */
+    r.snap.live.pack_current_a = -120.0f; /* 80 %: the gateway's own DCL, not a warning */
+    run(&r, 6000);
+    assert_int_equal(lvl(&r, ALARM_HIGH_DISCHARGE_CURRENT), ALARM_LEVEL_OK);
+    r.snap.live.pack_current_a = -138.0f; /* 92 % of 150 A */
     run(&r, 6000);
     assert_int_equal(lvl(&r, ALARM_HIGH_DISCHARGE_CURRENT), ALARM_LEVEL_WARNING);
     assert_int_equal(lvl(&r, ALARM_HIGH_CHARGE_CURRENT), ALARM_LEVEL_OK);
