@@ -61,17 +61,10 @@ void api_json_events(jw_t *w, const gw_view_t *v)
     jw_obj_end(w);
 }
 
-static void kv_hex_id(jw_t *w, const char *key, uint32_t id)
-{
-    static const char hx[] = "0123456789ABCDEF";
-    char b[6] = {'0', 'x', hx[(id >> 8) & 0xFu], hx[(id >> 4) & 0xFu], hx[id & 0xFu], '\0'};
-    jw_kv_str(w, key, b);
-}
-
 static void rx_row(jw_t *w, uint32_t id, uint32_t count, const char *what)
 {
     jw_obj_begin(w);
-    kv_hex_id(w, "id", id);
+    can_sched_json_id(w, "id", id);
     const char *n = vcan_id_name(id);
     jw_kv_str(w, "name", n ? n : "");
     jw_kv_str(w, "direction", "rx");
@@ -82,7 +75,6 @@ static void rx_row(jw_t *w, uint32_t id, uint32_t count, const char *what)
 
 void api_json_can_frames(jw_t *w, const gw_view_t *v)
 {
-    static const char hx[] = "0123456789ABCDEF";
     const can_sched_counters_t *n = &v->can;
     jw_obj_begin(w);
     jw_kv_str(w, "mode", v->can_mode);
@@ -103,16 +95,7 @@ void api_json_can_frames(jw_t *w, const gw_view_t *v)
     jw_obj_end(w);
     jw_key(w, "counters");
     jw_obj_begin(w);
-    jw_kv_uint(w, "tx_frames", n->tx_frames);
-    jw_kv_uint(w, "tx_errors", n->tx_errors);
-    jw_kv_uint(w, "shadow_frames", n->shadow_frames);
-    jw_kv_uint(w, "encode_errors", n->encode_errors);
-    jw_kv_uint(w, "bursts", n->bursts);
-    jw_kv_uint(w, "refused", n->refused);
-    jw_kv_uint(w, "stopped", n->stopped);
-    jw_kv_uint(w, "rx_frames", n->rx_frames);
-    jw_kv_uint(w, "rx_conflicts", n->rx_conflicts);
-    jw_kv_uint(w, "rx_other", n->rx_other);
+    can_sched_json_counters(w, n);
     jw_obj_end(w);
     jw_key(w, "frames");
     jw_arr_begin(w);
@@ -122,33 +105,14 @@ void api_json_can_frames(jw_t *w, const gw_view_t *v)
             continue;
         }
         jw_obj_begin(w);
-        kv_hex_id(w, "id", sl->id);
+        can_sched_json_id(w, "id", sl->id);
         const char *name = vcan_id_name(sl->id);
         jw_kv_str(w, "name", name ? name : "");
         jw_kv_str(w, "direction", sl->has_last && sl->last_was_shadow ? "shadow" : "tx");
         jw_kv_uint(w, "count", sl->sent);
         jw_kv_uint(w, "errors", sl->errors);
         jw_kv_uint(w, "shadow", sl->shadow);
-        if (sl->has_last) {
-            char hex[2u * CAN_FRAME_MAX_DLC + 1u];
-            unsigned k = 0;
-            for (unsigned b = 0; b < sl->last.dlc && b < CAN_FRAME_MAX_DLC; b++) {
-                hex[k++] = hx[sl->last.data[b] >> 4];
-                hex[k++] = hx[sl->last.data[b] & 0xFu];
-            }
-            hex[k] = '\0';
-            jw_kv_uint(w, "age_ms", (uint32_t)(v->t_ms - sl->last_ms));
-            jw_kv_str(w, "data", hex);
-            vcan_msg_t m;
-            if (vcan_decode(&sl->last, &m) == TB_OK) {
-                jw_key(w, "fields");
-                jw_obj_begin(w);
-                vcan_json_fields(w, &m);
-                jw_obj_end(w);
-            }
-        } else {
-            jw_kv_null(w, "age_ms");
-        }
+        can_sched_json_last(w, sl, v->t_ms);
         jw_obj_end(w);
     }
     rx_row(w, 0x305u, n->rx_gx_keepalive, "GX keep-alive");

@@ -550,11 +550,56 @@ const char *can_sched_mode(const can_sched_t *s)
 
 /* ---- monitor view --------------------------------------------------------------------------- */
 
-static void kv_hex_id(jw_t *w, const char *key, uint32_t id)
+void can_sched_json_id(jw_t *w, const char *key, uint32_t id)
 {
     static const char hx[] = "0123456789ABCDEF";
     char b[6] = {'0', 'x', hx[(id >> 8) & 0xFu], hx[(id >> 4) & 0xFu], hx[id & 0xFu], '\0'};
     jw_kv_str(w, key, b);
+}
+
+void can_sched_json_counters(jw_t *w, const can_sched_counters_t *n)
+{
+    jw_kv_uint(w, "tx_frames", n->tx_frames);
+    jw_kv_uint(w, "tx_errors", n->tx_errors);
+    jw_kv_uint(w, "shadow_frames", n->shadow_frames);
+    jw_kv_uint(w, "encode_errors", n->encode_errors);
+    jw_kv_uint(w, "bursts", n->bursts);
+    jw_kv_uint(w, "refused", n->refused);
+    jw_kv_uint(w, "refused_gx_id", n->refused_gx_id);
+    jw_kv_uint(w, "refused_id", n->refused_id);
+    jw_kv_uint(w, "refused_format", n->refused_format);
+    jw_kv_uint(w, "refused_limits", n->refused_limits);
+    jw_kv_uint(w, "refused_brand", n->refused_brand);
+    jw_kv_uint(w, "stopped", n->stopped);
+    jw_kv_uint(w, "rx_frames", n->rx_frames);
+    jw_kv_uint(w, "rx_gx_306", n->rx_gx_306);
+    jw_kv_uint(w, "rx_conflicts", n->rx_conflicts);
+    jw_kv_uint(w, "rx_other", n->rx_other);
+}
+
+void can_sched_json_last(jw_t *w, const can_sched_slot_t *sl, uint32_t now_ms)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    if (!sl->has_last) {
+        jw_kv_null(w, "age_ms");
+        return;
+    }
+    char hex[2u * CAN_FRAME_MAX_DLC + 1u];
+    unsigned k = 0;
+    for (unsigned b = 0; b < sl->last.dlc && b < CAN_FRAME_MAX_DLC; b++) {
+        hex[k++] = hx[sl->last.data[b] >> 4];
+        hex[k++] = hx[sl->last.data[b] & 0xFu];
+    }
+    hex[k] = '\0';
+    jw_kv_uint(w, "age_ms", now_ms - sl->last_ms);
+    jw_kv_str(w, "data", hex);
+    vcan_msg_t m;
+    if (vcan_decode(&sl->last, &m) == TB_OK) {
+        jw_key(w, "fields");
+        jw_obj_begin(w);
+        vcan_json_fields(w, &m);
+        jw_obj_end(w);
+    }
 }
 
 void can_sched_json(const can_sched_t *s, jw_t *w, uint32_t now_ms)
@@ -562,7 +607,6 @@ void can_sched_json(const can_sched_t *s, jw_t *w, uint32_t now_ms)
     if (!s || !w) {
         return;
     }
-    static const char hx[] = "0123456789ABCDEF";
     jw_obj_begin(w);
     jw_kv_str(w, "mode", can_sched_mode(s));
     jw_kv_bool(w, "shadow", s->cfg.shadow);
@@ -584,23 +628,7 @@ void can_sched_json(const can_sched_t *s, jw_t *w, uint32_t now_ms)
 
     jw_key(w, "counters");
     jw_obj_begin(w);
-    const can_sched_counters_t *n = &s->n;
-    jw_kv_uint(w, "tx_frames", n->tx_frames);
-    jw_kv_uint(w, "tx_errors", n->tx_errors);
-    jw_kv_uint(w, "shadow_frames", n->shadow_frames);
-    jw_kv_uint(w, "encode_errors", n->encode_errors);
-    jw_kv_uint(w, "bursts", n->bursts);
-    jw_kv_uint(w, "refused", n->refused);
-    jw_kv_uint(w, "refused_gx_id", n->refused_gx_id);
-    jw_kv_uint(w, "refused_id", n->refused_id);
-    jw_kv_uint(w, "refused_format", n->refused_format);
-    jw_kv_uint(w, "refused_limits", n->refused_limits);
-    jw_kv_uint(w, "refused_brand", n->refused_brand);
-    jw_kv_uint(w, "stopped", n->stopped);
-    jw_kv_uint(w, "rx_frames", n->rx_frames);
-    jw_kv_uint(w, "rx_gx_306", n->rx_gx_306);
-    jw_kv_uint(w, "rx_conflicts", n->rx_conflicts);
-    jw_kv_uint(w, "rx_other", n->rx_other);
+    can_sched_json_counters(w, &s->n);
     jw_obj_end(w);
 
     jw_key(w, "frames");
@@ -611,28 +639,13 @@ void can_sched_json(const can_sched_t *s, jw_t *w, uint32_t now_ms)
             continue;
         }
         jw_obj_begin(w);
-        kv_hex_id(w, "id", sl->id);
+        can_sched_json_id(w, "id", sl->id);
         jw_kv_str(w, "name", vcan_id_name(sl->id));
         jw_kv_uint(w, "sent", sl->sent);
         jw_kv_uint(w, "errors", sl->errors);
         jw_kv_uint(w, "shadow", sl->shadow);
         if (sl->has_last) {
-            char hex[2u * CAN_FRAME_MAX_DLC + 1u];
-            unsigned k = 0;
-            for (unsigned b = 0; b < sl->last.dlc && b < CAN_FRAME_MAX_DLC; b++) {
-                hex[k++] = hx[sl->last.data[b] >> 4];
-                hex[k++] = hx[sl->last.data[b] & 0xFu];
-            }
-            hex[k] = '\0';
-            jw_kv_uint(w, "age_ms", now_ms - sl->last_ms);
-            jw_kv_str(w, "data", hex);
-            vcan_msg_t m;
-            if (vcan_decode(&sl->last, &m) == TB_OK) {
-                jw_key(w, "fields");
-                jw_obj_begin(w);
-                vcan_json_fields(w, &m);
-                jw_obj_end(w);
-            }
+            can_sched_json_last(w, sl, now_ms);
         }
         jw_obj_end(w);
     }

@@ -179,5 +179,11 @@ const can_sched_slot_t *can_sched_slot(const can_sched_t *s, uint16_t id);
 /* Writes the whole monitor view as one JSON object (mode, GX presence, counters, and per frame:
  * id, name, counts, age, hex payload and decoded fields). */
 void can_sched_json(const can_sched_t *s, jw_t *w, uint32_t now_ms);
+/* Pieces of the monitor JSON, for views built from copies of the scheduler's state:
+ * an id as "0x351"; every counter as key/value pairs (inside an open object); the last payload
+ * of a slot as age_ms, data (hex) and decoded fields (age_ms null if nothing was computed yet). */
+void can_sched_json_id(jw_t *w, const char *key, uint32_t id);
+void can_sched_json_counters(jw_t *w, const can_sched_counters_t *n);
+void can_sched_json_last(jw_t *w, const can_sched_slot_t *sl, uint32_t now_ms);
 
 #endif
