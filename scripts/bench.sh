@@ -7,4 +7,6 @@ set -euo pipefail
 build=${1:-build}; shift || true
 src=$(cd "$(dirname "$0")/.." && pwd)
 cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+# the daemon with the static files of bench/bench_web.cmake (not part of the default build)
+cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target tinybms-gateway-bench >/dev/null
 exec /usr/bin/python3 "$src/bench/run_bench.py" "$build" "$@"
