@@ -14,6 +14,24 @@ void api_ws_sub_default(api_ws_sub_t *s)
     s->log_level = LOG_INFO;
 }
 
+uint32_t api_ws_rate_wait(const api_ws_rate_t *r, uint32_t now_ms, uint32_t interval_ms)
+{
+    if (!r->started) {
+        return 0u;
+    }
+    int32_t early = (int32_t)(r->tat - interval_ms / 2u - now_ms);
+    return early > 0 ? (uint32_t)early : 0u;
+}
+
+void api_ws_rate_sent(api_ws_rate_t *r, uint32_t now_ms, uint32_t interval_ms)
+{
+    if (!r->started || (int32_t)(now_ms - r->tat) > 0) {
+        r->tat = now_ms; /* behind the schedule: no credit for the time nothing was sent */
+    }
+    r->tat += interval_ms;
+    r->started = true;
+}
+
 int api_ws_parse(const char *msg, size_t len, api_ws_sub_t *s)
 {
     if (len > API_WS_CLIENT_MSG_MAX) {

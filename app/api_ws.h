@@ -51,6 +51,22 @@ int api_ws_events(char *buf, size_t cap, const gw_view_t *v);
 int api_ws_can(char *buf, size_t cap, const gw_view_t *v);
 int api_ws_log(char *buf, size_t cap, const log_entry_t *e, size_t n, uint64_t last_seq);
 
+/* Rate limit of one client's status (or CAN) stream: one message per interval_ms on average,
+ * a message allowed up to half an interval early so that the jitter of the views' publication
+ * is absorbed (GCRA: tat is when the next message is due on the ideal schedule). Any 1 s window
+ * holds at most 1000 / interval_ms + 1 messages. Measuring the interval from the previous send
+ * instead makes a view that is published a little early wait; with views published at the same
+ * rate as the limit those waits add up to a lag of up to a whole interval that never recovers. */
+typedef struct {
+    uint32_t tat;
+    bool started;
+} api_ws_rate_t;
+
+/* Milliseconds until a message may go (0: now). */
+uint32_t api_ws_rate_wait(const api_ws_rate_t *r, uint32_t now_ms, uint32_t interval_ms);
+/* A message went at now_ms. */
+void api_ws_rate_sent(api_ws_rate_t *r, uint32_t now_ms, uint32_t interval_ms);
+
 /* Replace every byte sequence that is not valid UTF-8 by '?', in place, so that a text frame can
  * never be refused by a browser (which would close the connection). Returns the count replaced. */
 size_t api_ws_utf8_sanitize(char *s, size_t len);

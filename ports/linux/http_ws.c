@@ -55,7 +55,7 @@ typedef struct ws_client {
     atomic_bool dead;
     uint64_t status_sent, events_sent, can_sent;
     uint64_t log_seq;
-    uint32_t last_status_ms, last_can_ms;
+    api_ws_rate_t status_rate, can_rate;
     log_entry_t *logbuf;
     char *logmsg;
     size_t logmsg_cap;
@@ -407,37 +407,38 @@ static void *writer_main(void *p)
         bool w_status = c->sub.status && ws->status && ws->status_seq != c->status_sent;
         bool w_can = c->sub.can && ws->can && ws->can_seq != c->can_sent;
         bool w_events = c->sub.events && ws->events && ws->event_seq != c->events_sent;
-        uint32_t since_status = now - c->last_status_ms, since_can = now - c->last_can_ms;
-        bool due = (w_status && since_status >= interval) || (w_can && since_can >= interval) || w_events;
+        uint32_t wait_status = api_ws_rate_wait(&c->status_rate, now, interval);
+        uint32_t wait_can = api_ws_rate_wait(&c->can_rate, now, interval);
+        bool due = (w_status && wait_status == 0u) || (w_can && wait_can == 0u) || w_events;
         bool log_due = c->sub.log && (uint32_t)(now - last_log_poll) >= LOG_POLL_MS;
         if (!due && !log_due) {
             uint32_t wait = c->sub.log ? LOG_POLL_MS : IDLE_WAKE_MS;
-            if (w_status && interval - since_status < wait) {
-                wait = interval - since_status;
+            if (w_status && wait_status < wait) {
+                wait = wait_status;
             }
-            if (w_can && interval - since_can < wait) {
-                wait = interval - since_can;
+            if (w_can && wait_can < wait) {
+                wait = wait_can;
             }
             timed_wait(&ws->cond, &ws->mu, wait ? wait : 1u);
             pthread_mutex_unlock(&ws->mu);
             continue;
         }
-        if (w_status && since_status >= interval) {
+        if (w_status && wait_status == 0u) {
             if (c->status_sent && ws->status_seq > c->status_sent + 1u) {
                 atomic_fetch_add(&ws->skipped, ws->status_seq - c->status_sent - 1u);
             }
             take[0] = msg_ref(ws->status);
             c->status_sent = ws->status_seq;
-            c->last_status_ms = now;
+            api_ws_rate_sent(&c->status_rate, now, interval);
         }
         if (w_events) {
             take[1] = msg_ref(ws->events);
             c->events_sent = ws->event_seq;
         }
-        if (w_can && since_can >= interval) {
+        if (w_can && wait_can == 0u) {
             take[2] = msg_ref(ws->can);
             c->can_sent = ws->can_seq;
-            c->last_can_ms = now;
+            api_ws_rate_sent(&c->can_rate, now, interval);
         }
         sub = c->sub;
         pthread_mutex_unlock(&ws->mu);
