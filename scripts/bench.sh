@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make bench: build (optimised, with debug info) and print the performance figures of issue 10;
 # the table also goes into docs/performance.md ("Benchmarks"). Pass --quick for a short run and
-# --no-write to leave the docs alone. Takes about 5 minutes (callgrind, then ~3 minutes of the
-# daemon over ptys).
+# --no-write to leave the docs alone. Takes about 6 minutes (callgrind, ~2 minutes of the daemon over
+# ptys, then ~2 minutes of HTTP with wrk and 100 WebSocket clients).
 set -euo pipefail
 build=${1:-build}; shift || true
 src=$(cd "$(dirname "$0")/.." && pwd)

@@ -473,6 +473,22 @@ def status_json(http, timeout=1.0):
         return None
 
 
+def status_wait(http, pred, timeout, step=0.1):
+    """The first GET /api/status document (see status_json) for which pred(doc) is true, polled
+    every step s for up to timeout s; None if none was."""
+    end = time.time() + timeout
+    while True:
+        st = status_json(http)
+        try:
+            if st is not None and pred(st):
+                return st
+        except (KeyError, TypeError):
+            pass
+        if time.time() >= end:
+            return None
+        time.sleep(step)
+
+
 def proc_status(pid):
     """VmRSS, VmHWM (kB) and utime+stime (s) of a process from /proc."""
     rss = hwm = None

@@ -9,6 +9,11 @@
   3. log back-end on a full file system (a small tmpfs, when this machine lets the test mount
      one): writes fail with ENOSPC and are logged (rate-limited); the daemon keeps running; once
      space is freed the frames flow again.
+Each step also reads the CAN counters through the web API (GET /api/status "can": port open or
+its error, frames sent, TX errors, frames refused by the TX guard) and the BMS side's (link up,
+data fresh): a lost port shows as port_open false with the reason and the frames it could not
+take counted as TX errors, frames are counted again once it is back, no frame is ever refused by
+the TX guard, and the BMS side stays up.
 Throughout: the daemon never exits; at the end SIGTERM gives exit status 0."""
 import os
 import re
@@ -28,8 +33,23 @@ def text(path):
 
 
 def gateway(args, name):
+    global http
     log = os.path.join(tmp, name + ".log")
-    return tbtest.start_gateway([*args, "--http", f"127.0.0.1:{tbtest.free_port()}"], log), log
+    http = f"127.0.0.1:{tbtest.free_port()}"
+    return tbtest.start_gateway([*args, "--http", http], log), log
+
+
+def status(what):
+    st = tbtest.status_json(http)
+    t.check(st is not None, f"{what}: GET /api/status answers")
+    st = st or {"link": {}, "limits": {}, "can": {}}
+    print(f"{what}: can {st['can']}")
+    return st
+
+
+def bms_side_ok(st, what):
+    t.check(st["link"].get("up") is True and st["limits"].get("data") == "fresh",
+            f"{what}: the BMS side is up and fresh in the status ({st['link'].get('up')}, {st['limits'].get('data')})")
 
 
 sim, pty, ctl = tbtest.start_sim(tmp, "--cells", "16", "--capacity", "200", "--soc", "60", "--seed", "8",
@@ -54,6 +74,9 @@ def collect(reader, seconds):
 got = collect(rd, 3)
 ts = [f[0] for f in got if f[1] == 0x351]
 t.check(len(ts) >= 2 and tbtest.largest_gap(ts) <= 1.05, f"slcan: 0x351 at <= 1 s cadence before the fault ({len(ts)})")
+sa = status("slcan before the fault")
+t.check(sa["can"].get("port_open") is True and sa["can"].get("tx_frames", 0) > 0 and sa["can"].get("tx_errors") == 0
+        and sa["can"].get("refused") == 0, "slcan before the fault: port open, frames counted, no error, none refused")
 rd.close()
 socat.kill()
 socat.wait()
@@ -62,6 +85,12 @@ t.check(tbtest.wait_for(lambda: re.search(r"can: .*CAN port lost", text(log1)), 
         "the lost CAN adapter is logged")
 time.sleep(2.0)
 t.check(gw.poll() is None, "the daemon runs on without its CAN adapter")
+sb = status("slcan adapter lost")
+t.check(sb["can"].get("port_open") is False and sb["can"].get("port_error"),
+        f"slcan lost: status says the port is closed, with the reason ({sb['can'].get('port_error')!r})")
+t.check(sb["can"].get("tx_errors", 0) > 0, f"slcan lost: the frames it could not send are counted as TX errors "
+        f"({sb['can'].get('tx_errors')})")
+bms_side_ok(sb, "slcan lost")
 socat, gw_end, gx_end = tbtest.socat_pair(sdir)
 t_back = time.time()
 rd = tbtest.SlcanReader(gx_end)
@@ -81,6 +110,14 @@ t.check(d356 and abs(tbtest.le16(d356[-1], 0) / 100.0 - tr["pack_v"]) <= 0.05, "
 log = text(log1)
 t.check(re.search(r"can: CAN port .* open again", log) is not None, "the reopen is logged")
 t.check("fresh -> stale" not in log and "link down" not in log, "the BMS side was not disturbed")
+sc = status("slcan back")
+t.check(sc["can"].get("port_open") is True and sc["can"].get("tx_frames", 0) > sb["can"].get("tx_frames", 0),
+        f"slcan back: port open, frames counted again ({sb['can'].get('tx_frames')} -> {sc['can'].get('tx_frames')})")
+time.sleep(1.0)
+sd = status("slcan back, a second later")
+t.check(sd["can"].get("tx_errors") == sc["can"].get("tx_errors") and sd["can"].get("refused") == 0,
+        f"slcan back: no new TX error, none refused ({sc['can'].get('tx_errors')} -> {sd['can'].get('tx_errors')})")
+bms_side_ok(sd, "slcan back")
 rd.close()
 gw.send_signal(signal.SIGTERM)
 t.check(gw.wait(timeout=10) == 0, "slcan: SIGTERM exit status 0")
@@ -95,6 +132,11 @@ t.check(gw.poll() is None, "the daemon starts without its CAN log directory")
 t.check(re.search(r"can: .*No such file or directory \(retrying\)", text(log2)) is not None,
         "the CAN port error is logged at start")
 t.check("link up" in text(log2), "the BMS side is up meanwhile")
+se = status("log directory missing")
+t.check(se["can"].get("port_open") is False and "No such file" in (se["can"].get("port_error") or ""),
+        f"log directory missing: status says the port is closed and why ({se['can'].get('port_error')!r})")
+t.check(se["can"].get("tx_frames") == 0, "log directory missing: no frame counted as sent")
+bms_side_ok(se, "log directory missing")
 os.makedirs(ldir)
 t_mk = time.time()
 t.check(tbtest.wait_for(lambda: tbtest.read_candump(canlog), 7) is not None,
@@ -102,6 +144,9 @@ t.check(tbtest.wait_for(lambda: tbtest.read_candump(canlog), 7) is not None,
 time.sleep(3)
 ts = [f[0] for f in tbtest.read_candump(canlog) if f[1] == 0x351]
 t.check(len(ts) >= 3 and tbtest.largest_gap(ts) <= 1.05, f"log: 0x351 at <= 1 s cadence ({len(ts)} frames)")
+sf = status("log directory created")
+t.check(sf["can"].get("port_open") is True and sf["can"].get("tx_frames", 0) > 0 and sf["can"].get("refused") == 0,
+        "log directory created: port open, frames counted, none refused")
 gw.send_signal(signal.SIGTERM)
 t.check(gw.wait(timeout=10) == 0, "log: SIGTERM exit status 0")
 
@@ -133,6 +178,13 @@ else:
         t.check(gw.poll() is None, "the daemon runs on with a full disk")
         n_warn = len(re.findall(r"No space left on device", text(log3)))
         t.check(n_warn <= 6, f"the write errors are rate-limited in the log ({n_warn} lines in 2 s)")
+        sg = status("full fs")
+        time.sleep(0.5)
+        sh = status("full fs, half a second later")
+        t.check(sh["can"].get("tx_errors", 0) > sg["can"].get("tx_errors", 0) > 0,
+                f"full fs: the failing writes are counted as TX errors ({sg['can'].get('tx_errors')} -> "
+                f"{sh['can'].get('tx_errors')})")
+        bms_side_ok(sh, "full fs")
         os.unlink(filler)
         t_free = time.time()
         t.check(tbtest.wait_for(lambda: tbtest.read_candump(canlog, t_free), 5) is not None,
@@ -141,6 +193,12 @@ else:
         ts = [f[0] for f in tbtest.read_candump(canlog, t_free) if f[1] == 0x351]
         t.check(len(ts) >= 2 and tbtest.largest_gap(ts) <= 1.05, f"full fs: 0x351 at <= 1 s cadence after ({len(ts)})")
         t.check("fresh -> stale" not in text(log3), "the BMS side was not disturbed by the full disk")
+        si = status("full fs, space freed")
+        time.sleep(0.5)
+        sj = status("full fs, space freed, half a second later")
+        t.check(sj["can"].get("tx_frames", 0) > si["can"].get("tx_frames", 0) > sh["can"].get("tx_frames", 0)
+                and sj["can"].get("tx_errors") == si["can"].get("tx_errors") and sj["can"].get("refused") == 0,
+                "full fs, space freed: frames counted again, no new TX error, none refused")
         gw.send_signal(signal.SIGTERM)
         t.check(gw.wait(timeout=10) == 0, "full fs: SIGTERM exit status 0")
         print(f"log on a full tmpfs: errors from {t_full:.1f}, recovered after space was freed")

@@ -12,6 +12,11 @@ candump log (log: back-end), the simulator's faults switched through its control
      A burst of garbage (random bytes around every reply): the receiver resynchronises, the data
      stays fresh and true, the cadence holds.
   3. Replies split into 1-4 byte pieces 1 ms apart: fresh and true data, cadence holds.
+Each step also reads the counters through the web API (GET /api/status: link up/down, timeouts,
+CRC errors, garbage bytes, replies; data freshness and state; CAN frames sent, refused, errors)
+and checks them against what the test did and against the simulator's own count of the faults it
+injected: counters only grow, a re-plug keeps them, the fail-safe's silence shows as a frame
+counter that stands still.
 Throughout: the daemon never exits; at the end SIGTERM gives exit status 0.
 The failsafe thresholds are set low (3 s stale, 5 s fail-safe) to keep the test short."""
 import os
@@ -62,6 +67,26 @@ def bus_matches(ctl, what):
         t.check(False, f"{what}: 0x355/0x356 on the bus in the last 0.6 s")
 
 
+def status(what):
+    st = tbtest.status_json(http)
+    t.check(st is not None, f"{what}: GET /api/status answers")
+    return st or {"link": {}, "limits": {}, "can": {}}
+
+
+def injected(ctl, kind):
+    """How many faults of this kind the simulator has injected so far."""
+    import json
+    return json.loads(ctl.cmd("stats"))["injected"][kind]
+
+
+def grew(a, b, keys, what):
+    """No counter of a (an earlier status) is larger in b."""
+    bad = {k: (a["link"][k], b["link"][k]) for k in keys if b["link"][k] < a["link"][k]}
+    t.check(not bad, f"{what}: link counters never go back ({bad})")
+
+
+LINK_KEYS = ("requests", "replies", "timeouts", "crc_errors", "garbage_bytes", "truncated")
+
 # ---- start: simulator 1 behind a symlink ----------------------------------------------------
 d1 = os.path.join(tmp, "sim1")
 os.makedirs(d1)
@@ -80,6 +105,11 @@ gw = tbtest.start_gateway(["--serial", link, "--can", f"log:{canlog}", "--state-
 t.check(tbtest.wait_for(lambda: frames(0, 0x351), 10) is not None, "0x351 on the bus after start")
 cadence_ok(3, "start")
 bus_matches(ctl1, "start")
+st0 = status("start")
+t.check(st0["link"].get("up") is True and st0["limits"].get("data") == "fresh",
+        f"start: status says link up, data fresh ({st0['link'].get('up')}, {st0['limits'].get('data')})")
+t.check(st0["can"].get("tx_frames", 0) > 0 and st0["can"].get("refused") == 0 and st0["can"].get("tx_errors") == 0,
+        f"start: CAN frames sent, none refused, no TX error ({ {k: st0['can'].get(k) for k in ('tx_frames', 'refused', 'tx_errors')} })")
 
 # ---- 1. unplugged ---------------------------------------------------------------------------
 last_pack = ctl1.truth()["pack_v"]
@@ -108,6 +138,22 @@ t.check(re.search(r"serial.*(hang-up|port error|Input/output error).*reopening",
 m = re.search(r"TinyBMS link down \((\d+) timeouts, (\d+) CRC errors so far\)", log)
 t.check(m is not None and int(m.group(1)) > 0, f"link down logged with its timeout count ({m.group(0) if m else None})")
 t.check("fresh -> stale" in log and "stale -> failsafe" in log, "stale and fail-safe transitions logged")
+st1 = status("unplugged")
+print("unplugged, status:", {k: st1["link"].get(k) for k in ("up",) + LINK_KEYS}, st1["limits"].get("state"),
+      st1["limits"].get("data"), st1["can"].get("tx_frames"))
+t.check(st1["link"].get("up") is False and st1["limits"].get("state") == "failsafe" and st1["limits"].get("ccl_a") == 0,
+        f"unplugged: status says link down, fail-safe, CCL 0 ({st1['link'].get('up')}, {st1['limits'].get('state')}, "
+        f"{st1['limits'].get('ccl_a')})")
+t.check(st1["link"].get("timeouts", 0) > st0["link"].get("timeouts", 0) and m is not None
+        and st1["link"]["timeouts"] >= int(m.group(1)),
+        f"unplugged: status counts the timeouts, at least as many as the link-down line "
+        f"({st0['link'].get('timeouts')} -> {st1['link'].get('timeouts')}, log {m.group(1) if m else None})")
+if st1["link"] and st0["link"]:
+    grew(st0, st1, LINK_KEYS, "unplugged")
+time.sleep(1.0)
+st1b = status("fail-safe")
+t.check(st1b["can"].get("tx_frames") == st1["can"].get("tx_frames"),
+        f"fail-safe: the CAN frame counter stands still ({st1['can'].get('tx_frames')} -> {st1b['can'].get('tx_frames')})")
 
 # ---- re-plugged: another battery --------------------------------------------------------------
 d2 = os.path.join(tmp, "sim2")
@@ -137,16 +183,37 @@ t.check(tbtest.wait_for(lambda: any(tbtest.limits_351(f[2])[1] > 0 for f in fram
 log = log_text()
 t.check("TinyBMS link up" in log.split("link down")[-1], "link up logged after the re-plug")
 t.check(re.search(r"-> fresh", log.split("stale -> failsafe")[-1]) is not None, "data fresh again logged")
+st2 = tbtest.status_wait(http, lambda s: s["link"]["up"] and s["limits"]["data"] == "fresh", 5) or status("re-plugged")
+t.check(st2["link"].get("up") is True and st2["limits"].get("data") == "fresh" and st2["limits"].get("ccl_a", 0) > 0,
+        "re-plugged: status says link up, data fresh, charging allowed")
+if st2["link"] and st1b["link"]:
+    grew(st1b, st2, LINK_KEYS, "re-plugged (the counters survive the port's reopening)")
+t.check(st2["can"].get("tx_frames", 0) > st1b["can"].get("tx_frames", 0) and st2["can"].get("refused") == 0,
+        "re-plugged: frames counted again, none refused by the TX guard")
 
 # ---- 2. CRC errors, garbage -----------------------------------------------------------------
 LINK_DOWN = r"TinyBMS link down \((\d+) timeouts, (\d+) CRC errors so far\)"
 n_down = len(re.findall(LINK_DOWN, log_text()))
+c0, sim_crc0 = status("before the CRC burst"), injected(ctl2, "crc")
 ctl2.cmd("fault crc always")
 t_crc = time.time()
+time.sleep(0.5)  # a reply already on the wire when the fault was switched on may still be good
+c0b = status("CRC burst on")
 tbtest.wait_for(lambda: len(re.findall(LINK_DOWN, log_text())) > n_down, 20)
 downs = re.findall(LINK_DOWN, log_text())
 t.check(len(downs) > n_down and int(downs[-1][1]) > 0, f"CRC errors counted in the link-down line ({downs[-1:]})")
 print(f"every reply corrupted: link down after {time.time() - t_crc:.1f} s ({downs[-1:]})")
+c1, sim_crc1 = status("CRC burst"), injected(ctl2, "crc")
+if c0["link"] and c1["link"]:
+    d_crc, d_sim = c1["link"]["crc_errors"] - c0["link"]["crc_errors"], sim_crc1 - sim_crc0
+    print(f"CRC burst: the gateway counted {d_crc} CRC errors, the simulator corrupted {d_sim} replies")
+    t.check(c1["link"]["up"] is False and d_crc > 0 and c1["link"]["crc_errors"] >= int(downs[-1][1]),
+            f"CRC burst: status says link down and counts the CRC errors, at least as many as the log line "
+            f"({c0['link']['crc_errors']} -> {c1['link']['crc_errors']}, log {downs[-1][1]})")
+    t.check(d_sim - 2 <= d_crc <= d_sim, f"CRC burst: one CRC error per corrupted reply ({d_crc} vs {d_sim})")
+    t.check(c1["link"]["replies"] == c0b["link"]["replies"],
+            f"CRC burst: no reply accepted while every one is corrupted ({c0b['link']['replies']} -> {c1['link']['replies']})")
+    grew(c0, c1, LINK_KEYS, "CRC burst")
 bad = [f for f in frames(t_crc + STALE + 0.2, 0x351) if tbtest.limits_351(f[2])[1] != 0.0]
 t.check(not bad, "while every reply is corrupted, no 0x351 allows charging once the data is stale")
 ctl2.cmd("fault clear")
@@ -158,6 +225,7 @@ cadence_ok(2, "after the CRC burst")
 bus_matches(ctl2, "after the CRC burst")
 
 n_stale_before = log_text().count("fresh -> stale")
+g0, sim_g0, sim_c0 = status("before the garbage"), injected(ctl2, "garbage"), injected(ctl2, "crc")
 ctl2.cmd("fault garbage 0.5")
 ctl2.cmd("fault crc 0.2")
 cadence_ok(5, "garbage around half the replies, a CRC error in one of five")
@@ -167,23 +235,37 @@ m = re.search(r'"garbage":(\d+)', stats)
 t.check(m is not None and int(m.group(1)) > 10, f"the simulator really inserted garbage ({m.group(0) if m else stats})")
 ctl2.cmd("fault clear")
 t.check(log_text().count("fresh -> stale") == n_stale_before, "garbage never made the data stale")
+g1, sim_g1, sim_c1 = status("garbage"), injected(ctl2, "garbage"), injected(ctl2, "crc")
+if g0["link"] and g1["link"]:
+    d = {k: g1["link"][k] - g0["link"][k] for k in LINK_KEYS}
+    print(f"garbage and CRC errors: gateway {d}, simulator injected {sim_g1 - sim_g0} garbage, {sim_c1 - sim_c0} CRC")
+    t.check(g1["link"]["up"] is True and g1["limits"]["data"] == "fresh", "garbage: status says link up, data fresh")
+    t.check(d["garbage_bytes"] >= sim_g1 - sim_g0 > 0, f"garbage: at least one garbage byte counted per injection "
+            f"({d['garbage_bytes']} bytes, {sim_g1 - sim_g0} injections)")
+    t.check(d["crc_errors"] >= sim_c1 - sim_c0 > 0, f"garbage: every corrupted reply counted ({d['crc_errors']} CRC "
+            f"errors, {sim_c1 - sim_c0} corrupted)")
+    t.check(d["replies"] > 0, "garbage: replies still accepted")
+    grew(g0, g1, LINK_KEYS, "garbage")
 
 # ---- 3. replies split byte by byte ----------------------------------------------------------
 ctl2.cmd("fault split 1 always")
 time.sleep(0.5)
+p0 = status("before the split replies")
 cadence_ok(4, "replies dribbled in 1-4 byte pieces")
 bus_matches(ctl2, "split replies")
 ctl2.cmd("fault clear")
 t.check(log_text().count("fresh -> stale") == n_stale_before, "split replies never made the data stale")
 
-st = tbtest.status_json(http)
-if st is None:
-    print("status JSON not available (the web API is not merged on this branch): counters checked in the log only")
-else:
-    link_st = st.get("link", {})
-    print("status link counters:", link_st)
-    t.check(link_st.get("timeouts", 0) > 0 and link_st.get("rx", link_st).get("crc_errors", 0) > 0,
-            "status JSON counts the timeouts and CRC errors")
+p1 = status("split replies")
+if p0["link"] and p1["link"]:
+    d = {k: p1["link"][k] - p0["link"][k] for k in LINK_KEYS}
+    print(f"split replies: gateway {d}")
+    t.check(d["replies"] > 0 and d["crc_errors"] == 0 and d["garbage_bytes"] == 0 and d["truncated"] == 0,
+            f"split replies: all accepted, no CRC error, garbage or truncation counted ({d})")
+    t.check(p1["link"]["up"] is True and p1["limits"]["data"] == "fresh", "split replies: status says link up, fresh")
+    end = p1["can"]
+    t.check(end.get("refused") == 0 and end.get("tx_errors") == 0,
+            f"at the end: no CAN frame refused by the TX guard, no TX error ({end.get('refused')}, {end.get('tx_errors')})")
 
 t.check(gw.poll() is None, "the daemon survived every fault")
 gw.send_signal(signal.SIGTERM)
