@@ -2,11 +2,13 @@
 applied, the old file (and its backup) intact, no temporary file left behind; once there is space
 again the same change is saved and applied, the previous file kept as the backup.
 
-Run through the gateway's real path (tests/integration/fault_save.c: gateway_command ->
-gw_config_apply_json -> save_config -> file_save_atomic), because the daemon saves a changed
-configuration only for the web API and MQTT, which are not merged yet (SIGHUP reloads, it does
-not save). Two ways to fill the disk: a small tmpfs filled up (ENOSPC), when this machine lets
-the test mount one, and a file-size limit (prlimit --fsize: EFBIG) everywhere."""
+Run through the gateway's saving path in a small helper (tests/integration/fault_save.c:
+gateway_command -> gw_config_apply_json -> save_config -> file_save_atomic) with two ways to fill
+the disk: a small tmpfs filled up (ENOSPC), when this machine lets the test mount one, and a
+file-size limit (prlimit --fsize: EFBIG) everywhere. Then the same through the running daemon's
+web API, where users change the configuration: PUT /api/config with the configuration file on a
+full tmpfs answers 500 with the reason, GET /api/config still shows the old value, the files are
+untouched, and with space again the same PUT is saved."""
 import json
 import os
 import shutil
@@ -89,4 +91,56 @@ if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", d2], captu
         subprocess.run(["umount", "-l", d2], capture_output=True)
 else:
     print("SKIP: cannot mount a small tmpfs here; the file-size limit case covers the same path")
+
+
+# ---- the daemon's web API, configuration file on a full tmpfs ----------------------------------
+def api_scenario(d):
+    import requests  # Debian python3-requests
+    cfg = os.path.join(d, "config.json")
+    with open(cfg, "w") as f:
+        f.write(INITIAL)
+    gw = tbtest.start_demo(args=("--config", cfg))
+    s = requests.Session()
+    hdr = {"Origin": gw.base}
+    r = s.post(gw.base + "/api/auth/setup", json={"code": gw.setup_code(), "password": "Disk-Full-Test-Pw-1"},
+               headers=hdr, timeout=30)
+    t.check(r.status_code == 200, f"API: admin set up ({r.status_code} {r.text[:100]})")
+
+    def put(ccl):
+        return s.put(gw.base + "/api/config", json={"charge": {"ccl_max_a": ccl}}, headers=hdr, timeout=30)
+
+    def running():
+        return s.get(gw.base + "/api/config", timeout=10).json()["charge"]["ccl_max_a"]
+
+    r = put(90)
+    t.check(r.status_code == 200 and running() == 90, f"API: a change with space left is saved ({r.status_code})")
+    before = snapshot(d)
+    fill(d)
+    r = put(77)
+    print(f"API on a full disk: {r.status_code} {r.text[:200]}")
+    t.check(r.status_code == 500 and "No space left on device" in r.text and "nothing was changed" in r.text,
+            f"API: PUT /api/config on a full disk answers 500 with the reason ({r.status_code})")
+    t.check(running() == 90, f"API: the running configuration is unchanged ({running()})")
+    t.check(snapshot(d) == before, "API: config.json and its backup untouched, no temporary file left")
+    t.check(gw.proc.poll() is None and tbtest.status_json(gw.base[len("http://"):]) is not None,
+            "API: the daemon runs on and serves its status")
+    os.unlink(os.path.join(d, "filler"))
+    r = put(77)
+    t.check(r.status_code == 200 and running() == 77, f"API: with space again the change is saved ({r.status_code})")
+    t.check(b'"ccl_max_a": 77' in open(cfg, "rb").read() and open(cfg + ".bak", "rb").read() == before["config.json"],
+            "API: the new value in the file, the previous file as its backup")
+    t.check(gw.stop() == 0, "API: the daemon stops cleanly")
+    rep = gw.sanitizer_report()
+    t.check(rep is None, f"API: no sanitizer finding ({rep})")
+
+
+d3 = os.path.join(tmp, "tmpfs-api")
+os.makedirs(d3)
+if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", d3], capture_output=True).returncode == 0:
+    try:
+        api_scenario(d3)
+    finally:
+        subprocess.run(["umount", "-l", d3], capture_output=True)
+else:
+    print("SKIP: cannot mount a small tmpfs here (the web API case needs a full file system)")
 t.done()
