@@ -504,6 +504,16 @@ def proc_status(pid):
     return rss, hwm, cpu
 
 
+def sanitized(pid):
+    """True when the process runs with AddressSanitizer (the build-asan tree): its RSS then
+    includes ASan's quarantine of freed memory, which grows with every allocation by design."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return "libasan" in f.read()
+    except OSError:
+        return False
+
+
 class DemoGateway:
     """tinybms-gateway --demo on a loopback port with its own state directory (see start_demo)."""
 

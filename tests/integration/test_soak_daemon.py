@@ -7,7 +7,7 @@ and clients connected throughout: a client reading /api/status ten times a secon
 client subscribed to the live status (python3-websocket) and an MQTT subscriber (mosquitto_sub)
 on a real broker (tbtest.Broker) to which the gateway publishes its state every second.
 
-Checked: the daemon's RSS is flat after the warm-up (sampled every second; no growth beyond
+Checked: the daemon's RSS is flat after the warm-up (plain build; sampled every second; no growth beyond
 64 kB), it never exits, 0x351 keeps its <= 1 s cadence through the faults (none is long enough
 to make the data stale), every 0x351 carries a pack-voltage CVL within 16 x charge.cell_bulk_v,
 CCL/DCL >= 0, and the gateway never sends 0x305-0x307; at SIGTERM it stops cleanly.
@@ -102,6 +102,7 @@ samples = []          # (elapsed s, RSS kB)
 status_reads = status_ok = 0
 t0 = time.monotonic()
 cpu0 = tbtest.proc_status(gw.pid)[2]
+asan = tbtest.sanitized(gw.pid)
 next_fault = t0 + 3.0
 fault_until = None
 n_faults = 0
@@ -186,7 +187,13 @@ t.check(cn.get("tx_frames", -1) <= lines <= cn.get("tx_frames", -1) + 60,
         "older)")
 
 warm = [r for s, r in samples if s >= min(5.0, SECONDS / 3)]
-if len(warm) >= 4:
+if asan:
+    # ASan keeps freed memory in quarantine (256 MB by default), so every allocation by the web
+    # server's connections shows as RSS growth; leaks are LeakSanitizer's job in that build, and
+    # the plain build runs this same check.
+    print(f"RSS-flat check skipped under AddressSanitizer (RSS {min(r for s, r in samples)} -> "
+          f"{max(r for s, r in samples)} kB including its quarantine); LeakSanitizer checks leaks at exit")
+elif len(warm) >= 4:
     first, second = warm[:len(warm) // 2], warm[len(warm) // 2:]
     growth = max(second) - max(first)
     t.check(growth <= 64, f"RSS flat after the warm-up: {max(first)} kB -> {max(second)} kB (growth {growth} kB)")
