@@ -7,6 +7,7 @@
 
 #include "app/bms_json.h"
 #include "app/can_inputs.h"
+#include "app/chg_reason.h"
 #include "app/log.h"
 #include "core/jw.h"
 #include "core/tb_regs.h"
@@ -72,6 +73,7 @@ int gateway_init(gateway_t *g, const gw_config_t *cfg, const gw_ports_t *ports, 
     }
     /* the "no data" decision is the baseline: nothing to log or send until the BMS answers */
     chg_step(&g->chg, &g->poll.snap, &g->cfg.charge, now_ms, &g->limits);
+    chg_reason_fill(&g->limits);
     alarms_step(&g->alarms_st, &g->poll.snap, NULL, g->limits.data, g->limits.comm_alarm, &g->cfg.alarms, now_ms,
                 &g->alarms);
     g->dirty = true;
@@ -273,6 +275,7 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
 
     chg_limits_t before = g->limits;
     chg_step(&g->chg, snap, &g->cfg.charge, now_ms, &g->limits);
+    chg_reason_fill(&g->limits);
     log_transitions(g, &before, &g->limits);
     if (limits_changed(&before, &g->limits)) {
         g->dirty = true;
