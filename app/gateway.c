@@ -131,7 +131,7 @@ static void take_events(gateway_t *g)
     for (unsigned i = 0; i < n; i++) {
         bms_event_class_t c = bms_event_class(ev[i].id);
         log_msg(c == BMS_EVENT_FAULT ? LOG_WARN : LOG_INFO, "bms", "TinyBMS event 0x%02X (%s): %s at %lu s", ev[i].id,
-                bms_event_class_name(c), bms_event_name(ev[i].id), (unsigned long)ev[i].timestamp_s);
+                bms_event_class_name(c), bms_json_event_name(ev[i].id), (unsigned long)ev[i].timestamp_s);
         if (g->recent_count == GW_VIEW_EVENTS) {
             memmove(g->recent_events, g->recent_events + 1, (GW_VIEW_EVENTS - 1u) * sizeof g->recent_events[0]);
             g->recent_count--;

@@ -454,7 +454,7 @@ static int cmd_events(const opts_t *o)
     for (unsigned i = 0; i < e->count; i++) {
         const bms_event_t *ev = &e->ev[i];
         printf("  %10u s  0x%02X  %-7s  %s\n", ev->timestamp_s, ev->id, bms_event_class_name(bms_event_class(ev->id)),
-               bms_event_name(ev->id));
+               bms_json_event_name(ev->id));
     }
     return 0;
 }
