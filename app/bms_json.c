@@ -233,12 +233,12 @@ void bms_json_register(jw_t *w, const tb_reg_t *r, const uint16_t *words, const 
     jw_obj_begin(w);
     jw_kv_uint(w, "address", r->addr);
     jw_kv_str(w, "name", r->name);
-    jw_kv_str(w, "label", r->label);
+    jw_kv_str(w, "label", tb_reg_label(r));
     jw_kv_str(w, "group", tb_reg_group_name((tb_reg_group_t)r->group));
     jw_kv_str(w, "type", tb_reg_type_name((tb_reg_type_t)r->type));
     jw_key(w, "value");
     jw_double(w, tb_reg_decode(r, words), tb_reg_decimals(r));
-    jw_kv_str(w, "unit", r->unit);
+    jw_kv_str(w, "unit", tb_reg_unit(r));
     jw_kv_uint(w, "raw", r->words == 2u ? ((uint32_t)words[1] << 16 | words[0]) : words[0]);
     jw_kv_bool(w, "writable", (r->flags & TB_REGF_WRITABLE) != 0u);
     if (r->flags & TB_REGF_RANGE) {
@@ -257,8 +257,8 @@ void bms_json_register(jw_t *w, const tb_reg_t *r, const uint16_t *words, const 
         jw_key(w, "device_default");
         raw_value(w, r, s ? (int16_t)limits->def[idx] : limits->def[idx]);
     }
-    if (r->values) {
-        jw_kv_str(w, "values", r->values);
+    if (tb_reg_values(r)) {
+        jw_kv_str(w, "values", tb_reg_values(r));
     }
     if (r->flags & TB_REGF_REBOOTS) {
         jw_kv_bool(w, "reboots_bms", true);
