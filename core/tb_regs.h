@@ -7,9 +7,9 @@
  * omitted. Groups: live 0-55, statistics 100-117, events 200-297 (49 slots), settings 300-343,
  * version 500-509. Only 300-399 are writable.
  *
- * Values are in the register's own unit (`unit`): value = raw * scale. Settings keep the vendor's
- * units (mV, mA, A, degC, %, s, 0.01 Ah shown as Ah) because that is how TinyBMS owners know them
- * from Battery Insider; the typed snapshot in core/bms.h is in SI units.
+ * Values are in the register's own unit (tb_reg_unit()): value = raw * scale. Settings keep the
+ * vendor's units (mV, mA, A, degC, %, s, 0.01 Ah shown as Ah) because that is how TinyBMS owners
+ * know them from Battery Insider; the typed snapshot in core/bms.h is in SI units.
  *
  * Limits: `min`/`max` are RAW limits from the document. Some limits depend on the board and are
  * set by the firmware (TB_REGF_DEVICE_LIMITS); the real ones can be read with command 0x1D and
@@ -97,12 +97,12 @@ typedef struct {
     uint16_t def[BMS_SETTINGS_COUNT];
 } tb_settings_limits_t;
 
-/* Raw words (r->words of them) -> value in r->unit. Event slots give the event ID. */
+/* Raw words (r->words of them) -> value in tb_reg_unit(r). Event slots give the event ID. */
 double tb_reg_decode(const tb_reg_t *r, const uint16_t *words);
 /* Signed/unsigned raw integer as the type defines it (for display and range checks). */
 int64_t tb_reg_raw_int(const tb_reg_t *r, const uint16_t *words);
 
-/* Value in r->unit -> raw words, validating everything before writing `words`:
+/* Value in tb_reg_unit(r) -> raw words, validating everything before writing `words`:
  *   TB_ERR_READONLY  register not writable
  *   TB_ERR_RANGE     not finite, not a multiple of the resolution, outside the documented range,
  *                    or outside the device-reported range (limits may be NULL)
