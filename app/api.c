@@ -541,7 +541,7 @@ static void put_setting(api_t *api, const api_req_t *req, api_resp_t *resp, cons
     if (!cJSON_IsNumber(val)) {
         cJSON_Delete(root);
         api_errorf(api, resp, 400, API_REJ_BAD_JSON, "bad_json", "value",
-                   "the body must be {\"value\": <number in %s>}", r->unit[0] ? r->unit : "the register's unit");
+                   "the body must be {\"value\": <number in %s>}", tb_reg_unit(r)[0] ? tb_reg_unit(r) : "the register's unit");
         return;
     }
     double value = val->valuedouble;
@@ -567,10 +567,10 @@ static void put_setting(api_t *api, const api_req_t *req, api_resp_t *resp, cons
                 lo = dlo > lo ? dlo : lo;
                 hi = dhi < hi ? dhi : hi;
             }
-            snprintf(range, sizeof range, " (allowed %g..%g%s%s)", lo, hi, r->unit[0] ? " " : "", r->unit);
+            snprintf(range, sizeof range, " (allowed %g..%g%s%s)", lo, hi, tb_reg_unit(r)[0] ? " " : "", tb_reg_unit(r));
         }
         api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", r->name, "%s = %g%s%s refused: %s%s", r->name, value,
-                   r->unit[0] ? " " : "", r->unit, why ? why : "invalid", range);
+                   tb_reg_unit(r)[0] ? " " : "", tb_reg_unit(r), why ? why : "invalid", range);
         free(v);
         return;
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "app/api_json.h"
+#include "app/bms_json.h"
 #include "core/jw.h"
 
 void api_ws_sub_default(api_ws_sub_t *s)
@@ -146,7 +147,7 @@ int api_ws_events(char *buf, size_t cap, const gw_view_t *v)
         jw_kv_uint(&w, "timestamp_s", v->recent_events[i].timestamp_s);
         jw_kv_uint(&w, "id", v->recent_events[i].id);
         jw_kv_str(&w, "class", bms_event_class_name(bms_event_class(v->recent_events[i].id)));
-        jw_kv_str(&w, "name", bms_event_name(v->recent_events[i].id));
+        jw_kv_str(&w, "name", bms_json_event_name(v->recent_events[i].id));
         jw_obj_end(&w);
     }
     jw_arr_end(&w);

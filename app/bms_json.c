@@ -3,6 +3,60 @@
 #include <math.h>
 #include <string.h>
 
+typedef struct {
+    uint8_t id;
+    const char *name;
+} event_name_t;
+
+/* Vendor event list (protocol document chapter 4; identical in Rev B and Rev D). English text is
+ * presentation, so it lives here and not in core/bms.c. */
+static const event_name_t k_events[] = {
+    {0x02, "Under-voltage cutoff"},
+    {0x03, "Over-voltage cutoff"},
+    {0x04, "Over-temperature cutoff"},
+    {0x05, "Discharging over-current cutoff"},
+    {0x06, "Charging over-current cutoff"},
+    {0x07, "Regeneration over-current cutoff"},
+    {0x0A, "Low-temperature cutoff"},
+    {0x0B, "Charger switch error"},
+    {0x0C, "Load switch error"},
+    {0x0D, "Single-port switch error"},
+    {0x0E, "External current sensor disconnected"},
+    {0x0F, "External current sensor connected"},
+    {0x31, "Fully-discharged cutoff"},
+    {0x37, "Low-temperature charging cutoff"},
+    {0x38, "Charging done (charger voltage too high)"},
+    {0x39, "Charging done (charger voltage too low)"},
+    {0x61, "System started"},
+    {0x62, "Charging started"},
+    {0x63, "Charging done"},
+    {0x64, "Charger connected"},
+    {0x65, "Charger disconnected"},
+    {0x66, "Dual-port mode activated"},
+    {0x67, "Single-port mode activated"},
+    {0x73, "Recovered from over-temperature fault"},
+    {0x74, "Recovered from low-temperature warning"},
+    {0x75, "Recovered from low-temperature fault"},
+    {0x76, "Recovered from charging over-current fault"},
+    {0x77, "Recovered from discharging over-current fault"},
+    {0x78, "Recovered from regeneration over-current fault"},
+    {0x79, "Recovered from over-voltage fault"},
+    {0x7A, "Recovered from fully-discharged warning"},
+    {0x7B, "Recovered from under-voltage fault"},
+    {0x7C, "External current sensor connected (in use)"},
+    {0x7D, "External current sensor disconnected (internal Hall used)"},
+};
+
+const char *bms_json_event_name(uint8_t id)
+{
+    for (size_t i = 0; i < sizeof k_events / sizeof k_events[0]; i++) {
+        if (k_events[i].id == id) {
+            return k_events[i].name;
+        }
+    }
+    return "Unknown event";
+}
+
 static void age(jw_t *w, bool valid, uint32_t t_ms, uint32_t now_ms)
 {
     jw_kv_bool(w, "valid", valid);
@@ -149,7 +203,7 @@ void bms_json_event(jw_t *w, const bms_event_t *e)
     jw_kv_uint(w, "timestamp_s", e->timestamp_s);
     jw_kv_uint(w, "id", e->id);
     jw_kv_str(w, "class", bms_event_class_name(bms_event_class(e->id)));
-    jw_kv_str(w, "name", bms_event_name(e->id));
+    jw_kv_str(w, "name", bms_json_event_name(e->id));
     jw_obj_end(w);
 }
 
@@ -179,12 +233,12 @@ void bms_json_register(jw_t *w, const tb_reg_t *r, const uint16_t *words, const 
     jw_obj_begin(w);
     jw_kv_uint(w, "address", r->addr);
     jw_kv_str(w, "name", r->name);
-    jw_kv_str(w, "label", r->label);
+    jw_kv_str(w, "label", tb_reg_label(r));
     jw_kv_str(w, "group", tb_reg_group_name((tb_reg_group_t)r->group));
     jw_kv_str(w, "type", tb_reg_type_name((tb_reg_type_t)r->type));
     jw_key(w, "value");
     jw_double(w, tb_reg_decode(r, words), tb_reg_decimals(r));
-    jw_kv_str(w, "unit", r->unit);
+    jw_kv_str(w, "unit", tb_reg_unit(r));
     jw_kv_uint(w, "raw", r->words == 2u ? ((uint32_t)words[1] << 16 | words[0]) : words[0]);
     jw_kv_bool(w, "writable", (r->flags & TB_REGF_WRITABLE) != 0u);
     if (r->flags & TB_REGF_RANGE) {
@@ -203,8 +257,8 @@ void bms_json_register(jw_t *w, const tb_reg_t *r, const uint16_t *words, const 
         jw_key(w, "device_default");
         raw_value(w, r, s ? (int16_t)limits->def[idx] : limits->def[idx]);
     }
-    if (r->values) {
-        jw_kv_str(w, "values", r->values);
+    if (tb_reg_values(r)) {
+        jw_kv_str(w, "values", tb_reg_values(r));
     }
     if (r->flags & TB_REGF_REBOOTS) {
         jw_kv_bool(w, "reboots_bms", true);

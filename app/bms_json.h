@@ -33,4 +33,8 @@ void bms_json_settings(jw_t *w, const bms_settings_t *s, const tb_settings_limit
 /* Link statistics (requests, replies, timeouts, CRC errors, latency histogram ...). */
 void bms_json_link(jw_t *w, const tb_link_stats_t *s, uint32_t now_ms);
 
+/* English description of a TinyBMS event ID ("Over-voltage cutoff"), "Unknown event" if
+ * undocumented (vendor list, protocol document chapter 4). Never NULL; static storage. */
+const char *bms_json_event_name(uint8_t id);
+
 #endif

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "app/vcan_json.h"
 #include "core/vcan.h"
 
 /* ---- configuration -------------------------------------------------------------------------- */

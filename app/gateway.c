@@ -7,6 +7,7 @@
 
 #include "app/bms_json.h"
 #include "app/can_inputs.h"
+#include "app/chg_reason.h"
 #include "app/log.h"
 #include "core/jw.h"
 #include "core/tb_regs.h"
@@ -72,6 +73,7 @@ int gateway_init(gateway_t *g, const gw_config_t *cfg, const gw_ports_t *ports, 
     }
     /* the "no data" decision is the baseline: nothing to log or send until the BMS answers */
     chg_step(&g->chg, &g->poll.snap, &g->cfg.charge, now_ms, &g->limits);
+    chg_reason_fill(&g->limits);
     alarms_step(&g->alarms_st, &g->poll.snap, NULL, g->limits.data, g->limits.comm_alarm, &g->cfg.alarms, now_ms,
                 &g->alarms);
     g->dirty = true;
@@ -129,7 +131,7 @@ static void take_events(gateway_t *g)
     for (unsigned i = 0; i < n; i++) {
         bms_event_class_t c = bms_event_class(ev[i].id);
         log_msg(c == BMS_EVENT_FAULT ? LOG_WARN : LOG_INFO, "bms", "TinyBMS event 0x%02X (%s): %s at %lu s", ev[i].id,
-                bms_event_class_name(c), bms_event_name(ev[i].id), (unsigned long)ev[i].timestamp_s);
+                bms_event_class_name(c), bms_json_event_name(ev[i].id), (unsigned long)ev[i].timestamp_s);
         if (g->recent_count == GW_VIEW_EVENTS) {
             memmove(g->recent_events, g->recent_events + 1, (GW_VIEW_EVENTS - 1u) * sizeof g->recent_events[0]);
             g->recent_count--;
@@ -273,6 +275,7 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
 
     chg_limits_t before = g->limits;
     chg_step(&g->chg, snap, &g->cfg.charge, now_ms, &g->limits);
+    chg_reason_fill(&g->limits);
     log_transitions(g, &before, &g->limits);
     if (limits_changed(&before, &g->limits)) {
         g->dirty = true;
@@ -475,7 +478,7 @@ static bool cmd_bms_write(gateway_t *g, gw_cmd_t *c, uint32_t now)
     const tb_settings_limits_t *lim = g->poll.limits.valid ? &g->poll.limits : NULL;
     int rc = tb_reg_encode(r, c->value, lim, words, &why);
     if (rc != TB_OK) {
-        return finish(c, rc, 400, "%s = %g %s refused: %s", r->name, c->value, r->unit, why);
+        return finish(c, rc, 400, "%s = %g %s refused: %s", r->name, c->value, tb_reg_unit(r), why);
     }
     if (!g->poll.snap.settings.valid) {
         return finish(c, TB_ERR_STATE, 503, "the BMS settings have not been read yet; try again when the BMS answers");
@@ -489,7 +492,7 @@ static bool cmd_bms_write(gateway_t *g, gw_cmd_t *c, uint32_t now)
         projected[idx + i] = words[i];
     }
     if (tb_settings_check(projected, &why) != TB_OK) {
-        return finish(c, TB_ERR_RANGE, 400, "%s = %g %s refused: %s", r->name, c->value, r->unit, why);
+        return finish(c, TB_ERR_RANGE, 400, "%s = %g %s refused: %s", r->name, c->value, tb_reg_unit(r), why);
     }
     tb_job_t j;
     memset(&j, 0, sizeof j);
@@ -506,7 +509,7 @@ static bool cmd_bms_write(gateway_t *g, gw_cmd_t *c, uint32_t now)
     g->pending_new[0] = words[0];
     g->pending_new[1] = r->words == 2u ? words[1] : 0u;
     g->pending_deadline_ms = now + BMS_COMMAND_TIMEOUT_MS;
-    LOGI("bms", "writing %s = %g %s (%s)", r->name, c->value, r->unit, c->source);
+    LOGI("bms", "writing %s = %g %s (%s)", r->name, c->value, tb_reg_unit(r), c->source);
     return false;
 }
 
@@ -572,7 +575,7 @@ static void write_result(gateway_t *g, gw_cmd_t *c, const tb_job_result_t *res)
     jw_obj_begin(&w);
     jw_kv_str(&w, "register", r->name);
     jw_kv_uint(&w, "address", r->addr);
-    jw_kv_str(&w, "unit", r->unit);
+    jw_kv_str(&w, "unit", tb_reg_unit(r));
     jw_key(&w, "old");
     jw_double(&w, tb_reg_decode(r, g->pending_old), tb_reg_decimals(r));
     jw_key(&w, "new");

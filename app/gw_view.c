@@ -63,7 +63,7 @@ void gw_view_json_alarms(jw_t *w, const alarms_out_t *a)
     jw_kv_str(w, "internal_reason", alarms_internal_name(a->internal));
     if (a->fault_event_id) {
         jw_kv_uint(w, "fault_event_id", a->fault_event_id);
-        jw_kv_str(w, "fault_event", bms_event_name(a->fault_event_id));
+        jw_kv_str(w, "fault_event", bms_json_event_name(a->fault_event_id));
     }
     jw_kv_uint(w, "active_alarms", a->active_alarms);
     jw_kv_uint(w, "active_warnings", a->active_warnings);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/bms_json.h"
 #include "core/bms.h"
 #include "core/jw.h"
 #include "core/tb_err.h"
@@ -324,7 +325,7 @@ static void run_events(mqtt_pub_t *p, const gw_view_t *v)
         jw_kv_uint(&w, "timestamp_s", e->timestamp_s);
         jw_kv_uint(&w, "id", e->id);
         jw_kv_str(&w, "class", bms_event_class_name(bms_event_class(e->id)));
-        jw_kv_str(&w, "name", bms_event_name(e->id));
+        jw_kv_str(&w, "name", bms_json_event_name(e->id));
         if (lost) {
             jw_kv_uint(&w, "lost_before", lost);
         }

@@ -50,6 +50,7 @@
 
 #include "app/can_inputs.h"
 #include "app/can_sched.h"
+#include "app/chg_reason.h"
 #include "app/config.h"
 #include "app/gateway.h"
 #include "app/gw_view.h"
@@ -459,6 +460,7 @@ int main(int argc, char **argv)
             g_now += 100;
             decode_all(g_now);
             chg_step(&g_chg, &g_snap, &g_cfg.charge, g_now, &g_limits);
+            chg_reason_fill(&g_limits); /* as app/gateway does */
             alarms_step(&g_al_st, &g_snap, NULL, g_limits.data, g_limits.comm_alarm, &g_cfg.alarms, g_now, &g_alarms);
             can_all(g_now);
             view_fill(g_now);

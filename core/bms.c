@@ -53,59 +53,6 @@ bms_status_t bms_status_from_raw(uint16_t raw)
     }
 }
 
-typedef struct {
-    uint8_t id;
-    const char *name;
-} event_name_t;
-
-/* Vendor event list (protocol document chapter 4; identical in Rev B and Rev D). */
-static const event_name_t k_events[] = {
-    {0x02, "Under-voltage cutoff"},
-    {0x03, "Over-voltage cutoff"},
-    {0x04, "Over-temperature cutoff"},
-    {0x05, "Discharging over-current cutoff"},
-    {0x06, "Charging over-current cutoff"},
-    {0x07, "Regeneration over-current cutoff"},
-    {0x0A, "Low-temperature cutoff"},
-    {0x0B, "Charger switch error"},
-    {0x0C, "Load switch error"},
-    {0x0D, "Single-port switch error"},
-    {0x0E, "External current sensor disconnected"},
-    {0x0F, "External current sensor connected"},
-    {0x31, "Fully-discharged cutoff"},
-    {0x37, "Low-temperature charging cutoff"},
-    {0x38, "Charging done (charger voltage too high)"},
-    {0x39, "Charging done (charger voltage too low)"},
-    {0x61, "System started"},
-    {0x62, "Charging started"},
-    {0x63, "Charging done"},
-    {0x64, "Charger connected"},
-    {0x65, "Charger disconnected"},
-    {0x66, "Dual-port mode activated"},
-    {0x67, "Single-port mode activated"},
-    {0x73, "Recovered from over-temperature fault"},
-    {0x74, "Recovered from low-temperature warning"},
-    {0x75, "Recovered from low-temperature fault"},
-    {0x76, "Recovered from charging over-current fault"},
-    {0x77, "Recovered from discharging over-current fault"},
-    {0x78, "Recovered from regeneration over-current fault"},
-    {0x79, "Recovered from over-voltage fault"},
-    {0x7A, "Recovered from fully-discharged warning"},
-    {0x7B, "Recovered from under-voltage fault"},
-    {0x7C, "External current sensor connected (in use)"},
-    {0x7D, "External current sensor disconnected (internal Hall used)"},
-};
-
-const char *bms_event_name(uint8_t id)
-{
-    for (size_t i = 0; i < sizeof k_events / sizeof k_events[0]; i++) {
-        if (k_events[i].id == id) {
-            return k_events[i].name;
-        }
-    }
-    return "Unknown event";
-}
-
 bms_event_class_t bms_event_class(uint8_t id)
 {
     if (id >= 0x01u && id <= 0x30u) {

@@ -146,7 +146,7 @@ typedef struct {
 /* One record of the TinyBMS event log (commands 0x11/0x12, registers 200-297). */
 typedef struct {
     uint32_t timestamp_s; /* BMS lifetime seconds, 24 bits on the wire */
-    uint8_t id;           /* see bms_event_name() */
+    uint8_t id;           /* English name: bms_json_event_name() (app/bms_json.h) */
 } bms_event_t;
 
 typedef struct {
@@ -163,8 +163,6 @@ typedef enum { BMS_EVENT_FAULT, BMS_EVENT_WARNING, BMS_EVENT_INFO, BMS_EVENT_UNK
 const char *bms_status_name(bms_status_t status);
 /* Maps a register-50 code to the enum; undocumented codes give BMS_STATUS_UNKNOWN. */
 bms_status_t bms_status_from_raw(uint16_t raw);
-/* English description of an event ID ("Over-voltage cutoff"), "Unknown event" if undocumented. */
-const char *bms_event_name(uint8_t id);
 /* Class by ID range: faults 0x01-0x30, warnings 0x31-0x60, information 0x61-0x90. */
 bms_event_class_t bms_event_class(uint8_t id);
 const char *bms_event_class_name(bms_event_class_t c);

@@ -37,18 +37,20 @@ enum {
 
 typedef struct {
     const char *key;    /* dotted, lower_snake parts: "charge.cell_bulk_v" */
-    cfg_type_t type;
     const char *unit;   /* "V", "A", "ms", "%", "degC", "" */
     float min;          /* INT/FLOAT: inclusive minimum; STRING: minimum length */
     float max;          /* INT/FLOAT: inclusive maximum; STRING: ignored (size-1 is the max) */
     float def;          /* default for BOOL (0/1), INT, FLOAT, ENUM (index) */
-    const char *def_str;/* default for STRING */
+    union {             /* one or the other, by type (36-byte rows on a 32-bit target) */
+        const char *def_str;      /* STRING: default (NULL = "") */
+        const char *const *names; /* ENUM: value names */
+    };
+    const char *doc;    /* one sentence: what it does and why the default */
     uint16_t offset;    /* offsetof(struct, field) */
     uint16_t size;      /* sizeof(field) */
+    uint8_t type;       /* cfg_type_t (a byte: the tables are in ROM) */
     uint8_t flags;      /* CFG_F_* */
-    const char *const *names; /* ENUM value names */
-    uint8_t name_count;
-    const char *doc;    /* one sentence: what it does and why the default */
+    uint8_t name_count; /* ENUM: number of names */
 } cfg_param_t;
 
 typedef struct {
@@ -60,16 +62,19 @@ typedef struct {
 
 /* Row constructors keep tables readable. S is the struct type, F the field. DOC is compiled to ""
  * when TB_CORE_DOCS is 0 (core/tb_docs.h). */
+#define CFG_ROW_(S, F, KEY, TYPE, UNIT, MIN, MAX, DEF, FLAGS, DOC) \
+    .key = KEY, .unit = UNIT, .min = (float)(MIN), .max = (float)(MAX), .def = (float)(DEF), .doc = TB_DOC(DOC), \
+    .offset = (uint16_t)offsetof(S, F), .size = (uint16_t)sizeof(((S *)0)->F), .type = (uint8_t)(TYPE), .flags = (FLAGS)
 #define CFG_ROW_FLOAT(S, F, KEY, UNIT, MIN, MAX, DEF, FLAGS, DOC) \
-    {KEY, CFG_FLOAT, UNIT, (float)(MIN), (float)(MAX), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, TB_DOC(DOC)}
+    {CFG_ROW_(S, F, KEY, CFG_FLOAT, UNIT, MIN, MAX, DEF, FLAGS, DOC)}
 #define CFG_ROW_INT(S, F, KEY, UNIT, MIN, MAX, DEF, FLAGS, DOC) \
-    {KEY, CFG_INT, UNIT, (float)(MIN), (float)(MAX), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, TB_DOC(DOC)}
+    {CFG_ROW_(S, F, KEY, CFG_INT, UNIT, MIN, MAX, DEF, FLAGS, DOC)}
 #define CFG_ROW_BOOL(S, F, KEY, DEF, FLAGS, DOC) \
-    {KEY, CFG_BOOL, "", 0.0f, 1.0f, (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, TB_DOC(DOC)}
+    {CFG_ROW_(S, F, KEY, CFG_BOOL, "", 0, 1, DEF, FLAGS, DOC)}
 #define CFG_ROW_STR(S, F, KEY, MINLEN, DEF, FLAGS, DOC) \
-    {KEY, CFG_STRING, "", (float)(MINLEN), 0.0f, 0.0f, DEF, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NULL, 0, TB_DOC(DOC)}
+    {CFG_ROW_(S, F, KEY, CFG_STRING, "", MINLEN, 0, 0, FLAGS, DOC), .def_str = (DEF)}
 #define CFG_ROW_ENUM(S, F, KEY, NAMES, COUNT, DEF, FLAGS, DOC) \
-    {KEY, CFG_ENUM, "", 0.0f, (float)((COUNT) - 1), (float)(DEF), NULL, (uint16_t)offsetof(S, F), (uint16_t)sizeof(((S *)0)->F), FLAGS, NAMES, (uint8_t)(COUNT), TB_DOC(DOC)}
+    {CFG_ROW_(S, F, KEY, CFG_ENUM, "", 0, (COUNT) - 1, DEF, FLAGS, DOC), .names = (NAMES), .name_count = (uint8_t)(COUNT)}
 
 /* Detail of a refused value, for messages like
  * "charge.cell_bulk_v = 5.2 is out of range [3.3, 3.65] V". Static strings only. */

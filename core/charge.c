@@ -332,70 +332,6 @@ static float play_down(chg_play_t *p, float x, float band)
     return p->v;
 }
 
-/* ---- reason text (no stdio in core/) ----------------------------------------------------- */
-
-typedef struct {
-    char *b;
-    size_t cap;
-    size_t len;
-} rs_t;
-
-static void rs_str(rs_t *r, const char *s)
-{
-    while (*s && r->len + 1u < r->cap) {
-        r->b[r->len++] = *s++;
-    }
-    r->b[r->len] = '\0';
-}
-
-static void rs_num(rs_t *r, float v, unsigned decimals)
-{
-    char tmp[24];
-    size_t n = 0;
-    if (!isfinite(v)) {
-        rs_str(r, "?");
-        return;
-    }
-    double scale = 1.0;
-    for (unsigned i = 0; i < decimals; i++) {
-        scale *= 10.0;
-    }
-    double d = (double)v;
-    bool neg = d < 0.0;
-    if (neg) {
-        d = -d;
-    }
-    if (d > 1e9) {
-        rs_str(r, "?");
-        return;
-    }
-    uint64_t u = (uint64_t)(d * scale + 0.5);
-    if (u == 0u) {
-        neg = false;
-    }
-    unsigned digits = 0;
-    do {
-        tmp[n++] = (char)('0' + (int)(u % 10u));
-        u /= 10u;
-        digits++;
-        if (digits == decimals) {
-            tmp[n++] = '.';
-        }
-    } while ((u > 0u || digits <= decimals) && n + 2u < sizeof tmp);
-    if (tmp[n - 1u] == '.') {
-        tmp[n++] = '0';
-    }
-    if (neg) {
-        tmp[n++] = '-';
-    }
-    char out[24];
-    for (size_t i = 0; i < n; i++) {
-        out[i] = tmp[n - 1u - i];
-    }
-    out[n] = '\0';
-    rs_str(r, out);
-}
-
 /* ---- inputs -------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -582,8 +518,7 @@ static void finish_inputs_from_state(const chg_st_t *st, chg_limits_t *out)
     out->temp_max_c = st->last_tmax;
 }
 
-static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verdict_t *v, chg_limits_t *out,
-                      rs_t *r)
+static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verdict_t *v, chg_limits_t *out)
 {
     finish_inputs_from_state(st, out);
     if (v->state == FAILSAFE_NO_DATA || !st->have_output) {
@@ -594,8 +529,6 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
         out->cvl_target_lim = out->ccl_target_lim = out->dcl_target_lim = CHG_LIM_NO_DATA;
         out->charge_stopped = true;
         out->discharge_stopped = true;
-        rs_str(r, "no usable BMS data yet: ");
-        rs_str(r, v->why);
         return;
     }
     /* Stop charging at once against the last known pack voltage (and never above the target). */
@@ -633,20 +566,6 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
     out->cvl_target_lim = out->ccl_target_lim = out->dcl_target_lim = lim;
     out->charge_stopped = true;
     out->discharge_stopped = !(st->dcl > 0.0f);
-    if (failsafe) {
-        rs_str(r, cfg->failsafe.mode == (int32_t)FAILSAFE_MODE_ZERO_LIMITS
-                      ? "fail-safe: zero limits, no usable BMS data for "
-                      : "fail-safe: not transmitting, no usable BMS data for ");
-    } else {
-        rs_str(r, "charging stopped: no usable BMS data for ");
-    }
-    rs_num(r, (float)(v->age_ms / 100u) / 10.0f, 1);
-    rs_str(r, " s");
-    if (v->why[0] != '\0') {
-        rs_str(r, " (");
-        rs_str(r, v->why);
-        rs_str(r, ")");
-    }
 }
 
 /* dt: capped step time (for timers that must see the condition); dt_real: the whole elapsed time
@@ -750,70 +669,10 @@ static void phase_machine(chg_st_t *st, const chg_config_t *c, const inputs_t *i
     }
 }
 
-static void describe_stop(rs_t *r, chg_limiter_t lim, const inputs_t *in, const limits_cfg_t *d, bool charge)
-{
-    switch (lim) {
-    case CHG_LIM_CELL_OVER_VOLTAGE:
-        rs_str(r, "highest cell ");
-        rs_num(r, in->vmax, 3);
-        rs_str(r, " V at/above BMS over-voltage cut-off ");
-        rs_num(r, d->ov, 3);
-        rs_str(r, " V");
-        break;
-    case CHG_LIM_CELL_VOLTAGE_HIGH:
-        rs_str(r, "highest cell ");
-        rs_num(r, in->vmax, 3);
-        rs_str(r, " V (taper ");
-        rs_num(r, d->ccl_start, 3);
-        rs_str(r, "-");
-        rs_num(r, d->ccl_end, 3);
-        rs_str(r, " V)");
-        break;
-    case CHG_LIM_CELL_UNDER_VOLTAGE:
-        rs_str(r, "lowest cell ");
-        rs_num(r, in->vmin, 3);
-        rs_str(r, " V at/below BMS under-voltage cut-off ");
-        rs_num(r, d->uv, 3);
-        rs_str(r, " V");
-        break;
-    case CHG_LIM_CELL_VOLTAGE_LOW:
-        rs_str(r, "lowest cell ");
-        rs_num(r, in->vmin, 3);
-        rs_str(r, " V (taper ");
-        rs_num(r, d->dcl_start, 3);
-        rs_str(r, "-");
-        rs_num(r, d->dcl_end, 3);
-        rs_str(r, " V)");
-        break;
-    case CHG_LIM_TEMP_LOW:
-        rs_str(r, "lowest temperature ");
-        rs_num(r, in->tmin, 1);
-        rs_str(r, " C, limit ");
-        rs_num(r, charge ? d->tc_lo : d->td_lo, 1);
-        rs_str(r, " C");
-        break;
-    case CHG_LIM_TEMP_HIGH:
-        rs_str(r, "highest temperature ");
-        rs_num(r, in->tmax, 1);
-        rs_str(r, " C, limit ");
-        rs_num(r, charge ? d->tc_hi : d->td_hi, 1);
-        rs_str(r, " C");
-        break;
-    case CHG_LIM_BMS_FAULT:
-        rs_str(r, "TinyBMS reports a fault (status 0x9B)");
-        break;
-    default:
-        rs_str(r, chg_limiter_name(lim));
-        break;
-    }
-}
-
 void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg, uint32_t now_ms,
               chg_limits_t *out)
 {
     memset(out, 0, sizeof *out);
-    rs_t r = {out->reason, sizeof out->reason, 0};
-    out->reason[0] = '\0';
 
     uint32_t dt = st->started ? now_ms - st->last_now_ms : 0u;
     st->started = true;
@@ -824,10 +683,12 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     out->data = v.state;
     out->comm_alarm = v.comm_alarm;
     out->data_age_ms = v.age_ms;
+    out->data_why = v.why;
+    out->failsafe_mode = (failsafe_mode_t)cfg->failsafe.mode;
     out->phase = st->phase;
 
     if (v.state != FAILSAFE_FRESH) {
-        not_fresh(st, cfg, &v, out, &r);
+        not_fresh(st, cfg, &v, out);
         return;
     }
 
@@ -1101,29 +962,12 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     out->cell_ov_v = d.ov;
     out->cell_uv_v = d.uv;
 
-    if (stopped && ccl_target > 0.0f) {
-        rs_str(&r, "charging paused after a limit drop: CCL held at 0 A, then ramps to ");
-        rs_num(&r, ccl_target, 1);
-        rs_str(&r, " A");
-    } else if (stopped) {
-        rs_str(&r, "charge stopped: ");
-        describe_stop(&r, ccl.lim, &in, &d, true);
-    } else if (out->discharge_stopped) {
-        rs_str(&r, "discharge stopped: ");
-        describe_stop(&r, dcl.lim, &in, &d, false);
-    } else {
-        rs_str(&r, chg_phase_name(st->phase));
-        rs_str(&r, ": CVL ");
-        rs_num(&r, out->cvl_v, 1);
-        rs_str(&r, " V ");
-        rs_str(&r, chg_limiter_name(out->cvl_lim));
-        rs_str(&r, ", CCL ");
-        rs_num(&r, out->ccl_a, 1);
-        rs_str(&r, " A ");
-        rs_str(&r, chg_limiter_name(out->ccl_lim));
-        rs_str(&r, ", DCL ");
-        rs_num(&r, out->dcl_a, 1);
-        rs_str(&r, " A ");
-        rs_str(&r, chg_limiter_name(out->dcl_lim));
-    }
+    out->ccl_taper_v[0] = d.ccl_start;
+    out->ccl_taper_v[1] = d.ccl_end;
+    out->dcl_taper_v[0] = d.dcl_start;
+    out->dcl_taper_v[1] = d.dcl_end;
+    out->temp_charge_c[0] = d.tc_lo;
+    out->temp_charge_c[1] = d.tc_hi;
+    out->temp_discharge_c[0] = d.td_lo;
+    out->temp_discharge_c[1] = d.td_hi;
 }

@@ -222,7 +222,19 @@ typedef struct {
     float cell_target_v;   /* absorption target actually used */
     float cell_ov_v;       /* BMS over-voltage cut-off */
     float cell_uv_v;       /* BMS under-voltage cut-off */
-    char reason[CHG_REASON_LEN]; /* English, e.g. "CCL 12.3 A: highest cell 3.482 V (taper 3.400-3.550 V)" */
+    /* Limits in force when data is fresh (0 otherwise), for the reason text: per-cell taper
+     * start/end of CCL (highest cell) and DCL (lowest cell), and the exclusive temperature
+     * windows for charging and discharging (low, high), degC. */
+    float ccl_taper_v[2];
+    float dcl_taper_v[2];
+    float temp_charge_c[2];
+    float temp_discharge_c[2];
+    const char *data_why;  /* failsafe's static explanation when data is not fresh, "" when fresh; never NULL */
+    failsafe_mode_t failsafe_mode; /* the configured fail-safe mode (what CHG_STATE_FAILSAFE does) */
+    /* English sentence, e.g. "charge stopped: highest cell 3.652 V at/above BMS over-voltage
+     * cut-off 3.650 V". chg_step() leaves it empty: app/chg_reason.h words the codes and values
+     * above (chg_reason_fill), so the core carries no English text. */
+    char reason[CHG_REASON_LEN];
 } chg_limits_t;
 
 extern const cfg_section_t chg_section;

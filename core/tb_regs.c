@@ -8,9 +8,8 @@
 
 /* Event ring: 49 slots of two registers (200+2k: timestamp bits 0-15; 201+2k: low byte timestamp
  * bits 16-23, high byte event ID). */
-#define EVENT_ROW(k) \
-    {(uint16_t)(200 + 2 * (k)), 2, TB_T_EVENT, TB_GRP_EVENTS, 0, 1.0f, 0, 0, "event_slot_" #k, "", TB_DOC("Event slot " #k), \
-     TB_DOC("24-bit timestamp (BMS lifetime s) + event ID; slots are circular, not chronological")}
+#define EVENT_ROW(k) {(uint16_t)(200 + 2 * (k)), 2, TB_T_EVENT, TB_GRP_EVENTS, 0, TB_U_NONE, 1, 1.0f, 0, 0, "event_slot_" #k}
+#define EVENT_DOC(k) {"Event slot " #k, "24-bit timestamp (BMS lifetime s) + event ID; slots are circular, not chronological"}
 #define EVENT_ROWS                                                                                            \
     EVENT_ROW(0), EVENT_ROW(1), EVENT_ROW(2), EVENT_ROW(3), EVENT_ROW(4), EVENT_ROW(5), EVENT_ROW(6),         \
         EVENT_ROW(7), EVENT_ROW(8), EVENT_ROW(9), EVENT_ROW(10), EVENT_ROW(11), EVENT_ROW(12), EVENT_ROW(13), \
@@ -20,109 +19,254 @@
         EVENT_ROW(32), EVENT_ROW(33), EVENT_ROW(34), EVENT_ROW(35), EVENT_ROW(36), EVENT_ROW(37),             \
         EVENT_ROW(38), EVENT_ROW(39), EVENT_ROW(40), EVENT_ROW(41), EVENT_ROW(42), EVENT_ROW(43),             \
         EVENT_ROW(44), EVENT_ROW(45), EVENT_ROW(46), EVENT_ROW(47), EVENT_ROW(48)
+#define EVENT_DOCS                                                                                            \
+    EVENT_DOC(0), EVENT_DOC(1), EVENT_DOC(2), EVENT_DOC(3), EVENT_DOC(4), EVENT_DOC(5), EVENT_DOC(6),         \
+        EVENT_DOC(7), EVENT_DOC(8), EVENT_DOC(9), EVENT_DOC(10), EVENT_DOC(11), EVENT_DOC(12), EVENT_DOC(13), \
+        EVENT_DOC(14), EVENT_DOC(15), EVENT_DOC(16), EVENT_DOC(17), EVENT_DOC(18), EVENT_DOC(19),             \
+        EVENT_DOC(20), EVENT_DOC(21), EVENT_DOC(22), EVENT_DOC(23), EVENT_DOC(24), EVENT_DOC(25),             \
+        EVENT_DOC(26), EVENT_DOC(27), EVENT_DOC(28), EVENT_DOC(29), EVENT_DOC(30), EVENT_DOC(31),             \
+        EVENT_DOC(32), EVENT_DOC(33), EVENT_DOC(34), EVENT_DOC(35), EVENT_DOC(36), EVENT_DOC(37),             \
+        EVENT_DOC(38), EVENT_DOC(39), EVENT_DOC(40), EVENT_DOC(41), EVENT_DOC(42), EVENT_DOC(43),             \
+        EVENT_DOC(44), EVENT_DOC(45), EVENT_DOC(46), EVENT_DOC(47), EVENT_DOC(48)
 
 /* Sorted by address (tb_reg_find relies on it; a unit test checks). Fields:
- * addr, words, type, group, flags, scale, min, max, name, unit, label, values. Labels and value
- * descriptions are documentation: TB_DOC() drops them when TB_CORE_DOCS is 0 (core/tb_docs.h). */
+ * addr, words, type, group, flags, unit, has_values, scale, min, max, name. Labels and value
+ * descriptions are documentation, in k_docs below (dropped when TB_CORE_DOCS is 0). */
 const tb_reg_t tb_regs[] = {
-    {0, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_1", "mV", TB_DOC("Cell voltage slot 1"), NULL},
-    {1, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_2", "mV", TB_DOC("Cell voltage slot 2"), NULL},
-    {2, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_3", "mV", TB_DOC("Cell voltage slot 3"), NULL},
-    {3, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_4", "mV", TB_DOC("Cell voltage slot 4"), NULL},
-    {4, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_5", "mV", TB_DOC("Cell voltage slot 5"), NULL},
-    {5, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_6", "mV", TB_DOC("Cell voltage slot 6"), NULL},
-    {6, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_7", "mV", TB_DOC("Cell voltage slot 7"), NULL},
-    {7, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_8", "mV", TB_DOC("Cell voltage slot 8"), NULL},
-    {8, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_9", "mV", TB_DOC("Cell voltage slot 9"), NULL},
-    {9, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_10", "mV", TB_DOC("Cell voltage slot 10"), NULL},
-    {10, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_11", "mV", TB_DOC("Cell voltage slot 11"), NULL},
-    {11, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_12", "mV", TB_DOC("Cell voltage slot 12"), NULL},
-    {12, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_13", "mV", TB_DOC("Cell voltage slot 13"), NULL},
-    {13, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_14", "mV", TB_DOC("Cell voltage slot 14"), NULL},
-    {14, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_15", "mV", TB_DOC("Cell voltage slot 15"), NULL},
-    {15, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "cell_voltage_slot_16", "mV", TB_DOC("Cell voltage slot 16"), NULL},
-    {32, 2, TB_T_UINT32, TB_GRP_LIVE, 0, 1.0f, 0, 0, "bms_lifetime_counter", "s", TB_DOC("BMS lifetime counter"), NULL},
-    {34, 2, TB_T_UINT32, TB_GRP_LIVE, 0, 1.0f, 0, 0, "estimated_time_left", "s", TB_DOC("Estimated time left"), NULL},
-    {36, 2, TB_T_FLOAT32, TB_GRP_LIVE, 0, 1.0f, 0, 0, "pack_voltage", "V", TB_DOC("Pack voltage"), NULL},
-    {38, 2, TB_T_FLOAT32, TB_GRP_LIVE, 0, 1.0f, 0, 0, "pack_current", "A", TB_DOC("Pack current"), NULL},
-    {40, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 1.0f, 0, 0, "min_cell_voltage", "mV", TB_DOC("Min cell voltage"), NULL},
-    {41, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 1.0f, 0, 0, "max_cell_voltage", "mV", TB_DOC("Max cell voltage"), NULL},
-    {42, 1, TB_T_INT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "ext_temp_sensor_1", "degC", TB_DOC("External temperature sensor 1"), NULL},
-    {43, 1, TB_T_INT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "ext_temp_sensor_2", "degC", TB_DOC("External temperature sensor 2"), NULL},
-    {44, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 1.0f, 0, 0, "distance_left_to_empty", "km", TB_DOC("Distance left to empty"), NULL},
-    {45, 1, TB_T_UINT16, TB_GRP_LIVE, TB_REGF_RANGE | TB_REGF_REV_D, 0.002f, 0, 50000, "state_of_health", "%", TB_DOC("State of health"), NULL},
-    {46, 2, TB_T_UINT32, TB_GRP_LIVE, TB_REGF_RANGE, 0.000001f, 0, 100000000, "state_of_charge", "%", TB_DOC("State of charge"), NULL},
-    {48, 1, TB_T_INT16, TB_GRP_LIVE, 0, 0.1f, 0, 0, "bms_internal_temperature", "degC", TB_DOC("BMS internal temperature"), NULL},
-    {50, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 1.0f, 0, 0, "online_status", "", TB_DOC("Online status"), TB_DOC("0x91 charging, 0x92 fully charged, 0x93 discharging, 0x96 regeneration, 0x97 idle, 0x9B fault; also cmd 0x18")},
-    {51, 1, TB_T_BITS16, TB_GRP_LIVE, 0, 1.0f, 0, 0, "balancing_decision_bits", "", TB_DOC("Balancing decision bits"), TB_DOC("bit0 = first cell; 1 = cell needs balancing")},
-    {52, 1, TB_T_BITS16, TB_GRP_LIVE, 0, 1.0f, 0, 0, "real_balancing_bits", "", TB_DOC("Real balancing bits"), TB_DOC("bit0 = first cell; 1 = cell is balancing now")},
-    {53, 1, TB_T_UINT16, TB_GRP_LIVE, 0, 1.0f, 0, 0, "number_of_detected_cells", "", TB_DOC("Number of detected cells"), NULL},
-    {54, 2, TB_T_FLOAT32, TB_GRP_LIVE, 0, 1.0f, 0, 0, "speed", "km/h", TB_DOC("Speed"), NULL},
-    {100, 2, TB_T_UINT32, TB_GRP_STATS, 0, 0.01f, 0, 0, "total_distance", "km", TB_DOC("Total distance"), NULL},
-    {102, 1, TB_T_UINT16, TB_GRP_STATS, 0, 0.1f, 0, 0, "max_discharge_current_seen", "A", TB_DOC("Max discharge current seen"), NULL},
-    {103, 1, TB_T_UINT16, TB_GRP_STATS, 0, 0.1f, 0, 0, "max_charge_current_seen", "A", TB_DOC("Max charge current seen"), NULL},
-    {104, 1, TB_T_UINT16, TB_GRP_STATS, 0, 0.1f, 0, 0, "max_cell_voltage_difference_seen", "mV", TB_DOC("Max cell voltage difference seen"), NULL},
-    {105, 1, TB_T_UINT16, TB_GRP_STATS, 0, 1.0f, 0, 0, "under_voltage_protection_count", "", TB_DOC("Under-voltage protection count"), NULL},
-    {106, 1, TB_T_UINT16, TB_GRP_STATS, 0, 1.0f, 0, 0, "over_voltage_protection_count", "", TB_DOC("Over-voltage protection count"), NULL},
-    {107, 1, TB_T_UINT16, TB_GRP_STATS, 0, 1.0f, 0, 0, "discharge_over_current_protection_count", "", TB_DOC("Discharge over-current protection count"), NULL},
-    {108, 1, TB_T_UINT16, TB_GRP_STATS, 0, 1.0f, 0, 0, "charge_over_current_protection_count", "", TB_DOC("Charge over-current protection count"), NULL},
-    {109, 1, TB_T_UINT16, TB_GRP_STATS, 0, 1.0f, 0, 0, "over_heat_protection_count", "", TB_DOC("Over-heat protection count"), NULL},
-    {111, 1, TB_T_UINT16, TB_GRP_STATS, 0, 1.0f, 0, 0, "charging_count", "", TB_DOC("Charging count"), NULL},
-    {112, 1, TB_T_UINT16, TB_GRP_STATS, 0, 1.0f, 0, 0, "full_charge_count", "", TB_DOC("Full charge count"), NULL},
-    {113, 1, TB_T_INT8X2, TB_GRP_STATS, 0, 1.0f, 0, 0, "min_max_pack_temperature", "degC", TB_DOC("Min/max pack temperature"), TB_DOC("low byte = min pack temperature (INT8), high byte = max pack temperature (INT8)")},
-    {114, 1, TB_T_UINT8X2, TB_GRP_STATS, 0, 1.0f, 0, 0, "last_reset_and_wakeup_event", "", TB_DOC("Last reset and wakeup event"), TB_DOC("low byte = last reset cause: 0 unknown,1 low-power reset,2 window watchdog,3 independent watchdog,4 software reset,5 POR/PDR,6 pin reset,7 option-bytes load; high byte = last wake-up source: 0 charger connected,1 ignition,2 discharging detected,3 UART communication")},
-    {116, 2, TB_T_UINT32, TB_GRP_STATS, 0, 1.0f, 0, 0, "statistics_last_cleared_timestamp", "s", TB_DOC("Statistics last cleared timestamp"), NULL},
+    {0, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_1"},
+    {1, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_2"},
+    {2, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_3"},
+    {3, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_4"},
+    {4, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_5"},
+    {5, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_6"},
+    {6, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_7"},
+    {7, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_8"},
+    {8, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_9"},
+    {9, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_10"},
+    {10, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_11"},
+    {11, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_12"},
+    {12, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_13"},
+    {13, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_14"},
+    {14, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_15"},
+    {15, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 0.1f, 0, 0, "cell_voltage_slot_16"},
+    {32, 2, TB_T_UINT32, TB_GRP_LIVE, 0, TB_U_S, 0, 1.0f, 0, 0, "bms_lifetime_counter"},
+    {34, 2, TB_T_UINT32, TB_GRP_LIVE, 0, TB_U_S, 0, 1.0f, 0, 0, "estimated_time_left"},
+    {36, 2, TB_T_FLOAT32, TB_GRP_LIVE, 0, TB_U_V, 0, 1.0f, 0, 0, "pack_voltage"},
+    {38, 2, TB_T_FLOAT32, TB_GRP_LIVE, 0, TB_U_A, 0, 1.0f, 0, 0, "pack_current"},
+    {40, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 1.0f, 0, 0, "min_cell_voltage"},
+    {41, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_MV, 0, 1.0f, 0, 0, "max_cell_voltage"},
+    {42, 1, TB_T_INT16, TB_GRP_LIVE, 0, TB_U_DEGC, 0, 0.1f, 0, 0, "ext_temp_sensor_1"},
+    {43, 1, TB_T_INT16, TB_GRP_LIVE, 0, TB_U_DEGC, 0, 0.1f, 0, 0, "ext_temp_sensor_2"},
+    {44, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_KM, 0, 1.0f, 0, 0, "distance_left_to_empty"},
+    {45, 1, TB_T_UINT16, TB_GRP_LIVE, TB_REGF_RANGE | TB_REGF_REV_D, TB_U_PCT, 0, 0.002f, 0, 50000, "state_of_health"},
+    {46, 2, TB_T_UINT32, TB_GRP_LIVE, TB_REGF_RANGE, TB_U_PCT, 0, 0.000001f, 0, 100000000, "state_of_charge"},
+    {48, 1, TB_T_INT16, TB_GRP_LIVE, 0, TB_U_DEGC, 0, 0.1f, 0, 0, "bms_internal_temperature"},
+    {50, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_NONE, 1, 1.0f, 0, 0, "online_status"},
+    {51, 1, TB_T_BITS16, TB_GRP_LIVE, 0, TB_U_NONE, 1, 1.0f, 0, 0, "balancing_decision_bits"},
+    {52, 1, TB_T_BITS16, TB_GRP_LIVE, 0, TB_U_NONE, 1, 1.0f, 0, 0, "real_balancing_bits"},
+    {53, 1, TB_T_UINT16, TB_GRP_LIVE, 0, TB_U_NONE, 0, 1.0f, 0, 0, "number_of_detected_cells"},
+    {54, 2, TB_T_FLOAT32, TB_GRP_LIVE, 0, TB_U_KMH, 0, 1.0f, 0, 0, "speed"},
+    {100, 2, TB_T_UINT32, TB_GRP_STATS, 0, TB_U_KM, 0, 0.01f, 0, 0, "total_distance"},
+    {102, 1, TB_T_UINT16, TB_GRP_STATS, 0, TB_U_A, 0, 0.1f, 0, 0, "max_discharge_current_seen"},
+    {103, 1, TB_T_UINT16, TB_GRP_STATS, 0, TB_U_A, 0, 0.1f, 0, 0, "max_charge_current_seen"},
+    {104, 1, TB_T_UINT16, TB_GRP_STATS, 0, TB_U_MV, 0, 0.1f, 0, 0, "max_cell_voltage_difference_seen"},
+    {105, 1, TB_T_UINT16, TB_GRP_STATS, 0, TB_U_NONE, 0, 1.0f, 0, 0, "under_voltage_protection_count"},
+    {106, 1, TB_T_UINT16, TB_GRP_STATS, 0, TB_U_NONE, 0, 1.0f, 0, 0, "over_voltage_protection_count"},
+    {107, 1, TB_T_UINT16, TB_GRP_STATS, 0, TB_U_NONE, 0, 1.0f, 0, 0, "discharge_over_current_protection_count"},
+    {108, 1, TB_T_UINT16, TB_GRP_STATS, 0, TB_U_NONE, 0, 1.0f, 0, 0, "charge_over_current_protection_count"},
+    {109, 1, TB_T_UINT16, TB_GRP_STATS, 0, TB_U_NONE, 0, 1.0f, 0, 0, "over_heat_protection_count"},
+    {111, 1, TB_T_UINT16, TB_GRP_STATS, 0, TB_U_NONE, 0, 1.0f, 0, 0, "charging_count"},
+    {112, 1, TB_T_UINT16, TB_GRP_STATS, 0, TB_U_NONE, 0, 1.0f, 0, 0, "full_charge_count"},
+    {113, 1, TB_T_INT8X2, TB_GRP_STATS, 0, TB_U_DEGC, 1, 1.0f, 0, 0, "min_max_pack_temperature"},
+    {114, 1, TB_T_UINT8X2, TB_GRP_STATS, 0, TB_U_NONE, 1, 1.0f, 0, 0, "last_reset_and_wakeup_event"},
+    {116, 2, TB_T_UINT32, TB_GRP_STATS, 0, TB_U_S, 0, 1.0f, 0, 0, "statistics_last_cleared_timestamp"},
     EVENT_ROWS,
-    {300, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 1200, 4500, "fully_charged_voltage", "mV", TB_DOC("Fully charged voltage"), NULL},
-    {301, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 1000, 3500, "fully_discharged_voltage", "mV", TB_DOC("Fully discharged voltage"), NULL},
-    {303, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 1000, 4500, "early_balancing_threshold", "mV", TB_DOC("Early balancing threshold"), NULL},
-    {304, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_DEVICE_LIMITS, 1.0f, 100, 5000, "charge_finished_current", "mA", TB_DOC("Charge finished current"), NULL},
-    {305, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_REV_D, 1.0f, 0, 0, "peak_discharge_current_cutoff", "A", TB_DOC("Peak discharge current cutoff"), NULL},
-    {306, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 0.01f, 10, 65500, "battery_capacity", "Ah", TB_DOC("Battery capacity"), NULL},
-    {307, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 4, 16, "number_of_series_cells", "", TB_DOC("Number of series cells"), NULL},
-    {308, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 15, 100, "allowed_disbalance", "mV", TB_DOC("Allowed disbalance"), NULL},
-    {310, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REV_D, 1.0f, 5, 60, "charger_startup_delay", "s", TB_DOC("Charger startup delay"), NULL},
-    {311, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REV_D, 1.0f, 0, 60, "charger_disable_delay", "s", TB_DOC("Charger disable delay"), NULL},
-    {312, 2, TB_T_UINT32, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 1, 100000, "pulses_per_unit", "", TB_DOC("Pulses per unit"), NULL},
-    {314, 1, TB_T_ENUM16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 1, 5, "distance_unit", "", TB_DOC("Distance unit"), TB_DOC("1 meter, 2 kilometer, 3 feet, 4 mile, 5 yard")},
-    {315, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 1200, 4500, "over_voltage_cutoff", "mV", TB_DOC("Over-voltage cutoff"), NULL},
-    {316, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 800, 3500, "under_voltage_cutoff", "mV", TB_DOC("Under-voltage cutoff"), NULL},
-    {317, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_DEVICE_LIMITS, 1.0f, 1, 750, "discharge_over_current_cutoff", "A", TB_DOC("Discharge over-current cutoff"), NULL},
-    {318, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_DEVICE_LIMITS, 1.0f, 1, 750, "charge_over_current_cutoff", "A", TB_DOC("Charge over-current cutoff"), NULL},
-    {319, 1, TB_T_INT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 20, 90, "over_heat_cutoff", "degC", TB_DOC("Over-heat cutoff"), NULL},
-    {320, 1, TB_T_INT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, -40, 10, "low_temperature_charger_cutoff", "degC", TB_DOC("Low temperature charger cutoff"), NULL},
-    {321, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REV_D, 1.0f, 60, 95, "charge_restart_level", "%", TB_DOC("Charge restart level"), NULL},
-    {322, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REV_D, 1.0f, 10, 65000, "battery_max_cycles_count", "", TB_DOC("Battery max cycles count"), NULL},
-    {323, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_READBACK_FFFF | TB_REGF_REV_D, 0.002f, 0, 50000, "state_of_health_setting", "%", TB_DOC("State of health setting"), NULL},
-    {328, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_READBACK_FFFF, 0.002f, 0, 50000, "state_of_charge_setting", "%", TB_DOC("State of charge setting"), NULL},
-    {329, 1, TB_T_BITS16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REV_D, 1.0f, 0, 7, "option_bits", "", TB_DOC("Option bits"), TB_DOC("bit0 invert external current sensor direction; bit1 disable load/charger switch diagnostics; bit2 enable charger restart level; bits3-15 reserved (whole register Reserved in Rev B)")},
-    {330, 1, TB_T_UINT8X2, TB_GRP_SETTINGS, TB_REGF_WRITABLE, 1.0f, 0, 0, "charger_type_and_doc_timeout", "", TB_DOC("Charger type and discharge over-current timeout"), TB_DOC("low byte charger type: 0 variable (reserved),1 CC/CV,2 CAN (reserved); high byte discharge over-current cutoff timeout 0-30 s (high byte added Rev D)")},
-    {331, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 0, 8, "load_switch_type", "", TB_DOC("Load switch type"), TB_DOC("0 FET,1 AIDO1,2 AIDO2,3 DIDO1,4 DIDO2,5 AIHO1 act-low,6 AIHO1 act-high,7 AIHO2 act-low,8 AIHO2 act-high; high byte reserved")},
-    {332, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 0, 30, "automatic_recovery", "s", TB_DOC("Automatic recovery"), TB_DOC("seconds before a recoverable fault clears; 0 = no automatic recovery (user manual; the register map says 1-30)")},
-    {333, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 1, 9, "charger_switch_type", "", TB_DOC("Charger switch type"), TB_DOC("1 charge FET,2 AIDO1,3 AIDO2,4 DIDO1,5 DIDO2,6 AIHO1 act-low,7 AIHO1 act-high,8 AIHO2 act-low,9 AIHO2 act-high")},
-    {334, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 0, 6, "ignition", "", TB_DOC("Ignition"), TB_DOC("0 disabled,1 AIDO1,2 AIDO2,3 DIDO1,4 DIDO2,5 AIHO1,6 AIHO2")},
-    {335, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 1, 7, "charger_detection", "", TB_DOC("Charger detection"), TB_DOC("1 internal,2 AIDO1,3 AIDO2,4 DIDO1,5 DIDO2,6 AIHO1,7 AIHO2")},
-    {336, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 0, 2, "speed_sensor_input", "", TB_DOC("Speed sensor input"), TB_DOC("0 disabled,1 DIDO1,2 DIDO2")},
-    {337, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE, 1.0f, 0, 0, "precharge_pin", "", TB_DOC("Precharge pin"), TB_DOC("0 disabled,2 discharge FET,3 AIDO1,4 AIDO2,5 DIDO1,6 DIDO2,7 AIHO1 act-low,8 AIHO1 act-high,9 AIHO2 act-low, then \"0x10\" AIHO2 act-high (printed as 0x10; 0x0A suspected)")},
-    {338, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 0, 7, "precharge_duration", "", TB_DOC("Precharge duration"), TB_DOC("0 0.1s,1 0.2s,2 0.5s,3 1s,4 2s,5 3s,6 4s,7 5s")},
-    {339, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 0, 1, "temperature_sensor_type", "", TB_DOC("Temperature sensor type"), TB_DOC("0 dual 10k NTC (B=3977),1 multipoint active sensor")},
-    {340, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REBOOTS, 1.0f, 0, 1, "bms_operation_mode", "", TB_DOC("BMS operation mode"), TB_DOC("0 dual port,1 single port; changing it makes the BMS restart itself")},
-    {341, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 0, 8, "single_port_switch_type", "", TB_DOC("Single port switch type"), TB_DOC("0 FET,1 AIDO1,2 AIDO2,3 DIDO1,4 DIDO2,5 AIHO1 act-low,6 AIHO1 act-high,7 AIHO2 act-low,8 AIHO2 act-high")},
-    {342, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 0, 7, "broadcast_time", "", TB_DOC("Broadcast time"), TB_DOC("0 disabled,1 0.1s,2 0.2s,3 0.5s,4 1s,5 2s,6 5s,7 10s; non-zero makes the BMS send unsolicited frames on the UART")},
-    {343, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, 1.0f, 0, 2, "broadcast_protocol", "", TB_DOC("Broadcast protocol"), TB_DOC("0 CA V3,1 ASCII,2 SOC BAR")},
-    {500, 1, TB_T_UINT8X2, TB_GRP_VERSION, 0, 1.0f, 0, 0, "hardware_version", "", TB_DOC("Hardware version"), TB_DOC("low byte hardware version; high byte hardware-changes version")},
-    {501, 1, TB_T_UINT8X2, TB_GRP_VERSION, 0, 1.0f, 0, 0, "public_firmware_version_and_flags", "", TB_DOC("Public firmware version and flags"), TB_DOC("low byte public firmware version; bit8 BPT power type (0 low-power 30A,1 high-power 150A); bits9-10 BCS current sensor (0 internal resistor,1 internal HALL,2 external); bits11-15 reserved")},
-    {502, 1, TB_T_UINT16, TB_GRP_VERSION, 0, 1.0f, 0, 0, "internal_firmware_version", "", TB_DOC("Internal firmware version"), NULL},
-    {503, 1, TB_T_UINT8X2, TB_GRP_VERSION, 0, 1.0f, 0, 0, "bootloader_and_profile_version", "", TB_DOC("Bootloader and profile version"), TB_DOC("low byte bootloader version; high byte profile (register-map) version")},
-    {504, 1, TB_T_UINT16, TB_GRP_VERSION, 0, 1.0f, 0, 0, "serial_number_word_0", "", TB_DOC("Serial number word 0"), NULL},
-    {505, 1, TB_T_UINT16, TB_GRP_VERSION, 0, 1.0f, 0, 0, "serial_number_word_1", "", TB_DOC("Serial number word 1"), NULL},
-    {506, 1, TB_T_UINT16, TB_GRP_VERSION, 0, 1.0f, 0, 0, "serial_number_word_2", "", TB_DOC("Serial number word 2"), NULL},
-    {507, 1, TB_T_UINT16, TB_GRP_VERSION, 0, 1.0f, 0, 0, "serial_number_word_3", "", TB_DOC("Serial number word 3"), NULL},
-    {508, 1, TB_T_UINT16, TB_GRP_VERSION, 0, 1.0f, 0, 0, "serial_number_word_4", "", TB_DOC("Serial number word 4"), NULL},
-    {509, 1, TB_T_UINT16, TB_GRP_VERSION, 0, 1.0f, 0, 0, "serial_number_word_5", "", TB_DOC("Serial number word 5"), NULL},
+    {300, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_MV, 0, 1.0f, 1200, 4500, "fully_charged_voltage"},
+    {301, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_MV, 0, 1.0f, 1000, 3500, "fully_discharged_voltage"},
+    {303, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_MV, 0, 1.0f, 1000, 4500, "early_balancing_threshold"},
+    {304, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_DEVICE_LIMITS, TB_U_MA, 0, 1.0f, 100, 5000, "charge_finished_current"},
+    {305, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_REV_D, TB_U_A, 0, 1.0f, 0, 0, "peak_discharge_current_cutoff"},
+    {306, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_AH, 0, 0.01f, 10, 65500, "battery_capacity"},
+    {307, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 0, 1.0f, 4, 16, "number_of_series_cells"},
+    {308, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_MV, 0, 1.0f, 15, 100, "allowed_disbalance"},
+    {310, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REV_D, TB_U_S, 0, 1.0f, 5, 60, "charger_startup_delay"},
+    {311, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REV_D, TB_U_S, 0, 1.0f, 0, 60, "charger_disable_delay"},
+    {312, 2, TB_T_UINT32, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 0, 1.0f, 1, 100000, "pulses_per_unit"},
+    {314, 1, TB_T_ENUM16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 1, 5, "distance_unit"},
+    {315, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_MV, 0, 1.0f, 1200, 4500, "over_voltage_cutoff"},
+    {316, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_MV, 0, 1.0f, 800, 3500, "under_voltage_cutoff"},
+    {317, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_DEVICE_LIMITS, TB_U_A, 0, 1.0f, 1, 750, "discharge_over_current_cutoff"},
+    {318, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_DEVICE_LIMITS, TB_U_A, 0, 1.0f, 1, 750, "charge_over_current_cutoff"},
+    {319, 1, TB_T_INT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_DEGC, 0, 1.0f, 20, 90, "over_heat_cutoff"},
+    {320, 1, TB_T_INT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_DEGC, 0, 1.0f, -40, 10, "low_temperature_charger_cutoff"},
+    {321, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REV_D, TB_U_PCT, 0, 1.0f, 60, 95, "charge_restart_level"},
+    {322, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REV_D, TB_U_NONE, 0, 1.0f, 10, 65000, "battery_max_cycles_count"},
+    {323, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_READBACK_FFFF | TB_REGF_REV_D, TB_U_PCT, 0, 0.002f, 0, 50000, "state_of_health_setting"},
+    {328, 1, TB_T_UINT16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_READBACK_FFFF, TB_U_PCT, 0, 0.002f, 0, 50000, "state_of_charge_setting"},
+    {329, 1, TB_T_BITS16, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REV_D, TB_U_NONE, 1, 1.0f, 0, 7, "option_bits"},
+    {330, 1, TB_T_UINT8X2, TB_GRP_SETTINGS, TB_REGF_WRITABLE, TB_U_NONE, 1, 1.0f, 0, 0, "charger_type_and_doc_timeout"},
+    {331, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 0, 8, "load_switch_type"},
+    {332, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_S, 1, 1.0f, 0, 30, "automatic_recovery"},
+    {333, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 1, 9, "charger_switch_type"},
+    {334, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 0, 6, "ignition"},
+    {335, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 1, 7, "charger_detection"},
+    {336, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 0, 2, "speed_sensor_input"},
+    {337, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE, TB_U_NONE, 1, 1.0f, 0, 0, "precharge_pin"},
+    {338, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 0, 7, "precharge_duration"},
+    {339, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 0, 1, "temperature_sensor_type"},
+    {340, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE | TB_REGF_REBOOTS, TB_U_NONE, 1, 1.0f, 0, 1, "bms_operation_mode"},
+    {341, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 0, 8, "single_port_switch_type"},
+    {342, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 0, 7, "broadcast_time"},
+    {343, 1, TB_T_ENUM8_LSB, TB_GRP_SETTINGS, TB_REGF_WRITABLE | TB_REGF_RANGE, TB_U_NONE, 1, 1.0f, 0, 2, "broadcast_protocol"},
+    {500, 1, TB_T_UINT8X2, TB_GRP_VERSION, 0, TB_U_NONE, 1, 1.0f, 0, 0, "hardware_version"},
+    {501, 1, TB_T_UINT8X2, TB_GRP_VERSION, 0, TB_U_NONE, 1, 1.0f, 0, 0, "public_firmware_version_and_flags"},
+    {502, 1, TB_T_UINT16, TB_GRP_VERSION, 0, TB_U_NONE, 0, 1.0f, 0, 0, "internal_firmware_version"},
+    {503, 1, TB_T_UINT8X2, TB_GRP_VERSION, 0, TB_U_NONE, 1, 1.0f, 0, 0, "bootloader_and_profile_version"},
+    {504, 1, TB_T_UINT16, TB_GRP_VERSION, 0, TB_U_NONE, 0, 1.0f, 0, 0, "serial_number_word_0"},
+    {505, 1, TB_T_UINT16, TB_GRP_VERSION, 0, TB_U_NONE, 0, 1.0f, 0, 0, "serial_number_word_1"},
+    {506, 1, TB_T_UINT16, TB_GRP_VERSION, 0, TB_U_NONE, 0, 1.0f, 0, 0, "serial_number_word_2"},
+    {507, 1, TB_T_UINT16, TB_GRP_VERSION, 0, TB_U_NONE, 0, 1.0f, 0, 0, "serial_number_word_3"},
+    {508, 1, TB_T_UINT16, TB_GRP_VERSION, 0, TB_U_NONE, 0, 1.0f, 0, 0, "serial_number_word_4"},
+    {509, 1, TB_T_UINT16, TB_GRP_VERSION, 0, TB_U_NONE, 0, 1.0f, 0, 0, "serial_number_word_5"},
 };
 
 const size_t tb_regs_count = sizeof tb_regs / sizeof tb_regs[0];
+
+#if TB_CORE_DOCS
+/* Label and value description of each row, in table order (TB_CORE_DOCS=0 drops them). */
+typedef struct {
+    const char *label;
+    const char *values;
+} reg_doc_t;
+
+static const reg_doc_t k_docs[] = {
+    {"Cell voltage slot 1", NULL},
+    {"Cell voltage slot 2", NULL},
+    {"Cell voltage slot 3", NULL},
+    {"Cell voltage slot 4", NULL},
+    {"Cell voltage slot 5", NULL},
+    {"Cell voltage slot 6", NULL},
+    {"Cell voltage slot 7", NULL},
+    {"Cell voltage slot 8", NULL},
+    {"Cell voltage slot 9", NULL},
+    {"Cell voltage slot 10", NULL},
+    {"Cell voltage slot 11", NULL},
+    {"Cell voltage slot 12", NULL},
+    {"Cell voltage slot 13", NULL},
+    {"Cell voltage slot 14", NULL},
+    {"Cell voltage slot 15", NULL},
+    {"Cell voltage slot 16", NULL},
+    {"BMS lifetime counter", NULL},
+    {"Estimated time left", NULL},
+    {"Pack voltage", NULL},
+    {"Pack current", NULL},
+    {"Min cell voltage", NULL},
+    {"Max cell voltage", NULL},
+    {"External temperature sensor 1", NULL},
+    {"External temperature sensor 2", NULL},
+    {"Distance left to empty", NULL},
+    {"State of health", NULL},
+    {"State of charge", NULL},
+    {"BMS internal temperature", NULL},
+    {"Online status", "0x91 charging, 0x92 fully charged, 0x93 discharging, 0x96 regeneration, 0x97 idle, 0x9B fault; also cmd 0x18"},
+    {"Balancing decision bits", "bit0 = first cell; 1 = cell needs balancing"},
+    {"Real balancing bits", "bit0 = first cell; 1 = cell is balancing now"},
+    {"Number of detected cells", NULL},
+    {"Speed", NULL},
+    {"Total distance", NULL},
+    {"Max discharge current seen", NULL},
+    {"Max charge current seen", NULL},
+    {"Max cell voltage difference seen", NULL},
+    {"Under-voltage protection count", NULL},
+    {"Over-voltage protection count", NULL},
+    {"Discharge over-current protection count", NULL},
+    {"Charge over-current protection count", NULL},
+    {"Over-heat protection count", NULL},
+    {"Charging count", NULL},
+    {"Full charge count", NULL},
+    {"Min/max pack temperature", "low byte = min pack temperature (INT8), high byte = max pack temperature (INT8)"},
+    {"Last reset and wakeup event", "low byte = last reset cause: 0 unknown,1 low-power reset,2 window watchdog,3 independent watchdog,4 software reset,5 POR/PDR,6 pin reset,7 option-bytes load; high byte = last wake-up source: 0 charger connected,1 ignition,2 discharging detected,3 UART communication"},
+    {"Statistics last cleared timestamp", NULL},
+    EVENT_DOCS,
+    {"Fully charged voltage", NULL},
+    {"Fully discharged voltage", NULL},
+    {"Early balancing threshold", NULL},
+    {"Charge finished current", NULL},
+    {"Peak discharge current cutoff", NULL},
+    {"Battery capacity", NULL},
+    {"Number of series cells", NULL},
+    {"Allowed disbalance", NULL},
+    {"Charger startup delay", NULL},
+    {"Charger disable delay", NULL},
+    {"Pulses per unit", NULL},
+    {"Distance unit", "1 meter, 2 kilometer, 3 feet, 4 mile, 5 yard"},
+    {"Over-voltage cutoff", NULL},
+    {"Under-voltage cutoff", NULL},
+    {"Discharge over-current cutoff", NULL},
+    {"Charge over-current cutoff", NULL},
+    {"Over-heat cutoff", NULL},
+    {"Low temperature charger cutoff", NULL},
+    {"Charge restart level", NULL},
+    {"Battery max cycles count", NULL},
+    {"State of health setting", NULL},
+    {"State of charge setting", NULL},
+    {"Option bits", "bit0 invert external current sensor direction; bit1 disable load/charger switch diagnostics; bit2 enable charger restart level; bits3-15 reserved (whole register Reserved in Rev B)"},
+    {"Charger type and discharge over-current timeout", "low byte charger type: 0 variable (reserved),1 CC/CV,2 CAN (reserved); high byte discharge over-current cutoff timeout 0-30 s (high byte added Rev D)"},
+    {"Load switch type", "0 FET,1 AIDO1,2 AIDO2,3 DIDO1,4 DIDO2,5 AIHO1 act-low,6 AIHO1 act-high,7 AIHO2 act-low,8 AIHO2 act-high; high byte reserved"},
+    {"Automatic recovery", "seconds before a recoverable fault clears; 0 = no automatic recovery (user manual; the register map says 1-30)"},
+    {"Charger switch type", "1 charge FET,2 AIDO1,3 AIDO2,4 DIDO1,5 DIDO2,6 AIHO1 act-low,7 AIHO1 act-high,8 AIHO2 act-low,9 AIHO2 act-high"},
+    {"Ignition", "0 disabled,1 AIDO1,2 AIDO2,3 DIDO1,4 DIDO2,5 AIHO1,6 AIHO2"},
+    {"Charger detection", "1 internal,2 AIDO1,3 AIDO2,4 DIDO1,5 DIDO2,6 AIHO1,7 AIHO2"},
+    {"Speed sensor input", "0 disabled,1 DIDO1,2 DIDO2"},
+    {"Precharge pin", "0 disabled,2 discharge FET,3 AIDO1,4 AIDO2,5 DIDO1,6 DIDO2,7 AIHO1 act-low,8 AIHO1 act-high,9 AIHO2 act-low, then \"0x10\" AIHO2 act-high (printed as 0x10; 0x0A suspected)"},
+    {"Precharge duration", "0 0.1s,1 0.2s,2 0.5s,3 1s,4 2s,5 3s,6 4s,7 5s"},
+    {"Temperature sensor type", "0 dual 10k NTC (B=3977),1 multipoint active sensor"},
+    {"BMS operation mode", "0 dual port,1 single port; changing it makes the BMS restart itself"},
+    {"Single port switch type", "0 FET,1 AIDO1,2 AIDO2,3 DIDO1,4 DIDO2,5 AIHO1 act-low,6 AIHO1 act-high,7 AIHO2 act-low,8 AIHO2 act-high"},
+    {"Broadcast time", "0 disabled,1 0.1s,2 0.2s,3 0.5s,4 1s,5 2s,6 5s,7 10s; non-zero makes the BMS send unsolicited frames on the UART"},
+    {"Broadcast protocol", "0 CA V3,1 ASCII,2 SOC BAR"},
+    {"Hardware version", "low byte hardware version; high byte hardware-changes version"},
+    {"Public firmware version and flags", "low byte public firmware version; bit8 BPT power type (0 low-power 30A,1 high-power 150A); bits9-10 BCS current sensor (0 internal resistor,1 internal HALL,2 external); bits11-15 reserved"},
+    {"Internal firmware version", NULL},
+    {"Bootloader and profile version", "low byte bootloader version; high byte profile (register-map) version"},
+    {"Serial number word 0", NULL},
+    {"Serial number word 1", NULL},
+    {"Serial number word 2", NULL},
+    {"Serial number word 3", NULL},
+    {"Serial number word 4", NULL},
+    {"Serial number word 5", NULL},
+};
+_Static_assert(sizeof k_docs / sizeof k_docs[0] == sizeof tb_regs / sizeof tb_regs[0], "one doc per register row");
+#endif
+
+static const char *const k_units[TB_U_COUNT] = {"", "mV", "V", "A", "mA", "degC", "%", "s", "Ah", "km", "km/h"};
+
+const char *tb_reg_unit(const tb_reg_t *r)
+{
+    return r->unit < (uint8_t)TB_U_COUNT ? k_units[r->unit] : "";
+}
+
+const char *tb_reg_label(const tb_reg_t *r)
+{
+#if TB_CORE_DOCS
+    return k_docs[r - tb_regs].label;
+#else
+    (void)r;
+    return "";
+#endif
+}
+
+const char *tb_reg_values(const tb_reg_t *r)
+{
+    if (!r->has_values) {
+        return NULL;
+    }
+#if TB_CORE_DOCS
+    return k_docs[r - tb_regs].values;
+#else
+    return "";
+#endif
+}
 
 const tb_reg_t *tb_reg_find(uint16_t addr)
 {

@@ -7,9 +7,9 @@
  * omitted. Groups: live 0-55, statistics 100-117, events 200-297 (49 slots), settings 300-343,
  * version 500-509. Only 300-399 are writable.
  *
- * Values are in the register's own unit (`unit`): value = raw * scale. Settings keep the vendor's
- * units (mV, mA, A, degC, %, s, 0.01 Ah shown as Ah) because that is how TinyBMS owners know them
- * from Battery Insider; the typed snapshot in core/bms.h is in SI units.
+ * Values are in the register's own unit (tb_reg_unit()): value = raw * scale. Settings keep the
+ * vendor's units (mV, mA, A, degC, %, s, 0.01 Ah shown as Ah) because that is how TinyBMS owners
+ * know them from Battery Insider; the typed snapshot in core/bms.h is in SI units.
  *
  * Limits: `min`/`max` are RAW limits from the document. Some limits depend on the board and are
  * set by the firmware (TB_REGF_DEVICE_LIMITS); the real ones can be read with command 0x1D and
@@ -49,19 +49,26 @@ enum {
     TB_REGF_REV_D = 1u << 5          /* defined since Rev C/D; reserved on older firmware */
 };
 
+/* Unit of a register's value (tb_reg_unit() gives the text). */
+typedef enum {
+    TB_U_NONE, TB_U_MV, TB_U_V, TB_U_A, TB_U_MA, TB_U_DEGC, TB_U_PCT, TB_U_S, TB_U_AH, TB_U_KM, TB_U_KMH,
+    TB_U_COUNT
+} tb_unit_t;
+
+/* One row: 24 bytes on a 32-bit target. Unit, label and value description through the
+ * accessors below. */
 typedef struct {
     uint16_t addr;
     uint8_t words;      /* 1 or 2 */
     uint8_t type;       /* tb_reg_type_t */
     uint8_t group;      /* tb_reg_group_t */
     uint8_t flags;      /* TB_REGF_* */
+    uint8_t unit;       /* tb_unit_t */
+    uint8_t has_values; /* 1 if the register has a value description (tb_reg_values) */
     float scale;        /* value = raw * scale */
     int32_t min;        /* raw, if TB_REGF_RANGE */
     int32_t max;        /* raw, if TB_REGF_RANGE */
     const char *name;   /* unique snake_case, e.g. "over_voltage_cutoff" */
-    const char *unit;   /* unit of the value: "mV", "V", "A", "degC", "%", "s", "Ah", "" */
-    const char *label;  /* short human label ("" when built with TB_CORE_DOCS=0) */
-    const char *values; /* meaning of codes/bits/bytes, or NULL ("" with TB_CORE_DOCS=0) */
 } tb_reg_t;
 
 extern const tb_reg_t tb_regs[];
@@ -72,6 +79,12 @@ const tb_reg_t *tb_reg_find(uint16_t addr);
 /* Register by name (exact) or by decimal address string ("315"); NULL if unknown. */
 const tb_reg_t *tb_reg_lookup(const char *name_or_addr);
 const char *tb_reg_group_name(tb_reg_group_t g);
+/* Unit of the value: "mV", "V", "A", "mA", "degC", "%", "s", "Ah", "km", "km/h" or "". Never NULL. */
+const char *tb_reg_unit(const tb_reg_t *r);
+/* Short human label ("Over-voltage cutoff"); "" when built with TB_CORE_DOCS=0. Never NULL. */
+const char *tb_reg_label(const tb_reg_t *r);
+/* Meaning of codes/bits/bytes, or NULL when the register has none ("" with TB_CORE_DOCS=0). */
+const char *tb_reg_values(const tb_reg_t *r);
 const char *tb_reg_type_name(tb_reg_type_t t);
 /* Number of decimals worth printing for a value of this register (from its scale). */
 unsigned tb_reg_decimals(const tb_reg_t *r);
@@ -84,12 +97,12 @@ typedef struct {
     uint16_t def[BMS_SETTINGS_COUNT];
 } tb_settings_limits_t;
 
-/* Raw words (r->words of them) -> value in r->unit. Event slots give the event ID. */
+/* Raw words (r->words of them) -> value in tb_reg_unit(r). Event slots give the event ID. */
 double tb_reg_decode(const tb_reg_t *r, const uint16_t *words);
 /* Signed/unsigned raw integer as the type defines it (for display and range checks). */
 int64_t tb_reg_raw_int(const tb_reg_t *r, const uint16_t *words);
 
-/* Value in r->unit -> raw words, validating everything before writing `words`:
+/* Value in tb_reg_unit(r) -> raw words, validating everything before writing `words`:
  *   TB_ERR_READONLY  register not writable
  *   TB_ERR_RANGE     not finite, not a multiple of the resolution, outside the documented range,
  *                    or outside the device-reported range (limits may be NULL)

@@ -35,7 +35,6 @@
 
 #include "core/alarm_types.h"
 #include "core/can_frame.h"
-#include "core/jw.h"
 #include "core/tb_err.h"
 
 /* Frame identifiers. The three GX ids are listed so that receivers can name them; the gateway
@@ -223,9 +222,6 @@ const char *vcan_level_name(uint8_t level);
 const char *vcan_alarm_name(unsigned id);
 /* "online", "offline", "unsupported". */
 const char *vcan_status_name(vcan_sys_status_t st);
-/* Writes the decoded fields of m as JSON members (key/value pairs) into the object currently open
- * in w, e.g. "cvl_v":58.1,"ccl_a":110,... ; not-supported values are written as null. */
-void vcan_json_fields(jw_t *w, const vcan_msg_t *m);
 
 /* ---- identity hygiene ------------------------------------------------------------------------
  * True if s names (or starts with) a battery brand known to the GX or to Venus's DVCC quirks

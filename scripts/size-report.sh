@@ -31,7 +31,7 @@ mapfile -t objs <"$list"
 
 docs=$(grep -q 'TB_CORE_DOCS=0' "$dir/compile_commands.json" 2>/dev/null && echo "TB_CORE_DOCS=0" || echo "TB_CORE_DOCS=1")
 gccv=$("${prefix}gcc" -dumpversion)
-flags="-march=rv32imc -mabi=ilp32 -Os -ffunction-sections -fdata-sections, $docs"
+flags="-march=rv32imc -mabi=ilp32 -Os -ffunction-sections -fdata-sections -msave-restore -malign-data=natural, $docs"
 
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT

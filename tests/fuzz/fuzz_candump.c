@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/jw.h"
+#include "app/vcan_json.h"
 #include "core/vcan.h"
 #include "ports/linux/can_candump.h"
 

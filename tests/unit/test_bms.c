@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "app/bms_json.h"
 #include "core/bms.h"
 #include "fake_bms.h"
 
@@ -151,12 +152,12 @@ static void events_from_registers_sorted(void **state)
     assert_int_equal(e.ev[0].id, 0x03);
     assert_int_equal(e.ev[1].timestamp_s, 0xB94E2B);
     assert_int_equal(e.ev[2].id, 0x62);
-    assert_string_equal(bms_event_name(0x03), "Over-voltage cutoff");
+    assert_string_equal(bms_json_event_name(0x03), "Over-voltage cutoff");
     assert_int_equal(bms_event_class(0x03), BMS_EVENT_FAULT);
     assert_int_equal(bms_event_class(0x37), BMS_EVENT_WARNING);
     assert_int_equal(bms_event_class(0x61), BMS_EVENT_INFO);
     assert_int_equal(bms_event_class(0xF0), BMS_EVENT_UNKNOWN);
-    assert_string_equal(bms_event_name(0xEE), "Unknown event");
+    assert_string_equal(bms_json_event_name(0xEE), "Unknown event");
 }
 
 static void snapshot_helpers(void **state)

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "app/chg_reason.h"
 #include "core/charge.h"
 #include "test_charge_util.h"
 #include "tests/vectors/charge_vectors.h"
@@ -38,6 +39,7 @@ static void step(rig_t *r, uint32_t dt_ms)
     r->now += dt_ms;
     r->snap.live.t_ms = r->now;
     chg_step(&r->st, &r->snap, &r->cfg, r->now, &r->out);
+    chg_reason_fill(&r->out); /* as app/gateway does */
 }
 
 /* Step without refreshing the data (the BMS went silent). */
@@ -45,6 +47,7 @@ static void step_silent(rig_t *r, uint32_t dt_ms)
 {
     r->now += dt_ms;
     chg_step(&r->st, &r->snap, &r->cfg, r->now, &r->out);
+    chg_reason_fill(&r->out); /* as app/gateway does */
 }
 
 static void run(rig_t *r, uint32_t seconds)

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/chg_reason.h"
 #include "core/alarms.h"
 #include "core/charge.h"
 #include "test_charge_util.h"
@@ -458,6 +459,7 @@ static void run_scenario(uint32_t seed, unsigned *stale_steps, unsigned *fs_step
 
         chg_limits_t out;
         chg_step(&st, &view, &cfg, now, &out);
+        chg_reason_fill(&out);
         alarms_out_t al;
         alarms_step(&ast, &view, NULL, out.data, out.comm_alarm, &acfg, now, &al);
         check_step(&o, &cfg, &view, usable, now, dt, &out, &al);
@@ -531,6 +533,7 @@ static void constant_input_settles(void **state)
             now += 2000u;
             snap.live.t_ms = now;
             chg_step(&st, &snap, &cfg, now, &out);
+            chg_reason_fill(&out);
             g_step = i;
             if (i == 6u * 3600u / 2u) {
                 ref = out;

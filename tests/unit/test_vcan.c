@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/vcan_json.h"
 #include "core/vcan.h"
 #include "tests/vectors/vcan_vectors.h"
 

@@ -229,7 +229,7 @@ static int cmd_settings(const opts_t *o)
             continue;
         }
         const uint16_t *w = &s->raw[r->addr - BMS_SETTINGS_FIRST];
-        printf("%-4u %-34s %12.*f %-5s  ", r->addr, r->name, (int)tb_reg_decimals(r), tb_reg_decode(r, w), r->unit);
+        printf("%-4u %-34s %12.*f %-5s  ", r->addr, r->name, (int)tb_reg_decimals(r), tb_reg_decode(r, w), tb_reg_unit(r));
         if (r->flags & TB_REGF_RANGE) {
             print_range(r, r->min, r->max);
         }
@@ -273,13 +273,13 @@ static int cmd_get(const opts_t *o, const char *name)
     }
     printf("%s (%u) = ", r->name, r->addr);
     print_value(r, w);
-    printf(" %s   raw 0x%04X", r->unit, w[0]);
+    printf(" %s   raw 0x%04X", tb_reg_unit(r), w[0]);
     if (r->words == 2u) {
         printf(" 0x%04X", w[1]);
     }
     putchar('\n');
-    if (r->values) {
-        printf("  %s\n", r->values);
+    if (tb_reg_values(r)) {
+        printf("  %s\n", tb_reg_values(r));
     }
     return 0;
 }
@@ -311,12 +311,12 @@ static int precheck_set(const char *name, const char *value, const tb_reg_t **re
     const char *why = NULL;
     int rc = tb_reg_encode(r, *v, NULL, words, &why);
     if (rc != TB_OK) {
-        fprintf(stderr, "tinybms-cli: refused: %s = %s %s: %s", r->name, value, r->unit, why);
+        fprintf(stderr, "tinybms-cli: refused: %s = %s %s: %s", r->name, value, tb_reg_unit(r), why);
         if (rc == TB_ERR_RANGE && (r->flags & TB_REGF_RANGE)) {
             fprintf(stderr, " (allowed ");
             unsigned d = tb_reg_decimals(r);
             fprintf(stderr, "%.*f..%.*f %s, step %.*f)", (int)d, (double)r->min * (double)r->scale, (int)d,
-                    (double)r->max * (double)r->scale, r->unit, (int)d, (double)r->scale);
+                    (double)r->max * (double)r->scale, tb_reg_unit(r), (int)d, (double)r->scale);
         }
         fputc('\n', stderr);
         return EXIT_USAGE;
@@ -351,7 +351,7 @@ static int cmd_set(const opts_t *o, const tb_reg_t *r, double v)
             projected[idx + i] = words[i];
         }
         if (tb_settings_check(projected, &why) != TB_OK) {
-            fprintf(stderr, "tinybms-cli: refused: %s = %g %s would break a settings rule: %s\n", r->name, v, r->unit, why);
+            fprintf(stderr, "tinybms-cli: refused: %s = %g %s would break a settings rule: %s\n", r->name, v, tb_reg_unit(r), why);
             return EXIT_USAGE;
         }
     }
@@ -368,7 +368,7 @@ static int cmd_set(const opts_t *o, const tb_reg_t *r, double v)
         jw_obj_begin(&w);
         jw_kv_str(&w, "register", r->name);
         jw_kv_uint(&w, "address", r->addr);
-        jw_kv_str(&w, "unit", r->unit);
+        jw_kv_str(&w, "unit", tb_reg_unit(r));
         jw_key(&w, "old");
         jw_double(&w, tb_reg_decode(r, old), tb_reg_decimals(r));
         jw_key(&w, "new");
@@ -389,17 +389,17 @@ static int cmd_set(const opts_t *o, const tb_reg_t *r, double v)
         print_value(r, old);
         printf(" -> ");
         print_value(r, words);
-        printf(" %s", r->unit);
+        printf(" %s", tb_reg_unit(r));
         if (res->restarting) {
             printf("   written; the BMS restarts to apply it\n");
         } else if (rc == TB_OK) {
             printf("   read back ");
             print_value(r, res->regs);
-            printf(" %s: ok\n", r->unit);
+            printf(" %s: ok\n", tb_reg_unit(r));
         } else {
             printf("   READ BACK ");
             print_value(r, res->regs);
-            printf(" %s: MISMATCH\n", r->unit);
+            printf(" %s: MISMATCH\n", tb_reg_unit(r));
         }
     }
     if (rc == TB_ERR_MISMATCH) {
@@ -454,7 +454,7 @@ static int cmd_events(const opts_t *o)
     for (unsigned i = 0; i < e->count; i++) {
         const bms_event_t *ev = &e->ev[i];
         printf("  %10u s  0x%02X  %-7s  %s\n", ev->timestamp_s, ev->id, bms_event_class_name(bms_event_class(ev->id)),
-               bms_event_name(ev->id));
+               bms_json_event_name(ev->id));
     }
     return 0;
 }
@@ -518,18 +518,18 @@ static int cmd_registers(const opts_t *o)
             jw_kv_uint(&w, "address", r->addr);
             jw_kv_uint(&w, "words", r->words);
             jw_kv_str(&w, "name", r->name);
-            jw_kv_str(&w, "label", r->label);
+            jw_kv_str(&w, "label", tb_reg_label(r));
             jw_kv_str(&w, "group", tb_reg_group_name((tb_reg_group_t)r->group));
             jw_kv_str(&w, "type", tb_reg_type_name((tb_reg_type_t)r->type));
             jw_kv_double(&w, "scale", (double)r->scale, 6);
-            jw_kv_str(&w, "unit", r->unit);
+            jw_kv_str(&w, "unit", tb_reg_unit(r));
             jw_kv_bool(&w, "writable", (r->flags & TB_REGF_WRITABLE) != 0u);
             if (r->flags & TB_REGF_RANGE) {
                 jw_kv_double(&w, "min", (double)r->min * (double)r->scale, tb_reg_decimals(r));
                 jw_kv_double(&w, "max", (double)r->max * (double)r->scale, tb_reg_decimals(r));
             }
-            if (r->values) {
-                jw_kv_str(&w, "values", r->values);
+            if (tb_reg_values(r)) {
+                jw_kv_str(&w, "values", tb_reg_values(r));
             }
             jw_obj_end(&w);
         }
@@ -540,7 +540,7 @@ static int cmd_registers(const opts_t *o)
     for (size_t i = 0; i < tb_regs_count; i++) {
         const tb_reg_t *r = &tb_regs[i];
         printf("%-4u %-5u %-11s %-9s %-40s %-6s ", r->addr, r->words, tb_reg_type_name((tb_reg_type_t)r->type),
-               (r->flags & TB_REGF_WRITABLE) ? "rw" : "ro", r->name, r->unit);
+               (r->flags & TB_REGF_WRITABLE) ? "rw" : "ro", r->name, tb_reg_unit(r));
         if (r->flags & TB_REGF_RANGE) {
             print_range(r, r->min, r->max);
         }

@@ -19,6 +19,7 @@
 
 #include "core/jw.h"
 #include "core/tb_err.h"
+#include "app/vcan_json.h"
 #include "core/vcan.h"
 #include "ports/linux/can_candump.h"
 #include "ports/linux/can_socketcan.h"
