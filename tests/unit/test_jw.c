@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/jw.h"
@@ -34,6 +35,69 @@ static void structure_and_commas(void **state)
     assert_string_equal(buf, "{\"a\":\"x\\\"y\\\\z\\n\\u0001\",\"b\":-42,\"c\":[3.3,-0.25,true,null],\"d\":{},"
                              "\"e\":18446744073709551615}");
     assert_int_equal(n, (int)strlen(buf));
+}
+
+/* The reference: JSON string escaping as RFC 8259 requires it, byte by byte. */
+static size_t ref_escape(const unsigned char *s, size_t n, char *out)
+{
+    size_t k = 0;
+    out[k++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = s[i];
+        const char *simple = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                           : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+        if (simple) {
+            memcpy(out + k, simple, 2);
+            k += 2;
+        } else if (c < 0x20u || c == 0x7Fu) {
+            k += (size_t)sprintf(out + k, "\\u%04x", c);
+        } else {
+            out[k++] = (char)c;
+        }
+    }
+    out[k++] = '"';
+    out[k] = '\0';
+    return k;
+}
+
+/* Every byte value at every position of strings up to three words long (so every lane of the
+ * word-at-a-time scan, and the byte loop after it), alone and next to a second special byte,
+ * as a value and as a key: the same bytes as the reference escaper. */
+static void escaping_matches_reference(void **state)
+{
+    (void)state;
+    unsigned char s[25];
+    char got[256], want[256];
+    for (size_t n = 1; n <= sizeof s - 1; n++) {
+        for (size_t pos = 0; pos < n; pos++) {
+            for (unsigned c = 1; c < 256u; c++) {
+                for (unsigned variant = 0; variant < 3u; variant++) {
+                    memset(s, 'a' + (int)(n % 26u), n);
+                    s[pos] = (unsigned char)c;
+                    if (variant == 1u) {
+                        s[n - 1u - pos] = 0xC3u; /* a UTF-8 lead byte elsewhere: passes through */
+                    } else if (variant == 2u) {
+                        s[(pos + 3u) % n] = '"';
+                    }
+                    s[n] = 0;
+                    jw_t w;
+                    jw_init(&w, got, sizeof got);
+                    jw_strn(&w, (const char *)s, n);
+                    int len = jw_finish(&w);
+                    size_t wl = ref_escape(s, n, want);
+                    assert_int_equal(len, (int)wl);
+                    assert_memory_equal(got, want, wl);
+                    jw_init(&w, got, sizeof got);
+                    jw_obj_begin(&w);
+                    jw_kv_null(&w, (const char *)s);
+                    jw_obj_end(&w);
+                    len = jw_finish(&w);
+                    assert_int_equal(len, (int)wl + 7);
+                    assert_memory_equal(got + 1, want, wl);
+                }
+            }
+        }
+    }
 }
 
 static void floats(void **state)
@@ -108,6 +172,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(structure_and_commas),
         cmocka_unit_test(floats),
+        cmocka_unit_test(escaping_matches_reference),
         cmocka_unit_test(overflow_is_reported),
         cmocka_unit_test(misuse_is_reported),
     };
