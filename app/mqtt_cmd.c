@@ -17,14 +17,6 @@ const char *mqtt_cmd_topic(mqtt_cmd_kind_t k)
     return (unsigned)k < (unsigned)MQTT_CMD_KIND_COUNT ? k_topics[k] : "unknown";
 }
 
-static int fail(const char **why, int rc, const char *reason)
-{
-    if (why) {
-        *why = reason;
-    }
-    return rc;
-}
-
 static bool printable(const char *s, size_t n, bool allow_space)
 {
     for (size_t i = 0; i < n; i++) {
@@ -63,21 +55,21 @@ static int take_id(const cJSON *id, mqtt_cmd_req_t *out, const char **why)
     if (cJSON_IsString(id)) {
         size_t n = strlen(id->valuestring);
         if (n == 0u || n >= MQTT_CMD_ID_MAX || !printable(id->valuestring, n, true)) {
-            return fail(why, TB_ERR_FORMAT, "\"id\" must be 1..64 printable ASCII characters");
+            return tb_err_why(why, TB_ERR_FORMAT, "\"id\" must be 1..64 printable ASCII characters");
         }
         jw_str(&w, id->valuestring);
     } else if (cJSON_IsNumber(id)) {
         double v = id->valuedouble;
         if (!isfinite(v) || v != floor(v) || fabs(v) > 9007199254740992.0) {
-            return fail(why, TB_ERR_FORMAT, "\"id\" must be a string or an integer");
+            return tb_err_why(why, TB_ERR_FORMAT, "\"id\" must be a string or an integer");
         }
         jw_int(&w, (int64_t)v);
     } else {
-        return fail(why, TB_ERR_FORMAT, "\"id\" must be a string or an integer");
+        return tb_err_why(why, TB_ERR_FORMAT, "\"id\" must be a string or an integer");
     }
     if (jw_finish(&w) < 0) {
         out->id_json[0] = '\0';
-        return fail(why, TB_ERR_FORMAT, "\"id\" too long");
+        return tb_err_why(why, TB_ERR_FORMAT, "\"id\" too long");
     }
     return TB_OK;
 }
@@ -120,11 +112,11 @@ static int parse_object(const cJSON *root, mqtt_cmd_req_t *out, const char **why
     }
     for (const cJSON *c = root->child; c; c = c->next) {
         if (!c->string || !member_allowed(out->kind, c->string)) {
-            return fail(why, TB_ERR_FORMAT, "unknown member in the payload");
+            return tb_err_why(why, TB_ERR_FORMAT, "unknown member in the payload");
         }
         for (const cJSON *d = c->next; d; d = d->next) {
             if (d->string && strcmp(d->string, c->string) == 0) {
-                return fail(why, TB_ERR_FORMAT, "duplicate member in the payload");
+                return tb_err_why(why, TB_ERR_FORMAT, "duplicate member in the payload");
             }
         }
     }
@@ -133,14 +125,16 @@ static int parse_object(const cJSON *root, mqtt_cmd_req_t *out, const char **why
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
         const cJSON *value = cJSON_GetObjectItemCaseSensitive(root, "value");
         if (!cJSON_IsString(name)) {
-            return fail(why, TB_ERR_FORMAT, "\"name\" (the register name, a string) is required");
+            return tb_err_why(why, TB_ERR_FORMAT, "\"name\" (the register name, a string) is required");
         }
         size_t n = strlen(name->valuestring);
         if (n == 0u || n >= sizeof out->name || !printable(name->valuestring, n, false)) {
-            return fail(why, TB_ERR_FORMAT, "\"name\" must be 1..63 printable ASCII characters without spaces");
+            return tb_err_why(why, TB_ERR_FORMAT,
+                              "\"name\" must be 1..63 printable ASCII characters without spaces");
         }
         if (!cJSON_IsNumber(value) || !isfinite(value->valuedouble)) {
-            return fail(why, TB_ERR_FORMAT, "\"value\" (a finite number in the register's unit) is required");
+            return tb_err_why(why, TB_ERR_FORMAT,
+                              "\"value\" (a finite number in the register's unit) is required");
         }
         memcpy(out->name, name->valuestring, n + 1u);
         out->value = value->valuedouble;
@@ -149,7 +143,7 @@ static int parse_object(const cJSON *root, mqtt_cmd_req_t *out, const char **why
     case MQTT_CMD_CAN_SHADOW: {
         const cJSON *on = cJSON_GetObjectItemCaseSensitive(root, "on");
         if (!cJSON_IsBool(on)) {
-            return fail(why, TB_ERR_FORMAT, "\"on\" (true or false) is required");
+            return tb_err_why(why, TB_ERR_FORMAT, "\"on\" (true or false) is required");
         }
         out->on = cJSON_IsTrue(on);
         return TB_OK;
@@ -165,12 +159,12 @@ int mqtt_cmd_parse(const char *sub, size_t sub_len, const uint8_t *payload, size
     memset(out, 0, sizeof *out);
     out->kind = sub ? kind_of(sub, sub_len) : MQTT_CMD_KIND_COUNT;
     if (len > MQTT_CMD_PAYLOAD_MAX) {
-        return fail(why, TB_ERR_TOO_LARGE, "payload too large");
+        return tb_err_why(why, TB_ERR_TOO_LARGE, "payload too large");
     }
     char buf[MQTT_CMD_PAYLOAD_MAX + 1u];
     if (len) {
         if (!payload || memchr(payload, 0, len)) {
-            return fail(why, TB_ERR_FORMAT, "the payload contains a NUL byte");
+            return tb_err_why(why, TB_ERR_FORMAT, "the payload contains a NUL byte");
         }
         memcpy(buf, payload, len);
     }
@@ -192,7 +186,7 @@ int mqtt_cmd_parse(const char *sub, size_t sub_len, const uint8_t *payload, size
         root = cJSON_ParseWithLengthOpts(s, n, &end, 0);
         if (!root || !end || end != s + n) {
             cJSON_Delete(root);
-            return fail(why, TB_ERR_FORMAT, out->kind == MQTT_CMD_KIND_COUNT ? "unknown command topic"
+            return tb_err_why(why, TB_ERR_FORMAT, out->kind == MQTT_CMD_KIND_COUNT ? "unknown command topic"
                                                                           : "the payload is not valid JSON");
         }
         /* best effort: the id, for an error reply about an unknown topic */
@@ -205,7 +199,7 @@ int mqtt_cmd_parse(const char *sub, size_t sub_len, const uint8_t *payload, size
     }
     if (out->kind == MQTT_CMD_KIND_COUNT) {
         cJSON_Delete(root);
-        return fail(why, TB_ERR_NOTFOUND, "unknown command topic");
+        return tb_err_why(why, TB_ERR_NOTFOUND, "unknown command topic");
     }
     if (root) {
         int rc = parse_object(root, out, why);
@@ -220,7 +214,7 @@ int mqtt_cmd_parse(const char *sub, size_t sub_len, const uint8_t *payload, size
         if (n == 0u || word_is(s, n, "press")) {
             return TB_OK;
         }
-        return fail(why, TB_ERR_FORMAT, "expected an empty payload, PRESS or a JSON object");
+        return tb_err_why(why, TB_ERR_FORMAT, "expected an empty payload, PRESS or a JSON object");
     case MQTT_CMD_CAN_SHADOW:
         if (word_is(s, n, "on") || word_is(s, n, "true")) {
             out->on = true;
@@ -230,13 +224,13 @@ int mqtt_cmd_parse(const char *sub, size_t sub_len, const uint8_t *payload, size
             out->on = false;
             return TB_OK;
         }
-        return fail(why, TB_ERR_FORMAT, "expected ON, OFF, true, false or {\"on\": true|false}");
+        return tb_err_why(why, TB_ERR_FORMAT, "expected ON, OFF, true, false or {\"on\": true|false}");
     case MQTT_CMD_BMS_SET:
-        return fail(why, TB_ERR_FORMAT, "expected a JSON object {\"name\": ..., \"value\": ...}");
+        return tb_err_why(why, TB_ERR_FORMAT, "expected a JSON object {\"name\": ..., \"value\": ...}");
     default:
         break;
     }
-    return fail(why, TB_ERR_NOTFOUND, "unknown command topic");
+    return tb_err_why(why, TB_ERR_NOTFOUND, "unknown command topic");
 }
 
 void mqtt_cmd_to_gw(const mqtt_cmd_req_t *r, gw_cmd_t *c)

@@ -68,35 +68,31 @@ void alarms_config_defaults(alarms_config_t *cfg)
     cfg_set_defaults(&alarms_section, cfg);
 }
 
-static int bad(const char **why, const char *msg)
-{
-    if (why) {
-        *why = msg;
-    }
-    return TB_ERR_RANGE;
-}
-
 int alarms_config_check(const alarms_config_t *c, const char **why)
 {
     if (c->cell_high_warn_v > c->cell_high_alarm_v) {
-        return bad(why, "alarms.cell_high_warn_v must not exceed alarms.cell_high_alarm_v");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "alarms.cell_high_warn_v must not exceed alarms.cell_high_alarm_v");
     }
     if (c->cell_low_warn_v < c->cell_low_alarm_v) {
-        return bad(why, "alarms.cell_low_warn_v must not be below alarms.cell_low_alarm_v");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "alarms.cell_low_warn_v must not be below alarms.cell_low_alarm_v");
     }
     if (c->cell_low_warn_v >= c->cell_high_warn_v) {
-        return bad(why, "low-voltage thresholds must lie below the high-voltage ones");
+        return tb_err_why(why, TB_ERR_RANGE, "low-voltage thresholds must lie below the high-voltage ones");
     }
     if (c->temp_high_warn_c > c->temp_high_alarm_c || c->temp_low_warn_c < c->temp_low_alarm_c ||
         c->charge_temp_high_warn_c > c->charge_temp_high_alarm_c ||
         c->charge_temp_low_warn_c < c->charge_temp_low_alarm_c) {
-        return bad(why, "every temperature warning must lie inside its alarm threshold");
+        return tb_err_why(why, TB_ERR_RANGE, "every temperature warning must lie inside its alarm threshold");
     }
     if (c->current_warn_pct > c->current_alarm_pct) {
-        return bad(why, "alarms.current_warn_pct must not exceed alarms.current_alarm_pct");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "alarms.current_warn_pct must not exceed alarms.current_alarm_pct");
     }
     if (c->imbalance_warn_v > c->imbalance_alarm_v) {
-        return bad(why, "alarms.imbalance_warn_v must not exceed alarms.imbalance_alarm_v");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "alarms.imbalance_warn_v must not exceed alarms.imbalance_alarm_v");
     }
     return TB_OK;
 }

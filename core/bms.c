@@ -16,14 +16,6 @@
 #define TEMP_MAX_C 150.0f
 #define TEMP_ABSENT (-32768)
 
-static int reject(const char **why, const char *reason)
-{
-    if (why) {
-        *why = reason;
-    }
-    return TB_ERR_RANGE;
-}
-
 const char *bms_status_name(bms_status_t status)
 {
     switch (status) {
@@ -92,46 +84,48 @@ int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint3
     memset(&l, 0, sizeof l);
     unsigned n = regs[53];
     if (n < BMS_MIN_CELLS || n > BMS_MAX_CELLS) {
-        return reject(why, "number of detected cells (register 53) outside 4..16");
+        return tb_err_why(why, TB_ERR_RANGE, "number of detected cells (register 53) outside 4..16");
     }
     l.cell_count = (uint8_t)n;
     /* With N cells the populated slots are registers 16-N..15; register 16-N is cell 1. */
     for (unsigned i = 0; i < n; i++) {
         float v = (float)regs[BMS_MAX_CELLS - n + i] * 0.0001f;
         if (v < CELL_MIN_V || v > CELL_MAX_V) {
-            return reject(why, "a populated cell voltage (registers 0-15) is outside 0.5-5.0 V");
+            return tb_err_why(why, TB_ERR_RANGE,
+                              "a populated cell voltage (registers 0-15) is outside 0.5-5.0 V");
         }
         l.cell_v[i] = v;
     }
     l.min_cell_v = (float)regs[40] * 0.001f;
     l.max_cell_v = (float)regs[41] * 0.001f;
     if (l.min_cell_v < CELL_MIN_V || l.max_cell_v > CELL_MAX_V || l.min_cell_v > l.max_cell_v) {
-        return reject(why, "min/max cell voltage (registers 40/41) implausible");
+        return tb_err_why(why, TB_ERR_RANGE, "min/max cell voltage (registers 40/41) implausible");
     }
     l.pack_voltage_v = tb_float_from_regs(&regs[36]);
     if (!isfinite(l.pack_voltage_v) || l.pack_voltage_v < 0.0f || l.pack_voltage_v > PACK_MAX_V) {
-        return reject(why, "pack voltage (registers 36-37) not a plausible float");
+        return tb_err_why(why, TB_ERR_RANGE, "pack voltage (registers 36-37) not a plausible float");
     }
     l.pack_current_a = tb_float_from_regs(&regs[38]);
     if (!isfinite(l.pack_current_a) || fabsf(l.pack_current_a) > CURRENT_MAX_A) {
-        return reject(why, "pack current (registers 38-39) not a plausible float");
+        return tb_err_why(why, TB_ERR_RANGE, "pack current (registers 38-39) not a plausible float");
     }
     uint32_t soc = tb_u32_from_regs(&regs[46]);
     if (soc > 100000000u) {
-        return reject(why, "state of charge (registers 46-47) above 100 %");
+        return tb_err_why(why, TB_ERR_RANGE, "state of charge (registers 46-47) above 100 %");
     }
     l.soc_pct = (float)((double)soc / 1000000.0);
     l.soh_pct = regs[45] <= 50000u ? (float)regs[45] * 0.002f : NAN;
     l.temp_internal_c = (float)(int16_t)regs[48] * 0.1f;
     if (!temp_ok(l.temp_internal_c)) {
-        return reject(why, "internal temperature (register 48) outside -60..150 degC");
+        return tb_err_why(why, TB_ERR_RANGE, "internal temperature (register 48) outside -60..150 degC");
     }
     for (unsigned i = 0; i < BMS_EXT_TEMPS; i++) {
         int16_t raw = (int16_t)regs[42 + i];
         l.temp_ext_present[i] = raw != TEMP_ABSENT;
         l.temp_ext_c[i] = l.temp_ext_present[i] ? (float)raw * 0.1f : 0.0f;
         if (l.temp_ext_present[i] && !temp_ok(l.temp_ext_c[i])) {
-            return reject(why, "external temperature (registers 42/43) outside -60..150 degC");
+            return tb_err_why(why, TB_ERR_RANGE,
+                              "external temperature (registers 42/43) outside -60..150 degC");
         }
     }
     l.status_raw = regs[50];
@@ -192,10 +186,10 @@ int bms_decode_settings(bms_settings_t *out, const uint16_t *regs, unsigned coun
     memset(&s, 0, sizeof s);
     memcpy(s.raw, regs, sizeof s.raw);
     if (r[307] < BMS_MIN_CELLS || r[307] > BMS_MAX_CELLS) {
-        return reject(why, "number of series cells (register 307) outside 4..16");
+        return tb_err_why(why, TB_ERR_RANGE, "number of series cells (register 307) outside 4..16");
     }
     if (r[315] < 1200u || r[315] > 4500u || r[316] < 800u || r[316] > 3500u || r[316] >= r[315]) {
-        return reject(why, "over/under-voltage cut-offs (registers 315/316) implausible");
+        return tb_err_why(why, TB_ERR_RANGE, "over/under-voltage cut-offs (registers 315/316) implausible");
     }
     s.fully_charged_v = (float)r[300] * 0.001f;
     s.fully_discharged_v = (float)r[301] * 0.001f;

@@ -156,53 +156,52 @@ void chg_config_defaults(chg_config_t *cfg)
     failsafe_config_defaults(&cfg->failsafe);
 }
 
-static int bad(const char **why, const char *msg)
-{
-    if (why) {
-        *why = msg;
-    }
-    return TB_ERR_RANGE;
-}
-
 int chg_config_check(const chg_config_t *c, const char **why)
 {
     if (c->cell_float_v > c->cell_bulk_v) {
-        return bad(why, "charge.cell_float_v must not exceed charge.cell_bulk_v");
+        return tb_err_why(why, TB_ERR_RANGE, "charge.cell_float_v must not exceed charge.cell_bulk_v");
     }
     if (c->cell_bulk_v > c->cell_limit_v) {
-        return bad(why, "charge.cell_bulk_v must not exceed charge.cell_limit_v");
+        return tb_err_why(why, TB_ERR_RANGE, "charge.cell_bulk_v must not exceed charge.cell_limit_v");
     }
     if (c->ccl_taper_start_v + 0.01f > c->ccl_taper_end_v) {
-        return bad(why, "charge.ccl_taper_start_v must be at least 10 mV below charge.ccl_taper_end_v");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "charge.ccl_taper_start_v must be at least 10 mV below charge.ccl_taper_end_v");
     }
     if (c->dcl_taper_end_v + 0.01f > c->dcl_taper_start_v) {
-        return bad(why, "charge.dcl_taper_end_v must be at least 10 mV below charge.dcl_taper_start_v");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "charge.dcl_taper_end_v must be at least 10 mV below charge.dcl_taper_start_v");
     }
     if (c->dcl_taper_start_v >= c->ccl_taper_start_v) {
-        return bad(why, "the DCL taper must lie below the CCL taper");
+        return tb_err_why(why, TB_ERR_RANGE, "the DCL taper must lie below the CCL taper");
     }
     if (c->charge_temp_min_c + 1.0f > c->charge_temp_max_c) {
-        return bad(why, "charge.charge_temp_min_c must be below charge.charge_temp_max_c");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "charge.charge_temp_min_c must be below charge.charge_temp_max_c");
     }
     if (c->discharge_temp_min_c + 1.0f > c->discharge_temp_max_c) {
-        return bad(why, "charge.discharge_temp_min_c must be below charge.discharge_temp_max_c");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "charge.discharge_temp_min_c must be below charge.discharge_temp_max_c");
     }
     if (c->imbalance_release_v >= c->imbalance_hold_v) {
-        return bad(why, "charge.imbalance_release_v must be below charge.imbalance_hold_v");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "charge.imbalance_release_v must be below charge.imbalance_hold_v");
     }
     if (c->absorption_time_s > c->absorption_max_s) {
-        return bad(why, "charge.absorption_time_s must not exceed charge.absorption_max_s");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "charge.absorption_time_s must not exceed charge.absorption_max_s");
     }
     if (c->voltage_hyst_v >= c->ov_release_v || c->voltage_hyst_v >= c->uv_release_v) {
-        return bad(why, "charge.voltage_hyst_v must be smaller than the stop release distances");
+        return tb_err_why(why, TB_ERR_RANGE,
+                          "charge.voltage_hyst_v must be smaller than the stop release distances");
     }
     if (c->rebulk_spread_v > 0.0f && c->rebulk_spread_v <= c->float_max_spread_v) {
         /* Otherwise a pack that ends absorption "balanced" at a spread above the re-bulk spread
          * would cycle float -> bulk -> absorption -> float under constant conditions. */
-        return bad(why, "charge.rebulk_spread_v must exceed charge.float_max_spread_v");
+        return tb_err_why(why, TB_ERR_RANGE, "charge.rebulk_spread_v must exceed charge.float_max_spread_v");
     }
     if (c->rebulk_cell_v > 0.0f && c->rebulk_cell_v >= c->cell_float_v) {
-        return bad(why, "charge.rebulk_cell_v must be below charge.cell_float_v");
+        return tb_err_why(why, TB_ERR_RANGE, "charge.rebulk_cell_v must be below charge.cell_float_v");
     }
     return failsafe_config_check(&c->failsafe, why);
 }

@@ -30,16 +30,10 @@ void failsafe_config_defaults(failsafe_config_t *cfg)
 int failsafe_config_check(const failsafe_config_t *cfg, const char **why)
 {
     if (cfg->failsafe_ms < cfg->stale_ms) {
-        if (why) {
-            *why = "failsafe.failsafe_ms must be at least failsafe.stale_ms";
-        }
-        return TB_ERR_RANGE;
+        return tb_err_why(why, TB_ERR_RANGE, "failsafe.failsafe_ms must be at least failsafe.stale_ms");
     }
     if (cfg->mode < 0 || cfg->mode >= (int32_t)FAILSAFE_MODE_COUNT) {
-        if (why) {
-            *why = "failsafe.mode is not a known mode";
-        }
-        return TB_ERR_RANGE;
+        return tb_err_why(why, TB_ERR_RANGE, "failsafe.mode is not a known mode");
     }
     return TB_OK;
 }

@@ -31,6 +31,16 @@ typedef enum {
     TB_ERR_CANCELLED = -19    /* operation abandoned (shutdown, link reset) */
 } tb_err_t;
 
+/* Refuse with a reason: stores `reason` (a static string) in *why when why is not NULL and
+ * returns err. The one helper behind every "int f(..., const char **why)" check. */
+static inline int tb_err_why(const char **why, int err, const char *reason)
+{
+    if (why) {
+        *why = reason;
+    }
+    return err;
+}
+
 /* Short English description of an error code; never NULL (unknown codes give "unknown error"). */
 const char *tb_err_str(int err);
 

@@ -415,40 +415,32 @@ static void type_bounds(const tb_reg_t *r, int64_t *lo, int64_t *hi)
     *hi = 0xFFFF;
 }
 
-static int refuse(const char **why, int code, const char *reason)
-{
-    if (why) {
-        *why = reason;
-    }
-    return code;
-}
-
 int tb_reg_encode(const tb_reg_t *r, double value, const tb_settings_limits_t *limits, uint16_t *words,
                   const char **why)
 {
     if (!(r->flags & TB_REGF_WRITABLE)) {
-        return refuse(why, TB_ERR_READONLY, "not writable (read-only register)");
+        return tb_err_why(why, TB_ERR_READONLY, "not writable (read-only register)");
     }
     if (!isfinite(value)) {
-        return refuse(why, TB_ERR_RANGE, "not a finite number");
+        return tb_err_why(why, TB_ERR_RANGE, "not a finite number");
     }
     if (r->type == TB_T_FLOAT32 || r->type == TB_T_EVENT) {
-        return refuse(why, TB_ERR_RANGE, "type not writable");
+        return tb_err_why(why, TB_ERR_RANGE, "type not writable");
     }
     double rawf = value / (double)r->scale;
     double rounded = floor(rawf + 0.5);
     /* Accept representation noise (3.65 / 0.01) but not a value between two steps. */
     if (fabs(rawf - rounded) > 1e-6 * (fabs(rawf) > 1.0 ? fabs(rawf) : 1.0)) {
-        return refuse(why, TB_ERR_RANGE, "not a multiple of the register's resolution");
+        return tb_err_why(why, TB_ERR_RANGE, "not a multiple of the register's resolution");
     }
     int64_t lo, hi;
     type_bounds(r, &lo, &hi);
     if (rounded < (double)lo || rounded > (double)hi) {
-        return refuse(why, TB_ERR_RANGE, "outside what the register can hold");
+        return tb_err_why(why, TB_ERR_RANGE, "outside what the register can hold");
     }
     int64_t raw = (int64_t)rounded;
     if ((r->flags & TB_REGF_RANGE) && (raw < r->min || raw > r->max)) {
-        return refuse(why, TB_ERR_RANGE, "outside the documented range");
+        return tb_err_why(why, TB_ERR_RANGE, "outside the documented range");
     }
     if (limits && limits->valid && r->addr >= BMS_SETTINGS_FIRST &&
         r->addr < BMS_SETTINGS_FIRST + BMS_SETTINGS_COUNT && r->words == 1u) {
@@ -456,7 +448,7 @@ int tb_reg_encode(const tb_reg_t *r, double value, const tb_settings_limits_t *l
         int64_t dmin = r->type == TB_T_INT16 ? (int16_t)limits->min[i] : limits->min[i];
         int64_t dmax = r->type == TB_T_INT16 ? (int16_t)limits->max[i] : limits->max[i];
         if (dmin <= dmax && (raw < dmin || raw > dmax)) {
-            return refuse(why, TB_ERR_RANGE, "outside the range the BMS reports for this board");
+            return tb_err_why(why, TB_ERR_RANGE, "outside the range the BMS reports for this board");
         }
     }
     if (r->words == 2u) {
