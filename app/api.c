@@ -12,6 +12,7 @@
 #include "app/config.h"
 #include "app/log.h"
 #include "app/metrics.h"
+#include "core/hex.h"
 #include "core/jw.h"
 #include "core/tb_proto.h"
 #include "core/tb_regs.h"
@@ -156,14 +157,6 @@ static void api_errorf(api_t *api, api_resp_t *resp, int status, api_reject_t re
     api_error(api, resp, status, rej, code, field, reason);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 int api_query_get(const char *q, const char *key, char *out, size_t cap)
 {
     if (!q || !key || cap == 0u) {
@@ -182,8 +175,8 @@ int api_query_get(const char *q, const char *key, char *out, size_t cap)
                 char c = v[i];
                 if (c == '+') {
                     c = ' ';
-                } else if (c == '%' && i + 2u < vl && hexval(v[i + 1u]) >= 0 && hexval(v[i + 2u]) >= 0) {
-                    c = (char)(hexval(v[i + 1u]) * 16 + hexval(v[i + 2u]));
+                } else if (c == '%' && i + 2u < vl && tb_hex_digit(v[i + 1u]) >= 0 && tb_hex_digit(v[i + 2u]) >= 0) {
+                    c = (char)(tb_hex_digit(v[i + 1u]) * 16 + tb_hex_digit(v[i + 2u]));
                     i += 2u;
                     if (c == '\0') {
                         out[0] = '\0';

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/tb_err.h"
 
 typedef struct {
@@ -35,64 +36,25 @@ static size_t token(cur_t *c, const char **tok)
     return c->pos - start;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    return -1;
-}
-
-static bool hex_run(const char *s, size_t n, uint32_t *v)
-{
-    uint32_t x = 0;
-    if (n == 0u || n > 8u) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int h = hexval(s[i]);
-        if (h < 0) {
-            return false;
-        }
-        x = (x << 4) | (uint32_t)h;
-    }
-    *v = x;
-    return true;
-}
-
-static int fail(const char **why, const char *msg)
-{
-    if (why) {
-        *why = msg;
-    }
-    return TB_ERR_FORMAT;
-}
-
 /* "(SEC.FRAC)" */
 static int parse_time(const char *t, size_t n, candump_rec_t *r, const char **why)
 {
     if (n < 4u || t[0] != '(' || t[n - 1u] != ')') {
-        return fail(why, "malformed timestamp: expected (seconds.micros)");
+        return tb_err_why(why, TB_ERR_FORMAT, "malformed timestamp: expected (seconds.micros)");
     }
     size_t i = 1;
     uint64_t sec = 0;
     size_t digits = 0;
     while (i < n - 1u && t[i] >= '0' && t[i] <= '9') {
         if (digits >= 19u) {
-            return fail(why, "timestamp too large");
+            return tb_err_why(why, TB_ERR_FORMAT, "timestamp too large");
         }
         sec = sec * 10u + (uint64_t)(t[i] - '0');
         digits++;
         i++;
     }
     if (digits == 0u || i >= n - 1u || t[i] != '.') {
-        return fail(why, "malformed timestamp: expected (seconds.micros)");
+        return tb_err_why(why, TB_ERR_FORMAT, "malformed timestamp: expected (seconds.micros)");
     }
     i++;
     uint32_t usec = 0;
@@ -105,7 +67,7 @@ static int parse_time(const char *t, size_t n, candump_rec_t *r, const char **wh
         i++;
     }
     if (fdigits == 0u || fdigits > 9u || i != n - 1u) {
-        return fail(why, "malformed timestamp: expected (seconds.micros)");
+        return tb_err_why(why, TB_ERR_FORMAT, "malformed timestamp: expected (seconds.micros)");
     }
     for (size_t k = fdigits; k < 6u; k++) {
         usec *= 10u;
@@ -125,11 +87,11 @@ static bool iface_char(char ch)
 static int set_iface(candump_rec_t *r, const char *t, size_t n, const char **why)
 {
     if (n == 0u || n > CANDUMP_IFACE_MAX) {
-        return fail(why, "interface name missing or longer than 15 characters");
+        return tb_err_why(why, TB_ERR_FORMAT, "interface name missing or longer than 15 characters");
     }
     for (size_t i = 0; i < n; i++) {
         if (!iface_char(t[i])) {
-            return fail(why, "invalid character in interface name");
+            return tb_err_why(why, TB_ERR_FORMAT, "invalid character in interface name");
         }
     }
     memcpy(r->iface, t, n);
@@ -141,26 +103,26 @@ static int set_iface(candump_rec_t *r, const char *t, size_t n, const char **why
 static int set_id(can_frame_t *f, const char *t, size_t n, const char **why)
 {
     uint32_t v;
-    if ((n != 3u && n != 8u) || !hex_run(t, n, &v)) {
-        return fail(why, "identifier must be 3 (11-bit) or 8 (29-bit) hex digits");
+    if ((n != 3u && n != 8u) || !tb_hex_u32(t, n, &v)) {
+        return tb_err_why(why, TB_ERR_FORMAT, "identifier must be 3 (11-bit) or 8 (29-bit) hex digits");
     }
     if (n == 3u) {
         if (v > CAN_FRAME_SFF_MASK) {
-            return fail(why, "11-bit identifier above 7FF");
+            return tb_err_why(why, TB_ERR_FORMAT, "11-bit identifier above 7FF");
         }
         f->id = v;
         return TB_OK;
     }
     if (v & CANDUMP_ERR_FLAG) {
         if (v & ~(CANDUMP_ERR_FLAG | CAN_FRAME_EFF_MASK)) {
-            return fail(why, "error frame with RTR/EFF flag bits set");
+            return tb_err_why(why, TB_ERR_FORMAT, "error frame with RTR/EFF flag bits set");
         }
         f->id = v & CAN_FRAME_EFF_MASK;
         f->flags = CAN_FLAG_ERR;
         return TB_OK;
     }
     if (v > CAN_FRAME_EFF_MASK) {
-        return fail(why, "29-bit identifier above 1FFFFFFF");
+        return tb_err_why(why, TB_ERR_FORMAT, "29-bit identifier above 1FFFFFFF");
     }
     f->id = v;
     f->flags = CAN_FLAG_EXT;
@@ -175,7 +137,7 @@ static int parse_compact(const char *t, size_t n, can_frame_t *f, const char **w
         hash++;
     }
     if (hash == n) {
-        return fail(why, "expected ID#DATA");
+        return tb_err_why(why, TB_ERR_FORMAT, "expected ID#DATA");
     }
     int rc = set_id(f, t, hash, why);
     if (rc != TB_OK) {
@@ -183,17 +145,17 @@ static int parse_compact(const char *t, size_t n, can_frame_t *f, const char **w
     }
     size_t i = hash + 1u;
     if (i < n && t[i] == '#') {
-        return fail(why, "CAN FD frames are not supported");
+        return tb_err_why(why, TB_ERR_FORMAT, "CAN FD frames are not supported");
     }
     if (i < n && (t[i] == 'R' || t[i] == 'r')) {
         if (f->flags & CAN_FLAG_ERR) {
-            return fail(why, "error frame cannot be a remote frame");
+            return tb_err_why(why, TB_ERR_FORMAT, "error frame cannot be a remote frame");
         }
         f->flags |= CAN_FLAG_RTR;
         i++;
         if (i < n) {
             if (i + 1u != n || t[i] < '0' || t[i] > '8') {
-                return fail(why, "remote frame length must be one digit 0-8");
+                return tb_err_why(why, TB_ERR_FORMAT, "remote frame length must be one digit 0-8");
             }
             f->dlc = (uint8_t)(t[i] - '0');
         }
@@ -206,15 +168,15 @@ static int parse_compact(const char *t, size_t n, can_frame_t *f, const char **w
             continue;
         }
         if (i + 1u >= n) {
-            return fail(why, "odd number of hex digits in data");
+            return tb_err_why(why, TB_ERR_FORMAT, "odd number of hex digits in data");
         }
-        int hi = hexval(t[i]);
-        int lo = hexval(t[i + 1u]);
+        int hi = tb_hex_digit(t[i]);
+        int lo = tb_hex_digit(t[i + 1u]);
         if (hi < 0 || lo < 0) {
-            return fail(why, "non-hex character in data");
+            return tb_err_why(why, TB_ERR_FORMAT, "non-hex character in data");
         }
         if (dlc >= CAN_FRAME_MAX_DLC) {
-            return fail(why, "more than 8 data bytes");
+            return tb_err_why(why, TB_ERR_FORMAT, "more than 8 data bytes");
         }
         f->data[dlc++] = (uint8_t)((hi << 4) | lo);
         i += 2u;
@@ -233,7 +195,7 @@ static int parse_plain(cur_t *c, const char *idt, size_t idn, can_frame_t *f, co
     const char *t;
     size_t n = token(c, &t);
     if (n != 3u || t[0] != '[' || t[2] != ']' || t[1] < '0' || t[1] > '8') {
-        return fail(why, "expected [LEN] with LEN 0-8");
+        return tb_err_why(why, TB_ERR_FORMAT, "expected [LEN] with LEN 0-8");
     }
     uint8_t dlc = (uint8_t)(t[1] - '0');
     f->dlc = dlc;
@@ -242,10 +204,10 @@ static int parse_plain(cur_t *c, const char *idt, size_t idn, can_frame_t *f, co
     if (n == 6u && memcmp(t, "remote", 6) == 0) {
         n = token(c, &t);
         if (n != 7u || memcmp(t, "request", 7) != 0) {
-            return fail(why, "expected 'remote request'");
+            return tb_err_why(why, TB_ERR_FORMAT, "expected 'remote request'");
         }
         if (f->flags & CAN_FLAG_ERR) {
-            return fail(why, "error frame cannot be a remote frame");
+            return tb_err_why(why, TB_ERR_FORMAT, "error frame cannot be a remote frame");
         }
         f->flags |= CAN_FLAG_RTR;
         return TB_OK;
@@ -254,8 +216,8 @@ static int parse_plain(cur_t *c, const char *idt, size_t idn, can_frame_t *f, co
     for (uint8_t i = 0; i < dlc; i++) {
         n = token(c, &t);
         uint32_t v;
-        if (n != 2u || !hex_run(t, 2, &v)) {
-            return fail(why, "data bytes must match [LEN] and be two hex digits each");
+        if (n != 2u || !tb_hex_u32(t, 2, &v)) {
+            return tb_err_why(why, TB_ERR_FORMAT, "data bytes must match [LEN] and be two hex digits each");
         }
         f->data[i] = (uint8_t)v;
     }
@@ -273,7 +235,7 @@ static int parse_plain(cur_t *c, const char *idt, size_t idn, can_frame_t *f, co
 int candump_parse_line(const char *line, size_t len, candump_rec_t *out, const char **why)
 {
     if (!line) {
-        return fail(why, "no line");
+        return tb_err_why(why, TB_ERR_FORMAT, "no line");
     }
     /* Trailing CR/LF and whitespace do not count. */
     while (len > 0u && (line[len - 1u] == '\n' || line[len - 1u] == '\r' || is_ws(line[len - 1u]))) {
@@ -282,7 +244,7 @@ int candump_parse_line(const char *line, size_t len, candump_rec_t *out, const c
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)line[i];
         if ((ch < 0x20u && ch != '\t') || ch > 0x7Eu) {
-            return fail(why, "control or non-ASCII byte in line");
+            return tb_err_why(why, TB_ERR_FORMAT, "control or non-ASCII byte in line");
         }
     }
     cur_t c = {line, len, 0};
@@ -302,7 +264,7 @@ int candump_parse_line(const char *line, size_t len, candump_rec_t *out, const c
         }
         n = token(&c, &t);
         if (n == 0u) {
-            return fail(why, "nothing after the timestamp");
+            return tb_err_why(why, TB_ERR_FORMAT, "nothing after the timestamp");
         }
     }
     if (memchr(t, '#', n)) {
@@ -315,14 +277,15 @@ int candump_parse_line(const char *line, size_t len, candump_rec_t *out, const c
         }
         n = token(&c, &t);
         if (n == 0u) {
-            return fail(why, "missing frame after the interface name");
+            return tb_err_why(why, TB_ERR_FORMAT, "missing frame after the interface name");
         }
         if (memchr(t, '#', n)) {
             rc = parse_compact(t, n, &r.frame, why);
         } else {
             uint32_t v;
-            if (!hex_run(t, n, &v)) {
-                return fail(why, "not a candump line: expected [(TIME)] IFACE ID#DATA or IFACE ID [LEN] BYTES");
+            if (!tb_hex_u32(t, n, &v)) {
+                return tb_err_why(why, TB_ERR_FORMAT,
+                                  "not a candump line: expected [(TIME)] IFACE ID#DATA or IFACE ID [LEN] BYTES");
             }
             rc = parse_plain(&c, t, n, &r.frame, why);
         }
@@ -332,7 +295,7 @@ int candump_parse_line(const char *line, size_t len, candump_rec_t *out, const c
     }
     skip_ws(&c);
     if (c.pos != c.len) {
-        return fail(why, "unexpected characters after the frame");
+        return tb_err_why(why, TB_ERR_FORMAT, "unexpected characters after the frame");
     }
     if (out) {
         *out = r;

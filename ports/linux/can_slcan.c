@@ -10,39 +10,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "core/hex.h"
 #include "core/tb_err.h"
 #include "ports/linux/can_port.h"
 
 /* ---- pure protocol part --------------------------------------------------------------------- */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
-/* n hex digits (n <= 8) at s into *v; false if any is not a hex digit. */
-static bool hexn(const char *s, size_t n, uint32_t *v)
-{
-    uint32_t x = 0;
-    for (size_t i = 0; i < n; i++) {
-        int h = hexval(s[i]);
-        if (h < 0) {
-            return false;
-        }
-        x = (x << 4) | (uint32_t)h;
-    }
-    *v = x;
-    return true;
-}
 
 int slcan_parse_line(const char *line, size_t len, can_frame_t *out)
 {
@@ -76,7 +48,7 @@ int slcan_parse_line(const char *line, size_t len, can_frame_t *out)
         return TB_ERR_FORMAT;
     }
     uint32_t id;
-    if (!hexn(&line[1], idlen, &id)) {
+    if (!tb_hex_u32(&line[1], idlen, &id)) {
         return TB_ERR_FORMAT;
     }
     if (id > ((flags & CAN_FLAG_EXT) ? CAN_FRAME_EFF_MASK : CAN_FRAME_SFF_MASK)) {
@@ -100,14 +72,14 @@ int slcan_parse_line(const char *line, size_t len, can_frame_t *out)
     f.flags = flags;
     for (size_t i = 0; i < datalen / 2u; i++) {
         uint32_t b;
-        if (!hexn(&line[pos + 2u * i], 2, &b)) {
+        if (!tb_hex_u32(&line[pos + 2u * i], 2, &b)) {
             return TB_ERR_FORMAT;
         }
         f.data[i] = (uint8_t)b;
     }
     if (rest == datalen + 4u) {
         uint32_t ts;
-        if (!hexn(&line[pos + datalen], 4, &ts)) {
+        if (!tb_hex_u32(&line[pos + datalen], 4, &ts)) {
             return TB_ERR_FORMAT;
         }
     }
