@@ -2,25 +2,6 @@
 
 /* Moved from core/vcan.c unchanged: the same members, names and digits. */
 
-static bool text_id(uint32_t id)
-{
-    switch (id) {
-    case VCAN_ID_MANUFACTURER:
-    case VCAN_ID_NAME1:
-    case VCAN_ID_NAME2:
-    case VCAN_ID_MIN_CELL_V_ID:
-    case VCAN_ID_MAX_CELL_V_ID:
-    case VCAN_ID_MIN_TEMP_ID:
-    case VCAN_ID_MAX_TEMP_ID:
-    case VCAN_ID_SERIAL1:
-    case VCAN_ID_SERIAL2:
-    case VCAN_ID_FAMILY:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static void kv_count(jw_t *w, const char *key, uint16_t v)
 {
     if (v == VCAN_U16_NA) {
@@ -125,7 +106,7 @@ void vcan_json_fields(jw_t *w, const vcan_msg_t *m)
         jw_kv_float(w, "capacity_installed_ah", m->u.capacity.installed_ah, 0);
         break;
     default:
-        if (text_id(m->id)) {
+        if (vcan_is_text_id(m->id)) {
             jw_kv_str(w, "text", m->u.text.text);
         }
         break;

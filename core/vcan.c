@@ -192,7 +192,7 @@ int vcan_encode_alarms(can_frame_t *out, const alarm_set_t *levels, vcan_sys_sta
     return (int)f.dlc;
 }
 
-static bool is_text_id(uint32_t id)
+bool vcan_is_text_id(uint32_t id)
 {
     switch (id) {
     case VCAN_ID_MANUFACTURER:
@@ -218,7 +218,7 @@ static bool printable(uint8_t c)
 
 int vcan_encode_text(can_frame_t *out, uint16_t id, const char *s)
 {
-    if (!out || !s || !is_text_id(id)) {
+    if (!out || !s || !vcan_is_text_id(id)) {
         return TB_ERR_ARG;
     }
     can_frame_t f;
@@ -357,7 +357,7 @@ int vcan_encode(can_frame_t *out, const vcan_msg_t *m)
     case VCAN_ID_CAPACITY:
         return vcan_encode_capacity(out, &m->u.capacity);
     default:
-        if (is_text_id(m->id)) {
+        if (vcan_is_text_id(m->id)) {
             return vcan_encode_text(out, m->id, m->u.text.text);
         }
         return TB_ERR_ARG;

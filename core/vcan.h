@@ -191,6 +191,8 @@ int vcan_encode_limits(can_frame_t *out, const vcan_limits_t *v);
 int vcan_encode_soc(can_frame_t *out, const vcan_soc_t *v);
 int vcan_encode_battery(can_frame_t *out, const vcan_battery_t *v);
 int vcan_encode_alarms(can_frame_t *out, const alarm_set_t *levels, vcan_sys_status_t status);
+/* True for the ids whose payload is text (0x35E, 0x370, 0x371, 0x374-0x377, 0x380-0x382). */
+bool vcan_is_text_id(uint32_t id);
 /* id: one of the text frame ids. s: NUL-terminated; characters beyond VCAN_TEXT_MAX are ignored. */
 int vcan_encode_text(can_frame_t *out, uint16_t id, const char *s);
 int vcan_encode_info(can_frame_t *out, const vcan_info_t *v);
