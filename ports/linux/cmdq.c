@@ -1,4 +1,5 @@
 #include "ports/linux/cmdq.h"
+#include "ports/linux/clock.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -17,12 +18,8 @@ int cmdq_init(cmdq_t *q)
     if (q->efd < 0) {
         return TB_ERR_IO;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->done, &ca);
-    pthread_condattr_destroy(&ca);
+    linux_cond_init_monotonic(&q->done);
     return TB_OK;
 }
 
@@ -66,14 +63,7 @@ int cmdq_call(cmdq_t *q, gw_cmd_t *cmd, int timeout_ms)
     ssize_t w = write(q->efd, &one, sizeof one);
     (void)w; /* an eventfd counter cannot overflow with CMDQ_SLOTS writers */
 
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = linux_deadline_ms(timeout_ms);
     int rc = TB_OK;
     while (s->state != SLOT_DONE) {
         int e = q->closing ? ETIMEDOUT : pthread_cond_timedwait(&q->done, &q->mu, &deadline);

@@ -142,14 +142,7 @@ static int render_status(char *buf, size_t cap, const gw_view_t *v)
 
 static void timed_wait(pthread_cond_t *c, pthread_mutex_t *mu, uint32_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000u);
-    ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = linux_deadline_ms((int)ms);
     (void)pthread_cond_timedwait(c, mu, &ts);
 }
 
@@ -600,12 +593,8 @@ http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api
     if (!ws) {
         return NULL;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&ws->mu, NULL);
-    pthread_cond_init(&ws->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    linux_cond_init_monotonic(&ws->cond);
     ws->views = views;
     ws->api = api;
     ws->max_clients = max_clients;

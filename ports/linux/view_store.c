@@ -1,4 +1,5 @@
 #include "ports/linux/view_store.h"
+#include "ports/linux/clock.h"
 
 #include <string.h>
 #include <time.h>
@@ -6,12 +7,8 @@
 void view_store_init(view_store_t *vs)
 {
     memset(vs, 0, sizeof *vs);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&vs->mu, NULL);
-    pthread_cond_init(&vs->changed, &ca);
-    pthread_condattr_destroy(&ca);
+    linux_cond_init_monotonic(&vs->changed);
 }
 
 void view_store_destroy(view_store_t *vs)
@@ -55,14 +52,7 @@ size_t view_store_get_status(view_store_t *vs, char *buf, size_t cap)
 
 uint64_t view_store_wait(view_store_t *vs, uint64_t after, gw_view_t *out, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = linux_deadline_ms(timeout_ms);
     pthread_mutex_lock(&vs->mu);
     while (vs->seq <= after && !vs->closing) {
         if (pthread_cond_timedwait(&vs->changed, &vs->mu, &deadline) != 0) {
