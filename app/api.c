@@ -709,18 +709,10 @@ static void h_reset(api_t *api, const api_req_t *req, api_resp_t *resp, const ch
     }
     const char *what = body_string(api, resp, root, "what", 16u);
     uint8_t opt = 0;
-    if (what) {
-        if (strcmp(what, "bms") == 0) {
-            opt = TB_RESET_BMS;
-        } else if (strcmp(what, "events") == 0) {
-            opt = TB_RESET_CLEAR_EVENTS;
-        } else if (strcmp(what, "stats") == 0) {
-            opt = TB_RESET_CLEAR_STATS;
-        } else {
-            api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", "what",
-                       "\"what\" = \"%.16s\" is not one of: bms, events, stats", what);
-            what = NULL;
-        }
+    if (what && !gw_cmd_reset_option(what, &opt)) {
+        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", "what",
+                   "\"what\" = \"%.16s\" is not one of: bms, events, stats", what);
+        what = NULL;
     }
     cJSON_Delete(root);
     if (!what) {

@@ -40,4 +40,8 @@ typedef struct {
 
 const char *gw_cmd_name(gw_cmd_type_t t);
 
+/* The TinyBMS reset option (TB_RESET_*) named by what the API and the CLI accept: "bms",
+ * "events" or "stats". False, *option untouched, for anything else. */
+bool gw_cmd_reset_option(const char *what, uint8_t *option);
+
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "app/bms_json.h"
+#include "app/gw_cmd.h"
 #include "core/jw.h"
 #include "core/tb_poll.h"
 #include "core/tb_regs.h"
@@ -483,14 +484,8 @@ static int cmd_version(const opts_t *o)
 
 static int cmd_reset(const opts_t *o, const char *what)
 {
-    uint8_t opt;
-    if (strcmp(what, "bms") == 0) {
-        opt = TB_RESET_BMS;
-    } else if (strcmp(what, "events") == 0) {
-        opt = TB_RESET_CLEAR_EVENTS;
-    } else if (strcmp(what, "stats") == 0) {
-        opt = TB_RESET_CLEAR_STATS;
-    } else {
+    uint8_t opt = 0;
+    if (!gw_cmd_reset_option(what, &opt)) {
         fprintf(stderr, "tinybms-cli: reset what? expected bms, events or stats, got '%s'\n", what);
         return EXIT_USAGE;
     }
