@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Footprint of core/ on rv32imc (the ESP32-C3 ISA): code, read-only data, data and bss per module
-# (per object file) and in total, plus the largest stack frame of each module.
+# Footprint of core/ on rv32imc (the ESP32-C3 ISA): flash and static RAM per module and in total,
+# plus the largest stack frame of each module.
 #
 # Usage: scripts/size-report.sh [--markdown] [--check BUDGET_FILE] TARGET_BUILD_DIR
 #   TARGET_BUILD_DIR  a build of tests/target (make size; the host build's <build>/target)
 #   --markdown        print the table as Markdown (docs/performance.md)
 #   --check FILE      compare with a budget file (tests/target/size-budget.txt); exit 1 when a
 #                     "budget" line is exceeded. "goal" lines are reported, not enforced.
-# Columns: code = .text*; rodata = .rodata*/.srodata* (tables, strings, float constants);
-# text = code + rodata, what size(1) calls text and what goes to flash; data = initialised RAM
-# (also stored in flash); bss = zeroed RAM; ram = data + bss (static RAM); frame = the largest
-# stack frame of any function in the module (-fstack-usage), not a whole-call-chain depth.
-# Objects are counted whole: every function of the module, used or not (a firmware linked with
-# --gc-sections keeps only what it calls, so this is an upper bound).
+# Columns, per module:
+#   code, rodata  .text* and .rodata*/.srodata* of the object file, before linking
+#   object        code + rodata: what size(1) says of the object. It still holds every call as an
+#                 auipc+jalr pair and every address as lui+addi, which any firmware link relaxes.
+#   text          what the module occupies in flash once linked (core-linked.elf: the whole core
+#                 linked with GNU ld's relaxation, every function kept, used or not: an upper
+#                 bound of what a firmware links). The budget's "text" metric is this column.
+#   data, bss     initialised and zeroed RAM (data is also stored in flash); ram = data + bss
+#   frame         the largest stack frame of any function in the module (-fstack-usage), not a
+#                 whole-call-chain depth.
 set -euo pipefail
 markdown=0
 budget=""
@@ -33,6 +37,26 @@ docs=$(grep -q 'TB_CORE_DOCS=0' "$dir/compile_commands.json" 2>/dev/null && echo
 gccv=$("${prefix}gcc" -dumpversion)
 flags="-march=rv32imc -mabi=ilp32 -Os -ffunction-sections -fdata-sections -msave-restore -malign-data=natural, $docs"
 
+# Flash per module once linked: the sections of each core object in core-linked.map.
+lmap=$dir/core-linked.map
+[ -f "$lmap" ] || { echo "size-report: no $lmap (build tests/target first: make size)" >&2; exit 2; }
+map_sections() { # MAP -> "size file" for every .text*/.rodata*/.srodata* input section
+  awk '/^Linker script and memory map/ { m = 1 }
+       m && /^ \.(text|s?rodata)[^ ]* +0x/ && NF >= 4 { print $3, $4; next }
+       m && /^ \.(text|s?rodata)[^ ]*$/ { getline; if (NF >= 3) print $2, $3 }' "$1"
+}
+declare -A linked_mod=()
+linked_lib=0
+linked_libc=0
+while read -r size file; do
+  case "$file" in
+    *tb_core_rv32*) m=$(basename "$file"); m=${m%.obj}; m=${m%.o}; m=${m%.c}
+                    linked_mod[$m]=$(( ${linked_mod[$m]:-0} + size )) ;;
+    *libgcc.a*) linked_lib=$((linked_lib + size)) ;;
+    *libc.a* | *libm.a*) linked_libc=$((linked_libc + size)) ;;
+  esac
+done < <(map_sections "$lmap")
+
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
 for o in "${objs[@]}"; do
@@ -41,33 +65,36 @@ for o in "${objs[@]}"; do
   su=${o%.obj}; su=${su%.o}.su
   frame=0
   [ -f "$su" ] && frame=$(awk -F'\t' '$2 + 0 > m { m = $2 + 0 } END { print m + 0 }' "$su")
-  "${prefix}size" -A "$o" | awk -v mod="$mod" -v frame="$frame" '
+  [ -n "${linked_mod[$mod]+x}" ] || { echo "size-report: $mod is not in $lmap (rebuild the target)" >&2; exit 2; }
+  "${prefix}size" -A "$o" | awk -v mod="$mod" -v frame="$frame" -v lk="${linked_mod[$mod]}" '
     $1 ~ /^\.text/ { code += $2 }
     $1 ~ /^\.(s)?rodata/ { ro += $2 }
     $1 ~ /^\.(s)?data/ { data += $2 }
     $1 ~ /^\.(s)?bss/ || $1 == "COMMON" { bss += $2 }
-    END { printf "%s %d %d %d %d %d\n", mod, code, ro, data, bss, frame }'
+    END { printf "%s %d %d %d %d %d %d\n", mod, code, ro, lk, data, bss, frame }'
 done | sort >"$rows"
 
-awk -v md="$markdown" -v flags="$flags" -v gccv="$gccv" '
-  function line(m, c, r, d, b, f) {
-    if (md) printf "| %s | %d | %d | %d | %d | %d | %d | %s |\n", m, c, r, c + r, d, b, d + b, f
-    else printf "%-14s %7d %7d %7d %7d %7d %7d %7s\n", m, c, r, c + r, d, b, d + b, f
+awk -v md="$markdown" -v flags="$flags" -v gccv="$gccv" -v lib="$linked_lib" -v libc="$linked_libc" '
+  function line(m, c, r, l, d, b, f) {
+    if (md) printf "| %s | %d | %d | %d | %d | %d | %d | %d | %s |\n", m, c, r, c + r, l, d, b, d + b, f
+    else printf "%-14s %7d %7d %7d %7d %7d %7d %7d %7s\n", m, c, r, c + r, l, d, b, d + b, f
   }
   BEGIN {
     if (md) {
       printf "Core on rv32imc/ilp32 (`%s`, riscv64-unknown-elf-gcc %s, picolibc), bytes:\n\n", flags, gccv
-      print "| module | code | rodata | **text** | data | bss | **ram** | max frame |"
-      print "|---|---:|---:|---:|---:|---:|---:|---:|"
+      print "| module | code | rodata | object | **text (linked)** | data | bss | **ram** | max frame |"
+      print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     } else {
       printf "Footprint of core/ on rv32imc/ilp32 (%s; gcc %s), bytes\n", flags, gccv
-      printf "%-14s %7s %7s %7s %7s %7s %7s %7s\n", "module", "code", "rodata", "text", "data", "bss", "ram", "frame"
+      printf "%-14s %7s %7s %7s %7s %7s %7s %7s %7s\n", "module", "code", "rodata", "object", "text", "data", "bss", "ram", "frame"
     }
   }
-  { line($1, $2, $3, $4, $5, $6); c += $2; r += $3; d += $4; b += $5; if ($6 > f) f = $6 }
+  { line($1, $2, $3, $4, $5, $6, $7); c += $2; r += $3; l += $4; d += $5; b += $6; if ($7 > f) f = $7 }
   END {
-    if (md) printf "| **total** | %d | %d | **%d** | %d | %d | **%d** | %d |\n", c, r, c + r, d, b, d + b, f
-    else line("TOTAL", c, r, d, b, f)
+    if (md) printf "| **total** | %d | %d | %d | **%d** | %d | %d | **%d** | %d |\n", c, r, c + r, l, d, b, d + b, f
+    else line("TOTAL", c, r, l, d, b, f)
+    if (md) printf "\nLinked with the core (not counted above): libgcc soft-float/64-bit helpers %d bytes, picolibc %d bytes.\n", lib, libc
+    else printf "text = linked into flash (core-linked.elf, relaxed, every function kept); object = code + rodata before linking.\nLinked with the core (not counted above): libgcc soft-float/64-bit helpers %d, picolibc %d\n", lib, libc
   }' "$rows"
 
 # ---- what the test image links (--gc-sections keeps only what is called) ---------------------
@@ -82,9 +109,7 @@ if [ "$markdown" = 0 ] && [ -f "$map" ]; then
       *) k=test ;;
     esac
     linked[$k]=$((linked[$k] + size))
-  done < <(awk '/^Linker script and memory map/ { m = 1 }
-                m && /^ \.(text|s?rodata)[^ ]* +0x/ && NF >= 4 { print $3, $4; next }
-                m && /^ \.(text|s?rodata)[^ ]*$/ { n = $1; getline; if (NF >= 3) print $2, $3 }' "$map")
+  done < <(map_sections "$map")
   printf 'Linked into %s (flash, --gc-sections): core %d, libgcc soft-float/64-bit helpers %d, picolibc string/math %d, test code and vectors %d\n' \
     "$(basename "${map%.map}").elf" "${linked[core]}" "${linked[libgcc]}" "${linked[picolibc]}" "${linked[test]}"
 fi
@@ -97,8 +122,8 @@ awk -v rows="$rows" '
   BEGIN {
     while ((getline l < rows) > 0) {
       split(l, a, " ")
-      text[a[1]] = a[2] + a[3]; ram[a[1]] = a[4] + a[5]
-      text["total"] += a[2] + a[3]; ram["total"] += a[4] + a[5]
+      text[a[1]] = a[4]; ram[a[1]] = a[5] + a[6]
+      text["total"] += a[4]; ram["total"] += a[5] + a[6]
     }
     have["total"] = 1
     for (m in text) have[m] = 1
