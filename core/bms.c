@@ -1,6 +1,7 @@
 #include "core/bms.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/tb_proto.h"
@@ -70,9 +71,43 @@ const char *bms_event_class_name(bms_event_class_t c)
     return "unknown";
 }
 
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 static bool temp_ok(float t)
 {
     return t >= TEMP_MIN_C && t <= TEMP_MAX_C;
+}
+
+/* (float)raw * k: every register scaling goes through one call (int32_t holds both the uint16_t
+ * registers and the int16_t ones, and converts exactly: |raw| < 2^24). */
+static NOINLINE float scaled(int32_t raw, float k)
+{
+    return (float)raw * k;
+}
+
+typedef union {
+    float f;
+    uint32_t u;
+} f32_bits_t;
+
+/* isfinite() on the bit image (exponent all ones = infinity or NaN): the same answer for every
+ * input, without two soft-float comparisons (memcpy/fabsf would be library calls here). */
+static bool fin(float v)
+{
+    f32_bits_t b = {v};
+    return (b.u & 0x7F800000u) != 0x7F800000u;
+}
+
+/* fabsf() by clearing the sign bit, which is what fabsf() does. */
+static float abs_f(float v)
+{
+    f32_bits_t b = {v};
+    b.u &= 0x7FFFFFFFu;
+    return b.f;
 }
 
 int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint32_t now_ms, const char **why)
@@ -89,24 +124,24 @@ int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint3
     l.cell_count = (uint8_t)n;
     /* With N cells the populated slots are registers 16-N..15; register 16-N is cell 1. */
     for (unsigned i = 0; i < n; i++) {
-        float v = (float)regs[BMS_MAX_CELLS - n + i] * 0.0001f;
+        float v = scaled(regs[BMS_MAX_CELLS - n + i], 0.0001f);
         if (v < CELL_MIN_V || v > CELL_MAX_V) {
             return tb_err_why(why, TB_ERR_RANGE,
                               "a populated cell voltage (registers 0-15) is outside 0.5-5.0 V");
         }
         l.cell_v[i] = v;
     }
-    l.min_cell_v = (float)regs[40] * 0.001f;
-    l.max_cell_v = (float)regs[41] * 0.001f;
+    l.min_cell_v = scaled(regs[40], 0.001f);
+    l.max_cell_v = scaled(regs[41], 0.001f);
     if (l.min_cell_v < CELL_MIN_V || l.max_cell_v > CELL_MAX_V || l.min_cell_v > l.max_cell_v) {
         return tb_err_why(why, TB_ERR_RANGE, "min/max cell voltage (registers 40/41) implausible");
     }
     l.pack_voltage_v = tb_float_from_regs(&regs[36]);
-    if (!isfinite(l.pack_voltage_v) || l.pack_voltage_v < 0.0f || l.pack_voltage_v > PACK_MAX_V) {
+    if (!fin(l.pack_voltage_v) || l.pack_voltage_v < 0.0f || l.pack_voltage_v > PACK_MAX_V) {
         return tb_err_why(why, TB_ERR_RANGE, "pack voltage (registers 36-37) not a plausible float");
     }
     l.pack_current_a = tb_float_from_regs(&regs[38]);
-    if (!isfinite(l.pack_current_a) || fabsf(l.pack_current_a) > CURRENT_MAX_A) {
+    if (!fin(l.pack_current_a) || abs_f(l.pack_current_a) > CURRENT_MAX_A) {
         return tb_err_why(why, TB_ERR_RANGE, "pack current (registers 38-39) not a plausible float");
     }
     uint32_t soc = tb_u32_from_regs(&regs[46]);
@@ -114,15 +149,15 @@ int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint3
         return tb_err_why(why, TB_ERR_RANGE, "state of charge (registers 46-47) above 100 %");
     }
     l.soc_pct = (float)((double)soc / 1000000.0);
-    l.soh_pct = regs[45] <= 50000u ? (float)regs[45] * 0.002f : NAN;
-    l.temp_internal_c = (float)(int16_t)regs[48] * 0.1f;
+    l.soh_pct = regs[45] <= 50000u ? scaled(regs[45], 0.002f) : NAN;
+    l.temp_internal_c = scaled((int16_t)regs[48], 0.1f);
     if (!temp_ok(l.temp_internal_c)) {
         return tb_err_why(why, TB_ERR_RANGE, "internal temperature (register 48) outside -60..150 degC");
     }
     for (unsigned i = 0; i < BMS_EXT_TEMPS; i++) {
         int16_t raw = (int16_t)regs[42 + i];
         l.temp_ext_present[i] = raw != TEMP_ABSENT;
-        l.temp_ext_c[i] = l.temp_ext_present[i] ? (float)raw * 0.1f : 0.0f;
+        l.temp_ext_c[i] = l.temp_ext_present[i] ? scaled(raw, 0.1f) : 0.0f;
         if (l.temp_ext_present[i] && !temp_ok(l.temp_ext_c[i])) {
             return tb_err_why(why, TB_ERR_RANGE,
                               "external temperature (registers 42/43) outside -60..150 degC");
@@ -136,7 +171,7 @@ int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint3
     l.time_left_s = tb_u32_from_regs(&regs[34]);
     l.distance_left_km = regs[44];
     l.speed_kmh = tb_float_from_regs(&regs[54]);
-    if (!isfinite(l.speed_kmh)) {
+    if (!fin(l.speed_kmh)) {
         l.speed_kmh = 0.0f; /* only meaningful with a speed sensor; never worth rejecting the block */
     }
     l.valid = true;
@@ -155,9 +190,9 @@ int bms_decode_stats(bms_stats_t *out, const uint16_t *regs, unsigned count, uin
     bms_stats_t s;
     memset(&s, 0, sizeof s);
     s.total_distance_km = (float)((double)tb_u32_from_regs(&r[100]) * 0.01);
-    s.max_discharge_current_a = (float)r[102] * 0.1f;
-    s.max_charge_current_a = (float)r[103] * 0.1f;
-    s.max_cell_diff_v = (float)r[104] * 0.0001f;
+    s.max_discharge_current_a = scaled(r[102], 0.1f);
+    s.max_charge_current_a = scaled(r[103], 0.1f);
+    s.max_cell_diff_v = scaled(r[104], 0.0001f);
     s.under_voltage_count = r[105];
     s.over_voltage_count = r[106];
     s.discharge_oc_count = r[107];
@@ -176,6 +211,26 @@ int bms_decode_stats(bms_stats_t *out, const uint16_t *regs, unsigned count, uin
     return TB_OK;
 }
 
+/* The typed float fields of the settings block: register - 300, scale, field. */
+enum { S_MILLI, S_CENTI, S_ONE, S_I16 };
+static const float k_setting_scale[4] = {0.001f, 0.01f, 1.0f, 1.0f};
+typedef struct {
+    uint8_t reg;
+    uint8_t scale;
+    uint8_t off;
+} setting_field_t;
+#define SET(REG, SCALE, FIELD) {(REG) - BMS_SETTINGS_FIRST, SCALE, (uint8_t)offsetof(bms_settings_t, FIELD)}
+static const setting_field_t k_settings[] = {
+    SET(300, S_MILLI, fully_charged_v),   SET(301, S_MILLI, fully_discharged_v),
+    SET(303, S_MILLI, early_balancing_v), SET(304, S_MILLI, charge_finished_a),
+    SET(305, S_ONE, peak_discharge_a),    SET(306, S_CENTI, capacity_ah),
+    SET(308, S_MILLI, allowed_disbalance_v), SET(315, S_MILLI, over_voltage_v),
+    SET(316, S_MILLI, under_voltage_v),   SET(317, S_ONE, discharge_oc_a),
+    SET(318, S_ONE, charge_oc_a),         SET(319, S_I16, over_heat_c),
+    SET(320, S_I16, low_temp_charge_c),
+};
+_Static_assert(sizeof(bms_settings_t) <= 256u, "setting_field_t.off is a byte");
+
 int bms_decode_settings(bms_settings_t *out, const uint16_t *regs, unsigned count, uint32_t now_ms, const char **why)
 {
     if (!regs || count != BMS_SETTINGS_COUNT) {
@@ -191,20 +246,14 @@ int bms_decode_settings(bms_settings_t *out, const uint16_t *regs, unsigned coun
     if (r[315] < 1200u || r[315] > 4500u || r[316] < 800u || r[316] > 3500u || r[316] >= r[315]) {
         return tb_err_why(why, TB_ERR_RANGE, "over/under-voltage cut-offs (registers 315/316) implausible");
     }
-    s.fully_charged_v = (float)r[300] * 0.001f;
-    s.fully_discharged_v = (float)r[301] * 0.001f;
-    s.early_balancing_v = (float)r[303] * 0.001f;
-    s.charge_finished_a = (float)r[304] * 0.001f;
-    s.peak_discharge_a = (float)r[305];
-    s.capacity_ah = (float)r[306] * 0.01f;
+    for (unsigned i = 0; i < sizeof k_settings / sizeof k_settings[0]; i++) {
+        const setting_field_t *d = &k_settings[i];
+        uint16_t raw = r[BMS_SETTINGS_FIRST + d->reg];
+        /* x 1.0f leaves the exactly converted integer unchanged */
+        float v = scaled(d->scale == S_I16 ? (int32_t)(int16_t)raw : (int32_t)raw, k_setting_scale[d->scale]);
+        *(float *)(void *)((unsigned char *)&s + d->off) = v;
+    }
     s.series_cells = (uint8_t)r[307];
-    s.allowed_disbalance_v = (float)r[308] * 0.001f;
-    s.over_voltage_v = (float)r[315] * 0.001f;
-    s.under_voltage_v = (float)r[316] * 0.001f;
-    s.discharge_oc_a = (float)r[317];
-    s.charge_oc_a = (float)r[318];
-    s.over_heat_c = (float)(int16_t)r[319];
-    s.low_temp_charge_c = (float)(int16_t)r[320];
     s.automatic_recovery_s = (uint8_t)(r[332] & 0xFFu);
     s.broadcast_time = (uint8_t)(r[342] & 0xFFu);
     s.valid = true;

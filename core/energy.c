@@ -5,6 +5,12 @@
 
 #include "core/crc16.h"
 
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 #define S energy_config_t
 static const cfg_param_t energy_params[] = {
     CFG_ROW_INT(S, max_gap_ms, "energy.max_gap_ms", "ms", 1000, 600000, 5000, CFG_F_ADVANCED,
@@ -34,9 +40,33 @@ void energy_init(energy_state_t *st, uint32_t now_ms)
     st->last_save_ms = now_ms;
 }
 
+static uint32_t fbits(float v)
+{
+    union {
+        float f;
+        uint32_t u;
+    } x = {v};
+    return x.u;
+}
+
+/* isfinite() on the bit image (exponent all ones = infinity or NaN): the same answer for every
+ * input, without two soft-float comparisons. */
+static bool fin(float v)
+{
+    return (fbits(v) & 0x7F800000u) != 0x7F800000u;
+}
+
+/* -1, 0 or +1 for a float that is not NaN (both zeros are 0). */
+static int sign_of(float v)
+{
+    uint32_t u = fbits(v);
+    return (u << 1) == 0u ? 0 : (u >> 31) != 0u ? -1 : 1;
+}
+
 void energy_sample(energy_state_t *st, const energy_config_t *cfg, uint32_t t_ms, float volts, float amps)
 {
-    if (!isfinite(volts) || !isfinite(amps) || volts < 0.0f) {
+    /* volts < 0.0f for a finite volts: sign bit set and not -0.0 */
+    if (!fin(volts) || !fin(amps) || fbits(volts) > 0x80000000u) {
         st->have_prev = false;
         st->rejected++;
         return;
@@ -62,7 +92,9 @@ void energy_sample(energy_state_t *st, const energy_config_t *cfg, uint32_t t_ms
         double p1 = (double)p;
         double pos;
         double neg;
-        if ((p0 >= 0.0 && p1 >= 0.0) || (p0 <= 0.0 && p1 <= 0.0)) {
+        /* p0 >= 0 && p1 >= 0 || p0 <= 0 && p1 <= 0: the product of finite floats is never NaN,
+         * so this is "no strict sign change", read off the sign bits. */
+        if (sign_of(st->prev_p_w) * sign_of(p) >= 0) {
             double a = 0.5 * (p0 + p1) * h;
             pos = a > 0.0 ? a : 0.0;
             neg = a < 0.0 ? -a : 0.0;
@@ -98,20 +130,26 @@ bool energy_should_save(const energy_state_t *st, const energy_config_t *cfg, ui
     return delta >= (double)cfg->save_delta_wh || since >= max_ms;
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
+/* Little-endian; 64-bit values as two 32-bit halves (no 64-bit shifts by a variable count). */
+static void put_u32(uint8_t *p, uint32_t v)
 {
-    for (unsigned i = 0; i < 8u; i++) {
+    for (unsigned i = 0; i < 4u; i++) {
         p[i] = (uint8_t)(v >> (8u * i));
     }
 }
 
-static uint64_t get_u64(const uint8_t *p)
+static uint32_t get_u32(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 8u; i++) {
-        v |= (uint64_t)p[i] << (8u * i);
+    uint32_t v = 0;
+    for (unsigned i = 0; i < 4u; i++) {
+        v |= (uint32_t)p[i] << (8u * i);
     }
     return v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    return (uint64_t)get_u32(p) | ((uint64_t)get_u32(p + 4) << 32);
 }
 
 static uint64_t wh_to_mwh(double wh)
@@ -126,6 +164,14 @@ static uint64_t wh_to_mwh(double wh)
     return (uint64_t)m;
 }
 
+/* Counter (Wh) -> blob field (mWh, little-endian u64). Out of line: called for both counters. */
+static NOINLINE void put_mwh(uint8_t *p, double wh)
+{
+    uint64_t v = wh_to_mwh(wh);
+    put_u32(p, (uint32_t)v);
+    put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
 int energy_serialize(const energy_state_t *st, uint8_t *buf, size_t cap)
 {
     if (!buf || cap < ENERGY_BLOB_SIZE) {
@@ -136,11 +182,9 @@ int energy_serialize(const energy_state_t *st, uint8_t *buf, size_t cap)
     buf[1] = 'N';
     buf[2] = (uint8_t)ENERGY_BLOB_VERSION;
     buf[3] = (uint8_t)(ENERGY_BLOB_SIZE - 6u);
-    put_u64(&buf[4], wh_to_mwh(st->charged_wh));
-    put_u64(&buf[12], wh_to_mwh(st->discharged_wh));
-    for (unsigned i = 0; i < 4u; i++) {
-        buf[20u + i] = (uint8_t)(seq >> (8u * i));
-    }
+    put_mwh(&buf[4], st->charged_wh);
+    put_mwh(&buf[12], st->discharged_wh);
+    put_u32(&buf[20], seq);
     uint16_t crc = crc16_modbus(buf, ENERGY_BLOB_SIZE - 2u);
     buf[24] = (uint8_t)(crc & 0xFFu);
     buf[25] = (uint8_t)(crc >> 8);
@@ -155,6 +199,12 @@ void energy_mark_saved(energy_state_t *st, uint32_t now_ms)
     st->saved_discharged_wh = st->discharged_wh;
     st->last_save_ms = now_ms;
     st->sequence++;
+}
+
+/* Blob field (mWh) -> counter (Wh). Out of line: called for both counters. */
+static NOINLINE double mwh_to_wh(const uint8_t *p)
+{
+    return (double)get_u64(p) / 1000.0;
 }
 
 int energy_restore(energy_state_t *st, const uint8_t *buf, size_t len, uint32_t now_ms)
@@ -172,14 +222,9 @@ int energy_restore(energy_state_t *st, const uint8_t *buf, size_t len, uint32_t 
     if (crc16_modbus(buf, ENERGY_BLOB_SIZE - 2u) != crc) {
         return TB_ERR_CRC;
     }
-    uint64_t c = get_u64(&buf[4]);
-    uint64_t d = get_u64(&buf[12]);
-    uint32_t seq = 0;
-    for (unsigned i = 0; i < 4u; i++) {
-        seq |= (uint32_t)buf[20u + i] << (8u * i);
-    }
-    st->charged_wh = (double)c / 1000.0;
-    st->discharged_wh = (double)d / 1000.0;
+    uint32_t seq = get_u32(&buf[20]);
+    st->charged_wh = mwh_to_wh(&buf[4]);
+    st->discharged_wh = mwh_to_wh(&buf[12]);
     st->saved_charged_wh = st->charged_wh;
     st->saved_discharged_wh = st->discharged_wh;
     st->have_prev = false;
@@ -188,7 +233,7 @@ int energy_restore(energy_state_t *st, const uint8_t *buf, size_t len, uint32_t 
     return TB_OK;
 }
 
-static uint32_t to_100wh(double wh)
+static NOINLINE uint32_t to_100wh(double wh)
 {
     if (!(wh > 0.0)) {
         return 0;

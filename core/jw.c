@@ -108,13 +108,12 @@ void jw_obj_end(jw_t *w) { pop(w, '}', true); }
 void jw_arr_begin(jw_t *w) { push(w, '[', false); }
 void jw_arr_end(jw_t *w) { pop(w, ']', false); }
 
-/* 1 for the bytes that need escaping in a JSON string: controls, DEL, '"' and '\\'. */
-static const uint8_t k_needs_escape[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-};
+/* The bytes that need escaping in a JSON string: controls, DEL, '"' and '\\' (a test rather than
+ * a 256-byte table). */
+static bool needs_escape(unsigned char c)
+{
+    return c < 0x20u || c == '"' || c == '\\' || c == 0x7Fu;
+}
 
 /* The escape sequence for c (c needs escaping); returns its length. */
 static size_t escape(unsigned char c, char out[6])
@@ -152,7 +151,7 @@ static void put_escaped_tail(jw_t *w, const char *s, size_t n)
     size_t run = 0; /* start of the pending run of bytes that need no escaping */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!k_needs_escape[c]) {
+        if (!needs_escape(c)) {
             continue;
         }
         char e[6];
@@ -172,7 +171,7 @@ static void put_escaped(jw_t *w, const char *s, size_t n)
         char *p = d;
         *p++ = '"';
         size_t i = 0;
-        while (i < n && !k_needs_escape[(unsigned char)s[i]]) {
+        while (i < n && !needs_escape((unsigned char)s[i])) {
             *p++ = s[i++];
         }
         if (i == n) {
@@ -218,67 +217,13 @@ void jw_str(jw_t *w, const char *s)
     jw_strn(w, s, strlen(s));
 }
 
-/* Decimal digits of v into the end of tmp; returns the start index. */
-static size_t utoa_rev(uint64_t v, char *tmp, size_t size)
+/* A number: ["-"] ip ["." the `digits` low decimal digits of fp, leading zeros kept]. */
+static void put_number(jw_t *w, uint64_t ip, uint32_t fp, unsigned digits, bool neg)
 {
-    size_t i = size;
-    do {
-        tmp[--i] = (char)('0' + (int)(v % 10u));
-        v /= 10u;
-    } while (v != 0u);
-    return i;
-}
-
-void jw_uint(jw_t *w, uint64_t v)
-{
-    char tmp[24];
-    before_value(w);
-    size_t i = utoa_rev(v, tmp, sizeof tmp);
-    put(w, tmp + i, sizeof tmp - i);
-}
-
-void jw_int(jw_t *w, int64_t v)
-{
-    char tmp[24];
-    before_value(w);
-    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    size_t i = utoa_rev(mag, tmp, sizeof tmp);
-    if (v < 0) {
-        tmp[--i] = '-';
-    }
-    put(w, tmp + i, sizeof tmp - i);
-}
-
-static const double k_pow10[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-
-void jw_double(jw_t *w, double v, unsigned decimals)
-{
-    if (decimals > 9u) {
-        decimals = 9u;
-    }
-    /* NaN fails every comparison, infinities and huge values fail the bound. */
-    double scaled = v * k_pow10[decimals];
-    if (!(scaled < 9.0e15 && scaled > -9.0e15)) {
-        jw_null(w);
-        return;
-    }
-    bool neg = scaled < 0.0;
-    double mag = neg ? -scaled : scaled;
-    uint64_t q = (uint64_t)(mag + 0.5);
-    uint64_t div = (uint64_t)k_pow10[decimals];
-    uint64_t ip = q / div;
-    uint64_t fp = q % div;
-
-    char tmp[48];
-    size_t end = sizeof tmp;
-    size_t i = end;
-    if (fp != 0u) {
-        unsigned digits = decimals;
-        while (fp % 10u == 0u) { /* drop trailing zeros */
-            fp /= 10u;
-            digits--;
-        }
-        for (unsigned d = 0; d < digits; d++) {
+    char tmp[32];
+    size_t i = sizeof tmp;
+    if (digits != 0u) {
+        while (digits-- > 0u) {
             tmp[--i] = (char)('0' + (int)(fp % 10u));
             fp /= 10u;
         }
@@ -288,11 +233,55 @@ void jw_double(jw_t *w, double v, unsigned decimals)
         tmp[--i] = (char)('0' + (int)(ip % 10u));
         ip /= 10u;
     } while (ip != 0u);
-    if (neg && q != 0u) {
+    if (neg) {
         tmp[--i] = '-';
     }
     before_value(w);
-    put(w, tmp + i, end - i);
+    put(w, tmp + i, sizeof tmp - i);
+}
+
+void jw_uint(jw_t *w, uint64_t v)
+{
+    put_number(w, v, 0, 0, false);
+}
+
+void jw_int(jw_t *w, int64_t v)
+{
+    put_number(w, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 0, 0, v < 0);
+}
+
+/* Integers, so that the divisor needs no double-to-integer conversion; (double)10^d is exact. */
+static const uint32_t k_pow10[10] = {1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
+                                     1000000000u};
+
+void jw_double(jw_t *w, double v, unsigned decimals)
+{
+    if (decimals > 9u) {
+        decimals = 9u;
+    }
+    uint32_t div = k_pow10[decimals];
+    double scaled = v * (double)div;
+    /* |scaled| by clearing the sign bit: NaN fails the comparison, infinities and huge values
+     * fail the bound (the same test as -9e15 < scaled < 9e15). */
+    union {
+        double d;
+        uint64_t u;
+    } mag = {scaled};
+    bool neg = (mag.u >> 63) != 0u; /* -0.0 and tiny negatives round to 0 and print no sign */
+    mag.u &= ~((uint64_t)1 << 63);
+    if (!(mag.d < 9.0e15)) {
+        jw_null(w);
+        return;
+    }
+    uint64_t q = (uint64_t)(mag.d + 0.5);
+    uint64_t ip = q / div;
+    uint32_t fp = (uint32_t)(q - ip * div);
+    unsigned digits = fp != 0u ? decimals : 0u;
+    while (digits != 0u && fp % 10u == 0u) { /* drop trailing zeros */
+        fp /= 10u;
+        digits--;
+    }
+    put_number(w, ip, fp, digits, neg && q != 0u);
 }
 
 void jw_float(jw_t *w, float v, unsigned decimals)

@@ -1,6 +1,5 @@
 #include "core/tb_proto.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "core/crc16.h"
@@ -22,16 +21,21 @@ static uint32_t le32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* IEEE-754 float, little-endian (proprietary replies). Non-finite values are not data. */
+/* Bit casts through a union: memcpy is a library call in the freestanding build. */
+typedef union {
+    float f;
+    uint32_t u;
+} f32_bits_t;
+
+/* IEEE-754 float, little-endian (proprietary replies). Non-finite values (exponent all ones,
+ * exactly what isfinite() rejects, without its two soft-float comparisons) are not data. */
 static int le_float(const uint8_t *p, float *out)
 {
-    uint32_t u = le32(p);
-    float v;
-    memcpy(&v, &u, sizeof v);
-    if (!isfinite(v)) {
+    f32_bits_t v = {.u = le32(p)};
+    if ((v.u & 0x7F800000u) == 0x7F800000u) {
         return TB_ERR_FORMAT;
     }
-    *out = v;
+    *out = v.f;
     return TB_OK;
 }
 
@@ -62,10 +66,8 @@ uint32_t tb_u32_from_regs(const uint16_t *regs)
 
 float tb_float_from_regs(const uint16_t *regs)
 {
-    uint32_t u = tb_u32_from_regs(regs);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+    f32_bits_t v = {.u = tb_u32_from_regs(regs)};
+    return v.f;
 }
 
 void tb_regs_from_u32(uint32_t v, uint16_t *regs)
@@ -76,9 +78,8 @@ void tb_regs_from_u32(uint32_t v, uint16_t *regs)
 
 void tb_regs_from_float(float v, uint16_t *regs)
 {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    tb_regs_from_u32(u, regs);
+    f32_bits_t b = {.f = v};
+    tb_regs_from_u32(b.u, regs);
 }
 
 /* ---- encoders ---------------------------------------------------------------------------- */
@@ -269,6 +270,20 @@ static bool is_modbus_exception(uint8_t cmd)
     return (cmd & 0x80u) != 0u;
 }
 
+/* Reply length by command byte: the whole frame's length for fixed-size replies; RL_PL for a
+ * payload-length byte at offset 2 (frame = 5 + PL), RL_PL6 for one whose low 6 bits count (the
+ * proprietary block and individual reads); 0 for a byte that starts no reply. */
+enum { RL_PL = 0xFE, RL_PL6 = 0xFF };
+static const uint8_t k_reply_len[TB_CMD_SPEED + 1] = {
+    [TB_CMD_NACK] = 6,           [TB_CMD_ACK] = 5,          [TB_CMD_MB_READ] = RL_PL,
+    [TB_CMD_READ_BLOCK] = RL_PL6, [TB_CMD_READ_INDIV] = RL_PL6, [TB_CMD_MB_WRITE] = 8,
+    [TB_CMD_EVENTS_NEWEST] = RL_PL, [TB_CMD_EVENTS_ALL] = RL_PL, [TB_CMD_PACK_VOLTAGE] = 8,
+    [TB_CMD_PACK_CURRENT] = 8,   [TB_CMD_MAX_CELL] = 6,     [TB_CMD_MIN_CELL] = 6,
+    [TB_CMD_STATUS] = 6,         [TB_CMD_LIFETIME] = 8,     [TB_CMD_SOC] = 8,
+    [TB_CMD_TEMPS] = RL_PL,      [TB_CMD_CELLS] = RL_PL,    [TB_CMD_SETTINGS] = RL_PL,
+    [TB_CMD_VERSION] = RL_PL,    [TB_CMD_VERSION_EXT] = RL_PL, [TB_CMD_SPEED] = 16,
+};
+
 int tb_frame_length(const uint8_t *b, size_t n)
 {
     if (n < 1u) {
@@ -281,35 +296,15 @@ int tb_frame_length(const uint8_t *b, size_t n)
         return 0;
     }
     uint8_t cmd = b[1];
-    switch (cmd) {
-    case TB_CMD_NACK:
-        return 6;
-    case TB_CMD_ACK:
-        return 5;
-    case TB_CMD_MB_WRITE:
-    case TB_CMD_PACK_VOLTAGE:
-    case TB_CMD_PACK_CURRENT:
-    case TB_CMD_LIFETIME:
-    case TB_CMD_SOC:
-        return 8;
-    case TB_CMD_MAX_CELL:
-    case TB_CMD_MIN_CELL:
-    case TB_CMD_STATUS:
-        return 6;
-    case TB_CMD_SPEED:
-        return 16;
-    default:
-        break;
-    }
     if (is_modbus_exception(cmd)) {
-        return 5;
+        return 5; /* no TinyBMS command has bit 7 set */
     }
-    bool plain_pl = cmd == TB_CMD_MB_READ || cmd == TB_CMD_EVENTS_NEWEST || cmd == TB_CMD_EVENTS_ALL ||
-                    cmd == TB_CMD_TEMPS || cmd == TB_CMD_CELLS || cmd == TB_CMD_SETTINGS ||
-                    cmd == TB_CMD_VERSION || cmd == TB_CMD_VERSION_EXT;
-    bool bit_pl = cmd == TB_CMD_READ_BLOCK || cmd == TB_CMD_READ_INDIV;
-    if (!plain_pl && !bit_pl) {
+    unsigned t = cmd < sizeof k_reply_len ? k_reply_len[cmd] : 0u;
+    if (t == 0u) {
         return -1;
+    }
+    if (t < RL_PL) {
+        return (int)t;
     }
     if (n < 3u) {
         return 0;
@@ -318,8 +313,7 @@ int tb_frame_length(const uint8_t *b, size_t n)
     if (cmd == TB_CMD_MB_READ && (pl == 0u || (pl & 1u) != 0u || pl > 2u * TB_READ_MAX_REGS)) {
         return -2; /* impossible byte count */
     }
-    unsigned len = bit_pl ? (pl & 0x3Fu) : pl;
-    return (int)(5u + len);
+    return (int)(5u + (t == RL_PL6 ? (pl & 0x3Fu) : pl));
 }
 
 void tb_rx_init(tb_rx_t *rx, uint32_t gap_ms)
@@ -490,30 +484,59 @@ int tb_parse_ack(const tb_frame_t *f, uint8_t cmd)
     return TB_ERR_UNEXPECTED;
 }
 
-int tb_parse_read(const tb_frame_t *f, unsigned expect, uint16_t *regs)
+/* The replies that carry `count` 16-bit values after a payload-length byte (0x03, 0x07, 0x1B,
+ * 0x1C, 0x1D): answer to cmd, 1 <= count <= max, PL (masked by pl_mask) = 2 x count, nothing
+ * else in the frame; with pl_mask 0x3F a set bit 7 (a multi-packet reply: continuation format
+ * undocumented) is TB_ERR_UNSUPPORTED. TB_ERR_NOSPACE if count > cap. Values are big-endian
+ * for the Modbus read, little-endian for the proprietary commands. */
+static int parse_words(const tb_frame_t *f, uint8_t cmd, unsigned count, unsigned max, unsigned cap, uint8_t pl_mask,
+                       uint16_t *out)
 {
-    int rc = expect_cmd(f, TB_CMD_MB_READ);
+    int rc = expect_cmd(f, cmd);
     if (rc != TB_OK) {
         return rc;
     }
-    if (expect == 0u || expect > TB_READ_MAX_REGS || f->len < 5u || f->bytes[2] != 2u * expect ||
-        f->len != 5u + 2u * expect) {
+    uint8_t pl = f->bytes[2];
+    if ((pl & (uint8_t)~pl_mask & 0x80u) != 0u) {
+        return TB_ERR_UNSUPPORTED;
+    }
+    if (count == 0u || count > max || (pl & pl_mask) != 2u * count || f->len != 5u + 2u * count) {
         return TB_ERR_FORMAT;
     }
-    for (unsigned i = 0; i < expect; i++) {
-        regs[i] = be16(f->bytes + 3 + 2u * i);
+    if (count > cap) {
+        return TB_ERR_NOSPACE;
+    }
+    for (unsigned i = 0; i < count; i++) {
+        const uint8_t *p = f->bytes + 3 + 2u * i;
+        out[i] = cmd == TB_CMD_MB_READ ? be16(p) : le16(p);
     }
     return TB_OK;
 }
 
+int tb_parse_read(const tb_frame_t *f, unsigned expect, uint16_t *regs)
+{
+    return parse_words(f, TB_CMD_MB_READ, expect, TB_READ_MAX_REGS, expect, 0xFFu, regs);
+}
+
+/* A fixed-size reply (its length from k_reply_len) to cmd, which must lie in first..last
+ * (TB_ERR_ARG otherwise). */
+static int fixed_reply(const tb_frame_t *f, uint8_t cmd, uint8_t first, uint8_t last)
+{
+    if (cmd < first || cmd > last) {
+        return TB_ERR_ARG;
+    }
+    int rc = expect_cmd(f, cmd);
+    if (rc == TB_OK && f->len != k_reply_len[cmd]) {
+        rc = TB_ERR_FORMAT;
+    }
+    return rc;
+}
+
 int tb_parse_write(const tb_frame_t *f, uint16_t addr, unsigned count)
 {
-    int rc = expect_cmd(f, TB_CMD_MB_WRITE);
+    int rc = fixed_reply(f, TB_CMD_MB_WRITE, TB_CMD_MB_WRITE, TB_CMD_MB_WRITE);
     if (rc != TB_OK) {
         return rc;
-    }
-    if (f->len != 8u) {
-        return TB_ERR_FORMAT;
     }
     if (be16(f->bytes + 2) != addr || be16(f->bytes + 4) != count) {
         return TB_ERR_UNEXPECTED;
@@ -523,17 +546,7 @@ int tb_parse_write(const tb_frame_t *f, uint16_t addr, unsigned count)
 
 int tb_parse_settings_values(const tb_frame_t *f, unsigned expect, uint16_t *vals)
 {
-    int rc = expect_cmd(f, TB_CMD_SETTINGS);
-    if (rc != TB_OK) {
-        return rc;
-    }
-    if (expect == 0u || expect > TB_SETTINGS_QUERY_MAX || f->len != 5u + 2u * expect || f->bytes[2] != 2u * expect) {
-        return TB_ERR_FORMAT;
-    }
-    for (unsigned i = 0; i < expect; i++) {
-        vals[i] = le16(f->bytes + 3 + 2u * i);
-    }
-    return TB_OK;
+    return parse_words(f, TB_CMD_SETTINGS, expect, TB_SETTINGS_QUERY_MAX, expect, 0xFFu, vals);
 }
 
 int tb_parse_events(const tb_frame_t *f, uint8_t cmd, uint32_t now_ms, bms_events_t *out)
@@ -588,103 +601,54 @@ int tb_parse_version(const tb_frame_t *f, uint8_t cmd, tb_version_reply_t *out)
 
 int tb_parse_float(const tb_frame_t *f, uint8_t cmd, float *out)
 {
-    if (cmd != TB_CMD_PACK_VOLTAGE && cmd != TB_CMD_PACK_CURRENT) {
-        return TB_ERR_ARG;
-    }
-    int rc = expect_cmd(f, cmd);
-    if (rc != TB_OK) {
-        return rc;
-    }
-    if (f->len != 8u) {
-        return TB_ERR_FORMAT;
-    }
-    return le_float(f->bytes + 2, out);
+    int rc = fixed_reply(f, cmd, TB_CMD_PACK_VOLTAGE, TB_CMD_PACK_CURRENT);
+    return rc != TB_OK ? rc : le_float(f->bytes + 2, out);
 }
 
 int tb_parse_u16(const tb_frame_t *f, uint8_t cmd, uint16_t *out)
 {
-    if (cmd != TB_CMD_MAX_CELL && cmd != TB_CMD_MIN_CELL && cmd != TB_CMD_STATUS) {
-        return TB_ERR_ARG;
+    int rc = fixed_reply(f, cmd, TB_CMD_MAX_CELL, TB_CMD_STATUS);
+    if (rc == TB_OK) {
+        *out = le16(f->bytes + 2);
     }
-    int rc = expect_cmd(f, cmd);
-    if (rc != TB_OK) {
-        return rc;
-    }
-    if (f->len != 6u) {
-        return TB_ERR_FORMAT;
-    }
-    *out = le16(f->bytes + 2);
-    return TB_OK;
+    return rc;
 }
 
 int tb_parse_u32(const tb_frame_t *f, uint8_t cmd, uint32_t *out)
 {
-    if (cmd != TB_CMD_LIFETIME && cmd != TB_CMD_SOC) {
-        return TB_ERR_ARG;
+    int rc = fixed_reply(f, cmd, TB_CMD_LIFETIME, TB_CMD_SOC);
+    if (rc == TB_OK) {
+        *out = le32(f->bytes + 2);
     }
-    int rc = expect_cmd(f, cmd);
-    if (rc != TB_OK) {
-        return rc;
-    }
-    if (f->len != 8u) {
-        return TB_ERR_FORMAT;
-    }
-    *out = le32(f->bytes + 2);
-    return TB_OK;
+    return rc;
 }
 
 int tb_parse_temps(const tb_frame_t *f, int16_t out[3])
 {
-    int rc = expect_cmd(f, TB_CMD_TEMPS);
-    if (rc != TB_OK) {
-        return rc;
+    uint16_t raw[3];
+    int rc = parse_words(f, TB_CMD_TEMPS, 3u, 3u, 3u, 0xFFu, raw);
+    if (rc == TB_OK) {
+        for (unsigned i = 0; i < 3u; i++) {
+            out[i] = (int16_t)raw[i];
+        }
     }
-    if (f->bytes[2] != 6u || f->len != 11u) {
-        return TB_ERR_FORMAT;
-    }
-    for (unsigned i = 0; i < 3u; i++) {
-        out[i] = (int16_t)le16(f->bytes + 3 + 2u * i);
-    }
-    return TB_OK;
+    return rc;
 }
 
 int tb_parse_cells(const tb_frame_t *f, uint16_t *out, unsigned cap, unsigned *n)
 {
-    int rc = expect_cmd(f, TB_CMD_CELLS);
-    if (rc != TB_OK) {
-        return rc;
+    /* The count is the PL's: an odd or zero PL fails parse_words' "PL = 2 x count" check. */
+    unsigned count = f->bytes[2] / 2u;
+    int rc = parse_words(f, TB_CMD_CELLS, count, BMS_MAX_CELLS, cap, 0xFFu, out);
+    if (rc == TB_OK) {
+        *n = count;
     }
-    unsigned pl = f->bytes[2];
-    if ((pl & 1u) != 0u || pl == 0u || pl / 2u > BMS_MAX_CELLS || f->len != 5u + pl) {
-        return TB_ERR_FORMAT;
-    }
-    if (pl / 2u > cap) {
-        return TB_ERR_NOSPACE;
-    }
-    *n = pl / 2u;
-    for (unsigned i = 0; i < *n; i++) {
-        out[i] = le16(f->bytes + 3 + 2u * i);
-    }
-    return TB_OK;
+    return rc;
 }
 
 int tb_parse_read_block(const tb_frame_t *f, unsigned expect, uint16_t *regs)
 {
-    int rc = expect_cmd(f, TB_CMD_READ_BLOCK);
-    if (rc != TB_OK) {
-        return rc;
-    }
-    uint8_t pl = f->bytes[2];
-    if ((pl & 0x80u) != 0u) {
-        return TB_ERR_UNSUPPORTED; /* multi-packet reply: continuation format undocumented */
-    }
-    if (expect == 0u || expect > TB_READ_BLOCK_MAX || (pl & 0x3Fu) != 2u * expect || f->len != 5u + 2u * expect) {
-        return TB_ERR_FORMAT;
-    }
-    for (unsigned i = 0; i < expect; i++) {
-        regs[i] = le16(f->bytes + 3 + 2u * i);
-    }
-    return TB_OK;
+    return parse_words(f, TB_CMD_READ_BLOCK, expect, TB_READ_BLOCK_MAX, expect, 0x3Fu, regs);
 }
 
 int tb_parse_read_indiv(const tb_frame_t *f, const uint16_t *addrs, unsigned n, uint16_t *vals)
@@ -713,12 +677,9 @@ int tb_parse_read_indiv(const tb_frame_t *f, const uint16_t *addrs, unsigned n, 
 
 int tb_parse_speed(const tb_frame_t *f, float *speed_kmh, uint32_t *distance_km, uint32_t *time_s)
 {
-    int rc = expect_cmd(f, TB_CMD_SPEED);
+    int rc = fixed_reply(f, TB_CMD_SPEED, TB_CMD_SPEED, TB_CMD_SPEED);
     if (rc != TB_OK) {
         return rc;
-    }
-    if (f->len != 16u) {
-        return TB_ERR_FORMAT;
     }
     float v;
     if (le_float(f->bytes + 2, &v) != TB_OK) {

@@ -2,26 +2,20 @@
 
 #include <string.h>
 
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 /* ---- byte and number helpers ---------------------------------------------------------------- */
 
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v & 0xFFu);
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_s16(uint8_t *p, int32_t v)
-{
-    /* v is already clamped to the int16 range; two's complement via the unsigned image. */
-    put_u16(p, (uint16_t)((uint32_t)v & 0xFFFFu));
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
+/* The low 16 bits of v, little-endian: an un16 as it is, an sn16 (already clamped to the int16
+ * range) as its two's complement image. */
+static void put_u16(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v & 0xFFu);
     p[1] = (uint8_t)((v >> 8) & 0xFFu);
-    p[2] = (uint8_t)((v >> 16) & 0xFFu);
-    p[3] = (uint8_t)(v >> 24);
 }
 
 static uint16_t get_u16(const uint8_t *p)
@@ -41,23 +35,63 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* x (finite) rounded half away from zero and clamped to [lo, hi]. Clamping happens before the
- * conversion so that no out-of-range double is ever converted to an integer (undefined in C). */
-static int32_t round_clamp(double x, int32_t lo, int32_t hi)
+/* The bit image of a float (a union: memcpy is a library call in the freestanding build). */
+static uint32_t fbits(float v)
 {
-    if (x <= (double)lo) {
-        return lo;
-    }
-    if (x >= (double)hi) {
-        return hi;
-    }
-    double r = (x >= 0.0) ? x + 0.5 : x - 0.5;
-    return (int32_t)r; /* truncation toward zero after the 0.5 shift = half away from zero */
+    union {
+        float f;
+        uint32_t u;
+    } x = {v};
+    return x.u;
 }
 
-static int32_t scale_f(float v, double scale, int32_t lo, int32_t hi)
+/* isfinite() read off the bit image (exponent all ones = infinity or NaN): the same answer for
+ * every input, without the two soft-float comparisons isfinite() costs on the target. */
+static bool fin(float v)
 {
-    return round_clamp((double)v * scale, lo, hi);
+    return (fbits(v) & 0x7F800000u) != 0x7F800000u;
+}
+
+static bool fin_d(double v)
+{
+    union {
+        double d;
+        uint64_t u;
+    } x = {v};
+    return (x.u & 0x7FF0000000000000u) != 0x7FF0000000000000u;
+}
+
+/* v (finite) x scale + off, rounded half away from zero and clamped to [lo, hi]; scale <= 1000,
+ * 0 <= off <= 273, |lo|, |hi| <= 65535. Exactly what rounding in double gave (the product of a
+ * float and scale is exact in double, and so are the sums for every value that can round to
+ * something other than off), computed in integers: |v| = m / 2^sh with m < 2^24. */
+static int32_t scale_round(float v, uint32_t scale, int32_t off, int32_t lo, int32_t hi)
+{
+    uint32_t u = fbits(v);
+    bool neg = (u >> 31) != 0u;
+    uint32_t e = (u >> 23) & 0xFFu;
+    if (e >= 150u) {
+        return neg ? lo : hi; /* |v| >= 2^23: beyond every wire range, whatever scale and off */
+    }
+    uint32_t m = u & 0x7FFFFFu;
+    if (e != 0u) {
+        m |= 0x800000u;
+    } else {
+        e = 1u; /* subnormal */
+    }
+    uint32_t sh = 150u - e; /* 1..149 */
+    int32_t r = off;        /* |v x scale| < 2^34 / 2^41 cannot move the rounding of off */
+    if (sh <= 40u) {
+        int64_t x = (int64_t)((uint64_t)m * scale);
+        x = (neg ? -x : x) + (int64_t)((uint64_t)(uint32_t)off << sh);
+        uint64_t a = x < 0 ? (uint64_t)-x : (uint64_t)x;
+        a = (a + ((uint64_t)1 << (sh - 1u))) >> sh; /* floor(|x| + 1/2) */
+        if (a > 0x10000u) {
+            a = 0x10000u; /* outside every range: only the clamp below matters */
+        }
+        r = x < 0 ? -(int32_t)a : (int32_t)a;
+    }
+    return r < lo ? lo : r > hi ? hi : r;
 }
 
 static void frame_init(can_frame_t *f, uint16_t id)
@@ -67,66 +101,185 @@ static void frame_init(can_frame_t *f, uint16_t id)
     f->dlc = CAN_FRAME_MAX_DLC;
 }
 
+/* ---- the frame set -------------------------------------------------------------------------- */
+
+/* Frame kinds. The numeric frames whose fields are all 16-bit scaled floats (0x351, 0x355, 0x356,
+ * 0x373, 0x379) are K_NUM | first field in k_fields << 2 | (field count - 1); the encoder and
+ * the decoder both walk their field list. */
+enum { K_RAW = 1, K_GX_ID, K_TEXT, K_ALARMS, K_INFO, K_MODULES, K_ENERGY, K_NUM = 0x80 };
+#define NUM(first, n) (K_NUM | ((first) << 2) | ((n) - 1))
+
+/* Ids minus 0x300, their kinds and their names, in one order. */
+static const uint8_t k_ids[] = {0x05, 0x06, 0x07, 0x51, 0x55, 0x56, 0x5A, 0x5E, 0x5F, 0x70, 0x71,
+                                0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x80, 0x81, 0x82};
+static const uint8_t k_kinds[sizeof k_ids] = {
+    K_RAW,       K_RAW,     K_GX_ID,   NUM(0, 4), NUM(4, 3), NUM(7, 3), K_ALARMS,  K_TEXT,
+    K_INFO,      K_TEXT,    K_TEXT,    K_MODULES, NUM(10, 4), K_TEXT,   K_TEXT,    K_TEXT,
+    K_TEXT,      K_ENERGY,  NUM(14, 1), K_TEXT,   K_TEXT,    K_TEXT,
+};
+static const char k_names[] = "gx_keepalive\0gx_306\0gx_inverter_id\0limits\0soc\0battery\0alarms\0"
+                              "manufacturer\0info\0name_1\0name_2\0modules\0cells\0min_cell_voltage_id\0"
+                              "max_cell_voltage_id\0min_temperature_id\0max_temperature_id\0energy\0"
+                              "capacity\0serial_1\0serial_2\0family";
+
+/* Index of id in k_ids, or -1. */
+static int id_index(uint32_t id)
+{
+    uint32_t low = id - 0x300u;
+    for (unsigned i = 0; i < sizeof k_ids; i++) {
+        if (low == k_ids[i]) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static unsigned kind_of(uint32_t id)
+{
+    int i = id_index(id);
+    return i < 0 ? 0u : k_kinds[i];
+}
+
+/* A 16-bit field: bits 0-1 scale (x1, x10, x100, x1000), bits 2-4 wire range, bits 5-7 what a
+ * missing (non-finite) value becomes. */
+enum { R_U16, R_PCT, R_PCT100, R_MV, R_KELVIN, R_S15, R_S16, R_S16NA }; /* >= R_S15: sn16 */
+enum {
+    NA_REQ = 0,   /* required: the frame is refused (TB_ERR_RANGE) */
+    NA_FFFF = 1,  /* 0xFFFF; the decoder reads 0xFFFF as missing */
+    NA_8000 = 2,  /* 0x8000; the decoder reads 0x8000 as missing */
+    NA_CELL = 3,  /* 0xFFFF; the decoder reads 0x0000 and 0xFFFF as missing */
+    NA_ZERO = 4,  /* 0x0000 ("unused"); the decoder has no missing code */
+    NA_FIRST = 5  /* the frame's first field (0x355: high-resolution SOC from SOC) */
+};
+#define FLD(scale, range, na) ((scale) | ((range) << 2) | ((na) << 5))
+
+static const int16_t k_lo[8] = {0, 0, 0, 1, 1, 0, INT16_MIN, -INT16_MAX};
+/* 0x373 reserves 0 and 0xFFFF; 0x356 reserves -32768 for the temperature. */
+static const uint16_t k_hi[8] = {65535, 100, 10000, 0xFFFE, 0xFFFE, 32767, 32767, 32767};
+static const uint16_t k_scale[4] = {1, 10, 100, 1000};
+static const float k_div[4] = {1.0f, 10.0f, 100.0f, 1000.0f};
+static const uint16_t k_na_wire[5] = {0, 0xFFFF, 0x8000, 0xFFFF, 0x0000};
+
+static const uint8_t k_fields[] = {
+    /* 0x351: CVL, CCL, DCL, DVL (0.1 V / 0.1 A; Victron wants both current limits >= 0) */
+    FLD(1, R_U16, NA_REQ), FLD(1, R_S15, NA_REQ), FLD(1, R_S15, NA_REQ), FLD(1, R_U16, NA_REQ),
+    /* 0x355: SOC 1 %, SOH 1 %, SOC 0.01 % */
+    FLD(0, R_PCT, NA_REQ), FLD(0, R_PCT, NA_FFFF), FLD(2, R_PCT100, NA_FIRST),
+    /* 0x356: 0.01 V, 0.1 A, 0.1 degC */
+    FLD(2, R_S16, NA_REQ), FLD(1, R_S16, NA_REQ), FLD(1, R_S16NA, NA_8000),
+    /* 0x373: min/max cell 1 mV, min/max temperature 1 K */
+    FLD(3, R_MV, NA_CELL), FLD(3, R_MV, NA_CELL), FLD(0, R_KELVIN, NA_CELL), FLD(0, R_KELVIN, NA_CELL),
+    /* 0x379: installed capacity 1 Ah */
+    FLD(0, R_U16, NA_REQ),
+    /* 0x35F bytes 4-5: online capacity 1 Ah */
+    FLD(0, R_U16, NA_ZERO),
+};
+#define INFO_CAPACITY 15u /* index in k_fields */
+
+/* Wire value of a float field into p; TB_ERR_RANGE if it is required and not finite. */
+static int enc_field(uint8_t *p, float v, float first, unsigned d)
+{
+    unsigned na = d >> 5;
+    unsigned range = (d >> 2) & 7u;
+    uint32_t w;
+    if (!fin(v) && na == NA_FIRST) {
+        v = first; /* finite: the first field is required */
+    }
+    if (fin(v)) {
+        w = (uint32_t)scale_round(v, k_scale[d & 3u], range == R_KELVIN ? 273 : 0, k_lo[range], k_hi[range]);
+    } else if (na == NA_REQ) {
+        return TB_ERR_RANGE; /* no "not supported" code: never invent a value */
+    } else {
+        w = k_na_wire[na];
+    }
+    put_u16(p, w);
+    return TB_OK;
+}
+
+static bool have(const can_frame_t *f, unsigned off, unsigned len)
+{
+    return (unsigned)f->dlc >= off + len;
+}
+
+static NOINLINE float dec_field(const can_frame_t *f, unsigned off, unsigned d)
+{
+    if (!have(f, off, 2u)) {
+        return VCAN_NA;
+    }
+    unsigned na = d >> 5;
+    unsigned range = (d >> 2) & 7u;
+    uint16_t raw = get_u16(&f->data[off]);
+    if ((raw == 0xFFFFu && (na == NA_FFFF || na == NA_CELL)) || (raw == 0x8000u && na == NA_8000) ||
+        (raw == 0u && na == NA_CELL)) {
+        return VCAN_NA;
+    }
+    int32_t x = range >= R_S15 ? (int32_t)get_s16(&f->data[off]) : (int32_t)raw;
+    if (range == R_KELVIN) {
+        x -= 273;
+    }
+    return (float)x / k_div[d & 3u];
+}
+
 /* ---- encoders ------------------------------------------------------------------------------- */
 
-int vcan_encode_limits(can_frame_t *out, const vcan_limits_t *v)
+/* The structs of the K_NUM frames are plain float arrays in field order: the i-th field sits at
+ * offset i x sizeof(float) (the offsetof idiom, as in container_of). */
+_Static_assert(offsetof(vcan_limits_t, dvl_v) == 3u * sizeof(float), "vcan_limits_t layout");
+_Static_assert(offsetof(vcan_soc_t, soc_hires_pct) == 2u * sizeof(float), "vcan_soc_t layout");
+_Static_assert(offsetof(vcan_battery_t, temp_c) == 2u * sizeof(float), "vcan_battery_t layout");
+_Static_assert(offsetof(vcan_cells_t, max_temp_c) == 3u * sizeof(float), "vcan_cells_t layout");
+
+static float num_get(const void *v, unsigned i)
+{
+    return *(const float *)(const void *)((const unsigned char *)v + i * sizeof(float));
+}
+
+static int enc_num(can_frame_t *out, uint16_t id, const void *v)
 {
     if (!out || !v) {
         return TB_ERR_ARG;
     }
-    if (!isfinite(v->cvl_v) || !isfinite(v->ccl_a) || !isfinite(v->dcl_a) || !isfinite(v->dvl_v)) {
-        return TB_ERR_RANGE; /* 0x351 has no "not supported" code: never invent a limit */
-    }
+    unsigned k = kind_of(id);
+    const uint8_t *d = &k_fields[(k >> 2) & 0x1Fu];
     can_frame_t f;
-    frame_init(&f, VCAN_ID_LIMITS);
-    put_u16(&f.data[0], (uint16_t)scale_f(v->cvl_v, 10.0, 0, 65535));
-    /* sn16 on the wire, but Victron wants both current limits positive: clamp at 0. */
-    put_s16(&f.data[2], scale_f(v->ccl_a, 10.0, 0, 32767));
-    put_s16(&f.data[4], scale_f(v->dcl_a, 10.0, 0, 32767));
-    put_u16(&f.data[6], (uint16_t)scale_f(v->dvl_v, 10.0, 0, 65535));
+    frame_init(&f, id);
+    for (unsigned i = 0; i <= (k & 3u); i++) {
+        if (enc_field(&f.data[2u * i], num_get(v, i), num_get(v, 0), d[i]) != TB_OK) {
+            return TB_ERR_RANGE;
+        }
+    }
     *out = f;
     return (int)f.dlc;
+}
+
+int vcan_encode_limits(can_frame_t *out, const vcan_limits_t *v)
+{
+    return enc_num(out, VCAN_ID_LIMITS, v);
 }
 
 int vcan_encode_soc(can_frame_t *out, const vcan_soc_t *v)
 {
-    if (!out || !v) {
-        return TB_ERR_ARG;
-    }
-    if (!isfinite(v->soc_pct)) {
-        return TB_ERR_RANGE;
-    }
-    can_frame_t f;
-    frame_init(&f, VCAN_ID_SOC);
-    put_u16(&f.data[0], (uint16_t)scale_f(v->soc_pct, 1.0, 0, 100));
-    put_u16(&f.data[2], isfinite(v->soh_pct) ? (uint16_t)scale_f(v->soh_pct, 1.0, 0, 100) : (uint16_t)VCAN_U16_NA);
-    float hires = isfinite(v->soc_hires_pct) ? v->soc_hires_pct : v->soc_pct;
-    put_u16(&f.data[4], (uint16_t)scale_f(hires, 100.0, 0, 10000));
-    *out = f;
-    return (int)f.dlc;
+    return enc_num(out, VCAN_ID_SOC, v);
 }
 
 int vcan_encode_battery(can_frame_t *out, const vcan_battery_t *v)
 {
-    if (!out || !v) {
-        return TB_ERR_ARG;
-    }
-    if (!isfinite(v->voltage_v) || !isfinite(v->current_a)) {
-        return TB_ERR_RANGE;
-    }
-    can_frame_t f;
-    frame_init(&f, VCAN_ID_BATTERY);
-    put_s16(&f.data[0], scale_f(v->voltage_v, 100.0, INT16_MIN, INT16_MAX));
-    put_s16(&f.data[2], scale_f(v->current_a, 10.0, INT16_MIN, INT16_MAX));
-    /* -32768 is the "not supported" code, so a real temperature stops at -3276.7 degC. */
-    put_s16(&f.data[4], isfinite(v->temp_c) ? scale_f(v->temp_c, 10.0, -INT16_MAX, INT16_MAX) : (int32_t)VCAN_S16_NA);
-    *out = f;
-    return (int)f.dlc;
+    return enc_num(out, VCAN_ID_BATTERY, v);
+}
+
+int vcan_encode_cells(can_frame_t *out, const vcan_cells_t *v)
+{
+    return enc_num(out, VCAN_ID_CELLS, v);
+}
+
+int vcan_encode_capacity(can_frame_t *out, const vcan_capacity_t *v)
+{
+    return enc_num(out, VCAN_ID_CAPACITY, v);
 }
 
 enum { PAIR_NONE = 0u, PAIR_ACTIVE = 1u, PAIR_OK = 2u };
 
-static void set_pair(uint8_t *data, unsigned byte, unsigned pair, uint8_t value)
+static void set_pair(uint8_t *data, unsigned byte, unsigned pair, unsigned value)
 {
     unsigned shift = pair * 2u;
     data[byte] = (uint8_t)((data[byte] & (uint8_t) ~(3u << shift)) | (uint8_t)((value & 3u) << shift));
@@ -139,6 +292,12 @@ static uint8_t get_pair(const uint8_t *data, unsigned byte, unsigned pair)
 
 int vcan_encode_alarms(can_frame_t *out, const alarm_set_t *levels, vcan_sys_status_t status)
 {
+    /* Alarm pair | warning pair << 2 by alarm_level_t: OK = 10/10, WARNING = 10/01 (the alarm
+     * pair stays OK), ALARM = 01/01 (the warning threshold lies below the alarm's), UNSUPPORTED =
+     * 00/00. System status by vcan_sys_status_t: unsupported 00, online 10, offline 01. */
+    static const uint8_t level_pairs[4] = {PAIR_OK | PAIR_OK << 2, PAIR_OK | PAIR_ACTIVE << 2,
+                                           PAIR_ACTIVE | PAIR_ACTIVE << 2, PAIR_NONE};
+    static const uint8_t status_pair[3] = {PAIR_NONE, PAIR_OK, PAIR_ACTIVE};
     if (!out || !levels) {
         return TB_ERR_ARG;
     }
@@ -148,67 +307,24 @@ int vcan_encode_alarms(can_frame_t *out, const alarm_set_t *levels, vcan_sys_sta
      * then reads AA AA AA AA AA AA AA AA like the real ones do. */
     memset(f.data, 0xAA, sizeof f.data);
     for (unsigned c = 0; c < (unsigned)ALARM_COUNT; c++) {
-        uint8_t a;
-        uint8_t w;
-        switch (levels->level[c]) {
-        case ALARM_LEVEL_OK:
-            a = PAIR_OK;
-            w = PAIR_OK;
-            break;
-        case ALARM_LEVEL_WARNING:
-            a = PAIR_OK;
-            w = PAIR_ACTIVE;
-            break;
-        case ALARM_LEVEL_ALARM:
-            a = PAIR_ACTIVE;
-            w = PAIR_ACTIVE;
-            break;
-        case ALARM_LEVEL_UNSUPPORTED:
-            a = PAIR_NONE;
-            w = PAIR_NONE;
-            break;
-        default:
+        unsigned l = levels->level[c];
+        if (l >= sizeof level_pairs) {
             return TB_ERR_RANGE; /* not an alarm_level_t: a bug upstream, do not guess */
         }
-        set_pair(f.data, c / 4u, c % 4u, a);
-        set_pair(f.data, 4u + c / 4u, c % 4u, w);
+        set_pair(f.data, c / 4u, c % 4u, level_pairs[l]);
+        set_pair(f.data, 4u + c / 4u, c % 4u, (unsigned)level_pairs[l] >> 2);
     }
-    uint8_t sp;
-    switch (status) {
-    case VCAN_STATUS_ONLINE:
-        sp = PAIR_OK;
-        break;
-    case VCAN_STATUS_OFFLINE:
-        sp = PAIR_ACTIVE;
-        break;
-    case VCAN_STATUS_UNSUPPORTED:
-        sp = PAIR_NONE;
-        break;
-    default:
+    if ((unsigned)status >= sizeof status_pair) {
         return TB_ERR_RANGE;
     }
-    set_pair(f.data, 7u, 1u, sp);
+    set_pair(f.data, 7u, 1u, status_pair[status]);
     *out = f;
     return (int)f.dlc;
 }
 
 bool vcan_is_text_id(uint32_t id)
 {
-    switch (id) {
-    case VCAN_ID_MANUFACTURER:
-    case VCAN_ID_NAME1:
-    case VCAN_ID_NAME2:
-    case VCAN_ID_MIN_CELL_V_ID:
-    case VCAN_ID_MAX_CELL_V_ID:
-    case VCAN_ID_MIN_TEMP_ID:
-    case VCAN_ID_MAX_TEMP_ID:
-    case VCAN_ID_SERIAL1:
-    case VCAN_ID_SERIAL2:
-    case VCAN_ID_FAMILY:
-        return true;
-    default:
-        return false;
-    }
+    return kind_of(id) == K_TEXT;
 }
 
 static bool printable(uint8_t c)
@@ -241,7 +357,7 @@ int vcan_encode_info(can_frame_t *out, const vcan_info_t *v)
     put_u16(&f.data[0], v->model_id);
     f.data[2] = v->fw_major; /* the one big-endian field of the set: major byte first */
     f.data[3] = v->fw_minor;
-    put_u16(&f.data[4], isfinite(v->capacity_ah) ? (uint16_t)scale_f(v->capacity_ah, 1.0, 0, 65535) : 0u);
+    (void)enc_field(&f.data[4], v->capacity_ah, 0.0f, k_fields[INFO_CAPACITY]); /* NaN -> 0, never fails */
     put_u16(&f.data[6], v->reserved);
     *out = f;
     return (int)f.dlc;
@@ -263,32 +379,9 @@ int vcan_encode_modules(can_frame_t *out, const vcan_modules_t *v)
     return (int)f.dlc;
 }
 
-static uint16_t u16_or_na(float v, double scale, double offset)
-{
-    if (!isfinite(v)) {
-        return (uint16_t)VCAN_U16_NA;
-    }
-    /* 0 and 0xFFFF both read as "not supported" in 0x373: real values stay in 1..0xFFFE. */
-    return (uint16_t)round_clamp((double)v * scale + offset, 1, 0xFFFE);
-}
-
-int vcan_encode_cells(can_frame_t *out, const vcan_cells_t *v)
-{
-    if (!out || !v) {
-        return TB_ERR_ARG;
-    }
-    can_frame_t f;
-    frame_init(&f, VCAN_ID_CELLS);
-    put_u16(&f.data[0], u16_or_na(v->min_cell_v, 1000.0, 0.0));
-    put_u16(&f.data[2], u16_or_na(v->max_cell_v, 1000.0, 0.0));
-    put_u16(&f.data[4], u16_or_na(v->min_temp_c, 1.0, 273.0));
-    put_u16(&f.data[6], u16_or_na(v->max_temp_c, 1.0, 273.0));
-    *out = f;
-    return (int)f.dlc;
-}
-
-/* Energy counter in 100 Wh units, wrapping modulo 2^32 as the spec asks ("roll over to 0"). */
-static uint32_t energy_units(double wh)
+/* Energy counter in 100 Wh units, wrapping modulo 2^32 as the spec asks ("roll over to 0").
+ * Kept out of line: inlined into the loop below it would be unrolled into two copies. */
+static NOINLINE uint32_t energy_units(double wh)
 {
     double u = wh / 100.0;
     if (!(u > 0.0)) {
@@ -306,28 +399,17 @@ int vcan_encode_energy(can_frame_t *out, const vcan_energy_t *v)
     if (!out || !v) {
         return TB_ERR_ARG;
     }
-    if (!isfinite(v->in_wh) || !isfinite(v->out_wh)) {
+    if (!fin_d(v->in_wh) || !fin_d(v->out_wh)) {
         return TB_ERR_RANGE;
     }
     can_frame_t f;
     frame_init(&f, VCAN_ID_ENERGY);
-    put_u32(&f.data[0], energy_units(v->in_wh));
-    put_u32(&f.data[4], energy_units(v->out_wh));
-    *out = f;
-    return (int)f.dlc;
-}
-
-int vcan_encode_capacity(can_frame_t *out, const vcan_capacity_t *v)
-{
-    if (!out || !v) {
-        return TB_ERR_ARG;
+    const double wh[2] = {v->in_wh, v->out_wh};
+    for (unsigned i = 0; i < 2u; i++) {
+        uint32_t u = energy_units(wh[i]);
+        put_u16(&f.data[4u * i], u);
+        put_u16(&f.data[4u * i + 2u], u >> 16);
     }
-    if (!isfinite(v->installed_ah)) {
-        return TB_ERR_RANGE;
-    }
-    can_frame_t f;
-    frame_init(&f, VCAN_ID_CAPACITY);
-    put_u16(&f.data[0], (uint16_t)scale_f(v->installed_ah, 1.0, 0, 65535));
     *out = f;
     return (int)f.dlc;
 }
@@ -337,65 +419,31 @@ int vcan_encode(can_frame_t *out, const vcan_msg_t *m)
     if (!out || !m) {
         return TB_ERR_ARG;
     }
-    switch (m->id) {
-    case VCAN_ID_LIMITS:
-        return vcan_encode_limits(out, &m->u.limits);
-    case VCAN_ID_SOC:
-        return vcan_encode_soc(out, &m->u.soc);
-    case VCAN_ID_BATTERY:
-        return vcan_encode_battery(out, &m->u.battery);
-    case VCAN_ID_ALARMS:
+    unsigned k = kind_of(m->id);
+    if (k & K_NUM) {
+        return enc_num(out, m->id, &m->u);
+    }
+    switch (k) {
+    case K_ALARMS:
         return vcan_encode_alarms(out, &m->u.alarms.levels, m->u.alarms.status);
-    case VCAN_ID_INFO:
+    case K_TEXT:
+        return vcan_encode_text(out, m->id, m->u.text.text);
+    case K_INFO:
         return vcan_encode_info(out, &m->u.info);
-    case VCAN_ID_MODULES:
+    case K_MODULES:
         return vcan_encode_modules(out, &m->u.modules);
-    case VCAN_ID_CELLS:
-        return vcan_encode_cells(out, &m->u.cells);
-    case VCAN_ID_ENERGY:
+    case K_ENERGY:
         return vcan_encode_energy(out, &m->u.energy);
-    case VCAN_ID_CAPACITY:
-        return vcan_encode_capacity(out, &m->u.capacity);
     default:
-        if (vcan_is_text_id(m->id)) {
-            return vcan_encode_text(out, m->id, m->u.text.text);
-        }
-        return TB_ERR_ARG;
+        return TB_ERR_ARG; /* the GX's own ids, or not a Victron BMS id */
     }
 }
 
 /* ---- decoder -------------------------------------------------------------------------------- */
 
-static bool have(const can_frame_t *f, unsigned off, unsigned len)
-{
-    return (unsigned)f->dlc >= off + len;
-}
-
-static float dec_u16(const can_frame_t *f, unsigned off, float div)
-{
-    return have(f, off, 2u) ? (float)get_u16(&f->data[off]) / div : VCAN_NA;
-}
-
-static float dec_s16(const can_frame_t *f, unsigned off, float div)
-{
-    return have(f, off, 2u) ? (float)get_s16(&f->data[off]) / div : VCAN_NA;
-}
-
 static uint16_t dec_count(const can_frame_t *f, unsigned off)
 {
     return have(f, off, 2u) ? get_u16(&f->data[off]) : (uint16_t)VCAN_U16_NA;
-}
-
-static float dec_cell_field(const can_frame_t *f, unsigned off, bool temp)
-{
-    if (!have(f, off, 2u)) {
-        return VCAN_NA;
-    }
-    uint16_t raw = get_u16(&f->data[off]);
-    if (raw == 0u || raw == VCAN_U16_NA) {
-        return VCAN_NA;
-    }
-    return temp ? (float)((int32_t)raw - 273) : (float)raw / 1000.0f;
 }
 
 static void dec_text(const can_frame_t *f, vcan_text_t *t)
@@ -448,19 +496,30 @@ int vcan_decode(const can_frame_t *f, vcan_msg_t *out)
     if ((f->flags & (CAN_FLAG_EXT | CAN_FLAG_RTR | CAN_FLAG_ERR)) != 0u || f->dlc > CAN_FRAME_MAX_DLC) {
         return TB_ERR_FORMAT; /* the protocol is 11-bit data frames only */
     }
-    if (vcan_id_name(f->id) == NULL) {
+    unsigned k = kind_of(f->id);
+    if (k == 0u) {
         return TB_ERR_NOTFOUND;
+    }
+    /* Bytes the first field needs: a numeric frame shorter than that is malformed. */
+    unsigned need = k == K_ENERGY ? 4u : k == K_ALARMS ? 1u : k >= K_INFO ? 2u : 0u;
+    if (f->dlc < need) {
+        return TB_ERR_FORMAT;
     }
     vcan_msg_t m;
     memset(&m, 0, sizeof m);
     m.id = (uint16_t)f->id;
-    switch (f->id) {
-    case VCAN_ID_GX_KEEPALIVE:
-    case VCAN_ID_GX_306:
+    if (k & K_NUM) {
+        const uint8_t *d = &k_fields[(k >> 2) & 0x1Fu];
+        for (unsigned i = 0; i <= (k & 3u); i++) {
+            *(float *)(void *)((unsigned char *)&m.u + i * sizeof(float)) = dec_field(f, 2u * i, d[i]);
+        }
+    }
+    switch (k) {
+    case K_RAW:
         m.u.raw.dlc = f->dlc;
         memcpy(m.u.raw.data, f->data, f->dlc);
         break;
-    case VCAN_ID_GX_INVERTER: {
+    case K_GX_ID: {
         static const uint8_t sig[7] = {0x12, 0x34, 0x56, 0x78, 'V', 'I', 'C'};
         m.u.gx_id.signature_ok = have(f, 0, 7u) && memcmp(f->data, sig, sizeof sig) == 0;
         unsigned n = 0;
@@ -472,80 +531,35 @@ int vcan_decode(const can_frame_t *f, vcan_msg_t *out)
         m.u.gx_id.tag[n] = '\0';
         break;
     }
-    case VCAN_ID_LIMITS:
-        if (!have(f, 0, 2u)) {
-            return TB_ERR_FORMAT;
-        }
-        m.u.limits.cvl_v = dec_u16(f, 0, 10.0f);
-        m.u.limits.ccl_a = dec_s16(f, 2, 10.0f);
-        m.u.limits.dcl_a = dec_s16(f, 4, 10.0f);
-        m.u.limits.dvl_v = dec_u16(f, 6, 10.0f);
-        break;
-    case VCAN_ID_SOC:
-        if (!have(f, 0, 2u)) {
-            return TB_ERR_FORMAT;
-        }
-        m.u.soc.soc_pct = dec_u16(f, 0, 1.0f);
-        m.u.soc.soh_pct = (have(f, 2, 2u) && get_u16(&f->data[2]) != VCAN_U16_NA) ? dec_u16(f, 2, 1.0f) : VCAN_NA;
-        m.u.soc.soc_hires_pct = dec_u16(f, 4, 100.0f);
-        break;
-    case VCAN_ID_BATTERY:
-        if (!have(f, 0, 2u)) {
-            return TB_ERR_FORMAT;
-        }
-        m.u.battery.voltage_v = dec_s16(f, 0, 100.0f);
-        m.u.battery.current_a = dec_s16(f, 2, 10.0f);
-        m.u.battery.temp_c = (have(f, 4, 2u) && get_s16(&f->data[4]) != VCAN_S16_NA) ? dec_s16(f, 4, 10.0f) : VCAN_NA;
-        break;
-    case VCAN_ID_ALARMS:
-        if (f->dlc == 0u) {
-            return TB_ERR_FORMAT;
-        }
+    case K_ALARMS:
         dec_alarms(f, &m.u.alarms);
         break;
-    case VCAN_ID_INFO:
-        if (!have(f, 0, 2u)) {
-            return TB_ERR_FORMAT;
-        }
+    case K_INFO:
         m.u.info.model_id = get_u16(&f->data[0]);
         m.u.info.fw_major = have(f, 2, 1u) ? f->data[2] : 0u;
         m.u.info.fw_minor = have(f, 3, 1u) ? f->data[3] : 0u;
-        m.u.info.capacity_ah = dec_u16(f, 4, 1.0f);
+        m.u.info.capacity_ah = dec_field(f, 4, k_fields[INFO_CAPACITY]);
         m.u.info.reserved = have(f, 6, 2u) ? get_u16(&f->data[6]) : 0u;
         break;
-    case VCAN_ID_MODULES:
-        if (!have(f, 0, 2u)) {
-            return TB_ERR_FORMAT;
-        }
+    case K_MODULES:
         m.u.modules.online = dec_count(f, 0);
         m.u.modules.blocking_charge = dec_count(f, 2);
         m.u.modules.blocking_discharge = dec_count(f, 4);
         m.u.modules.offline = dec_count(f, 6);
         break;
-    case VCAN_ID_CELLS:
-        if (!have(f, 0, 2u)) {
-            return TB_ERR_FORMAT;
+    case K_ENERGY: {
+        double wh[2];
+        for (unsigned i = 0; i < 2u; i++) {
+            wh[i] = have(f, 4u * i, 4u) ? (double)get_u32(&f->data[4u * i]) * 100.0 : VCAN_NA_D;
         }
-        m.u.cells.min_cell_v = dec_cell_field(f, 0, false);
-        m.u.cells.max_cell_v = dec_cell_field(f, 2, false);
-        m.u.cells.min_temp_c = dec_cell_field(f, 4, true);
-        m.u.cells.max_temp_c = dec_cell_field(f, 6, true);
+        m.u.energy.in_wh = wh[0];
+        m.u.energy.out_wh = wh[1];
         break;
-    case VCAN_ID_ENERGY:
-        if (!have(f, 0, 4u)) {
-            return TB_ERR_FORMAT;
-        }
-        m.u.energy.in_wh = (double)get_u32(&f->data[0]) * 100.0;
-        m.u.energy.out_wh = have(f, 4, 4u) ? (double)get_u32(&f->data[4]) * 100.0 : VCAN_NA_D;
-        break;
-    case VCAN_ID_CAPACITY:
-        if (!have(f, 0, 2u)) {
-            return TB_ERR_FORMAT;
-        }
-        m.u.capacity.installed_ah = dec_u16(f, 0, 1.0f);
-        break;
-    default: /* text frames: vcan_id_name() accepted the id */
+    }
+    case K_TEXT:
         dec_text(f, &m.u.text);
+        break;
+    default: /* K_NUM: done above */
         break;
     }
     *out = m;
@@ -556,31 +570,15 @@ int vcan_decode(const can_frame_t *f, vcan_msg_t *out)
 
 const char *vcan_id_name(uint32_t id)
 {
-    switch (id) {
-    case VCAN_ID_GX_KEEPALIVE: return "gx_keepalive";
-    case VCAN_ID_GX_306: return "gx_306";
-    case VCAN_ID_GX_INVERTER: return "gx_inverter_id";
-    case VCAN_ID_LIMITS: return "limits";
-    case VCAN_ID_SOC: return "soc";
-    case VCAN_ID_BATTERY: return "battery";
-    case VCAN_ID_ALARMS: return "alarms";
-    case VCAN_ID_MANUFACTURER: return "manufacturer";
-    case VCAN_ID_INFO: return "info";
-    case VCAN_ID_NAME1: return "name_1";
-    case VCAN_ID_NAME2: return "name_2";
-    case VCAN_ID_MODULES: return "modules";
-    case VCAN_ID_CELLS: return "cells";
-    case VCAN_ID_MIN_CELL_V_ID: return "min_cell_voltage_id";
-    case VCAN_ID_MAX_CELL_V_ID: return "max_cell_voltage_id";
-    case VCAN_ID_MIN_TEMP_ID: return "min_temperature_id";
-    case VCAN_ID_MAX_TEMP_ID: return "max_temperature_id";
-    case VCAN_ID_ENERGY: return "energy";
-    case VCAN_ID_CAPACITY: return "capacity";
-    case VCAN_ID_SERIAL1: return "serial_1";
-    case VCAN_ID_SERIAL2: return "serial_2";
-    case VCAN_ID_FAMILY: return "family";
-    default: return NULL;
+    int i = id_index(id);
+    if (i < 0) {
+        return NULL;
     }
+    const char *s = k_names;
+    while (i-- > 0) {
+        s += strlen(s) + 1u;
+    }
+    return s;
 }
 
 bool vcan_is_gx_id(uint32_t id)
@@ -590,7 +588,7 @@ bool vcan_is_gx_id(uint32_t id)
 
 bool vcan_is_bms_tx_id(uint32_t id)
 {
-    return vcan_id_name(id) != NULL && !vcan_is_gx_id(id);
+    return kind_of(id) > K_GX_ID;
 }
 
 const char *vcan_level_name(uint8_t level)
@@ -628,30 +626,30 @@ const char *vcan_status_name(vcan_sys_status_t st)
 /* ---- identity hygiene ----------------------------------------------------------------------- */
 
 /* Brands the GX identifies (or that Venus gives special DVCC treatment), in upper case without
- * spaces. Short entries (<= 3 letters) match only at the start of a word, longer ones anywhere.
- * Not exhaustive: it exists to stop the obvious mistakes (copying a peer's "PYLON" or "BYD"). */
-static const char *const known_brands[] = {
-    "PYLON",    /* Pylontech: CVL controller + CCL floor C/4 in DVCC */
-    "PELIO",    /* Pylontech Pelio-L family */
-    "BYD",      /* CCL=0 is replaced by 40 A in DVCC */
-    "PREMIUM",  /* BYD's 0x382 family string */
-    "LG",       /* LG RESU: CVL capped */
-    "DYNESS",
-    "FREEDOMWON",
-    "VICTRON",
-    "LYNX",     /* Victron Lynx Smart BMS */
-    "MG",       /* MG Energy Systems */
-    "PYTES",
-    "SOLTARO",
-    "DISCOVER",
-    "BLUENOVA",
-    "REDFLOW",
-    "BMZ",
-    "WECO",
-    "HUBBLE",
-    "BSL",
-    "SHOTO",
-};
+ * spaces, one after the other, each ended by a NUL (one string: no table of pointers). Short
+ * entries (<= 3 letters) match only at the start of a word, longer ones anywhere. Not exhaustive:
+ * it exists to stop the obvious mistakes (copying a peer's "PYLON" or "BYD"). */
+static const char known_brands[] =
+    "PYLON\0"      /* Pylontech: CVL controller + CCL floor C/4 in DVCC */
+    "PELIO\0"      /* Pylontech Pelio-L family */
+    "BYD\0"        /* CCL=0 is replaced by 40 A in DVCC */
+    "PREMIUM\0"    /* BYD's 0x382 family string */
+    "LG\0"         /* LG RESU: CVL capped */
+    "DYNESS\0"
+    "FREEDOMWON\0"
+    "VICTRON\0"
+    "LYNX\0"       /* Victron Lynx Smart BMS */
+    "MG\0"         /* MG Energy Systems */
+    "PYTES\0"
+    "SOLTARO\0"
+    "DISCOVER\0"
+    "BLUENOVA\0"
+    "REDFLOW\0"
+    "BMZ\0"
+    "WECO\0"
+    "HUBBLE\0"
+    "BSL\0"
+    "SHOTO\0";
 
 static char upper(char c)
 {
@@ -661,12 +659,6 @@ static char upper(char c)
 static bool alnum(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static bool starts_with(const char *s, size_t n, const char *prefix)
-{
-    size_t k = strlen(prefix);
-    return n >= k && memcmp(s, prefix, k) == 0;
 }
 
 bool vcan_is_known_brand(const char *s, const char **brand)
@@ -689,14 +681,11 @@ bool vcan_is_known_brand(const char *s, const char **brand)
             prev_alnum = false;
         }
     }
-    for (size_t b = 0; b < sizeof known_brands / sizeof known_brands[0]; b++) {
-        const char *k = known_brands[b];
-        size_t kl = strlen(k);
+    size_t kl;
+    for (const char *k = known_brands; *k != '\0'; k += kl + 1u) {
+        kl = strlen(k);
         for (size_t i = 0; i + kl <= n; i++) {
-            if (kl <= 3u && !word_start[i]) {
-                continue;
-            }
-            if (starts_with(&compact[i], n - i, k)) {
+            if ((kl > 3u || word_start[i]) && memcmp(&compact[i], k, kl) == 0) {
                 if (brand) {
                     *brand = k;
                 }
