@@ -129,8 +129,9 @@
     TB_EVENT_ROW(REG, 44) TB_EVENT_ROW(REG, 45) TB_EVENT_ROW(REG, 46) TB_EVENT_ROW(REG, 47) \
     TB_EVENT_ROW(REG, 48)
 
-/* value = raw * scale: the few steps the map uses. */
-#define TB_REG_SCALES(X) X(1, 1.0f) X(0_1, 0.1f) X(0_01, 0.01f) X(0_002, 0.002f) X(0_000001, 0.000001f)
+/* value = raw * scale: the few steps the map uses, and the decimals worth printing for each
+ * (tb_reg_decimals(); a unit test checks them against the scale). */
+#define TB_REG_SCALES(X) X(1, 1.0f, 0) X(0_1, 0.1f, 1) X(0_01, 0.01f, 2) X(0_002, 0.002f, 3) X(0_000001, 0.000001f, 6)
 
 /* Raw (min, max) pairs, shared by the rows with the same documented range. */
 #define TB_REG_RANGES(X) \
@@ -163,14 +164,18 @@
     X(1000_4500, 1000, 4500) \
     X(1200_4500, 1200, 4500)
 
-#define SCALE_ENUM(id, value) SCALE_##id,
-#define SCALE_VALUE(id, value) value,
+#define SCALE_ENUM(id, value, dec) SCALE_##id,
+#define SCALE_VALUE(id, value, dec) value,
+#define SCALE_DECIMALS(id, value, dec) dec,
 #define RANGE_ENUM(id, lo, hi) RANGE_##id,
 #define RANGE_MIN(id, lo, hi) lo,
 #define RANGE_MAX(id, lo, hi) hi,
 enum { TB_REG_SCALES(SCALE_ENUM) SCALE_COUNT };
 enum { TB_REG_RANGES(RANGE_ENUM) RANGE_COUNT };
+/* The row's bit-fields (core/tb_regs.h) must hold every index. */
+_Static_assert(SCALE_COUNT <= 8 && RANGE_COUNT <= 32 && TB_U_COUNT <= 16, "widen the tb_reg_t bit-fields");
 static const float k_scales[SCALE_COUNT] = {TB_REG_SCALES(SCALE_VALUE)};
+static const uint8_t k_scale_decimals[SCALE_COUNT] = {TB_REG_SCALES(SCALE_DECIMALS)};
 static const int32_t k_range_min[RANGE_COUNT] = {TB_REG_RANGES(RANGE_MIN)};
 static const int32_t k_range_max[RANGE_COUNT] = {TB_REG_RANGES(RANGE_MAX)};
 
@@ -324,16 +329,7 @@ const char *tb_reg_type_name(tb_reg_type_t t)
 
 unsigned tb_reg_decimals(const tb_reg_t *r)
 {
-    if (r->type == TB_T_FLOAT32) {
-        return 3u;
-    }
-    unsigned d = 0;
-    float s = tb_reg_scale(r);
-    while (s < 0.999f && d < 9u) {
-        s *= 10.0f;
-        d++;
-    }
-    return d;
+    return r->type == TB_T_FLOAT32 ? 3u : k_scale_decimals[r->scale_idx];
 }
 
 int64_t tb_reg_raw_int(const tb_reg_t *r, const uint16_t *w)

@@ -55,21 +55,22 @@ typedef enum {
     TB_U_COUNT
 } tb_unit_t;
 
-/* One row: 12 bytes, no padding. The name, scale and raw range are shared pools indexed by the
- * row (flash on a microcontroller: a 16-bit offset and two 1-byte indexes instead of a pointer, a
- * float and two int32 per row); read them through tb_reg_name(), tb_reg_scale(), tb_reg_min()
- * and tb_reg_max(). Unit, label and value description through the accessors below too. */
+/* One row: 8 bytes. Small fields are bit-fields (read them as usual: r->type, r->words, ...);
+ * the name, scale and raw range are shared pools indexed by the row (flash on a microcontroller:
+ * a 16-bit offset and two small indexes instead of a pointer, a float and two int32 per row);
+ * read them through tb_reg_name(), tb_reg_scale(), tb_reg_min() and tb_reg_max(). Unit, label
+ * and value description through the accessors below too. */
 typedef struct {
     uint16_t addr;
-    uint16_t name_ofs;  /* tb_reg_name() */
-    uint8_t words;      /* 1 or 2 */
-    uint8_t type;       /* tb_reg_type_t */
-    uint8_t group;      /* tb_reg_group_t */
-    uint8_t flags;      /* TB_REGF_* */
-    uint8_t unit;       /* tb_unit_t */
-    uint8_t has_values; /* 1 if the register has a value description (tb_reg_values) */
-    uint8_t scale_idx;  /* tb_reg_scale() */
-    uint8_t range_idx;  /* tb_reg_min(), tb_reg_max() */
+    uint16_t name_ofs;       /* tb_reg_name() */
+    unsigned words : 2;      /* 1 or 2 */
+    unsigned type : 4;       /* tb_reg_type_t */
+    unsigned group : 3;      /* tb_reg_group_t */
+    unsigned flags : 6;      /* TB_REGF_* */
+    unsigned unit : 4;       /* tb_unit_t */
+    unsigned has_values : 1; /* 1 if the register has a value description (tb_reg_values) */
+    unsigned scale_idx : 3;  /* tb_reg_scale() */
+    unsigned range_idx : 5;  /* tb_reg_min(), tb_reg_max() */
 } tb_reg_t;
 
 extern const tb_reg_t tb_regs[];

@@ -35,6 +35,14 @@ static void table_is_sorted_unique_and_consistent(void **state)
         }
         assert_ptr_equal(tb_reg_find(r->addr), r);
         assert_ptr_equal(tb_reg_lookup(tb_reg_name(r)), r);
+        /* the decimals kept with each scale: the first d with scale * 10^d >= 0.999 (floats: 3) */
+        unsigned d = 0;
+        for (float s = tb_reg_scale(r); s < 0.999f && d < 9u; s *= 10.0f) {
+            d++;
+        }
+        assert_int_equal(tb_reg_decimals(r), r->type == TB_T_FLOAT32 ? 3u : d);
+        /* a value description wherever the row says it has one */
+        assert_true(!r->has_values || (tb_reg_values(r) != NULL && tb_reg_values(r)[0] != '\0'));
         settings += r->group == TB_GRP_SETTINGS;
         live += r->group == TB_GRP_LIVE;
         events += r->group == TB_GRP_EVENTS;
