@@ -3,6 +3,13 @@
 #include <math.h>
 #include <string.h>
 
+#define CFG_UNIT_TEXT_(u, id, text) text,
+const struct cfg_unit_pool cfg_unit_pool = {CFG_UNITS(CFG_UNIT_TEXT_, ~)};
+/* CFG_UEQ_ compares 5 characters, and a row's unit is a byte offset into the pool. */
+#define CFG_UNIT_LEN_(u, id, text) _Static_assert(sizeof text <= 6, "unit " text " is longer than CFG_UEQ_ compares");
+CFG_UNITS(CFG_UNIT_LEN_, ~)
+_Static_assert(sizeof cfg_unit_pool <= 256, "unit offsets are 8-bit");
+
 static void *field(const cfg_param_t *p, void *obj)
 {
     return (uint8_t *)obj + p->offset;
