@@ -223,10 +223,10 @@ static int apply_value(gw_config_t *cfg, const char *key, const cJSON *v, unsign
         if (cfg_set_string(p, obj, v->valuestring, &e) != TB_OK) {
             if (p->flags & CFG_F_SECRET) {
                 return diag_set(d, TB_ERR_RANGE, key, "%s is %s (at most %u characters)", key, e.reason,
-                                (unsigned)p->size - 1u);
+                                (unsigned)cfg_param_size(p) - 1u);
             }
             return diag_set(d, TB_ERR_RANGE, key, "%s = \"%.60s\" is %s (%u..%u characters)", key, v->valuestring,
-                            e.reason, (unsigned)p->min, (unsigned)p->size - 1u);
+                            e.reason, (unsigned)p->min, (unsigned)cfg_param_size(p) - 1u);
         }
         return TB_OK;
     }
@@ -488,7 +488,7 @@ static void put_comment(sb_t *s, const cfg_param_t *p, int indent)
         break;
     }
     case CFG_STRING:
-        snprintf(range, sizeof range, " [string, at most %u characters]", (unsigned)p->size - 1u);
+        snprintf(range, sizeof range, " [string, at most %u characters]", (unsigned)cfg_param_size(p) - 1u);
         break;
     case CFG_BOOL:
         snprintf(range, sizeof range, " [true or false]");
@@ -615,7 +615,7 @@ int gw_config_schema_json(char *buf, size_t cap)
                 jw_kv_bool(&w, "default", p->def > 0.5f);
                 break;
             case CFG_STRING:
-                jw_kv_uint(&w, "max_length", (uint64_t)p->size - 1u);
+                jw_kv_uint(&w, "max_length", (uint64_t)cfg_param_size(p) - 1u);
                 if (!(p->flags & CFG_F_SECRET)) {
                     jw_kv_str(&w, "default", p->def_str ? p->def_str : "");
                 }
@@ -650,7 +650,7 @@ void gw_config_log_changes(const gw_config_t *a, const gw_config_t *b)
         for (size_t k = 0; k < s->count; k++) {
             const cfg_param_t *p = &s->params[k];
             const uint8_t *fa = (const uint8_t *)oa + p->offset, *fb = (const uint8_t *)ob + p->offset;
-            if (memcmp(fa, fb, p->size) == 0) {
+            if (memcmp(fa, fb, cfg_param_size(p)) == 0) {
                 continue;
             }
             if (p->flags & CFG_F_SECRET) {

@@ -385,7 +385,7 @@ static void changed_keys(jw_t *w, const gw_config_t *a, const gw_config_t *b, bo
         const uint8_t *ob = (const uint8_t *)b + gw_config_sections[i].offset;
         for (size_t k = 0; k < s->count; k++) {
             const cfg_param_t *p = &s->params[k];
-            if (memcmp(oa + p->offset, ob + p->offset, p->size) != 0 && (!restart_only || (p->flags & CFG_F_RESTART))) {
+            if (memcmp(oa + p->offset, ob + p->offset, cfg_param_size(p)) != 0 && (!restart_only || (p->flags & CFG_F_RESTART))) {
                 jw_str(w, p->key);
             }
         }

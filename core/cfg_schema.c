@@ -61,8 +61,8 @@ void cfg_set_defaults(const cfg_section_t *sec, void *obj)
             char *dst = field(p, obj);
             const char *src = p->def_str ? p->def_str : "";
             size_t n = strlen(src);
-            if (n >= p->size) {
-                n = (size_t)p->size - 1u;
+            if (n >= p->str_size) {
+                n = (size_t)p->str_size - 1u;
             }
             memcpy(dst, src, n);
             dst[n] = '\0';
@@ -145,7 +145,7 @@ int cfg_set_string(const cfg_param_t *p, void *obj, const char *value, cfg_error
         return fail(err, p, "missing value", TB_ERR_ARG);
     }
     size_t n = strlen(value);
-    if (n >= p->size) {
+    if (n >= p->str_size) {
         return fail(err, p, "too long", TB_ERR_RANGE);
     }
     if ((double)n < (double)p->min) {
@@ -236,10 +236,10 @@ int cfg_validate(const cfg_section_t *sec, const void *obj, cfg_error_t *err)
         case CFG_STRING: {
             const char *s = cfield(p, obj);
             size_t n = 0;
-            while (n < p->size && s[n] != '\0') {
+            while (n < p->str_size && s[n] != '\0') {
                 n++;
             }
-            if (n >= p->size) {
+            if (n >= p->str_size) {
                 return fail(err, p, "not terminated", TB_ERR_RANGE);
             }
             if ((double)n < (double)p->min) {
