@@ -207,11 +207,26 @@ typedef struct {
 static const reg_doc_t k_docs[] = {TB_REG_TABLE(DOC)};
 #endif
 
-static const char *const k_units[TB_U_COUNT] = {"", "mV", "V", "A", "mA", "degC", "%", "s", "Ah", "km", "km/h"};
+/* The n-th string of a pool of NUL-terminated strings. The unit, group and type names are short
+ * lists read for display, so skipping a few strings beats a table of pointers to them. */
+static const char *nth(const char *pool, unsigned n)
+{
+    for (; n > 0u; n--) {
+        while (*pool++ != '\0') {
+        }
+    }
+    return pool;
+}
+
+/* In tb_unit_t, tb_reg_group_t and tb_reg_type_t order; the last group and type are for values
+ * outside the enum. */
+static const char k_units[] = "\0mV\0V\0A\0mA\0degC\0%\0s\0Ah\0km\0km/h";
+static const char k_groups[] = "live\0statistics\0events\0settings\0version\0unknown";
+static const char k_types[] = "UINT16\0INT16\0UINT32\0FLOAT32\0BITS16\0ENUM16\0ENUM8_LSB\0UINT8x2\0INT8x2\0EVENT\0unknown";
 
 const char *tb_reg_unit(const tb_reg_t *r)
 {
-    return r->unit < (uint8_t)TB_U_COUNT ? k_units[r->unit] : "";
+    return nth(k_units, r->unit < TB_U_COUNT ? r->unit : 0u);
 }
 
 const char *tb_reg_name(const tb_reg_t *r)
@@ -300,31 +315,12 @@ const tb_reg_t *tb_reg_lookup(const char *s)
 
 const char *tb_reg_group_name(tb_reg_group_t g)
 {
-    switch (g) {
-    case TB_GRP_LIVE: return "live";
-    case TB_GRP_STATS: return "statistics";
-    case TB_GRP_EVENTS: return "events";
-    case TB_GRP_SETTINGS: return "settings";
-    case TB_GRP_VERSION: return "version";
-    }
-    return "unknown";
+    return nth(k_groups, (unsigned)g <= TB_GRP_VERSION ? (unsigned)g : TB_GRP_VERSION + 1u);
 }
 
 const char *tb_reg_type_name(tb_reg_type_t t)
 {
-    switch (t) {
-    case TB_T_UINT16: return "UINT16";
-    case TB_T_INT16: return "INT16";
-    case TB_T_UINT32: return "UINT32";
-    case TB_T_FLOAT32: return "FLOAT32";
-    case TB_T_BITS16: return "BITS16";
-    case TB_T_ENUM16: return "ENUM16";
-    case TB_T_ENUM8_LSB: return "ENUM8_LSB";
-    case TB_T_UINT8X2: return "UINT8x2";
-    case TB_T_INT8X2: return "INT8x2";
-    case TB_T_EVENT: return "EVENT";
-    }
-    return "unknown";
+    return nth(k_types, (unsigned)t <= TB_T_EVENT ? (unsigned)t : TB_T_EVENT + 1u);
 }
 
 unsigned tb_reg_decimals(const tb_reg_t *r)
@@ -365,8 +361,8 @@ double tb_reg_decode(const tb_reg_t *r, const uint16_t *w)
     return (double)tb_reg_raw_int(r, w) * (double)tb_reg_scale(r);
 }
 
-/* Raw bounds a type can hold. */
-static void type_bounds(const tb_reg_t *r, int64_t *lo, int64_t *hi)
+/* Raw bounds a type can hold (32-bit: the double conversions below are single libgcc calls). */
+static void type_bounds(const tb_reg_t *r, int32_t *lo, uint32_t *hi)
 {
     switch ((tb_reg_type_t)r->type) {
     case TB_T_INT16:
@@ -408,11 +404,13 @@ int tb_reg_encode(const tb_reg_t *r, double value, const tb_settings_limits_t *l
     }
     double rawf = value / (double)tb_reg_scale(r);
     double rounded = floor(rawf + 0.5);
+    double mag = fabs(rawf);
     /* Accept representation noise (3.65 / 0.01) but not a value between two steps. */
-    if (fabs(rawf - rounded) > 1e-6 * (fabs(rawf) > 1.0 ? fabs(rawf) : 1.0)) {
+    if (fabs(rawf - rounded) > 1e-6 * (mag > 1.0 ? mag : 1.0)) {
         return tb_err_why(why, TB_ERR_RANGE, "not a multiple of the register's resolution");
     }
-    int64_t lo, hi;
+    int32_t lo;
+    uint32_t hi;
     type_bounds(r, &lo, &hi);
     if (rounded < (double)lo || rounded > (double)hi) {
         return tb_err_why(why, TB_ERR_RANGE, "outside what the register can hold");
