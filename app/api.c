@@ -523,7 +523,7 @@ static const tb_reg_t *setting_lookup(api_t *api, api_resp_t *resp, const char *
 static void put_setting(api_t *api, const api_req_t *req, api_resp_t *resp, const tb_reg_t *r)
 {
     if (!(r->flags & TB_REGF_WRITABLE)) {
-        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "read_only", r->name, "%s is not writable", r->name);
+        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "read_only", tb_reg_name(r), "%s is not writable", tb_reg_name(r));
         return;
     }
     cJSON *root = parse_body(api, req, resp);
@@ -552,17 +552,17 @@ static void put_setting(api_t *api, const api_req_t *req, api_resp_t *resp, cons
         char range[96] = "";
         if (r->flags & TB_REGF_RANGE) {
             unsigned idx = (unsigned)(r->addr - BMS_SETTINGS_FIRST);
-            double lo = (double)r->min * (double)r->scale, hi = (double)r->max * (double)r->scale;
+            double lo = (double)tb_reg_min(r) * (double)tb_reg_scale(r), hi = (double)tb_reg_max(r) * (double)tb_reg_scale(r);
             if (lim && r->words == 1u && idx < BMS_SETTINGS_COUNT) {
                 bool s = r->type == TB_T_INT16;
-                double dlo = (double)(s ? (int16_t)lim->min[idx] : lim->min[idx]) * (double)r->scale;
-                double dhi = (double)(s ? (int16_t)lim->max[idx] : lim->max[idx]) * (double)r->scale;
+                double dlo = (double)(s ? (int16_t)lim->min[idx] : lim->min[idx]) * (double)tb_reg_scale(r);
+                double dhi = (double)(s ? (int16_t)lim->max[idx] : lim->max[idx]) * (double)tb_reg_scale(r);
                 lo = dlo > lo ? dlo : lo;
                 hi = dhi < hi ? dhi : hi;
             }
             snprintf(range, sizeof range, " (allowed %g..%g%s%s)", lo, hi, tb_reg_unit(r)[0] ? " " : "", tb_reg_unit(r));
         }
-        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", r->name, "%s = %g%s%s refused: %s%s", r->name, value,
+        api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", tb_reg_name(r), "%s = %g%s%s refused: %s%s", tb_reg_name(r), value,
                    tb_reg_unit(r)[0] ? " " : "", tb_reg_unit(r), why ? why : "invalid", range);
         free(v);
         return;
@@ -578,9 +578,9 @@ static void put_setting(api_t *api, const api_req_t *req, api_resp_t *resp, cons
     if (!c) {
         return;
     }
-    snprintf(c->name, sizeof c->name, "%s", r->name);
+    snprintf(c->name, sizeof c->name, "%s", tb_reg_name(r));
     c->value = value;
-    run_command(api, req, resp, c, BMS_CMD_TIMEOUT_MS, r->name);
+    run_command(api, req, resp, c, BMS_CMD_TIMEOUT_MS, tb_reg_name(r));
     if (c->rc == TB_OK && resp->status == 200) {
         atomic_fetch_add(&api->n.bms_writes_ok, 1u);
     }

@@ -225,14 +225,14 @@ void bms_json_events(jw_t *w, const bms_events_t *e, uint32_t now_ms)
 
 static void raw_value(jw_t *w, const tb_reg_t *r, int64_t raw)
 {
-    jw_double(w, (double)raw * (double)r->scale, tb_reg_decimals(r));
+    jw_double(w, (double)raw * (double)tb_reg_scale(r), tb_reg_decimals(r));
 }
 
 void bms_json_register(jw_t *w, const tb_reg_t *r, const uint16_t *words, const tb_settings_limits_t *limits)
 {
     jw_obj_begin(w);
     jw_kv_uint(w, "address", r->addr);
-    jw_kv_str(w, "name", r->name);
+    jw_kv_str(w, "name", tb_reg_name(r));
     jw_kv_str(w, "label", tb_reg_label(r));
     jw_kv_str(w, "group", tb_reg_group_name((tb_reg_group_t)r->group));
     jw_kv_str(w, "type", tb_reg_type_name((tb_reg_type_t)r->type));
@@ -243,9 +243,9 @@ void bms_json_register(jw_t *w, const tb_reg_t *r, const uint16_t *words, const 
     jw_kv_bool(w, "writable", (r->flags & TB_REGF_WRITABLE) != 0u);
     if (r->flags & TB_REGF_RANGE) {
         jw_key(w, "min");
-        raw_value(w, r, r->min);
+        raw_value(w, r, tb_reg_min(r));
         jw_key(w, "max");
-        raw_value(w, r, r->max);
+        raw_value(w, r, tb_reg_max(r));
     }
     unsigned idx = (unsigned)(r->addr - BMS_SETTINGS_FIRST);
     if (limits && limits->valid && r->addr >= BMS_SETTINGS_FIRST && idx < BMS_SETTINGS_COUNT && r->words == 1u) {

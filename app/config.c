@@ -106,12 +106,13 @@ static int range_error(cfg_diag_t *d, const cfg_param_t *p, const char *key, dou
     fmt_num(lo, sizeof lo, (double)p->min);
     fmt_num(hi, sizeof hi, (double)p->max);
     fmt_num(val, sizeof val, v);
+    const char *unit = cfg_param_unit(p);
     if (strcmp(reason, "out of range") == 0) {
         return diag_set(d, TB_ERR_RANGE, key, "%s = %s is out of range: allowed %s..%s%s%s", key, val, lo, hi,
-                        p->unit[0] ? " " : "", p->unit);
+                        unit[0] ? " " : "", unit);
     }
     return diag_set(d, TB_ERR_RANGE, key, "%s = %s is %s (allowed %s..%s%s%s)", key, val, reason, lo, hi,
-                    p->unit[0] ? " " : "", p->unit);
+                    unit[0] ? " " : "", unit);
 }
 
 /* ---- comment stripping --------------------------------------------------------------------- */
@@ -188,8 +189,9 @@ static int apply_value(gw_config_t *cfg, const char *key, const cJSON *v, unsign
     case CFG_INT:
     case CFG_FLOAT: {
         if (!cJSON_IsNumber(v)) {
-            return diag_set(d, TB_ERR_FORMAT, key, "%s must be a number%s%s, got %s", key, p->unit[0] ? " in " : "",
-                            p->unit, json_type_name(v));
+            const char *unit = cfg_param_unit(p);
+            return diag_set(d, TB_ERR_FORMAT, key, "%s must be a number%s%s, got %s", key, unit[0] ? " in " : "",
+                            unit, json_type_name(v));
         }
         double x = v->valuedouble;
         if (cfg_set_number(p, obj, x, &e) != TB_OK) {
@@ -221,10 +223,10 @@ static int apply_value(gw_config_t *cfg, const char *key, const cJSON *v, unsign
         if (cfg_set_string(p, obj, v->valuestring, &e) != TB_OK) {
             if (p->flags & CFG_F_SECRET) {
                 return diag_set(d, TB_ERR_RANGE, key, "%s is %s (at most %u characters)", key, e.reason,
-                                (unsigned)p->size - 1u);
+                                (unsigned)cfg_param_size(p) - 1u);
             }
             return diag_set(d, TB_ERR_RANGE, key, "%s = \"%.60s\" is %s (%u..%u characters)", key, v->valuestring,
-                            e.reason, (unsigned)p->min, (unsigned)p->size - 1u);
+                            e.reason, (unsigned)p->min, (unsigned)cfg_param_size(p) - 1u);
         }
         return TB_OK;
     }
@@ -467,12 +469,13 @@ static void put_comment(sb_t *s, const cfg_param_t *p, int indent)
 {
     char range[160] = "";
     char lo[32], hi[32];
+    const char *unit = cfg_param_unit(p);
     fmt_num(lo, sizeof lo, (double)p->min);
     fmt_num(hi, sizeof hi, (double)p->max);
     switch (p->type) {
     case CFG_INT:
     case CFG_FLOAT:
-        snprintf(range, sizeof range, " [%s..%s%s%s]", lo, hi, p->unit[0] ? " " : "", p->unit);
+        snprintf(range, sizeof range, " [%s..%s%s%s]", lo, hi, unit[0] ? " " : "", unit);
         break;
     case CFG_ENUM: {
         size_t n = (size_t)snprintf(range, sizeof range, " [one of:");
@@ -485,7 +488,7 @@ static void put_comment(sb_t *s, const cfg_param_t *p, int indent)
         break;
     }
     case CFG_STRING:
-        snprintf(range, sizeof range, " [string, at most %u characters]", (unsigned)p->size - 1u);
+        snprintf(range, sizeof range, " [string, at most %u characters]", (unsigned)cfg_param_size(p) - 1u);
         break;
     case CFG_BOOL:
         snprintf(range, sizeof range, " [true or false]");
@@ -495,7 +498,7 @@ static void put_comment(sb_t *s, const cfg_param_t *p, int indent)
                         : (p->flags & CFG_F_RESTART) ? " (applied at restart)"
                                                      : "";
     /* wrap the documentation at ~96 columns */
-    const char *doc = p->doc ? p->doc : "";
+    const char *doc = cfg_param_doc(p);
     sb_put(s, "%*s// ", indent, "");
     int col = indent + 3;
     const char *w = doc;
@@ -600,7 +603,7 @@ int gw_config_schema_json(char *buf, size_t cap)
             jw_obj_begin(&w);
             jw_kv_str(&w, "key", p->key);
             jw_kv_str(&w, "type", types[p->type]);
-            jw_kv_str(&w, "unit", p->unit);
+            jw_kv_str(&w, "unit", cfg_param_unit(p));
             switch (p->type) {
             case CFG_INT:
             case CFG_FLOAT:
@@ -612,7 +615,7 @@ int gw_config_schema_json(char *buf, size_t cap)
                 jw_kv_bool(&w, "default", p->def > 0.5f);
                 break;
             case CFG_STRING:
-                jw_kv_uint(&w, "max_length", (uint64_t)p->size - 1u);
+                jw_kv_uint(&w, "max_length", (uint64_t)cfg_param_size(p) - 1u);
                 if (!(p->flags & CFG_F_SECRET)) {
                     jw_kv_str(&w, "default", p->def_str ? p->def_str : "");
                 }
@@ -631,7 +634,7 @@ int gw_config_schema_json(char *buf, size_t cap)
             jw_kv_bool(&w, "restart", (p->flags & CFG_F_RESTART) != 0u);
             jw_kv_bool(&w, "read_only", (p->flags & CFG_F_READONLY) != 0u);
             jw_kv_bool(&w, "advanced", (p->flags & CFG_F_ADVANCED) != 0u);
-            jw_kv_str(&w, "doc", p->doc ? p->doc : "");
+            jw_kv_str(&w, "doc", cfg_param_doc(p));
             jw_obj_end(&w);
         }
     }
@@ -647,7 +650,7 @@ void gw_config_log_changes(const gw_config_t *a, const gw_config_t *b)
         for (size_t k = 0; k < s->count; k++) {
             const cfg_param_t *p = &s->params[k];
             const uint8_t *fa = (const uint8_t *)oa + p->offset, *fb = (const uint8_t *)ob + p->offset;
-            if (memcmp(fa, fb, p->size) == 0) {
+            if (memcmp(fa, fb, cfg_param_size(p)) == 0) {
                 continue;
             }
             if (p->flags & CFG_F_SECRET) {

@@ -385,7 +385,7 @@ static void changed_keys(jw_t *w, const gw_config_t *a, const gw_config_t *b, bo
         const uint8_t *ob = (const uint8_t *)b + gw_config_sections[i].offset;
         for (size_t k = 0; k < s->count; k++) {
             const cfg_param_t *p = &s->params[k];
-            if (memcmp(oa + p->offset, ob + p->offset, p->size) != 0 && (!restart_only || (p->flags & CFG_F_RESTART))) {
+            if (memcmp(oa + p->offset, ob + p->offset, cfg_param_size(p)) != 0 && (!restart_only || (p->flags & CFG_F_RESTART))) {
                 jw_str(w, p->key);
             }
         }
@@ -478,7 +478,7 @@ static bool cmd_bms_write(gateway_t *g, gw_cmd_t *c, uint32_t now)
     const tb_settings_limits_t *lim = g->poll.limits.valid ? &g->poll.limits : NULL;
     int rc = tb_reg_encode(r, c->value, lim, words, &why);
     if (rc != TB_OK) {
-        return finish(c, rc, 400, "%s = %g %s refused: %s", r->name, c->value, tb_reg_unit(r), why);
+        return finish(c, rc, 400, "%s = %g %s refused: %s", tb_reg_name(r), c->value, tb_reg_unit(r), why);
     }
     if (!g->poll.snap.settings.valid) {
         return finish(c, TB_ERR_STATE, 503, "the BMS settings have not been read yet; try again when the BMS answers");
@@ -492,7 +492,7 @@ static bool cmd_bms_write(gateway_t *g, gw_cmd_t *c, uint32_t now)
         projected[idx + i] = words[i];
     }
     if (tb_settings_check(projected, &why) != TB_OK) {
-        return finish(c, TB_ERR_RANGE, 400, "%s = %g %s refused: %s", r->name, c->value, tb_reg_unit(r), why);
+        return finish(c, TB_ERR_RANGE, 400, "%s = %g %s refused: %s", tb_reg_name(r), c->value, tb_reg_unit(r), why);
     }
     tb_job_t j;
     memset(&j, 0, sizeof j);
@@ -509,7 +509,7 @@ static bool cmd_bms_write(gateway_t *g, gw_cmd_t *c, uint32_t now)
     g->pending_new[0] = words[0];
     g->pending_new[1] = r->words == 2u ? words[1] : 0u;
     g->pending_deadline_ms = now + BMS_COMMAND_TIMEOUT_MS;
-    LOGI("bms", "writing %s = %g %s (%s)", r->name, c->value, tb_reg_unit(r), c->source);
+    LOGI("bms", "writing %s = %g %s (%s)", tb_reg_name(r), c->value, tb_reg_unit(r), c->source);
     return false;
 }
 
@@ -573,7 +573,7 @@ static void write_result(gateway_t *g, gw_cmd_t *c, const tb_job_result_t *res)
     jw_t w;
     jw_init(&w, c->result, sizeof c->result);
     jw_obj_begin(&w);
-    jw_kv_str(&w, "register", r->name);
+    jw_kv_str(&w, "register", tb_reg_name(r));
     jw_kv_uint(&w, "address", r->addr);
     jw_kv_str(&w, "unit", tb_reg_unit(r));
     jw_key(&w, "old");
@@ -617,11 +617,11 @@ gw_cmd_t *gateway_command_poll(gateway_t *g, uint32_t now_ms)
         const tb_reg_t *r = g->pending_reg;
         switch (res->rc) {
         case TB_OK:
-            LOGI("bms", "%s written and read back", r->name);
-            finish(c, TB_OK, 200, "%s written%s", r->name, res->restarting ? "; the BMS restarts to apply it" : " and read back");
+            LOGI("bms", "%s written and read back", tb_reg_name(r));
+            finish(c, TB_OK, 200, "%s written%s", tb_reg_name(r), res->restarting ? "; the BMS restarts to apply it" : " and read back");
             break;
         case TB_ERR_MISMATCH:
-            LOGW("bms", "%s: the BMS acknowledged the write but reads back a different value", r->name);
+            LOGW("bms", "%s: the BMS acknowledged the write but reads back a different value", tb_reg_name(r));
             finish(c, res->rc, 502, "the BMS acknowledged the write but holds a different value");
             break;
         case TB_ERR_NACK:

@@ -3,6 +3,13 @@
 #include <math.h>
 #include <string.h>
 
+#define CFG_UNIT_TEXT_(u, id, text) text,
+const struct cfg_unit_pool cfg_unit_pool = {CFG_UNITS(CFG_UNIT_TEXT_, ~)};
+/* CFG_UEQ_ compares 5 characters, and a row's unit is a byte offset into the pool. */
+#define CFG_UNIT_LEN_(u, id, text) _Static_assert(sizeof text <= 6, "unit " text " is longer than CFG_UEQ_ compares");
+CFG_UNITS(CFG_UNIT_LEN_, ~)
+_Static_assert(sizeof cfg_unit_pool <= 256, "unit offsets are 8-bit");
+
 static void *field(const cfg_param_t *p, void *obj)
 {
     return (uint8_t *)obj + p->offset;
@@ -54,8 +61,8 @@ void cfg_set_defaults(const cfg_section_t *sec, void *obj)
             char *dst = field(p, obj);
             const char *src = p->def_str ? p->def_str : "";
             size_t n = strlen(src);
-            if (n >= p->size) {
-                n = (size_t)p->size - 1u;
+            if (n >= p->str_size) {
+                n = (size_t)p->str_size - 1u;
             }
             memcpy(dst, src, n);
             dst[n] = '\0';
@@ -78,9 +85,19 @@ const cfg_param_t *cfg_find(const cfg_section_t *sec, const char *key)
     return NULL;
 }
 
+/* isfinite() without libgcc compare calls: the exponent bits are not all ones. */
+static bool finite_bits(double v)
+{
+    union {
+        double d;
+        uint64_t u;
+    } x = {v};
+    return (x.u & 0x7FF0000000000000ull) != 0x7FF0000000000000ull;
+}
+
 static int check_number(const cfg_param_t *p, double value, cfg_error_t *err)
 {
-    if (!isfinite(value)) {
+    if (!finite_bits(value)) {
         return fail(err, p, "not a finite number", TB_ERR_RANGE);
     }
     if (p->type == CFG_INT || p->type == CFG_ENUM) {
@@ -138,10 +155,10 @@ int cfg_set_string(const cfg_param_t *p, void *obj, const char *value, cfg_error
         return fail(err, p, "missing value", TB_ERR_ARG);
     }
     size_t n = strlen(value);
-    if (n >= p->size) {
+    if (n >= p->str_size) {
         return fail(err, p, "too long", TB_ERR_RANGE);
     }
-    if ((double)n < (double)p->min) {
+    if ((float)n < p->min) { /* exact: n < str_size <= 255 */
         return fail(err, p, "too short", TB_ERR_RANGE);
     }
     if (has_control_chars(value)) {
@@ -158,7 +175,8 @@ int cfg_set_enum_name(const cfg_param_t *p, void *obj, const char *name, cfg_err
     }
     for (uint8_t i = 0; name && i < p->name_count; i++) {
         if (strcmp(p->names[i], name) == 0) {
-            store_number(p, obj, (double)i);
+            int32_t v = i;
+            memcpy(field(p, obj), &v, sizeof v);
             return TB_OK;
         }
     }
@@ -205,11 +223,12 @@ const char *cfg_get_enum_name(const cfg_param_t *p, const void *obj)
     if (p->type != CFG_ENUM) {
         return "";
     }
-    double v = cfg_get_number(p, obj);
-    if (v < 0.0 || v >= (double)p->name_count) {
+    int32_t i;
+    memcpy(&i, cfield(p, obj), sizeof i);
+    if (i < 0 || i >= p->name_count) {
         return "";
     }
-    return p->names[(unsigned)v];
+    return p->names[i];
 }
 
 int cfg_validate(const cfg_section_t *sec, const void *obj, cfg_error_t *err)
@@ -229,13 +248,13 @@ int cfg_validate(const cfg_section_t *sec, const void *obj, cfg_error_t *err)
         case CFG_STRING: {
             const char *s = cfield(p, obj);
             size_t n = 0;
-            while (n < p->size && s[n] != '\0') {
+            while (n < p->str_size && s[n] != '\0') {
                 n++;
             }
-            if (n >= p->size) {
+            if (n >= p->str_size) {
                 return fail(err, p, "not terminated", TB_ERR_RANGE);
             }
-            if ((double)n < (double)p->min) {
+            if ((float)n < p->min) { /* exact: n < str_size <= 255 */
                 return fail(err, p, "too short", TB_ERR_RANGE);
             }
             break;

@@ -35,23 +35,66 @@ enum {
     CFG_F_ADVANCED = 1u << 3  /* hidden behind "advanced" in the UI */
 };
 
+/* Units a row may name (CFG_ROW_FLOAT/INT's UNIT argument): (identifier, text). A row stores the
+ * unit's offset in one shared pool of the texts instead of a pointer to its own copy; a UNIT
+ * missing here does not compile ("initializer element is not constant" at the row, naming
+ * cfg_unit_not_in_CFG_UNITS). At most 5 characters each (checked). */
+#define CFG_UNITS(X, u)                                                                                \
+    X(u, unit_none, "") X(u, unit_v, "V") X(u, unit_a, "A") X(u, unit_pct, "%") X(u, unit_degc, "degC")   \
+    X(u, unit_ms, "ms") X(u, unit_s, "s") X(u, unit_min, "min") X(u, unit_d, "d") X(u, unit_a_s, "A/s") \
+    X(u, unit_v_min, "V/min") X(u, unit_hz, "Hz") X(u, unit_wh, "Wh") X(u, unit_b, "B") X(u, unit_c, "C")
+
+#define CFG_UNIT_FIELD_(u, id, text) char id[sizeof text];
+struct cfg_unit_pool {
+    CFG_UNITS(CFG_UNIT_FIELD_, ~)
+};
+extern const struct cfg_unit_pool cfg_unit_pool;
+
 typedef struct {
     const char *key;    /* dotted, lower_snake parts: "charge.cell_bulk_v" */
-    const char *unit;   /* "V", "A", "ms", "%", "degC", "" */
     float min;          /* INT/FLOAT: inclusive minimum; STRING: minimum length */
     float max;          /* INT/FLOAT: inclusive maximum; STRING: ignored (size-1 is the max) */
     float def;          /* default for BOOL (0/1), INT, FLOAT, ENUM (index) */
-    union {             /* one or the other, by type (36-byte rows on a 32-bit target) */
+    union {             /* one or the other, by type */
         const char *def_str;      /* STRING: default (NULL = "") */
         const char *const *names; /* ENUM: value names */
     };
-    const char *doc;    /* one sentence: what it does and why the default */
-    uint16_t offset;    /* offsetof(struct, field) */
-    uint16_t size;      /* sizeof(field) */
-    uint8_t type;       /* cfg_type_t (a byte: the tables are in ROM) */
-    uint8_t flags;      /* CFG_F_* */
-    uint8_t name_count; /* ENUM: number of names */
-} cfg_param_t;
+#if TB_CORE_DOCS
+    const char *doc;    /* cfg_param_doc(): one sentence, what it does and why the default */
+#endif
+    uint16_t offset;    /* offsetof(struct, field); the field's size: cfg_param_size() */
+    unsigned type : 3;  /* cfg_type_t */
+    unsigned flags : 5; /* CFG_F_* */
+    union {             /* one byte, by type: */
+        uint8_t str_size;   /* STRING: sizeof(field), i.e. the longest value + 1 */
+        uint8_t name_count; /* ENUM: number of names */
+        uint8_t unit;       /* INT, FLOAT: cfg_param_unit(), offset of the text in cfg_unit_pool */
+    };
+} cfg_param_t;          /* 24 bytes on a 32-bit target (28 with TB_CORE_DOCS) */
+
+/* Unit of an INT/FLOAT value: "V", "A", "ms", "%", "degC", ... or "". Never NULL. */
+static inline const char *cfg_param_unit(const cfg_param_t *p)
+{
+    return p->type == CFG_INT || p->type == CFG_FLOAT ? (const char *)&cfg_unit_pool + p->unit : "";
+}
+
+/* sizeof the field at `offset` (the storage of the type, see above; checked when a row is built). */
+static inline size_t cfg_param_size(const cfg_param_t *p)
+{
+    return p->type == CFG_STRING ? p->str_size : p->type == CFG_BOOL ? sizeof(bool) : sizeof(int32_t);
+}
+
+/* The row's documentation sentence; "" when built with TB_CORE_DOCS=0 (core/tb_docs.h), which
+ * drops the text and the pointer from every row. Never NULL. */
+static inline const char *cfg_param_doc(const cfg_param_t *p)
+{
+#if TB_CORE_DOCS
+    return p->doc;
+#else
+    (void)p;
+    return "";
+#endif
+}
 
 typedef struct {
     const char *name;           /* first key component, e.g. "charge" */
@@ -60,21 +103,40 @@ typedef struct {
     size_t struct_size;         /* sizeof the section struct, for bounds checks */
 } cfg_section_t;
 
-/* Row constructors keep tables readable. S is the struct type, F the field. DOC is compiled to ""
- * when TB_CORE_DOCS is 0 (core/tb_docs.h). */
-#define CFG_ROW_(S, F, KEY, TYPE, UNIT, MIN, MAX, DEF, FLAGS, DOC) \
-    .key = KEY, .unit = UNIT, .min = (float)(MIN), .max = (float)(MAX), .def = (float)(DEF), .doc = TB_DOC(DOC), \
-    .offset = (uint16_t)offsetof(S, F), .size = (uint16_t)sizeof(((S *)0)->F), .type = (uint8_t)(TYPE), .flags = (FLAGS)
+/* Row constructors keep tables readable. S is the struct type, F the field (an offset, string
+ * size or name count that does not fit the row fails to compile: -Woverflow). DOC is dropped when
+ * TB_CORE_DOCS is 0 (core/tb_docs.h). UNIT is a string literal from CFG_UNITS; the compiler turns
+ * it into the pool offset (the literals compared character by character in a constant
+ * initializer, which GCC and Clang fold). */
+#if TB_CORE_DOCS
+#define CFG_DOC_(DOC) .doc = (DOC),
+#else
+#define CFG_DOC_(DOC)
+#endif
+#define CFG_UCH_(s, i) ((s "\0\0\0\0\0")[i])
+#define CFG_UEQ_(a, b)                                                                                       \
+    (sizeof(a) == sizeof(b) && CFG_UCH_(a, 0) == CFG_UCH_(b, 0) && CFG_UCH_(a, 1) == CFG_UCH_(b, 1) &&       \
+     CFG_UCH_(a, 2) == CFG_UCH_(b, 2) && CFG_UCH_(a, 3) == CFG_UCH_(b, 3) && CFG_UCH_(a, 4) == CFG_UCH_(b, 4))
+#define CFG_UNIT_TRY_(u, id, text) CFG_UEQ_(u, text) ? offsetof(struct cfg_unit_pool, id) :
+int cfg_unit_not_in_CFG_UNITS(void); /* never defined: only named by a row with an unknown unit */
+#define CFG_UNIT_(UNIT) (uint8_t)(CFG_UNITS(CFG_UNIT_TRY_, UNIT)(size_t)cfg_unit_not_in_CFG_UNITS())
+/* The field must have the type's storage (a negative array size otherwise). */
+#define CFG_OFFSET_(S, F, STORAGE) (offsetof(S, F) + 0u * sizeof(char[sizeof(((S *)0)->F) == (STORAGE) ? 1 : -1]))
+#define CFG_ROW_(S, F, KEY, TYPE, STORAGE, MIN, MAX, DEF, FLAGS, DOC)                                     \
+    .key = KEY, .min = (float)(MIN), .max = (float)(MAX), .def = (float)(DEF), CFG_DOC_(DOC)            \
+    .offset = CFG_OFFSET_(S, F, STORAGE), .type = (TYPE), .flags = (FLAGS)
 #define CFG_ROW_FLOAT(S, F, KEY, UNIT, MIN, MAX, DEF, FLAGS, DOC) \
-    {CFG_ROW_(S, F, KEY, CFG_FLOAT, UNIT, MIN, MAX, DEF, FLAGS, DOC)}
+    {CFG_ROW_(S, F, KEY, CFG_FLOAT, sizeof(float), MIN, MAX, DEF, FLAGS, DOC), .unit = CFG_UNIT_(UNIT)}
 #define CFG_ROW_INT(S, F, KEY, UNIT, MIN, MAX, DEF, FLAGS, DOC) \
-    {CFG_ROW_(S, F, KEY, CFG_INT, UNIT, MIN, MAX, DEF, FLAGS, DOC)}
+    {CFG_ROW_(S, F, KEY, CFG_INT, sizeof(int32_t), MIN, MAX, DEF, FLAGS, DOC), .unit = CFG_UNIT_(UNIT)}
 #define CFG_ROW_BOOL(S, F, KEY, DEF, FLAGS, DOC) \
-    {CFG_ROW_(S, F, KEY, CFG_BOOL, "", 0, 1, DEF, FLAGS, DOC)}
-#define CFG_ROW_STR(S, F, KEY, MINLEN, DEF, FLAGS, DOC) \
-    {CFG_ROW_(S, F, KEY, CFG_STRING, "", MINLEN, 0, 0, FLAGS, DOC), .def_str = (DEF)}
-#define CFG_ROW_ENUM(S, F, KEY, NAMES, COUNT, DEF, FLAGS, DOC) \
-    {CFG_ROW_(S, F, KEY, CFG_ENUM, "", 0, (COUNT) - 1, DEF, FLAGS, DOC), .names = (NAMES), .name_count = (uint8_t)(COUNT)}
+    {CFG_ROW_(S, F, KEY, CFG_BOOL, sizeof(bool), 0, 1, DEF, FLAGS, DOC)}
+#define CFG_ROW_STR(S, F, KEY, MINLEN, DEF, FLAGS, DOC)                                               \
+    {CFG_ROW_(S, F, KEY, CFG_STRING, sizeof(((S *)0)->F), MINLEN, 0, 0, FLAGS, DOC), .def_str = (DEF), \
+     .str_size = sizeof(((S *)0)->F)}
+#define CFG_ROW_ENUM(S, F, KEY, NAMES, COUNT, DEF, FLAGS, DOC)                                          \
+    {CFG_ROW_(S, F, KEY, CFG_ENUM, sizeof(int32_t), 0, (COUNT) - 1, DEF, FLAGS, DOC), .names = (NAMES), \
+     .name_count = (COUNT)}
 
 /* Detail of a refused value, for messages like
  * "charge.cell_bulk_v = 5.2 is out of range [3.3, 3.65] V". Static strings only. */

@@ -1,13 +1,13 @@
 /* tb_docs: the TB_CORE_DOCS build knob.
  *
- * Documentation text in the core's ROM tables — the one-sentence `doc` of every configuration
- * row (core/cfg_schema.h) and the label and value description of every register
- * (core/tb_regs.h) — is written as TB_DOC("..."). Default 1 keeps it. 0 compiles each to "" so
- * that a microcontroller build does not carry the text in flash (the target build in
- * tests/target does this; docs/porting.md, docs/performance.md). Everything else stays: keys,
- * names, units, ranges, defaults and the struct fields themselves; only the text is empty, and a
- * port that shows it must cope with "" (e.g. take the text from a file generated on the host).
- * A NULL value description stays NULL.
+ * Documentation text in the core's ROM tables — the one-sentence doc of every configuration
+ * row (core/cfg_schema.h, cfg_param_doc()) and the label and value description of every
+ * register (core/tb_regs.h) — is kept with the default 1. 0 leaves it out so that a
+ * microcontroller build does not carry the text in flash (the target build in tests/target does
+ * this; docs/porting.md, docs/performance.md): the accessors return "" and the configuration
+ * rows lose their doc pointer too. Everything else stays: keys, names, units, ranges and
+ * defaults; a port that shows the text must cope with "" (e.g. take it from a file generated on
+ * the host). A NULL value description stays NULL. Other table text can use TB_DOC("...").
  */
 #ifndef TB_DOCS_H
 #define TB_DOCS_H

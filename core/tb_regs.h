@@ -11,9 +11,9 @@
  * vendor's units (mV, mA, A, degC, %, s, 0.01 Ah shown as Ah) because that is how TinyBMS owners
  * know them from Battery Insider; the typed snapshot in core/bms.h is in SI units.
  *
- * Limits: `min`/`max` are RAW limits from the document. Some limits depend on the board and are
- * set by the firmware (TB_REGF_DEVICE_LIMITS); the real ones can be read with command 0x1D and
- * passed to tb_reg_encode() to narrow the check.
+ * Limits: tb_reg_min()/tb_reg_max() are RAW limits from the document. Some limits depend on the
+ * board and are set by the firmware (TB_REGF_DEVICE_LIMITS); the real ones can be read with
+ * command 0x1D and passed to tb_reg_encode() to narrow the check.
  */
 #ifndef TB_REGS_H
 #define TB_REGS_H
@@ -55,20 +55,22 @@ typedef enum {
     TB_U_COUNT
 } tb_unit_t;
 
-/* One row: 24 bytes on a 32-bit target. Unit, label and value description through the
- * accessors below. */
+/* One row: 8 bytes. Small fields are bit-fields (read them as usual: r->type, r->words, ...);
+ * the name, scale and raw range are shared pools indexed by the row (flash on a microcontroller:
+ * a 16-bit offset and two small indexes instead of a pointer, a float and two int32 per row);
+ * read them through tb_reg_name(), tb_reg_scale(), tb_reg_min() and tb_reg_max(). Unit, label
+ * and value description through the accessors below too. */
 typedef struct {
     uint16_t addr;
-    uint8_t words;      /* 1 or 2 */
-    uint8_t type;       /* tb_reg_type_t */
-    uint8_t group;      /* tb_reg_group_t */
-    uint8_t flags;      /* TB_REGF_* */
-    uint8_t unit;       /* tb_unit_t */
-    uint8_t has_values; /* 1 if the register has a value description (tb_reg_values) */
-    float scale;        /* value = raw * scale */
-    int32_t min;        /* raw, if TB_REGF_RANGE */
-    int32_t max;        /* raw, if TB_REGF_RANGE */
-    const char *name;   /* unique snake_case, e.g. "over_voltage_cutoff" */
+    uint16_t name_ofs;       /* tb_reg_name() */
+    unsigned words : 2;      /* 1 or 2 */
+    unsigned type : 4;       /* tb_reg_type_t */
+    unsigned group : 3;      /* tb_reg_group_t */
+    unsigned flags : 6;      /* TB_REGF_* */
+    unsigned unit : 4;       /* tb_unit_t */
+    unsigned has_values : 1; /* 1 if the register has a value description (tb_reg_values) */
+    unsigned scale_idx : 3;  /* tb_reg_scale() */
+    unsigned range_idx : 5;  /* tb_reg_min(), tb_reg_max() */
 } tb_reg_t;
 
 extern const tb_reg_t tb_regs[];
@@ -79,6 +81,13 @@ const tb_reg_t *tb_reg_find(uint16_t addr);
 /* Register by name (exact) or by decimal address string ("315"); NULL if unknown. */
 const tb_reg_t *tb_reg_lookup(const char *name_or_addr);
 const char *tb_reg_group_name(tb_reg_group_t g);
+/* Unique snake_case name, e.g. "over_voltage_cutoff". Never NULL. */
+const char *tb_reg_name(const tb_reg_t *r);
+/* value = raw * scale (e.g. 0.1f for 0.1 mV steps, 1.0f for most). */
+float tb_reg_scale(const tb_reg_t *r);
+/* Raw limits, meaningful if TB_REGF_RANGE (0 otherwise). */
+int32_t tb_reg_min(const tb_reg_t *r);
+int32_t tb_reg_max(const tb_reg_t *r);
 /* Unit of the value: "mV", "V", "A", "mA", "degC", "%", "s", "Ah", "km", "km/h" or "". Never NULL. */
 const char *tb_reg_unit(const tb_reg_t *r);
 /* Short human label ("Over-voltage cutoff"); "" when built with TB_CORE_DOCS=0. Never NULL. */

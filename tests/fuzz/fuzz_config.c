@@ -49,10 +49,10 @@ static bool same(const gw_config_t *a, const gw_config_t *b, bool readonly_only)
                 continue;
             }
             if (p->type == CFG_STRING) {
-                if (strncmp((const char *)oa + p->offset, (const char *)ob + p->offset, p->size) != 0) {
+                if (strncmp((const char *)oa + p->offset, (const char *)ob + p->offset, cfg_param_size(p)) != 0) {
                     return false;
                 }
-            } else if (memcmp(oa + p->offset, ob + p->offset, p->size) != 0) {
+            } else if (memcmp(oa + p->offset, ob + p->offset, cfg_param_size(p)) != 0) {
                 return false;
             }
         }

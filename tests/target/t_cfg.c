@@ -24,12 +24,13 @@ static void section_is_sane(const cfg_section_t *sec, void *obj)
         const cfg_param_t *p = &sec->params[i];
         tt_context(p->key);
         TT_CHECK(strncmp(p->key, sec->name, prefix) == 0 && p->key[prefix] == '.');
-        TT_CHECK((size_t)p->offset + p->size <= sec->struct_size);
+        TT_CHECK((size_t)p->offset + cfg_param_size(p) <= sec->struct_size);
         TT_CHECK(p->min <= p->max || p->type == CFG_STRING);
         TT_CHECK(cfg_find(sec, p->key) == p);
-        TT_CHECK(p->doc != NULL);
+        TT_CHECK(cfg_param_doc(p) != NULL && cfg_param_unit(p) != NULL);
 #if defined(TB_CORE_DOCS) && TB_CORE_DOCS == 0
-        TT_STREQ(p->doc, ""); /* the build knob really drops the documentation */
+        TT_STREQ(cfg_param_doc(p), ""); /* the build knob really drops the documentation */
+        TT_EQ(sizeof *p, 24u);          /* ... and the pointer to it from every row */
 #endif
     }
     tt_context(NULL);

@@ -397,9 +397,9 @@ static void config_and_names(void **state)
     for (size_t i = 0; i < alarms_section.count; i++) {
         const cfg_param_t *p = &alarms_section.params[i];
         assert_true(strncmp(p->key, "alarms.", 7) == 0);
-        assert_true(strlen(p->doc) > 20u);
+        assert_true(strlen(cfg_param_doc(p)) > 20u);
         assert_true(p->def >= p->min && p->def <= p->max);
-        covered += p->size;
+        covered += cfg_param_size(p);
     }
     assert_int_equal(covered, sizeof(alarms_config_t)); /* every field has a row */
     alarms_config_t b = c;

@@ -141,7 +141,7 @@ static void config_defaults(void **state)
     assert_non_null(cfg_find(&can_sched_cfg_section, "can.manufacturer"));
     assert_non_null(cfg_find(&can_sched_cfg_section, "can.shadow"));
     for (size_t i = 0; i < can_sched_cfg_section.count; i++) {
-        assert_non_null(can_sched_cfg_section.params[i].doc);
+        assert_non_null(cfg_param_doc(&can_sched_cfg_section.params[i]));
         assert_true(strncmp(can_sched_cfg_section.params[i].key, "can.", 4) == 0);
     }
 }
@@ -158,7 +158,7 @@ static void config_refuses_brands_and_junk(void **state)
             default_cfg(&cfg);
             const cfg_param_t *p = cfg_find(&can_sched_cfg_section, keys[k]);
             assert_non_null(p);
-            if (strlen(brands[b]) >= p->size) {
+            if (strlen(brands[b]) >= cfg_param_size(p)) {
                 continue; /* does not fit this field anyway */
             }
             /* the generic setter checks length only ... */

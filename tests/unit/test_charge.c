@@ -1039,11 +1039,11 @@ static void config_schema_is_complete_and_defaults_valid(void **state)
     assert_int_equal(chg_config_check(&c, &why), TB_OK);
     for (size_t i = 0; i < chg_section.count; i++) {
         const cfg_param_t *p = &chg_section.params[i];
-        assert_non_null(p->doc);
-        assert_true(strlen(p->doc) > 20u);
+        assert_non_null(cfg_param_doc(p));
+        assert_true(strlen(cfg_param_doc(p)) > 20u);
         assert_true(strncmp(p->key, "charge.", 7) == 0);
         assert_true(p->def >= p->min && p->def <= p->max);
-        assert_true((size_t)p->offset + p->size <= sizeof(chg_config_t));
+        assert_true((size_t)p->offset + cfg_param_size(p) <= sizeof(chg_config_t));
         for (size_t j = 0; j < i; j++) {
             assert_true(strcmp(p->key, chg_section.params[j].key) != 0);
         }
@@ -1052,7 +1052,7 @@ static void config_schema_is_complete_and_defaults_valid(void **state)
      * cover that part of the struct except the padding after its two bools (3 bytes each). */
     size_t covered = 0;
     for (size_t i = 0; i < chg_section.count; i++) {
-        covered += chg_section.params[i].size;
+        covered += cfg_param_size(&chg_section.params[i]);
     }
     assert_int_equal(covered + 6u, offsetof(chg_config_t, failsafe));
 

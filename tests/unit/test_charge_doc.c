@@ -68,13 +68,13 @@ static void render_section(sb_t *s, const cfg_section_t *sec, const void *defaul
         char lo[32];
         char hi[32];
         char def[64];
-        const char *unit = p->unit && p->unit[0] ? p->unit : "";
+        const char *unit = cfg_param_unit(p);
         switch (p->type) {
         case CFG_BOOL:
             snprintf(lo, sizeof lo, "%s", "");
             snprintf(def, sizeof def, "%s", cfg_get_bool(p, defaults) ? "true" : "false");
             sb_printf(s, "| `%s`%s | | true/false | %s | %s |\n", p->key, (p->flags & CFG_F_ADVANCED) ? " (adv.)" : "",
-                      def, p->doc);
+                      def, cfg_param_doc(p));
             continue;
         case CFG_ENUM: {
             char names[128] = "";
@@ -83,11 +83,11 @@ static void render_section(sb_t *s, const cfg_section_t *sec, const void *defaul
                 strncat(names, p->names[k], sizeof names - strlen(names) - 1u);
             }
             sb_printf(s, "| `%s`%s | | %s | %s | %s |\n", p->key, (p->flags & CFG_F_ADVANCED) ? " (adv.)" : "", names,
-                      cfg_get_enum_name(p, defaults), p->doc);
+                      cfg_get_enum_name(p, defaults), cfg_param_doc(p));
             continue;
         }
         case CFG_STRING:
-            sb_printf(s, "| `%s` | | text | \"%s\" | %s |\n", p->key, p->def_str ? p->def_str : "", p->doc);
+            sb_printf(s, "| `%s` | | text | \"%s\" | %s |\n", p->key, p->def_str ? p->def_str : "", cfg_param_doc(p));
             continue;
         case CFG_INT:
         case CFG_FLOAT:
@@ -98,7 +98,7 @@ static void render_section(sb_t *s, const cfg_section_t *sec, const void *defaul
         num(hi, sizeof hi, p, p->max);
         num(def, sizeof def, p, (float)cfg_get_number(p, defaults));
         sb_printf(s, "| `%s`%s | %s | %s .. %s | %s | %s |\n", p->key, (p->flags & CFG_F_ADVANCED) ? " (adv.)" : "",
-                  unit, lo, hi, def, p->doc);
+                  unit, lo, hi, def, cfg_param_doc(p));
     }
 }
 

@@ -247,8 +247,8 @@ static void config_rows(void **state)
     size_t covered = 0;
     for (size_t i = 0; i < energy_section.count; i++) {
         assert_true(strncmp(energy_section.params[i].key, "energy.", 7) == 0);
-        assert_true(strlen(energy_section.params[i].doc) > 20u);
-        covered += energy_section.params[i].size;
+        assert_true(strlen(cfg_param_doc(&energy_section.params[i])) > 20u);
+        covered += cfg_param_size(&energy_section.params[i]);
     }
     assert_int_equal(covered, sizeof(energy_config_t));
     assert_int_equal(c.max_gap_ms, 5000);

@@ -21,20 +21,28 @@ static void table_is_sorted_unique_and_consistent(void **state)
             assert_true(r->addr >= prev->addr + prev->words);
         }
         for (size_t j = i + 1; j < tb_regs_count; j++) {
-            if (strcmp(r->name, tb_regs[j].name) == 0) {
-                fail_msg("duplicate name %s", r->name);
+            if (strcmp(tb_reg_name(r), tb_reg_name(&tb_regs[j])) == 0) {
+                fail_msg("duplicate name %s", tb_reg_name(r));
             }
         }
         assert_true(r->words == 1 || r->words == 2);
-        assert_true(r->scale > 0.0f);
+        assert_true(tb_reg_scale(r) > 0.0f);
         if (r->flags & TB_REGF_WRITABLE) {
             assert_true(r->addr >= 300 && r->addr + r->words - 1 <= 399);
         }
         if (r->flags & TB_REGF_RANGE) {
-            assert_true(r->min <= r->max);
+            assert_true(tb_reg_min(r) <= tb_reg_max(r));
         }
         assert_ptr_equal(tb_reg_find(r->addr), r);
-        assert_ptr_equal(tb_reg_lookup(r->name), r);
+        assert_ptr_equal(tb_reg_lookup(tb_reg_name(r)), r);
+        /* the decimals kept with each scale: the first d with scale * 10^d >= 0.999 (floats: 3) */
+        unsigned d = 0;
+        for (float s = tb_reg_scale(r); s < 0.999f && d < 9u; s *= 10.0f) {
+            d++;
+        }
+        assert_int_equal(tb_reg_decimals(r), r->type == TB_T_FLOAT32 ? 3u : d);
+        /* a value description wherever the row says it has one */
+        assert_true(!r->has_values || (tb_reg_values(r) != NULL && tb_reg_values(r)[0] != '\0'));
         settings += r->group == TB_GRP_SETTINGS;
         live += r->group == TB_GRP_LIVE;
         events += r->group == TB_GRP_EVENTS;

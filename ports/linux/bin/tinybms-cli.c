@@ -204,7 +204,7 @@ static void print_value(const tb_reg_t *r, const uint16_t *words)
 static void print_range(const tb_reg_t *r, int64_t lo, int64_t hi)
 {
     unsigned d = tb_reg_decimals(r);
-    printf("%.*f..%.*f", (int)d, (double)lo * (double)r->scale, (int)d, (double)hi * (double)r->scale);
+    printf("%.*f..%.*f", (int)d, (double)lo * (double)tb_reg_scale(r), (int)d, (double)hi * (double)tb_reg_scale(r));
 }
 
 static int cmd_settings(const opts_t *o)
@@ -230,16 +230,16 @@ static int cmd_settings(const opts_t *o)
             continue;
         }
         const uint16_t *w = &s->raw[r->addr - BMS_SETTINGS_FIRST];
-        printf("%-4u %-34s %12.*f %-5s  ", r->addr, r->name, (int)tb_reg_decimals(r), tb_reg_decode(r, w), tb_reg_unit(r));
+        printf("%-4u %-34s %12.*f %-5s  ", r->addr, tb_reg_name(r), (int)tb_reg_decimals(r), tb_reg_decode(r, w), tb_reg_unit(r));
         if (r->flags & TB_REGF_RANGE) {
-            print_range(r, r->min, r->max);
+            print_range(r, tb_reg_min(r), tb_reg_max(r));
         }
         if (lim && r->words == 1u) {
             unsigned k = (unsigned)(r->addr - BMS_SETTINGS_FIRST);
             bool sg = r->type == TB_T_INT16;
             printf(" / ");
             print_range(r, sg ? (int16_t)lim->min[k] : lim->min[k], sg ? (int16_t)lim->max[k] : lim->max[k]);
-            printf(", %.*f", (int)tb_reg_decimals(r), (double)(sg ? (int16_t)lim->def[k] : lim->def[k]) * (double)r->scale);
+            printf(", %.*f", (int)tb_reg_decimals(r), (double)(sg ? (int16_t)lim->def[k] : lim->def[k]) * (double)tb_reg_scale(r));
         }
         putchar('\n');
     }
@@ -272,7 +272,7 @@ static int cmd_get(const opts_t *o, const char *name)
         bms_json_register(&jw, r, w, NULL);
         return emit_json(&jw);
     }
-    printf("%s (%u) = ", r->name, r->addr);
+    printf("%s (%u) = ", tb_reg_name(r), r->addr);
     print_value(r, w);
     printf(" %s   raw 0x%04X", tb_reg_unit(r), w[0]);
     if (r->words == 2u) {
@@ -312,12 +312,12 @@ static int precheck_set(const char *name, const char *value, const tb_reg_t **re
     const char *why = NULL;
     int rc = tb_reg_encode(r, *v, NULL, words, &why);
     if (rc != TB_OK) {
-        fprintf(stderr, "tinybms-cli: refused: %s = %s %s: %s", r->name, value, tb_reg_unit(r), why);
+        fprintf(stderr, "tinybms-cli: refused: %s = %s %s: %s", tb_reg_name(r), value, tb_reg_unit(r), why);
         if (rc == TB_ERR_RANGE && (r->flags & TB_REGF_RANGE)) {
             fprintf(stderr, " (allowed ");
             unsigned d = tb_reg_decimals(r);
-            fprintf(stderr, "%.*f..%.*f %s, step %.*f)", (int)d, (double)r->min * (double)r->scale, (int)d,
-                    (double)r->max * (double)r->scale, tb_reg_unit(r), (int)d, (double)r->scale);
+            fprintf(stderr, "%.*f..%.*f %s, step %.*f)", (int)d, (double)tb_reg_min(r) * (double)tb_reg_scale(r), (int)d,
+                    (double)tb_reg_max(r) * (double)tb_reg_scale(r), tb_reg_unit(r), (int)d, (double)tb_reg_scale(r));
         }
         fputc('\n', stderr);
         return EXIT_USAGE;
@@ -339,7 +339,7 @@ static int cmd_set(const opts_t *o, const tb_reg_t *r, double v)
     const char *why = NULL;
     int rc = tb_reg_encode(r, v, g_poll.limits.valid ? &g_poll.limits : NULL, words, &why);
     if (rc != TB_OK) {
-        fprintf(stderr, "tinybms-cli: refused: %s: %s\n", r->name, why);
+        fprintf(stderr, "tinybms-cli: refused: %s: %s\n", tb_reg_name(r), why);
         return EXIT_USAGE;
     }
     uint16_t projected[BMS_SETTINGS_COUNT];
@@ -352,7 +352,7 @@ static int cmd_set(const opts_t *o, const tb_reg_t *r, double v)
             projected[idx + i] = words[i];
         }
         if (tb_settings_check(projected, &why) != TB_OK) {
-            fprintf(stderr, "tinybms-cli: refused: %s = %g %s would break a settings rule: %s\n", r->name, v, tb_reg_unit(r), why);
+            fprintf(stderr, "tinybms-cli: refused: %s = %g %s would break a settings rule: %s\n", tb_reg_name(r), v, tb_reg_unit(r), why);
             return EXIT_USAGE;
         }
     }
@@ -367,7 +367,7 @@ static int cmd_set(const opts_t *o, const tb_reg_t *r, double v)
         jw_t w;
         jw_init(&w, g_json, sizeof g_json);
         jw_obj_begin(&w);
-        jw_kv_str(&w, "register", r->name);
+        jw_kv_str(&w, "register", tb_reg_name(r));
         jw_kv_uint(&w, "address", r->addr);
         jw_kv_str(&w, "unit", tb_reg_unit(r));
         jw_key(&w, "old");
@@ -386,7 +386,7 @@ static int cmd_set(const opts_t *o, const tb_reg_t *r, double v)
         jw_obj_end(&w);
         emit_json(&w);
     } else {
-        printf("%s (%u): ", r->name, r->addr);
+        printf("%s (%u): ", tb_reg_name(r), r->addr);
         print_value(r, old);
         printf(" -> ");
         print_value(r, words);
@@ -512,16 +512,16 @@ static int cmd_registers(const opts_t *o)
             jw_obj_begin(&w);
             jw_kv_uint(&w, "address", r->addr);
             jw_kv_uint(&w, "words", r->words);
-            jw_kv_str(&w, "name", r->name);
+            jw_kv_str(&w, "name", tb_reg_name(r));
             jw_kv_str(&w, "label", tb_reg_label(r));
             jw_kv_str(&w, "group", tb_reg_group_name((tb_reg_group_t)r->group));
             jw_kv_str(&w, "type", tb_reg_type_name((tb_reg_type_t)r->type));
-            jw_kv_double(&w, "scale", (double)r->scale, 6);
+            jw_kv_double(&w, "scale", (double)tb_reg_scale(r), 6);
             jw_kv_str(&w, "unit", tb_reg_unit(r));
             jw_kv_bool(&w, "writable", (r->flags & TB_REGF_WRITABLE) != 0u);
             if (r->flags & TB_REGF_RANGE) {
-                jw_kv_double(&w, "min", (double)r->min * (double)r->scale, tb_reg_decimals(r));
-                jw_kv_double(&w, "max", (double)r->max * (double)r->scale, tb_reg_decimals(r));
+                jw_kv_double(&w, "min", (double)tb_reg_min(r) * (double)tb_reg_scale(r), tb_reg_decimals(r));
+                jw_kv_double(&w, "max", (double)tb_reg_max(r) * (double)tb_reg_scale(r), tb_reg_decimals(r));
             }
             if (tb_reg_values(r)) {
                 jw_kv_str(&w, "values", tb_reg_values(r));
@@ -535,9 +535,9 @@ static int cmd_registers(const opts_t *o)
     for (size_t i = 0; i < tb_regs_count; i++) {
         const tb_reg_t *r = &tb_regs[i];
         printf("%-4u %-5u %-11s %-9s %-40s %-6s ", r->addr, r->words, tb_reg_type_name((tb_reg_type_t)r->type),
-               (r->flags & TB_REGF_WRITABLE) ? "rw" : "ro", r->name, tb_reg_unit(r));
+               (r->flags & TB_REGF_WRITABLE) ? "rw" : "ro", tb_reg_name(r), tb_reg_unit(r));
         if (r->flags & TB_REGF_RANGE) {
-            print_range(r, r->min, r->max);
+            print_range(r, tb_reg_min(r), tb_reg_max(r));
         }
         putchar('\n');
     }
