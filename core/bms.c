@@ -1,4 +1,5 @@
 #include "core/bms.h"
+#include "core/tb_bits.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -71,12 +72,6 @@ const char *bms_event_class_name(bms_event_class_t c)
     return "unknown";
 }
 
-#if defined(__GNUC__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE
-#endif
-
 static bool temp_ok(float t)
 {
     return t >= TEMP_MIN_C && t <= TEMP_MAX_C;
@@ -84,30 +79,9 @@ static bool temp_ok(float t)
 
 /* (float)raw * k: every register scaling goes through one call (int32_t holds both the uint16_t
  * registers and the int16_t ones, and converts exactly: |raw| < 2^24). */
-static NOINLINE float scaled(int32_t raw, float k)
+static TB_NOINLINE float scaled(int32_t raw, float k)
 {
     return (float)raw * k;
-}
-
-typedef union {
-    float f;
-    uint32_t u;
-} f32_bits_t;
-
-/* isfinite() on the bit image (exponent all ones = infinity or NaN): the same answer for every
- * input, without two soft-float comparisons (memcpy/fabsf would be library calls here). */
-static bool fin(float v)
-{
-    f32_bits_t b = {v};
-    return (b.u & 0x7F800000u) != 0x7F800000u;
-}
-
-/* fabsf() by clearing the sign bit, which is what fabsf() does. */
-static float abs_f(float v)
-{
-    f32_bits_t b = {v};
-    b.u &= 0x7FFFFFFFu;
-    return b.f;
 }
 
 int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint32_t now_ms, const char **why)
@@ -137,11 +111,11 @@ int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint3
         return tb_err_why(why, TB_ERR_RANGE, "min/max cell voltage (registers 40/41) implausible");
     }
     l.pack_voltage_v = tb_float_from_regs(&regs[36]);
-    if (!fin(l.pack_voltage_v) || l.pack_voltage_v < 0.0f || l.pack_voltage_v > PACK_MAX_V) {
+    if (!tb_f32_finite(l.pack_voltage_v) || l.pack_voltage_v < 0.0f || l.pack_voltage_v > PACK_MAX_V) {
         return tb_err_why(why, TB_ERR_RANGE, "pack voltage (registers 36-37) not a plausible float");
     }
     l.pack_current_a = tb_float_from_regs(&regs[38]);
-    if (!fin(l.pack_current_a) || abs_f(l.pack_current_a) > CURRENT_MAX_A) {
+    if (!tb_f32_finite(l.pack_current_a) || tb_f32_abs(l.pack_current_a) > CURRENT_MAX_A) {
         return tb_err_why(why, TB_ERR_RANGE, "pack current (registers 38-39) not a plausible float");
     }
     uint32_t soc = tb_u32_from_regs(&regs[46]);
@@ -171,7 +145,7 @@ int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint3
     l.time_left_s = tb_u32_from_regs(&regs[34]);
     l.distance_left_km = regs[44];
     l.speed_kmh = tb_float_from_regs(&regs[54]);
-    if (!fin(l.speed_kmh)) {
+    if (!tb_f32_finite(l.speed_kmh)) {
         l.speed_kmh = 0.0f; /* only meaningful with a speed sensor; never worth rejecting the block */
     }
     l.valid = true;

@@ -1,4 +1,5 @@
 #include "core/cfg_schema.h"
+#include "core/tb_bits.h"
 
 #include <math.h>
 #include <string.h>
@@ -85,19 +86,9 @@ const cfg_param_t *cfg_find(const cfg_section_t *sec, const char *key)
     return NULL;
 }
 
-/* isfinite() without libgcc compare calls: the exponent bits are not all ones. */
-static bool finite_bits(double v)
-{
-    union {
-        double d;
-        uint64_t u;
-    } x = {v};
-    return (x.u & 0x7FF0000000000000ull) != 0x7FF0000000000000ull;
-}
-
 static int check_number(const cfg_param_t *p, double value, cfg_error_t *err)
 {
-    if (!finite_bits(value)) {
+    if (!tb_f64_finite(value)) {
         return fail(err, p, "not a finite number", TB_ERR_RANGE);
     }
     if (p->type == CFG_INT || p->type == CFG_ENUM) {

@@ -1,15 +1,10 @@
 #include "core/energy.h"
+#include "core/tb_bits.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "core/crc16.h"
-
-#if defined(__GNUC__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE
-#endif
 
 #define S energy_config_t
 static const cfg_param_t energy_params[] = {
@@ -40,33 +35,17 @@ void energy_init(energy_state_t *st, uint32_t now_ms)
     st->last_save_ms = now_ms;
 }
 
-static uint32_t fbits(float v)
-{
-    union {
-        float f;
-        uint32_t u;
-    } x = {v};
-    return x.u;
-}
-
-/* isfinite() on the bit image (exponent all ones = infinity or NaN): the same answer for every
- * input, without two soft-float comparisons. */
-static bool fin(float v)
-{
-    return (fbits(v) & 0x7F800000u) != 0x7F800000u;
-}
-
 /* -1, 0 or +1 for a float that is not NaN (both zeros are 0). */
 static int sign_of(float v)
 {
-    uint32_t u = fbits(v);
+    uint32_t u = tb_f32_bits(v);
     return (u << 1) == 0u ? 0 : (u >> 31) != 0u ? -1 : 1;
 }
 
 void energy_sample(energy_state_t *st, const energy_config_t *cfg, uint32_t t_ms, float volts, float amps)
 {
     /* volts < 0.0f for a finite volts: sign bit set and not -0.0 */
-    if (!fin(volts) || !fin(amps) || fbits(volts) > 0x80000000u) {
+    if (!tb_f32_finite(volts) || !tb_f32_finite(amps) || tb_f32_bits(volts) > 0x80000000u) {
         st->have_prev = false;
         st->rejected++;
         return;
@@ -165,7 +144,7 @@ static uint64_t wh_to_mwh(double wh)
 }
 
 /* Counter (Wh) -> blob field (mWh, little-endian u64). Out of line: called for both counters. */
-static NOINLINE void put_mwh(uint8_t *p, double wh)
+static TB_NOINLINE void put_mwh(uint8_t *p, double wh)
 {
     uint64_t v = wh_to_mwh(wh);
     put_u32(p, (uint32_t)v);
@@ -202,7 +181,7 @@ void energy_mark_saved(energy_state_t *st, uint32_t now_ms)
 }
 
 /* Blob field (mWh) -> counter (Wh). Out of line: called for both counters. */
-static NOINLINE double mwh_to_wh(const uint8_t *p)
+static TB_NOINLINE double mwh_to_wh(const uint8_t *p)
 {
     return (double)get_u64(p) / 1000.0;
 }
@@ -233,7 +212,7 @@ int energy_restore(energy_state_t *st, const uint8_t *buf, size_t len, uint32_t 
     return TB_OK;
 }
 
-static NOINLINE uint32_t to_100wh(double wh)
+static TB_NOINLINE uint32_t to_100wh(double wh)
 {
     if (!(wh > 0.0)) {
         return 0;

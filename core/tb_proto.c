@@ -1,4 +1,5 @@
 #include "core/tb_proto.h"
+#include "core/tb_bits.h"
 
 #include <string.h>
 
@@ -21,17 +22,11 @@ static uint32_t le32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* Bit casts through a union: memcpy is a library call in the freestanding build. */
-typedef union {
-    float f;
-    uint32_t u;
-} f32_bits_t;
-
 /* IEEE-754 float, little-endian (proprietary replies). Non-finite values (exponent all ones,
  * exactly what isfinite() rejects, without its two soft-float comparisons) are not data. */
 static int le_float(const uint8_t *p, float *out)
 {
-    f32_bits_t v = {.u = le32(p)};
+    tb_f32_bits_t v = {.u = le32(p)};
     if ((v.u & 0x7F800000u) == 0x7F800000u) {
         return TB_ERR_FORMAT;
     }
@@ -66,7 +61,7 @@ uint32_t tb_u32_from_regs(const uint16_t *regs)
 
 float tb_float_from_regs(const uint16_t *regs)
 {
-    f32_bits_t v = {.u = tb_u32_from_regs(regs)};
+    tb_f32_bits_t v = {.u = tb_u32_from_regs(regs)};
     return v.f;
 }
 
@@ -78,7 +73,7 @@ void tb_regs_from_u32(uint32_t v, uint16_t *regs)
 
 void tb_regs_from_float(float v, uint16_t *regs)
 {
-    f32_bits_t b = {.f = v};
+    tb_f32_bits_t b = {.f = v};
     tb_regs_from_u32(b.u, regs);
 }
 

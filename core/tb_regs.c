@@ -1,4 +1,5 @@
 #include "core/tb_regs.h"
+#include "core/tb_bits.h"
 
 #include <math.h>
 #include <string.h>
@@ -390,23 +391,13 @@ static void type_bounds(const tb_reg_t *r, int32_t *lo, uint32_t *hi)
     *hi = 0xFFFF;
 }
 
-/* isfinite() without libgcc compare calls: the exponent bits are not all ones. */
-static bool finite_bits(double v)
-{
-    union {
-        double d;
-        uint64_t u;
-    } x = {v};
-    return (x.u & 0x7FF0000000000000ull) != 0x7FF0000000000000ull;
-}
-
 int tb_reg_encode(const tb_reg_t *r, double value, const tb_settings_limits_t *limits, uint16_t *words,
                   const char **why)
 {
     if (!(r->flags & TB_REGF_WRITABLE)) {
         return tb_err_why(why, TB_ERR_READONLY, "not writable (read-only register)");
     }
-    if (!finite_bits(value)) {
+    if (!tb_f64_finite(value)) {
         return tb_err_why(why, TB_ERR_RANGE, "not a finite number");
     }
     if (r->type == TB_T_FLOAT32 || r->type == TB_T_EVENT) {

@@ -1,12 +1,7 @@
 #include "core/vcan.h"
+#include "core/tb_bits.h"
 
 #include <string.h>
-
-#if defined(__GNUC__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE
-#endif
 
 /* ---- byte and number helpers ---------------------------------------------------------------- */
 
@@ -35,39 +30,13 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* The bit image of a float (a union: memcpy is a library call in the freestanding build). */
-static uint32_t fbits(float v)
-{
-    union {
-        float f;
-        uint32_t u;
-    } x = {v};
-    return x.u;
-}
-
-/* isfinite() read off the bit image (exponent all ones = infinity or NaN): the same answer for
- * every input, without the two soft-float comparisons isfinite() costs on the target. */
-static bool fin(float v)
-{
-    return (fbits(v) & 0x7F800000u) != 0x7F800000u;
-}
-
-static bool fin_d(double v)
-{
-    union {
-        double d;
-        uint64_t u;
-    } x = {v};
-    return (x.u & 0x7FF0000000000000u) != 0x7FF0000000000000u;
-}
-
 /* v (finite) x scale + off, rounded half away from zero and clamped to [lo, hi]; scale <= 1000,
  * 0 <= off <= 273, |lo|, |hi| <= 65535. Exactly what rounding in double gave (the product of a
  * float and scale is exact in double, and so are the sums for every value that can round to
  * something other than off), computed in integers: |v| = m / 2^sh with m < 2^24. */
 static int32_t scale_round(float v, uint32_t scale, int32_t off, int32_t lo, int32_t hi)
 {
-    uint32_t u = fbits(v);
+    uint32_t u = tb_f32_bits(v);
     bool neg = (u >> 31) != 0u;
     uint32_t e = (u >> 23) & 0xFFu;
     if (e >= 150u) {
@@ -182,10 +151,10 @@ static int enc_field(uint8_t *p, float v, float first, unsigned d)
     unsigned na = d >> 5;
     unsigned range = (d >> 2) & 7u;
     uint32_t w;
-    if (!fin(v) && na == NA_FIRST) {
+    if (!tb_f32_finite(v) && na == NA_FIRST) {
         v = first; /* finite: the first field is required */
     }
-    if (fin(v)) {
+    if (tb_f32_finite(v)) {
         w = (uint32_t)scale_round(v, k_scale[d & 3u], range == R_KELVIN ? 273 : 0, k_lo[range], k_hi[range]);
     } else if (na == NA_REQ) {
         return TB_ERR_RANGE; /* no "not supported" code: never invent a value */
@@ -201,7 +170,7 @@ static bool have(const can_frame_t *f, unsigned off, unsigned len)
     return (unsigned)f->dlc >= off + len;
 }
 
-static NOINLINE float dec_field(const can_frame_t *f, unsigned off, unsigned d)
+static TB_NOINLINE float dec_field(const can_frame_t *f, unsigned off, unsigned d)
 {
     if (!have(f, off, 2u)) {
         return VCAN_NA;
@@ -381,7 +350,7 @@ int vcan_encode_modules(can_frame_t *out, const vcan_modules_t *v)
 
 /* Energy counter in 100 Wh units, wrapping modulo 2^32 as the spec asks ("roll over to 0").
  * Kept out of line: inlined into the loop below it would be unrolled into two copies. */
-static NOINLINE uint32_t energy_units(double wh)
+static TB_NOINLINE uint32_t energy_units(double wh)
 {
     double u = wh / 100.0;
     if (!(u > 0.0)) {
@@ -399,7 +368,7 @@ int vcan_encode_energy(can_frame_t *out, const vcan_energy_t *v)
     if (!out || !v) {
         return TB_ERR_ARG;
     }
-    if (!fin_d(v->in_wh) || !fin_d(v->out_wh)) {
+    if (!tb_f64_finite(v->in_wh) || !tb_f64_finite(v->out_wh)) {
         return TB_ERR_RANGE;
     }
     can_frame_t f;
