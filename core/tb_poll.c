@@ -238,7 +238,7 @@ static int prepare(tb_poll_t *p, uint8_t kind, uint16_t addr, uint8_t count, uin
                    uint32_t now)
 {
     tb_request_t *r = &p->req;
-    memset(r, 0, offsetof(tb_request_t, bytes));
+    memset(r, 0, offsetof(tb_request_t, first_sent_ms));
     r->kind = kind;
     r->addr = addr;
     r->count = count;
