@@ -157,20 +157,25 @@ static void schedule_identity_reads(tb_poll_t *p, uint32_t at)
 
 /* ---- init ---------------------------------------------------------------------------------- */
 
+/* Every INT row clamped to [min, max]. In integers: the field is an int32_t and the row's bounds
+ * are whole numbers well inside int32_t (exact as float), so comparing and storing them as
+ * int32_t gives what cfg_get_number/cfg_set_number did in double, without the double calls. */
 static void clamp_cfg(tb_poll_cfg_t *c)
 {
-    for (size_t i = 0; i < tb_poll_cfg_section.count; i++) {
-        const cfg_param_t *prm = &tb_poll_cfg_section.params[i];
+    for (size_t i = 0; i < sizeof k_link_params / sizeof k_link_params[0]; i++) {
+        const cfg_param_t *prm = &k_link_params[i];
         if (prm->type != CFG_INT) {
             continue;
         }
-        double v = cfg_get_number(prm, c);
-        if (v < (double)prm->min) {
-            v = (double)prm->min;
-        } else if (v > (double)prm->max) {
-            v = (double)prm->max;
+        uint8_t *field = (uint8_t *)c + prm->offset;
+        int32_t v, lo = (int32_t)prm->min, hi = (int32_t)prm->max;
+        memcpy(&v, field, sizeof v);
+        if (v < lo) {
+            v = lo;
+        } else if (v > hi) {
+            v = hi;
         }
-        (void)cfg_set_number(prm, c, v, NULL);
+        memcpy(field, &v, sizeof v);
     }
 }
 
@@ -233,7 +238,7 @@ static int prepare(tb_poll_t *p, uint8_t kind, uint16_t addr, uint8_t count, uin
                    uint32_t now)
 {
     tb_request_t *r = &p->req;
-    memset(r, 0, offsetof(tb_request_t, bytes));
+    memset(r, 0, offsetof(tb_request_t, first_sent_ms));
     r->kind = kind;
     r->addr = addr;
     r->count = count;

@@ -127,6 +127,10 @@ typedef struct {
     bool restarting;        /* WRITE of a register that reboots the BMS, or RESET of the BMS */
 } tb_job_result_t;
 
+/* Field order in the two structs below (chosen by measuring the rv32imc code): the small, often
+ * used fields come first, because an offset above 2047 from the struct pointer costs an extra
+ * address computation at every access and offsets below 128 allow the short instruction forms;
+ * the big buffers (frame bytes, results, snapshot, event lists, receive state) go last. */
 typedef struct {
     uint8_t kind;       /* internal request kind */
     tb_block_t block;
@@ -140,52 +144,51 @@ typedef struct {
     uint8_t option;
     uint8_t attempt;
     uint16_t len;
-    uint8_t bytes[TB_FRAME_MAX];
+    /* every field above is reset for each new request; the times below are set when it is sent */
     uint32_t first_sent_ms;
     uint32_t sent_ms;
     uint32_t deadline_ms;
+    uint8_t bytes[TB_FRAME_MAX];
 } tb_request_t;
 
 typedef struct {
     tb_poll_cfg_t cfg;
-    tb_rx_t rx;
-    bms_snapshot_t snap;
-    bms_events_t events;
-    tb_settings_limits_t limits;
     tb_link_stats_t stats;
-
-    uint32_t next_due[TB_BLK_COUNT];
-    bool enabled[TB_BLK_COUNT];
-    uint8_t failures[TB_BLK_COUNT];
-    uint32_t updated;           /* bit per tb_block_t refreshed since tb_poll_take_updates() */
-    uint16_t limit_parts;       /* bit per LIMITS_* block received since the last restart */
 
     bool waiting;
     bool send_now;              /* req is ready to be (re)sent by the next step */
-    tb_request_t req;
-
     bool job_queued;
     bool job_active;
     bool job_done;
     uint8_t job_phase;
-    tb_job_t job;
-    tb_job_result_t job_res;
+    bool in_backoff;
+    uint8_t last_cmd;           /* command of the last finished request, to spot duplicates */
+    uint16_t last_nack;         /* error code of the most recent NACK */
+    uint16_t limit_parts;       /* bit per LIMITS_* block received since the last restart */
+    bool have_lifetime;
+    bool events_seen;
+    uint8_t new_count;          /* entries in new_events */
+    uint32_t updated;           /* bit per tb_block_t refreshed since tb_poll_take_updates() */
 
     uint32_t backoff_ms;
     uint32_t backoff_until;
-    bool in_backoff;
-
-    uint8_t last_cmd;           /* command of the last finished request, to spot duplicates */
-    uint16_t last_nack;         /* error code of the most recent NACK */
     uint32_t last_done_ms;
-
-    bool have_lifetime;
     uint32_t last_lifetime_s;
+
+    uint32_t next_due[TB_BLK_COUNT];
+    bool enabled[TB_BLK_COUNT];
+    uint8_t failures[TB_BLK_COUNT];
+
+    tb_request_t req;
+    tb_job_t job;
+    tb_job_result_t job_res;
+    bms_snapshot_t snap;
+    tb_settings_limits_t limits;
+    bms_events_t events;
+    tb_rx_t rx;
 
     /* New TinyBMS events seen by periodic event reads (not the history found at start). */
     bms_event_t new_events[BMS_EVENT_SLOTS];
-    uint8_t new_count;
-    bool events_seen;
 } tb_poll_t;
 
 /* cfg is copied; invalid values are clamped to the schema's ranges. Every enabled block is due
