@@ -262,37 +262,47 @@ float chg_taper_fraction(float x)
     return chg_interp(taper_x, taper_y, CHG_TAPER_POINTS, x);
 }
 
-static float minf(float a, float b)
+/* CHG_NOINLINE: -Os inlines these small helpers at each of their many calls, and every copy
+ * repeats the libgcc float compare plus the select around it; one out-of-line copy is smaller. */
+#define CHG_NOINLINE __attribute__((noinline))
+
+CHG_NOINLINE static float minf(float a, float b)
 {
     return a < b ? a : b;
 }
 
-static float maxf(float a, float b)
+CHG_NOINLINE static float maxf(float a, float b)
 {
     return a > b ? a : b;
 }
 
-static float clampf(float v, float lo, float hi)
+CHG_NOINLINE static float clampf(float v, float lo, float hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* Round down to a multiple of step. `slack` (in steps) absorbs float noise on targets computed
- * from configuration (16 x 3.45f is 55.19999...); 0 for values that must not be exceeded. */
-static float q_down(float x, float step, double slack)
+/* Round down to a multiple of step. The slack (in steps) absorbs float noise on targets computed
+ * from configuration (16 x 3.45f is 55.19999...); none for values that must not be exceeded.
+ * Callers pass an index into q_slack[] rather than the double itself, which would take a
+ * constant load into two registers at every call. */
+enum { Q_EXACT, Q_CURRENT, Q_VOLT };
+static const double q_slack[] = {0.0, 1e-4, 1e-3};
+
+static float q_down(float x, float step, unsigned slack_idx)
 {
     if (!(x > 0.0f)) {
         return 0.0f;
     }
+    double slack = q_slack[slack_idx];
     double k = floor((double)x / (double)step + slack);
     float r = (float)(k * (double)step);
-    if (slack <= 0.0 && r > x) {
+    if (slack_idx == Q_EXACT && r > x) {
         r = (float)((k - 1.0) * (double)step);
     }
     return r < 0.0f ? 0.0f : r;
 }
 
-static uint32_t sat_add(uint32_t a, uint32_t b)
+CHG_NOINLINE static uint32_t sat_add(uint32_t a, uint32_t b)
 {
     return (a > UINT32_MAX - b) ? UINT32_MAX : a + b;
 }
@@ -302,7 +312,7 @@ static uint32_t sat_sub(uint32_t a, uint32_t b)
     return a > b ? a - b : 0u;
 }
 
-static uint32_t s_to_ms(int32_t s)
+CHG_NOINLINE static uint32_t s_to_ms(int32_t s)
 {
     return s <= 0 ? 0u : (uint32_t)s * 1000u;
 }
@@ -453,7 +463,7 @@ typedef struct {
     chg_limiter_t lim;
 } pick_t;
 
-static void pick(pick_t *p, float v, chg_limiter_t lim)
+CHG_NOINLINE static void pick(pick_t *p, float v, chg_limiter_t lim)
 {
     if (v < p->v) {
         p->v = v;
@@ -488,7 +498,7 @@ static float current_dynamics(float prev, float target, float *pos, uint32_t *ho
         *pos = minf(target, *pos + rate * (float)dt_ms / 1000.0f);
         out = *pos;
     }
-    out = q_down(out, CHG_CURRENT_STEP_A, 1e-4);
+    out = q_down(out, CHG_CURRENT_STEP_A, Q_CURRENT);
     if (out > target) {
         out = target;
     }
@@ -531,8 +541,8 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
         return;
     }
     /* Stop charging at once against the last known pack voltage (and never above the target). */
-    float cvl = minf(q_down(st->last_pack_v, CHG_CVL_STEP_V, 0.0),
-                     q_down((float)st->last_cells * st->last_bulk_v, CHG_CVL_STEP_V, 1e-3));
+    float cvl = minf(q_down(st->last_pack_v, CHG_CVL_STEP_V, Q_EXACT),
+                     q_down((float)st->last_cells * st->last_bulk_v, CHG_CVL_STEP_V, Q_VOLT));
     if (cvl < st->cvl) {
         st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
     }
@@ -565,6 +575,19 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
     out->cvl_target_lim = out->ccl_target_lim = out->dcl_target_lim = lim;
     out->charge_stopped = true;
     out->discharge_stopped = !(st->dcl > 0.0f);
+}
+
+/* A re-bulk trigger on a quantity falling below `thr` (0 = off): it arms once the quantity was
+ * `arm_margin` above the threshold. */
+CHG_NOINLINE static bool rebulk_trigger(bool *armed, float x, float thr, float arm_margin)
+{
+    if (!(thr > 0.0f)) {
+        return false;
+    }
+    if (x >= thr + arm_margin) {
+        *armed = true;
+    }
+    return *armed && x < thr;
 }
 
 /* dt: capped step time (for timers that must see the condition); dt_real: the whole elapsed time
@@ -630,20 +653,8 @@ static void phase_machine(chg_st_t *st, const chg_config_t *c, const inputs_t *i
         /* Re-bulk triggers arm only once their quantity was comfortably on the good side, so a
          * wrong SOC or a weak cell cannot make the charger cycle. */
         float soc_lo = st->soc_lo.init ? st->soc_lo.v : in->soc;
-        bool soc_trig = false;
-        if (c->rebulk_soc_pct > 0.0f) {
-            if (soc_lo >= c->rebulk_soc_pct + 5.0f) {
-                st->soc_rebulk_armed = true;
-            }
-            soc_trig = st->soc_rebulk_armed && soc_lo < c->rebulk_soc_pct;
-        }
-        bool cell_trig = false;
-        if (c->rebulk_cell_v > 0.0f) {
-            if (in->vmin >= c->rebulk_cell_v + 0.05f) {
-                st->cell_rebulk_armed = true;
-            }
-            cell_trig = st->cell_rebulk_armed && in->vmin < c->rebulk_cell_v;
-        }
+        bool soc_trig = rebulk_trigger(&st->soc_rebulk_armed, soc_lo, c->rebulk_soc_pct, 5.0f);
+        bool cell_trig = rebulk_trigger(&st->cell_rebulk_armed, in->vmin, c->rebulk_cell_v, 0.05f);
         bool spread_trig = c->rebulk_spread_v > 0.0f && st->spread_rebulk_armed && in->spread >= c->rebulk_spread_v;
         if (soc_trig || cell_trig || spread_trig) {
             st->rebulk_ms = sat_add(st->rebulk_ms, dt);
@@ -795,7 +806,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     if (st->imbalance_hold) {
         pick(&ccl, maxf(cfg->imbalance_ccl_c * in.capacity, 0.0f), CHG_LIM_IMBALANCE_HOLD);
     }
-    float ccl_target = q_down(maxf(ccl.v, 0.0f), CHG_CURRENT_STEP_A, 1e-4);
+    float ccl_target = q_down(maxf(ccl.v, 0.0f), CHG_CURRENT_STEP_A, Q_CURRENT);
 
     /* ---- DCL target ---- */
     pick_t dcl = {d.dcl_base, d.dcl_base_lim};
@@ -821,7 +832,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         float f = cfg->soc_taper_min_frac + (1.0f - cfg->soc_taper_min_frac) * clampf(x, 0.0f, 1.0f);
         pick(&dcl, d.dcl_base * f, CHG_LIM_SOC_TAPER);
     }
-    float dcl_target = q_down(maxf(dcl.v, 0.0f), CHG_CURRENT_STEP_A, 1e-4);
+    float dcl_target = q_down(maxf(dcl.v, 0.0f), CHG_CURRENT_STEP_A, Q_CURRENT);
 
     /* ---- phase ---- */
     phase_machine(st, cfg, &in, &d, charge_blocked, dt, dt_real);
@@ -859,8 +870,8 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
          * noise does not make CVL chatter; and it never exceeds series cells x target (invariant 2
          * wins over "not below the pack voltage" when the pack is above the target: discharging
          * back to the target is then wanted). */
-        float cap = q_down(n * d.bulk, CHG_CVL_STEP_V, 1e-3);
-        float track = q_down(in.pack, CHG_CVL_STEP_V, 0.0);
+        float cap = q_down(n * d.bulk, CHG_CVL_STEP_V, Q_VOLT);
+        float track = q_down(in.pack, CHG_CVL_STEP_V, Q_EXACT);
         float keep = st->cvl;
         if (!(keep <= in.pack) || keep + 2.0f * CHG_CVL_STEP_V <= in.pack + 1e-4f || !(keep > 0.0f)) {
             keep = track;
@@ -894,13 +905,13 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
             desired = ctrl;
             cvl_lim = CHG_LIM_CELL_VOLTAGE_HIGH;
         }
-        cvl_target = q_down(desired, CHG_CVL_STEP_V, 1e-3);
+        cvl_target = q_down(desired, CHG_CVL_STEP_V, Q_VOLT);
         out->cvl_target_lim = cvl_lim;
         if (!st->have_output) {
             /* Start at the target (what any BMS advertises at boot); charging still soft-starts
              * through the CCL ramp, and the cell-voltage controller is already in `desired`. */
             st->cvl_ramp = desired;
-            st->cvl = q_down(st->cvl_ramp, CHG_CVL_STEP_V, 0.0);
+            st->cvl = q_down(st->cvl_ramp, CHG_CVL_STEP_V, Q_EXACT);
             st->cvl_hold_ms = 0;
         }
         if (desired <= st->cvl_ramp) {
@@ -910,7 +921,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         } else {
             st->cvl_ramp = minf(desired, st->cvl_ramp + n * cfg->cvl_rise_v_min * (float)dt / 60000.0f);
         }
-        float cvl = q_down(st->cvl_ramp, CHG_CVL_STEP_V, 1e-3);
+        float cvl = q_down(st->cvl_ramp, CHG_CVL_STEP_V, Q_VOLT);
         if (cvl > cvl_target) {
             cvl = cvl_target;
         }
@@ -945,7 +956,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     out->ccl_target_a = ccl_target;
     out->dcl_target_a = dcl_target;
     out->cvl_lim = cvl_lim;
-    out->dvl_v = q_down(n * maxf(cfg->dvl_cell_v, d.uv), CHG_CVL_STEP_V, 1e-3);
+    out->dvl_v = q_down(n * maxf(cfg->dvl_cell_v, d.uv), CHG_CVL_STEP_V, Q_VOLT);
     st->last_dvl_v = out->dvl_v;
     out->charge_stopped = stopped;
     out->discharge_stopped = !(st->dcl > 0.0f);
