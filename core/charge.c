@@ -156,52 +156,80 @@ void chg_config_defaults(chg_config_t *cfg)
     failsafe_config_defaults(&cfg->failsafe);
 }
 
+/* Cross-field checks as rows, evaluated in order (the first failing row gives the message): each
+ * fails when "a + margin OP b" holds, OP being >, >= or an int32 >; CK_GUARD_A / CK_GUARD_B
+ * make it fail only when that field is also > 0 (for settings where 0 means off). Fields are
+ * given by word index into chg_config_t. */
+enum {
+    CK_GT = 0,       /* a + margin > b (floats) */
+    CK_GE = 1,       /* a >= b (floats) */
+    CK_INT_GT = 2,   /* a > b (int32) */
+    CK_M10MV = 4,    /* margin 0.01 */
+    CK_M1 = 8,       /* margin 1.0 */
+    CK_GUARD_A = 16,
+    CK_GUARD_B = 32
+};
+#define CK_W(f) ((uint8_t)(offsetof(chg_config_t, f) / 4u))
+typedef struct {
+    uint8_t a, b, op;
+    const char *msg;
+} chg_check_t;
+
+static const chg_check_t chg_checks[] = {
+    {CK_W(cell_float_v), CK_W(cell_bulk_v), CK_GT, "charge.cell_float_v must not exceed charge.cell_bulk_v"},
+    {CK_W(cell_bulk_v), CK_W(cell_limit_v), CK_GT, "charge.cell_bulk_v must not exceed charge.cell_limit_v"},
+    {CK_W(ccl_taper_start_v), CK_W(ccl_taper_end_v), CK_GT | CK_M10MV,
+     "charge.ccl_taper_start_v must be at least 10 mV below charge.ccl_taper_end_v"},
+    {CK_W(dcl_taper_end_v), CK_W(dcl_taper_start_v), CK_GT | CK_M10MV,
+     "charge.dcl_taper_end_v must be at least 10 mV below charge.dcl_taper_start_v"},
+    {CK_W(dcl_taper_start_v), CK_W(ccl_taper_start_v), CK_GE, "the DCL taper must lie below the CCL taper"},
+    {CK_W(charge_temp_min_c), CK_W(charge_temp_max_c), CK_GT | CK_M1,
+     "charge.charge_temp_min_c must be below charge.charge_temp_max_c"},
+    {CK_W(discharge_temp_min_c), CK_W(discharge_temp_max_c), CK_GT | CK_M1,
+     "charge.discharge_temp_min_c must be below charge.discharge_temp_max_c"},
+    {CK_W(imbalance_release_v), CK_W(imbalance_hold_v), CK_GE,
+     "charge.imbalance_release_v must be below charge.imbalance_hold_v"},
+    {CK_W(absorption_time_s), CK_W(absorption_max_s), CK_INT_GT,
+     "charge.absorption_time_s must not exceed charge.absorption_max_s"},
+    {CK_W(voltage_hyst_v), CK_W(ov_release_v), CK_GE,
+     "charge.voltage_hyst_v must be smaller than the stop release distances"},
+    {CK_W(voltage_hyst_v), CK_W(uv_release_v), CK_GE,
+     "charge.voltage_hyst_v must be smaller than the stop release distances"},
+    /* Otherwise a pack that ends absorption "balanced" at a spread above the re-bulk spread would
+     * cycle float -> bulk -> absorption -> float under constant conditions. */
+    {CK_W(float_max_spread_v), CK_W(rebulk_spread_v), CK_GE | CK_GUARD_B,
+     "charge.rebulk_spread_v must exceed charge.float_max_spread_v"},
+    {CK_W(rebulk_cell_v), CK_W(cell_float_v), CK_GE | CK_GUARD_A,
+     "charge.rebulk_cell_v must be below charge.cell_float_v"},
+};
+#undef CK_W
+
 int chg_config_check(const chg_config_t *c, const char **why)
 {
-    if (c->cell_float_v > c->cell_bulk_v) {
-        return tb_err_why(why, TB_ERR_RANGE, "charge.cell_float_v must not exceed charge.cell_bulk_v");
-    }
-    if (c->cell_bulk_v > c->cell_limit_v) {
-        return tb_err_why(why, TB_ERR_RANGE, "charge.cell_bulk_v must not exceed charge.cell_limit_v");
-    }
-    if (c->ccl_taper_start_v + 0.01f > c->ccl_taper_end_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.ccl_taper_start_v must be at least 10 mV below charge.ccl_taper_end_v");
-    }
-    if (c->dcl_taper_end_v + 0.01f > c->dcl_taper_start_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.dcl_taper_end_v must be at least 10 mV below charge.dcl_taper_start_v");
-    }
-    if (c->dcl_taper_start_v >= c->ccl_taper_start_v) {
-        return tb_err_why(why, TB_ERR_RANGE, "the DCL taper must lie below the CCL taper");
-    }
-    if (c->charge_temp_min_c + 1.0f > c->charge_temp_max_c) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.charge_temp_min_c must be below charge.charge_temp_max_c");
-    }
-    if (c->discharge_temp_min_c + 1.0f > c->discharge_temp_max_c) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.discharge_temp_min_c must be below charge.discharge_temp_max_c");
-    }
-    if (c->imbalance_release_v >= c->imbalance_hold_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.imbalance_release_v must be below charge.imbalance_hold_v");
-    }
-    if (c->absorption_time_s > c->absorption_max_s) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.absorption_time_s must not exceed charge.absorption_max_s");
-    }
-    if (c->voltage_hyst_v >= c->ov_release_v || c->voltage_hyst_v >= c->uv_release_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.voltage_hyst_v must be smaller than the stop release distances");
-    }
-    if (c->rebulk_spread_v > 0.0f && c->rebulk_spread_v <= c->float_max_spread_v) {
-        /* Otherwise a pack that ends absorption "balanced" at a spread above the re-bulk spread
-         * would cycle float -> bulk -> absorption -> float under constant conditions. */
-        return tb_err_why(why, TB_ERR_RANGE, "charge.rebulk_spread_v must exceed charge.float_max_spread_v");
-    }
-    if (c->rebulk_cell_v > 0.0f && c->rebulk_cell_v >= c->cell_float_v) {
-        return tb_err_why(why, TB_ERR_RANGE, "charge.rebulk_cell_v must be below charge.cell_float_v");
+    static const float margin[3] = {0.0f, 0.01f, 1.0f};
+    /* chg_config_t is all 4-byte floats and int32s (plus bools, which no row names). */
+    const union {
+        float f;
+        int32_t i;
+    } *w = (const void *)c;
+    for (size_t i = 0; i < sizeof chg_checks / sizeof chg_checks[0]; i++) {
+        const chg_check_t *k = &chg_checks[i];
+        float a = w[k->a].f;
+        float b = w[k->b].f;
+        bool bad;
+        if ((k->op & (CK_GUARD_A | CK_GUARD_B)) && !((k->op & CK_GUARD_B ? b : a) > 0.0f)) {
+            bad = false;
+        } else if ((k->op & 3u) == CK_INT_GT) {
+            bad = w[k->a].i > w[k->b].i;
+        } else if ((k->op & 3u) == CK_GE) {
+            bad = a >= b;
+        } else {
+            /* a + 0.0f compares exactly as a (only -0 becomes +0, which compares equal) */
+            bad = a + margin[(k->op >> 2) & 3u] > b;
+        }
+        if (bad) {
+            return tb_err_why(why, TB_ERR_RANGE, k->msg);
+        }
     }
     return failsafe_config_check(&c->failsafe, why);
 }
@@ -469,6 +497,12 @@ CHG_NOINLINE static void pick(pick_t *p, float v, chg_limiter_t lim)
         p->v = v;
         p->lim = lim;
     }
+}
+
+/* pick(p, base * frac, lim): the tapers and deratings scale the base current. */
+CHG_NOINLINE static void pick_scaled(pick_t *p, float base, float frac, chg_limiter_t lim)
+{
+    pick(p, base * frac, lim);
 }
 
 /* Output dynamics of a current limit: decreases at once (and restart the hold), increases after
@@ -794,14 +828,14 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     }
     /* Conditions under which "at voltage" means nothing (the absorption timer must not run). */
     bool charge_blocked = (in.fault && !uv_fault) || cold_chg || hot_chg;
-    pick(&ccl, d.ccl_base * chg_taper_fraction((vmax_h - d.ccl_start) / (d.ccl_end - d.ccl_start)),
+    pick_scaled(&ccl, d.ccl_base, chg_taper_fraction((vmax_h - d.ccl_start) / (d.ccl_end - d.ccl_start)),
          CHG_LIM_CELL_VOLTAGE_HIGH);
-    pick(&ccl, d.ccl_base * temp_fraction(tmin_h - d.tc_lo, cfg->temp_derate_c), CHG_LIM_TEMP_LOW);
-    pick(&ccl, d.ccl_base * temp_fraction(d.tc_hi - tmax_h, cfg->temp_derate_c), CHG_LIM_TEMP_HIGH);
+    pick_scaled(&ccl, d.ccl_base, temp_fraction(tmin_h - d.tc_lo, cfg->temp_derate_c), CHG_LIM_TEMP_LOW);
+    pick_scaled(&ccl, d.ccl_base, temp_fraction(d.tc_hi - tmax_h, cfg->temp_derate_c), CHG_LIM_TEMP_HIGH);
     if (cfg->soc_ccl_taper_pct < 100.0f && soc_hi > cfg->soc_ccl_taper_pct) {
         float x = (soc_hi - cfg->soc_ccl_taper_pct) / (100.0f - cfg->soc_ccl_taper_pct);
         float f = 1.0f - (1.0f - cfg->soc_taper_min_frac) * clampf(x, 0.0f, 1.0f);
-        pick(&ccl, d.ccl_base * f, CHG_LIM_SOC_TAPER);
+        pick_scaled(&ccl, d.ccl_base, f, CHG_LIM_SOC_TAPER);
     }
     if (st->imbalance_hold) {
         pick(&ccl, maxf(cfg->imbalance_ccl_c * in.capacity, 0.0f), CHG_LIM_IMBALANCE_HOLD);
@@ -822,15 +856,15 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     if (hot_dis) {
         pick(&dcl, 0.0f, CHG_LIM_TEMP_HIGH);
     }
-    pick(&dcl, d.dcl_base * chg_taper_fraction((d.dcl_start - vmin_h) / (d.dcl_start - d.dcl_end)),
+    pick_scaled(&dcl, d.dcl_base, chg_taper_fraction((d.dcl_start - vmin_h) / (d.dcl_start - d.dcl_end)),
          CHG_LIM_CELL_VOLTAGE_LOW);
-    pick(&dcl, d.dcl_base * temp_fraction(tmin_h - d.td_lo, cfg->temp_derate_c), CHG_LIM_TEMP_LOW);
-    pick(&dcl, d.dcl_base * temp_fraction(d.td_hi - tmax_h, cfg->temp_derate_c), CHG_LIM_TEMP_HIGH);
+    pick_scaled(&dcl, d.dcl_base, temp_fraction(tmin_h - d.td_lo, cfg->temp_derate_c), CHG_LIM_TEMP_LOW);
+    pick_scaled(&dcl, d.dcl_base, temp_fraction(d.td_hi - tmax_h, cfg->temp_derate_c), CHG_LIM_TEMP_HIGH);
     float soc_lo = st->soc_lo.v;
     if (cfg->soc_dcl_taper_pct > 0.0f && soc_lo < cfg->soc_dcl_taper_pct) {
         float x = soc_lo / cfg->soc_dcl_taper_pct;
         float f = cfg->soc_taper_min_frac + (1.0f - cfg->soc_taper_min_frac) * clampf(x, 0.0f, 1.0f);
-        pick(&dcl, d.dcl_base * f, CHG_LIM_SOC_TAPER);
+        pick_scaled(&dcl, d.dcl_base, f, CHG_LIM_SOC_TAPER);
     }
     float dcl_target = q_down(maxf(dcl.v, 0.0f), CHG_CURRENT_STEP_A, Q_CURRENT);
 
