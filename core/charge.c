@@ -309,25 +309,39 @@ CHG_NOINLINE static float clampf(float v, float lo, float hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* Round down to a multiple of step. The slack (in steps) absorbs float noise on targets computed
- * from configuration (16 x 3.45f is 55.19999...); none for values that must not be exceeded.
- * Callers pass an index into q_slack[] rather than the double itself, which would take a
- * constant load into two registers at every call. */
+/* Round down to a multiple of the wire step 0.1 (CHG_CVL_STEP_V = CHG_CURRENT_STEP_A = 0.1f). The
+ * slack (in steps) absorbs float noise on targets computed from configuration (16 x 3.45f is
+ * 55.19999...); none for values that must not be exceeded.
+ *
+ * The result is exactly that of the double formula this replaces,
+ *     k = floor((double)x / (double)0.1f + slack),  r = (float)(k * (double)0.1f)
+ * (with k - 1 when slack is 0 and r > x), slack 0 / 1e-4 / 1e-3, checked for all 2^32 float
+ * inputs of each slack. It computes k exactly in integers: with step = 13421773 x 2^-27 and, for
+ * 2^-4 <= x <= 2^21, A = x x 2^27 an integer below 2^49, k = floor((A + floor(slack x 13421773))
+ * / 13421773) (adding the slack's fraction cannot carry into the next multiple of 13421773).
+ * Below 2^-4, k is 0; above 2^21 the double formula gives x itself back. k x step is exact in
+ * double, so the one rounding to float is the same as before. */
 enum { Q_EXACT, Q_CURRENT, Q_VOLT };
-static const double q_slack[] = {0.0, 1e-4, 1e-3};
+static const uint16_t q_slack_units[] = {0u, 1342u, 13421u}; /* floor(slack x 13421773) */
 
-static float q_down(float x, float step, unsigned slack_idx)
+static float q_down(float x, unsigned slack_idx)
 {
     if (!(x > 0.0f)) {
         return 0.0f;
     }
-    double slack = q_slack[slack_idx];
-    double k = floor((double)x / (double)step + slack);
-    float r = (float)(k * (double)step);
-    if (slack_idx == Q_EXACT && r > x) {
-        r = (float)((k - 1.0) * (double)step);
+    union {
+        float f;
+        uint32_t u;
+    } b = {x};
+    if (b.u > 0x4A000000u) { /* above 2^21 (infinity included) */
+        return x;
     }
-    return r < 0.0f ? 0.0f : r;
+    if (b.u < 0x3D800000u) { /* below 2^-4 */
+        return 0.0f;
+    }
+    uint64_t a = ((uint64_t)((b.u & 0x7FFFFFu) | 0x800000u) << ((b.u >> 23) - 123u)) + q_slack_units[slack_idx];
+    uint32_t k = (uint32_t)(a / 13421773u);
+    return (float)((double)k * (double)0.1f);
 }
 
 CHG_NOINLINE static uint32_t sat_add(uint32_t a, uint32_t b)
@@ -532,7 +546,7 @@ static float current_dynamics(float prev, float target, float *pos, uint32_t *ho
         *pos = minf(target, *pos + rate * (float)dt_ms / 1000.0f);
         out = *pos;
     }
-    out = q_down(out, CHG_CURRENT_STEP_A, Q_CURRENT);
+    out = q_down(out, Q_CURRENT);
     if (out > target) {
         out = target;
     }
@@ -575,8 +589,8 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
         return;
     }
     /* Stop charging at once against the last known pack voltage (and never above the target). */
-    float cvl = minf(q_down(st->last_pack_v, CHG_CVL_STEP_V, Q_EXACT),
-                     q_down((float)st->last_cells * st->last_bulk_v, CHG_CVL_STEP_V, Q_VOLT));
+    float cvl = minf(q_down(st->last_pack_v, Q_EXACT),
+                     q_down((float)st->last_cells * st->last_bulk_v, Q_VOLT));
     if (cvl < st->cvl) {
         st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
     }
@@ -840,7 +854,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     if (st->imbalance_hold) {
         pick(&ccl, maxf(cfg->imbalance_ccl_c * in.capacity, 0.0f), CHG_LIM_IMBALANCE_HOLD);
     }
-    float ccl_target = q_down(maxf(ccl.v, 0.0f), CHG_CURRENT_STEP_A, Q_CURRENT);
+    float ccl_target = q_down(maxf(ccl.v, 0.0f), Q_CURRENT);
 
     /* ---- DCL target ---- */
     pick_t dcl = {d.dcl_base, d.dcl_base_lim};
@@ -866,7 +880,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         float f = cfg->soc_taper_min_frac + (1.0f - cfg->soc_taper_min_frac) * clampf(x, 0.0f, 1.0f);
         pick_scaled(&dcl, d.dcl_base, f, CHG_LIM_SOC_TAPER);
     }
-    float dcl_target = q_down(maxf(dcl.v, 0.0f), CHG_CURRENT_STEP_A, Q_CURRENT);
+    float dcl_target = q_down(maxf(dcl.v, 0.0f), Q_CURRENT);
 
     /* ---- phase ---- */
     phase_machine(st, cfg, &in, &d, charge_blocked, dt, dt_real);
@@ -904,8 +918,8 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
          * noise does not make CVL chatter; and it never exceeds series cells x target (invariant 2
          * wins over "not below the pack voltage" when the pack is above the target: discharging
          * back to the target is then wanted). */
-        float cap = q_down(n * d.bulk, CHG_CVL_STEP_V, Q_VOLT);
-        float track = q_down(in.pack, CHG_CVL_STEP_V, Q_EXACT);
+        float cap = q_down(n * d.bulk, Q_VOLT);
+        float track = q_down(in.pack, Q_EXACT);
         float keep = st->cvl;
         if (!(keep <= in.pack) || keep + 2.0f * CHG_CVL_STEP_V <= in.pack + 1e-4f || !(keep > 0.0f)) {
             keep = track;
@@ -939,13 +953,13 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
             desired = ctrl;
             cvl_lim = CHG_LIM_CELL_VOLTAGE_HIGH;
         }
-        cvl_target = q_down(desired, CHG_CVL_STEP_V, Q_VOLT);
+        cvl_target = q_down(desired, Q_VOLT);
         out->cvl_target_lim = cvl_lim;
         if (!st->have_output) {
             /* Start at the target (what any BMS advertises at boot); charging still soft-starts
              * through the CCL ramp, and the cell-voltage controller is already in `desired`. */
             st->cvl_ramp = desired;
-            st->cvl = q_down(st->cvl_ramp, CHG_CVL_STEP_V, Q_EXACT);
+            st->cvl = q_down(st->cvl_ramp, Q_EXACT);
             st->cvl_hold_ms = 0;
         }
         if (desired <= st->cvl_ramp) {
@@ -955,7 +969,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         } else {
             st->cvl_ramp = minf(desired, st->cvl_ramp + n * cfg->cvl_rise_v_min * (float)dt / 60000.0f);
         }
-        float cvl = q_down(st->cvl_ramp, CHG_CVL_STEP_V, Q_VOLT);
+        float cvl = q_down(st->cvl_ramp, Q_VOLT);
         if (cvl > cvl_target) {
             cvl = cvl_target;
         }
@@ -990,7 +1004,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     out->ccl_target_a = ccl_target;
     out->dcl_target_a = dcl_target;
     out->cvl_lim = cvl_lim;
-    out->dvl_v = q_down(n * maxf(cfg->dvl_cell_v, d.uv), CHG_CVL_STEP_V, Q_VOLT);
+    out->dvl_v = q_down(n * maxf(cfg->dvl_cell_v, d.uv), Q_VOLT);
     st->last_dvl_v = out->dvl_v;
     out->charge_stopped = stopped;
     out->discharge_stopped = !(st->dcl > 0.0f);
