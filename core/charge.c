@@ -360,28 +360,22 @@ CHG_NOINLINE static uint32_t s_to_ms(int32_t s)
 }
 
 /* Play operators (backlash). up: follows increases at once, decreases only beyond the band (the
- * held value is always >= the input). down: the mirror image (held value <= input). */
-static float play_up(chg_play_t *p, float x, float band)
+ * held value is always >= the input). down: the mirror image (held value <= input). One function
+ * for both; each direction keeps its own comparisons and arithmetic (x < v is written v > x). */
+static float play(chg_play_t *p, float x, float band, bool up)
 {
-    if (!p->init || x > p->v) {
+    float v = p->v;
+    if (!p->init || (up ? x > v : v > x)) {
         p->v = x;
-    } else if (x < p->v - band) {
-        p->v = x + band;
+    } else if (up ? v - band > x : x > v + band) {
+        p->v = up ? x + band : x - band;
     }
     p->init = true;
     return p->v;
 }
 
-static float play_down(chg_play_t *p, float x, float band)
-{
-    if (!p->init || x < p->v) {
-        p->v = x;
-    } else if (x > p->v + band) {
-        p->v = x - band;
-    }
-    p->init = true;
-    return p->v;
-}
+#define play_up(p, x, band) play((p), (x), (band), true)
+#define play_down(p, x, band) play((p), (x), (band), false)
 
 /* ---- inputs -------------------------------------------------------------------------------- */
 
@@ -564,6 +558,15 @@ void chg_init(chg_st_t *st)
     st->spread_rebulk_armed = true;
 }
 
+/* A new CVL; a decrease (re)starts the hold before the next increase. */
+CHG_NOINLINE static void set_cvl(chg_st_t *st, const chg_config_t *cfg, float cvl)
+{
+    if (cvl < st->cvl) {
+        st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
+    }
+    st->cvl = cvl;
+}
+
 static void finish_inputs_from_state(const chg_st_t *st, chg_limits_t *out)
 {
     out->series_cells = st->last_cells;
@@ -577,11 +580,9 @@ static void finish_inputs_from_state(const chg_st_t *st, chg_limits_t *out)
 
 static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verdict_t *v, chg_limits_t *out)
 {
+    /* chg_step() zeroed *out: state NO_DATA, valid/transmit false, zero currents */
     finish_inputs_from_state(st, out);
     if (v->state == FAILSAFE_NO_DATA || !st->have_output) {
-        out->state = CHG_STATE_NO_DATA;
-        out->valid = false;
-        out->transmit = false;
         out->cvl_lim = out->ccl_lim = out->dcl_lim = CHG_LIM_NO_DATA;
         out->cvl_target_lim = out->ccl_target_lim = out->dcl_target_lim = CHG_LIM_NO_DATA;
         out->charge_stopped = true;
@@ -591,10 +592,7 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
     /* Stop charging at once against the last known pack voltage (and never above the target). */
     float cvl = minf(q_down(st->last_pack_v, Q_EXACT),
                      q_down((float)st->last_cells * st->last_bulk_v, Q_VOLT));
-    if (cvl < st->cvl) {
-        st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
-    }
-    st->cvl = cvl;
+    set_cvl(st, cfg, cvl);
     st->cvl_ramp = cvl;
     if (st->ccl > 0.0f) {
         st->ccl_hold_ms = s_to_ms(cfg->limit_hold_s);
@@ -613,10 +611,8 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
     out->valid = v->valid;
     out->transmit = v->transmit;
     out->cvl_v = st->cvl;
-    out->ccl_a = 0.0f;
     out->dcl_a = st->dcl;
     out->cvl_target_v = st->cvl;
-    out->ccl_target_a = 0.0f;
     out->dcl_target_a = st->dcl;
     out->dvl_v = st->last_dvl_v;
     out->cvl_lim = out->ccl_lim = out->dcl_lim = lim;
@@ -927,10 +923,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         cvl_target = minf(keep, cap);
         cvl_lim = out->ccl_lim;
         out->cvl_target_lim = cvl_lim;
-        if (cvl_target < st->cvl) {
-            st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
-        }
-        st->cvl = cvl_target;
+        set_cvl(st, cfg, cvl_target);
         st->cvl_ramp = cvl_target;
     } else {
         float phase_v;
@@ -973,13 +966,10 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         if (cvl > cvl_target) {
             cvl = cvl_target;
         }
-        if (cvl < st->cvl) {
-            st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
-        }
         if (cvl < cvl_target) {
             cvl_lim = CHG_LIM_RAMP;
         }
-        st->cvl = cvl;
+        set_cvl(st, cfg, cvl);
     }
 
     st->have_output = true;
@@ -994,9 +984,11 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     out->valid = true;
     out->transmit = true;
     out->phase = st->phase;
-    out->state = st->phase == CHG_PHASE_FLOAT ? CHG_STATE_FLOAT
-                 : st->phase == CHG_PHASE_ABSORPTION ? CHG_STATE_ABSORPTION
-                                                      : CHG_STATE_BULK;
+    /* phase_machine() leaves a valid phase; the states list the phases in the same order */
+    _Static_assert(CHG_STATE_ABSORPTION == CHG_STATE_BULK + CHG_PHASE_ABSORPTION &&
+                       CHG_STATE_FLOAT == CHG_STATE_BULK + CHG_PHASE_FLOAT,
+                   "chg_state_t lists the phases as chg_phase_t does");
+    out->state = (chg_state_t)(CHG_STATE_BULK + st->phase);
     out->cvl_v = st->cvl;
     out->ccl_a = st->ccl;
     out->dcl_a = st->dcl;
