@@ -3,8 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
-/* -Os would inline these at every use, each copy repeating the libgcc compare and the select. */
-#define ALARMS_NOINLINE __attribute__((noinline))
+#include "core/tb_bits.h"
 
 #define S alarms_config_t
 static const cfg_param_t alarms_params[] = {
@@ -142,12 +141,14 @@ static void debounce(alarms_deb_t *d, bool cond, uint32_t dt, uint32_t raise_ms,
     }
 }
 
-ALARMS_NOINLINE static float minf(float a, float b)
+/* Out of line: -Os would copy them into every use, each copy repeating the libgcc compare and the
+ * select. */
+TB_NOINLINE static float minf(float a, float b)
 {
     return a < b ? a : b;
 }
 
-ALARMS_NOINLINE static float maxf(float a, float b)
+TB_NOINLINE static float maxf(float a, float b)
 {
     return a > b ? a : b;
 }
@@ -356,7 +357,7 @@ static const char level_names[] = "ok\0warning\0alarm\0unsupported";
 static const char internal_names[] = "none\0communication_lost\0no_answer\0fault_status\0fault_event";
 
 /* The i-th of the n names of a packed list, "unknown" when i >= n. */
-ALARMS_NOINLINE static const char *nth_name(const char *names, unsigned i, unsigned n)
+TB_NOINLINE static const char *nth_name(const char *names, unsigned i, unsigned n)
 {
     if (i >= n) {
         return "unknown";

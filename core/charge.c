@@ -4,10 +4,11 @@
 #include <stddef.h>
 #include <string.h>
 
-/* CHG_NOINLINE: -Os inlines small helpers at each of their calls, and every copy repeats the
+#include "core/tb_bits.h"
+
+/* TB_NOINLINE below: -Os inlines small helpers at each of their calls, and every copy repeats the
  * libgcc float calls and the selects around them (and adds to the register pressure of the one
- * big chg_step()); one out-of-line copy is smaller. */
-#define CHG_NOINLINE __attribute__((noinline))
+ * big chg_step()); one out-of-line copy is smaller (measured per helper). */
 
 /* ---- configuration schema ------------------------------------------------------------------ */
 
@@ -248,7 +249,7 @@ static const char limiter_names[] = "none\0config_max\0bms_cutoff\0float\0cell_v
 static const char state_names[] = "no_data\0bulk\0absorption\0float\0stale\0failsafe";
 
 /* The i-th of the n names of a packed list, "unknown" when i >= n. */
-CHG_NOINLINE static const char *nth_name(const char *names, unsigned i, unsigned n)
+TB_NOINLINE static const char *nth_name(const char *names, unsigned i, unsigned n)
 {
     if (i >= n) {
         return "unknown";
@@ -308,17 +309,17 @@ float chg_taper_fraction(float x)
     return chg_interp(taper_x, taper_y, CHG_TAPER_POINTS, x);
 }
 
-CHG_NOINLINE static float minf(float a, float b)
+TB_NOINLINE static float minf(float a, float b)
 {
     return a < b ? a : b;
 }
 
-CHG_NOINLINE static float maxf(float a, float b)
+TB_NOINLINE static float maxf(float a, float b)
 {
     return a > b ? a : b;
 }
 
-CHG_NOINLINE static float clampf(float v, float lo, float hi)
+TB_NOINLINE static float clampf(float v, float lo, float hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
 }
@@ -343,22 +344,19 @@ static float q_down(float x, unsigned slack_idx)
     if (!(x > 0.0f)) {
         return 0.0f;
     }
-    union {
-        float f;
-        uint32_t u;
-    } b = {x};
-    if (b.u > 0x4A000000u) { /* above 2^21 (infinity included) */
+    uint32_t b = tb_f32_bits(x);
+    if (b > 0x4A000000u) { /* above 2^21 (infinity included) */
         return x;
     }
-    if (b.u < 0x3D800000u) { /* below 2^-4 */
+    if (b < 0x3D800000u) { /* below 2^-4 */
         return 0.0f;
     }
-    uint64_t a = ((uint64_t)((b.u & 0x7FFFFFu) | 0x800000u) << ((b.u >> 23) - 123u)) + q_slack_units[slack_idx];
+    uint64_t a = ((uint64_t)((b & 0x7FFFFFu) | 0x800000u) << ((b >> 23) - 123u)) + q_slack_units[slack_idx];
     uint32_t k = (uint32_t)(a / 13421773u);
     return (float)((double)k * (double)0.1f);
 }
 
-CHG_NOINLINE static uint32_t sat_add(uint32_t a, uint32_t b)
+TB_NOINLINE static uint32_t sat_add(uint32_t a, uint32_t b)
 {
     return (a > UINT32_MAX - b) ? UINT32_MAX : a + b;
 }
@@ -368,7 +366,7 @@ static uint32_t sat_sub(uint32_t a, uint32_t b)
     return a > b ? a - b : 0u;
 }
 
-CHG_NOINLINE static uint32_t s_to_ms(int32_t s)
+TB_NOINLINE static uint32_t s_to_ms(int32_t s)
 {
     return s <= 0 ? 0u : (uint32_t)s * 1000u;
 }
@@ -513,7 +511,7 @@ typedef struct {
     chg_limiter_t lim;
 } pick_t;
 
-CHG_NOINLINE static void pick(pick_t *p, float v, chg_limiter_t lim)
+TB_NOINLINE static void pick(pick_t *p, float v, chg_limiter_t lim)
 {
     if (v < p->v) {
         p->v = v;
@@ -522,7 +520,7 @@ CHG_NOINLINE static void pick(pick_t *p, float v, chg_limiter_t lim)
 }
 
 /* pick(p, base * frac, lim): the tapers and deratings scale the base current. */
-CHG_NOINLINE static void pick_scaled(pick_t *p, float base, float frac, chg_limiter_t lim)
+TB_NOINLINE static void pick_scaled(pick_t *p, float base, float frac, chg_limiter_t lim)
 {
     pick(p, base * frac, lim);
 }
@@ -573,7 +571,7 @@ void chg_init(chg_st_t *st)
 }
 
 /* A new CVL; a decrease (re)starts the hold before the next increase. */
-CHG_NOINLINE static void set_cvl(chg_st_t *st, const chg_config_t *cfg, float cvl)
+TB_NOINLINE static void set_cvl(chg_st_t *st, const chg_config_t *cfg, float cvl)
 {
     if (cvl < st->cvl) {
         st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
@@ -637,7 +635,7 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
 
 /* A re-bulk trigger on a quantity falling below `thr` (0 = off): it arms once the quantity was
  * `arm_margin` above the threshold. */
-CHG_NOINLINE static bool rebulk_trigger(bool *armed, float x, float thr, float arm_margin)
+TB_NOINLINE static bool rebulk_trigger(bool *armed, float x, float thr, float arm_margin)
 {
     if (!(thr > 0.0f)) {
         return false;

@@ -1,7 +1,8 @@
 #include "core/failsafe.h"
 
-#include <math.h>
 #include <stddef.h>
+
+#include "core/tb_bits.h"
 
 static const char *const mode_names[FAILSAFE_MODE_COUNT] = {"stop_transmitting", "zero_limits"};
 
@@ -108,8 +109,7 @@ static const char *bad_range(const bms_snapshot_t *snap, unsigned from, unsigned
 
 /* Why the snapshot is not usable, NULL if it is. Out of line: inlined, each early return would
  * repeat the store through `why`. */
-#define FAILSAFE_NOINLINE __attribute__((noinline))
-FAILSAFE_NOINLINE static const char *unusable_why(const bms_snapshot_t *snap)
+TB_NOINLINE static const char *unusable_why(const bms_snapshot_t *snap)
 {
     if (!bms_snapshot_complete(snap)) {
         return "snapshot incomplete (live or settings block missing)";
@@ -133,8 +133,9 @@ FAILSAFE_NOINLINE static const char *unusable_why(const bms_snapshot_t *snap)
         return ranges[R_MINMAX].why;
     }
     /* The pack voltage is what CVL is clamped against; it must agree with the cells (10 %).
-     * !(pack > 0) also refuses NaN; an infinite pack is refused by the difference (sum is finite). */
-    if (!(l->pack_voltage_v > 0.0f) || fabsf(l->pack_voltage_v - sum) > 0.1f * sum) {
+     * !(pack > 0) also refuses NaN; an infinite pack is refused by the difference (sum is finite).
+     * tb_f32_abs() is fabsf() (the sign bit cleared) without the library call. */
+    if (!(l->pack_voltage_v > 0.0f) || tb_f32_abs(l->pack_voltage_v - sum) > 0.1f * sum) {
         return "pack voltage disagrees with the sum of the cells";
     }
     const char *bad = bad_range(snap, R_CURRENT, R_CUTOFF_V); /* current, SOC, BMS temperature */
