@@ -349,37 +349,49 @@ void alarms_step(alarms_state_t *st, const bms_snapshot_t *snap, const bms_event
     }
 }
 
-/* Names packed into one string each ("a\0b\0..."): no tables of pointers. */
-static const char category_names[] = "general\0high_voltage\0low_voltage\0high_temperature\0low_temperature\0"
-                                     "high_charge_temperature\0low_charge_temperature\0high_discharge_current\0"
-                                     "high_charge_current\0contactor\0short_circuit\0bms_internal\0cell_imbalance";
-static const char level_names[] = "ok\0warning\0alarm\0unsupported";
-static const char internal_names[] = "none\0communication_lost\0no_answer\0fault_status\0fault_event";
-
-/* The i-th of the n names of a packed list, "unknown" when i >= n. */
-TB_NOINLINE static const char *nth_name(const char *names, unsigned i, unsigned n)
-{
-    if (i >= n) {
-        return "unknown";
-    }
-    while (i-- > 0u) {
-        while (*names++ != '\0') {
-        }
-    }
-    return names;
-}
-
 const char *alarms_category_name(alarm_id_t id)
 {
-    return nth_name(category_names, (unsigned)id, ALARM_COUNT);
+    static const char *const n[ALARM_COUNT] = {
+        "general",           "high_voltage",           "low_voltage",          "high_temperature",
+        "low_temperature",   "high_charge_temperature", "low_charge_temperature", "high_discharge_current",
+        "high_charge_current", "contactor",            "short_circuit",        "bms_internal",
+        "cell_imbalance",
+    };
+    return (unsigned)id < (unsigned)ALARM_COUNT ? n[id] : "unknown";
 }
 
 const char *alarms_level_name(alarm_level_t level)
 {
-    return nth_name(level_names, (unsigned)level, ALARM_LEVEL_UNSUPPORTED + 1u);
+    switch (level) {
+    case ALARM_LEVEL_OK:
+        return "ok";
+    case ALARM_LEVEL_WARNING:
+        return "warning";
+    case ALARM_LEVEL_ALARM:
+        return "alarm";
+    case ALARM_LEVEL_UNSUPPORTED:
+        return "unsupported";
+    default:
+        break;
+    }
+    return "unknown";
 }
 
 const char *alarms_internal_name(alarms_internal_t why)
 {
-    return nth_name(internal_names, (unsigned)why, ALARMS_INTERNAL_FAULT_EVENT + 1u);
+    switch (why) {
+    case ALARMS_INTERNAL_NONE:
+        return "none";
+    case ALARMS_INTERNAL_COMM_LOST:
+        return "communication_lost";
+    case ALARMS_INTERNAL_NO_ANSWER:
+        return "no_answer";
+    case ALARMS_INTERNAL_FAULT_STATUS:
+        return "fault_status";
+    case ALARMS_INTERNAL_FAULT_EVENT:
+        return "fault_event";
+    default:
+        break;
+    }
+    return "unknown";
 }

@@ -242,41 +242,28 @@ int chg_config_check(const chg_config_t *c, const char **why)
 
 /* ---- names ------------------------------------------------------------------------------- */
 
-/* Names packed into one string each ("a\0b\0..."): no table of pointers. */
-static const char limiter_names[] = "none\0config_max\0bms_cutoff\0float\0cell_voltage_high\0cell_over_voltage\0"
-                                    "cell_voltage_low\0cell_under_voltage\0temperature_low\0temperature_high\0"
-                                    "soc_taper\0imbalance_hold\0bms_fault\0ramp\0stale_data\0no_data\0failsafe";
-static const char state_names[] = "no_data\0bulk\0absorption\0float\0stale\0failsafe";
-
-/* The i-th of the n names of a packed list, "unknown" when i >= n. */
-TB_NOINLINE static const char *nth_name(const char *names, unsigned i, unsigned n)
-{
-    if (i >= n) {
-        return "unknown";
-    }
-    while (i-- > 0u) {
-        while (*names++ != '\0') {
-        }
-    }
-    return names;
-}
+static const char *const limiter_names[CHG_LIM_COUNT] = {
+    "none",          "config_max",         "bms_cutoff",      "float",           "cell_voltage_high",
+    "cell_over_voltage", "cell_voltage_low", "cell_under_voltage", "temperature_low", "temperature_high",
+    "soc_taper",     "imbalance_hold",     "bms_fault",       "ramp",            "stale_data",
+    "no_data",       "failsafe",
+};
 
 const char *chg_limiter_name(chg_limiter_t l)
 {
-    return nth_name(limiter_names, (unsigned)l, CHG_LIM_COUNT);
+    return (unsigned)l < (unsigned)CHG_LIM_COUNT ? limiter_names[l] : "unknown";
 }
 
 const char *chg_state_name(chg_state_t s)
 {
-    return nth_name(state_names, (unsigned)s, CHG_STATE_COUNT);
+    static const char *const n[CHG_STATE_COUNT] = {"no_data", "bulk", "absorption", "float", "stale", "failsafe"};
+    return (unsigned)s < (unsigned)CHG_STATE_COUNT ? n[s] : "unknown";
 }
 
-/* The phases are the states "bulk", "absorption", "float" (same order, asserted in chg_step). */
 const char *chg_phase_name(chg_phase_t p)
 {
-    return (unsigned)p < (unsigned)CHG_PHASE_COUNT ? nth_name(state_names, (unsigned)CHG_STATE_BULK + (unsigned)p,
-                                                              CHG_STATE_COUNT)
-                                                   : "unknown";
+    static const char *const n[CHG_PHASE_COUNT] = {"bulk", "absorption", "float"};
+    return (unsigned)p < (unsigned)CHG_PHASE_COUNT ? n[p] : "unknown";
 }
 
 /* ---- small numeric helpers --------------------------------------------------------------- */
