@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/tb_bits.h"
+
 #define S alarms_config_t
 static const cfg_param_t alarms_params[] = {
     CFG_ROW_FLOAT(S, cell_high_warn_v, "alarms.cell_high_warn_v", "V", 3.40, 4.50, 3.55, 0,
@@ -68,31 +70,46 @@ void alarms_config_defaults(alarms_config_t *cfg)
     cfg_set_defaults(&alarms_section, cfg);
 }
 
+/* Cross-field checks in order: a row fails when a > b (a >= b for `ge`); a "warn < alarm" check is
+ * written as "alarm > warn" (the same predicate). a, b: byte offsets of floats in alarms_config_t. */
+typedef struct {
+    uint8_t a, b, ge;
+    const char *msg;
+} alarms_check_t;
+#define AC(f) ((uint8_t)offsetof(alarms_config_t, f))
+static const alarms_check_t alarms_checks[] = {
+    {AC(cell_high_warn_v), AC(cell_high_alarm_v), 0,
+     "alarms.cell_high_warn_v must not exceed alarms.cell_high_alarm_v"},
+    {AC(cell_low_alarm_v), AC(cell_low_warn_v), 0,
+     "alarms.cell_low_warn_v must not be below alarms.cell_low_alarm_v"},
+    {AC(cell_low_warn_v), AC(cell_high_warn_v), 1, "low-voltage thresholds must lie below the high-voltage ones"},
+    {AC(temp_high_warn_c), AC(temp_high_alarm_c), 0, "every temperature warning must lie inside its alarm threshold"},
+    {AC(temp_low_alarm_c), AC(temp_low_warn_c), 0, "every temperature warning must lie inside its alarm threshold"},
+    {AC(charge_temp_high_warn_c), AC(charge_temp_high_alarm_c), 0,
+     "every temperature warning must lie inside its alarm threshold"},
+    {AC(charge_temp_low_alarm_c), AC(charge_temp_low_warn_c), 0,
+     "every temperature warning must lie inside its alarm threshold"},
+    {AC(current_warn_pct), AC(current_alarm_pct), 0,
+     "alarms.current_warn_pct must not exceed alarms.current_alarm_pct"},
+    {AC(imbalance_warn_v), AC(imbalance_alarm_v), 0,
+     "alarms.imbalance_warn_v must not exceed alarms.imbalance_alarm_v"},
+};
+#undef AC
+
+static float float_at(const void *base, unsigned offset)
+{
+    return *(const float *)(const void *)((const unsigned char *)base + offset);
+}
+
 int alarms_config_check(const alarms_config_t *c, const char **why)
 {
-    if (c->cell_high_warn_v > c->cell_high_alarm_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "alarms.cell_high_warn_v must not exceed alarms.cell_high_alarm_v");
-    }
-    if (c->cell_low_warn_v < c->cell_low_alarm_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "alarms.cell_low_warn_v must not be below alarms.cell_low_alarm_v");
-    }
-    if (c->cell_low_warn_v >= c->cell_high_warn_v) {
-        return tb_err_why(why, TB_ERR_RANGE, "low-voltage thresholds must lie below the high-voltage ones");
-    }
-    if (c->temp_high_warn_c > c->temp_high_alarm_c || c->temp_low_warn_c < c->temp_low_alarm_c ||
-        c->charge_temp_high_warn_c > c->charge_temp_high_alarm_c ||
-        c->charge_temp_low_warn_c < c->charge_temp_low_alarm_c) {
-        return tb_err_why(why, TB_ERR_RANGE, "every temperature warning must lie inside its alarm threshold");
-    }
-    if (c->current_warn_pct > c->current_alarm_pct) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "alarms.current_warn_pct must not exceed alarms.current_alarm_pct");
-    }
-    if (c->imbalance_warn_v > c->imbalance_alarm_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "alarms.imbalance_warn_v must not exceed alarms.imbalance_alarm_v");
+    for (size_t i = 0; i < sizeof alarms_checks / sizeof alarms_checks[0]; i++) {
+        const alarms_check_t *k = &alarms_checks[i];
+        float a = float_at(c, k->a);
+        float b = float_at(c, k->b);
+        if (k->ge ? a >= b : a > b) {
+            return tb_err_why(why, TB_ERR_RANGE, k->msg);
+        }
     }
     return TB_OK;
 }
@@ -124,23 +141,14 @@ static void debounce(alarms_deb_t *d, bool cond, uint32_t dt, uint32_t raise_ms,
     }
 }
 
-/* Raw condition for a "high" threshold with hysteresis (the band applies once active). */
-static bool above(float x, float thr, float hyst, bool active)
-{
-    return active ? x >= thr - hyst : x >= thr;
-}
-
-static bool below(float x, float thr, float hyst, bool active)
-{
-    return active ? x <= thr + hyst : x <= thr;
-}
-
-static float minf(float a, float b)
+/* Out of line: -Os would copy them into every use, each copy repeating the libgcc compare and the
+ * select. */
+TB_NOINLINE static float minf(float a, float b)
 {
     return a < b ? a : b;
 }
 
-static float maxf(float a, float b)
+TB_NOINLINE static float maxf(float a, float b)
 {
     return a > b ? a : b;
 }
@@ -150,19 +158,53 @@ typedef struct {
     uint32_t dt, raise, clear;
 } ctx_t;
 
-static void eval_high(ctx_t *c, alarm_id_t id, float x, float warn, float alarm, float hyst, bool enabled)
+/* Warning and alarm of one category. The raw condition is x at/above the threshold (at/below for
+ * `low`), with the hysteresis band applied once active: high x >= thr (active: x >= thr - hyst),
+ * low x <= thr (active: x <= thr + hyst). */
+static void eval(ctx_t *c, alarm_id_t id, float x, float warn, float alarm, float hyst, bool enabled, bool low)
 {
-    debounce(&c->st->warn[id], enabled && above(x, warn, hyst, c->st->warn[id].active), c->dt, c->raise, c->clear);
-    debounce(&c->st->alarm[id], enabled && above(x, alarm, hyst, c->st->alarm[id].active), c->dt, c->raise,
-             c->clear);
+    for (unsigned k = 0; k < 2u; k++) {
+        alarms_deb_t *d = k ? &c->st->alarm[id] : &c->st->warn[id];
+        float thr = k ? alarm : warn;
+        if (d->active) {
+            thr = low ? thr + hyst : thr - hyst;
+        }
+        debounce(d, enabled && (low ? thr >= x : x >= thr), c->dt, c->raise, c->clear);
+    }
 }
 
-static void eval_low(ctx_t *c, alarm_id_t id, float x, float warn, float alarm, float hyst, bool enabled)
-{
-    debounce(&c->st->warn[id], enabled && below(x, warn, hyst, c->st->warn[id].active), c->dt, c->raise, c->clear);
-    debounce(&c->st->alarm[id], enabled && below(x, alarm, hyst, c->st->alarm[id].active), c->dt, c->raise,
-             c->clear);
-}
+/* The evaluated categories, in evaluation order. x: which reading; warn/alarm/hyst: byte offsets
+ * of the alarms_config_t thresholds; bms: byte offset of a bms_settings_t value that either
+ * caps the thresholds (AL_CAP: alarm = min(alarm, bms), warn = min(warn, alarm), max for
+ * AL_LOW) or must be > 0 for the category to be evaluated at all (AL_NEEDS_BMS); 0 for none. */
+enum { AX_VMAX, AX_VMIN, AX_TMAX, AX_TMIN, AX_DISCHARGE_PCT, AX_CHARGE_PCT, AX_SPREAD, AX_COUNT };
+enum { AL_LOW = 1, AL_CAP = 2, AL_NEEDS_BMS = 4, AL_CHARGING = 8 };
+typedef struct {
+    uint8_t id, x, warn, alarm, hyst, bms, flags;
+} alarm_row_t;
+#define AC(f) ((uint8_t)offsetof(alarms_config_t, f))
+#define AB(f) ((uint8_t)offsetof(bms_settings_t, f))
+static const alarm_row_t alarm_rows[] = {
+    {ALARM_HIGH_VOLTAGE, AX_VMAX, AC(cell_high_warn_v), AC(cell_high_alarm_v), AC(voltage_hyst_v),
+     AB(over_voltage_v), AL_CAP},
+    {ALARM_LOW_VOLTAGE, AX_VMIN, AC(cell_low_warn_v), AC(cell_low_alarm_v), AC(voltage_hyst_v),
+     AB(under_voltage_v), AL_CAP | AL_LOW},
+    {ALARM_HIGH_TEMP, AX_TMAX, AC(temp_high_warn_c), AC(temp_high_alarm_c), AC(temp_hyst_c), AB(over_heat_c),
+     AL_CAP},
+    {ALARM_LOW_TEMP, AX_TMIN, AC(temp_low_warn_c), AC(temp_low_alarm_c), AC(temp_hyst_c), 0, AL_LOW},
+    {ALARM_HIGH_TEMP_CHARGE, AX_TMAX, AC(charge_temp_high_warn_c), AC(charge_temp_high_alarm_c), AC(temp_hyst_c),
+     AB(over_heat_c), AL_CAP | AL_CHARGING},
+    {ALARM_LOW_TEMP_CHARGE, AX_TMIN, AC(charge_temp_low_warn_c), AC(charge_temp_low_alarm_c), AC(temp_hyst_c),
+     AB(low_temp_charge_c), AL_CAP | AL_LOW | AL_CHARGING},
+    /* currents as a percentage of the BMS cut-offs; unsupported when the cut-off is unknown */
+    {ALARM_HIGH_DISCHARGE_CURRENT, AX_DISCHARGE_PCT, AC(current_warn_pct), AC(current_alarm_pct),
+     AC(current_hyst_pct), AB(discharge_oc_a), AL_NEEDS_BMS},
+    {ALARM_HIGH_CHARGE_CURRENT, AX_CHARGE_PCT, AC(current_warn_pct), AC(current_alarm_pct), AC(current_hyst_pct),
+     AB(charge_oc_a), AL_NEEDS_BMS},
+    {ALARM_CELL_IMBALANCE, AX_SPREAD, AC(imbalance_warn_v), AC(imbalance_alarm_v), AC(voltage_hyst_v), 0, 0},
+};
+#undef AC
+#undef AB
 
 /* Newest fault event that is recent and not followed by a recovery (0x73-0x7B) or a restart
  * (0x61). Events are sorted oldest first (bms_decode_event_regs contract). 0 if none. */
@@ -227,35 +269,30 @@ void alarms_step(alarms_state_t *st, const bms_snapshot_t *snap, const bms_event
         }
         float i_a = l->pack_current_a;
         bool charging = i_a > cfg->charging_current_a;
-
-        float hv_alarm = minf(cfg->cell_high_alarm_v, s->over_voltage_v);
-        eval_high(&c, ALARM_HIGH_VOLTAGE, vmax, minf(cfg->cell_high_warn_v, hv_alarm), hv_alarm, cfg->voltage_hyst_v,
-                  true);
-        float lv_alarm = maxf(cfg->cell_low_alarm_v, s->under_voltage_v);
-        eval_low(&c, ALARM_LOW_VOLTAGE, vmin, maxf(cfg->cell_low_warn_v, lv_alarm), lv_alarm, cfg->voltage_hyst_v,
-                 true);
-        float ht_alarm = minf(cfg->temp_high_alarm_c, s->over_heat_c);
-        eval_high(&c, ALARM_HIGH_TEMP, tmax, minf(cfg->temp_high_warn_c, ht_alarm), ht_alarm, cfg->temp_hyst_c, true);
-        eval_low(&c, ALARM_LOW_TEMP, tmin, cfg->temp_low_warn_c, cfg->temp_low_alarm_c, cfg->temp_hyst_c, true);
-        float hct_alarm = minf(cfg->charge_temp_high_alarm_c, s->over_heat_c);
-        eval_high(&c, ALARM_HIGH_TEMP_CHARGE, tmax, minf(cfg->charge_temp_high_warn_c, hct_alarm), hct_alarm,
-                  cfg->temp_hyst_c, charging);
-        float lct_alarm = maxf(cfg->charge_temp_low_alarm_c, s->low_temp_charge_c);
-        eval_low(&c, ALARM_LOW_TEMP_CHARGE, tmin, maxf(cfg->charge_temp_low_warn_c, lct_alarm), lct_alarm,
-                 cfg->temp_hyst_c, charging);
-        /* Currents as a percentage of the BMS cut-offs; unsupported when the cut-off is unknown. */
-        if (s->discharge_oc_a > 0.0f) {
-            float pct = -i_a / s->discharge_oc_a * 100.0f;
-            eval_high(&c, ALARM_HIGH_DISCHARGE_CURRENT, pct, cfg->current_warn_pct, cfg->current_alarm_pct,
-                      cfg->current_hyst_pct, true);
+        float x[AX_COUNT];
+        x[AX_VMAX] = vmax;
+        x[AX_VMIN] = vmin;
+        x[AX_TMAX] = tmax;
+        x[AX_TMIN] = tmin;
+        x[AX_DISCHARGE_PCT] = -i_a / s->discharge_oc_a * 100.0f; /* used only when the cut-off is > 0 */
+        x[AX_CHARGE_PCT] = i_a / s->charge_oc_a * 100.0f;
+        x[AX_SPREAD] = vmax - vmin;
+        for (size_t r = 0; r < sizeof alarm_rows / sizeof alarm_rows[0]; r++) {
+            const alarm_row_t *row = &alarm_rows[r];
+            float warn = float_at(cfg, row->warn);
+            float alarm = float_at(cfg, row->alarm);
+            float bms = row->bms ? float_at(s, row->bms) : 0.0f;
+            bool low = (row->flags & AL_LOW) != 0u;
+            if ((row->flags & AL_NEEDS_BMS) && !(bms > 0.0f)) {
+                continue;
+            }
+            if (row->flags & AL_CAP) {
+                alarm = low ? maxf(alarm, bms) : minf(alarm, bms);
+                warn = low ? maxf(warn, alarm) : minf(warn, alarm);
+            }
+            eval(&c, (alarm_id_t)row->id, x[row->x], warn, alarm, float_at(cfg, row->hyst),
+                 !(row->flags & AL_CHARGING) || charging, low);
         }
-        if (s->charge_oc_a > 0.0f) {
-            float pct = i_a / s->charge_oc_a * 100.0f;
-            eval_high(&c, ALARM_HIGH_CHARGE_CURRENT, pct, cfg->current_warn_pct, cfg->current_alarm_pct,
-                      cfg->current_hyst_pct, true);
-        }
-        eval_high(&c, ALARM_CELL_IMBALANCE, vmax - vmin, cfg->imbalance_warn_v, cfg->imbalance_alarm_v,
-                  cfg->voltage_hyst_v, true);
         bool fault = l->status == BMS_STATUS_FAULT || l->status_raw == (uint16_t)BMS_STATUS_FAULT;
         debounce(&st->fault_status, fault, dt, c.raise, c.clear);
 

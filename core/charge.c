@@ -4,6 +4,12 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/tb_bits.h"
+
+/* TB_NOINLINE below: -Os inlines small helpers at each of their calls, and every copy repeats the
+ * libgcc float calls and the selects around them (and adds to the register pressure of the one
+ * big chg_step()); one out-of-line copy is smaller (measured per helper). */
+
 /* ---- configuration schema ------------------------------------------------------------------ */
 
 #define S chg_config_t
@@ -156,52 +162,80 @@ void chg_config_defaults(chg_config_t *cfg)
     failsafe_config_defaults(&cfg->failsafe);
 }
 
+/* Cross-field checks as rows, evaluated in order (the first failing row gives the message): each
+ * fails when "a + margin OP b" holds, OP being >, >= or an int32 >; CK_GUARD_A / CK_GUARD_B
+ * make it fail only when that field is also > 0 (for settings where 0 means off). Fields are
+ * given by word index into chg_config_t. */
+enum {
+    CK_GT = 0,       /* a + margin > b (floats) */
+    CK_GE = 1,       /* a >= b (floats) */
+    CK_INT_GT = 2,   /* a > b (int32) */
+    CK_M10MV = 4,    /* margin 0.01 */
+    CK_M1 = 8,       /* margin 1.0 */
+    CK_GUARD_A = 16,
+    CK_GUARD_B = 32
+};
+#define CK_W(f) ((uint8_t)(offsetof(chg_config_t, f) / 4u))
+typedef struct {
+    uint8_t a, b, op;
+    const char *msg;
+} chg_check_t;
+
+static const chg_check_t chg_checks[] = {
+    {CK_W(cell_float_v), CK_W(cell_bulk_v), CK_GT, "charge.cell_float_v must not exceed charge.cell_bulk_v"},
+    {CK_W(cell_bulk_v), CK_W(cell_limit_v), CK_GT, "charge.cell_bulk_v must not exceed charge.cell_limit_v"},
+    {CK_W(ccl_taper_start_v), CK_W(ccl_taper_end_v), CK_GT | CK_M10MV,
+     "charge.ccl_taper_start_v must be at least 10 mV below charge.ccl_taper_end_v"},
+    {CK_W(dcl_taper_end_v), CK_W(dcl_taper_start_v), CK_GT | CK_M10MV,
+     "charge.dcl_taper_end_v must be at least 10 mV below charge.dcl_taper_start_v"},
+    {CK_W(dcl_taper_start_v), CK_W(ccl_taper_start_v), CK_GE, "the DCL taper must lie below the CCL taper"},
+    {CK_W(charge_temp_min_c), CK_W(charge_temp_max_c), CK_GT | CK_M1,
+     "charge.charge_temp_min_c must be below charge.charge_temp_max_c"},
+    {CK_W(discharge_temp_min_c), CK_W(discharge_temp_max_c), CK_GT | CK_M1,
+     "charge.discharge_temp_min_c must be below charge.discharge_temp_max_c"},
+    {CK_W(imbalance_release_v), CK_W(imbalance_hold_v), CK_GE,
+     "charge.imbalance_release_v must be below charge.imbalance_hold_v"},
+    {CK_W(absorption_time_s), CK_W(absorption_max_s), CK_INT_GT,
+     "charge.absorption_time_s must not exceed charge.absorption_max_s"},
+    {CK_W(voltage_hyst_v), CK_W(ov_release_v), CK_GE,
+     "charge.voltage_hyst_v must be smaller than the stop release distances"},
+    {CK_W(voltage_hyst_v), CK_W(uv_release_v), CK_GE,
+     "charge.voltage_hyst_v must be smaller than the stop release distances"},
+    /* Otherwise a pack that ends absorption "balanced" at a spread above the re-bulk spread would
+     * cycle float -> bulk -> absorption -> float under constant conditions. */
+    {CK_W(float_max_spread_v), CK_W(rebulk_spread_v), CK_GE | CK_GUARD_B,
+     "charge.rebulk_spread_v must exceed charge.float_max_spread_v"},
+    {CK_W(rebulk_cell_v), CK_W(cell_float_v), CK_GE | CK_GUARD_A,
+     "charge.rebulk_cell_v must be below charge.cell_float_v"},
+};
+#undef CK_W
+
 int chg_config_check(const chg_config_t *c, const char **why)
 {
-    if (c->cell_float_v > c->cell_bulk_v) {
-        return tb_err_why(why, TB_ERR_RANGE, "charge.cell_float_v must not exceed charge.cell_bulk_v");
-    }
-    if (c->cell_bulk_v > c->cell_limit_v) {
-        return tb_err_why(why, TB_ERR_RANGE, "charge.cell_bulk_v must not exceed charge.cell_limit_v");
-    }
-    if (c->ccl_taper_start_v + 0.01f > c->ccl_taper_end_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.ccl_taper_start_v must be at least 10 mV below charge.ccl_taper_end_v");
-    }
-    if (c->dcl_taper_end_v + 0.01f > c->dcl_taper_start_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.dcl_taper_end_v must be at least 10 mV below charge.dcl_taper_start_v");
-    }
-    if (c->dcl_taper_start_v >= c->ccl_taper_start_v) {
-        return tb_err_why(why, TB_ERR_RANGE, "the DCL taper must lie below the CCL taper");
-    }
-    if (c->charge_temp_min_c + 1.0f > c->charge_temp_max_c) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.charge_temp_min_c must be below charge.charge_temp_max_c");
-    }
-    if (c->discharge_temp_min_c + 1.0f > c->discharge_temp_max_c) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.discharge_temp_min_c must be below charge.discharge_temp_max_c");
-    }
-    if (c->imbalance_release_v >= c->imbalance_hold_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.imbalance_release_v must be below charge.imbalance_hold_v");
-    }
-    if (c->absorption_time_s > c->absorption_max_s) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.absorption_time_s must not exceed charge.absorption_max_s");
-    }
-    if (c->voltage_hyst_v >= c->ov_release_v || c->voltage_hyst_v >= c->uv_release_v) {
-        return tb_err_why(why, TB_ERR_RANGE,
-                          "charge.voltage_hyst_v must be smaller than the stop release distances");
-    }
-    if (c->rebulk_spread_v > 0.0f && c->rebulk_spread_v <= c->float_max_spread_v) {
-        /* Otherwise a pack that ends absorption "balanced" at a spread above the re-bulk spread
-         * would cycle float -> bulk -> absorption -> float under constant conditions. */
-        return tb_err_why(why, TB_ERR_RANGE, "charge.rebulk_spread_v must exceed charge.float_max_spread_v");
-    }
-    if (c->rebulk_cell_v > 0.0f && c->rebulk_cell_v >= c->cell_float_v) {
-        return tb_err_why(why, TB_ERR_RANGE, "charge.rebulk_cell_v must be below charge.cell_float_v");
+    static const float margin[3] = {0.0f, 0.01f, 1.0f};
+    /* chg_config_t is all 4-byte floats and int32s (plus bools, which no row names). */
+    const union {
+        float f;
+        int32_t i;
+    } *w = (const void *)c;
+    for (size_t i = 0; i < sizeof chg_checks / sizeof chg_checks[0]; i++) {
+        const chg_check_t *k = &chg_checks[i];
+        float a = w[k->a].f;
+        float b = w[k->b].f;
+        bool bad;
+        if ((k->op & (CK_GUARD_A | CK_GUARD_B)) && !((k->op & CK_GUARD_B ? b : a) > 0.0f)) {
+            bad = false;
+        } else if ((k->op & 3u) == CK_INT_GT) {
+            bad = w[k->a].i > w[k->b].i;
+        } else if ((k->op & 3u) == CK_GE) {
+            bad = a >= b;
+        } else {
+            /* a + 0.0f compares exactly as a (only -0 becomes +0, which compares equal) */
+            bad = a + margin[(k->op >> 2) & 3u] > b;
+        }
+        if (bad) {
+            return tb_err_why(why, TB_ERR_RANGE, k->msg);
+        }
     }
     return failsafe_config_check(&c->failsafe, why);
 }
@@ -262,37 +296,54 @@ float chg_taper_fraction(float x)
     return chg_interp(taper_x, taper_y, CHG_TAPER_POINTS, x);
 }
 
-static float minf(float a, float b)
+TB_NOINLINE static float minf(float a, float b)
 {
     return a < b ? a : b;
 }
 
-static float maxf(float a, float b)
+TB_NOINLINE static float maxf(float a, float b)
 {
     return a > b ? a : b;
 }
 
-static float clampf(float v, float lo, float hi)
+TB_NOINLINE static float clampf(float v, float lo, float hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* Round down to a multiple of step. `slack` (in steps) absorbs float noise on targets computed
- * from configuration (16 x 3.45f is 55.19999...); 0 for values that must not be exceeded. */
-static float q_down(float x, float step, double slack)
+/* Round down to a multiple of the wire step 0.1 (CHG_CVL_STEP_V = CHG_CURRENT_STEP_A = 0.1f). The
+ * slack (in steps) absorbs float noise on targets computed from configuration (16 x 3.45f is
+ * 55.19999...); none for values that must not be exceeded.
+ *
+ * The result is exactly that of the double formula this replaces,
+ *     k = floor((double)x / (double)0.1f + slack),  r = (float)(k * (double)0.1f)
+ * (with k - 1 when slack is 0 and r > x), slack 0 / 1e-4 / 1e-3, checked for all 2^32 float
+ * inputs of each slack. It computes k exactly in integers: with step = 13421773 x 2^-27 and, for
+ * 2^-4 <= x <= 2^21, A = x x 2^27 an integer below 2^49, k = floor((A + floor(slack x 13421773))
+ * / 13421773) (adding the slack's fraction cannot carry into the next multiple of 13421773).
+ * Below 2^-4, k is 0; above 2^21 the double formula gives x itself back. k x step is exact in
+ * double, so the one rounding to float is the same as before. */
+enum { Q_EXACT, Q_CURRENT, Q_VOLT };
+static const uint16_t q_slack_units[] = {0u, 1342u, 13421u}; /* floor(slack x 13421773) */
+
+static float q_down(float x, unsigned slack_idx)
 {
     if (!(x > 0.0f)) {
         return 0.0f;
     }
-    double k = floor((double)x / (double)step + slack);
-    float r = (float)(k * (double)step);
-    if (slack <= 0.0 && r > x) {
-        r = (float)((k - 1.0) * (double)step);
+    uint32_t b = tb_f32_bits(x);
+    if (b > 0x4A000000u) { /* above 2^21 (infinity included) */
+        return x;
     }
-    return r < 0.0f ? 0.0f : r;
+    if (b < 0x3D800000u) { /* below 2^-4 */
+        return 0.0f;
+    }
+    uint64_t a = ((uint64_t)((b & 0x7FFFFFu) | 0x800000u) << ((b >> 23) - 123u)) + q_slack_units[slack_idx];
+    uint32_t k = (uint32_t)(a / 13421773u);
+    return (float)((double)k * (double)0.1f);
 }
 
-static uint32_t sat_add(uint32_t a, uint32_t b)
+TB_NOINLINE static uint32_t sat_add(uint32_t a, uint32_t b)
 {
     return (a > UINT32_MAX - b) ? UINT32_MAX : a + b;
 }
@@ -302,34 +353,28 @@ static uint32_t sat_sub(uint32_t a, uint32_t b)
     return a > b ? a - b : 0u;
 }
 
-static uint32_t s_to_ms(int32_t s)
+TB_NOINLINE static uint32_t s_to_ms(int32_t s)
 {
     return s <= 0 ? 0u : (uint32_t)s * 1000u;
 }
 
 /* Play operators (backlash). up: follows increases at once, decreases only beyond the band (the
- * held value is always >= the input). down: the mirror image (held value <= input). */
-static float play_up(chg_play_t *p, float x, float band)
+ * held value is always >= the input). down: the mirror image (held value <= input). One function
+ * for both; each direction keeps its own comparisons and arithmetic (x < v is written v > x). */
+static float play(chg_play_t *p, float x, float band, bool up)
 {
-    if (!p->init || x > p->v) {
+    float v = p->v;
+    if (!p->init || (up ? x > v : v > x)) {
         p->v = x;
-    } else if (x < p->v - band) {
-        p->v = x + band;
+    } else if (up ? v - band > x : x > v + band) {
+        p->v = up ? x + band : x - band;
     }
     p->init = true;
     return p->v;
 }
 
-static float play_down(chg_play_t *p, float x, float band)
-{
-    if (!p->init || x < p->v) {
-        p->v = x;
-    } else if (x > p->v + band) {
-        p->v = x - band;
-    }
-    p->init = true;
-    return p->v;
-}
+#define play_up(p, x, band) play((p), (x), (band), true)
+#define play_down(p, x, band) play((p), (x), (band), false)
 
 /* ---- inputs -------------------------------------------------------------------------------- */
 
@@ -453,12 +498,18 @@ typedef struct {
     chg_limiter_t lim;
 } pick_t;
 
-static void pick(pick_t *p, float v, chg_limiter_t lim)
+TB_NOINLINE static void pick(pick_t *p, float v, chg_limiter_t lim)
 {
     if (v < p->v) {
         p->v = v;
         p->lim = lim;
     }
+}
+
+/* pick(p, base * frac, lim): the tapers and deratings scale the base current. */
+TB_NOINLINE static void pick_scaled(pick_t *p, float base, float frac, chg_limiter_t lim)
+{
+    pick(p, base * frac, lim);
 }
 
 /* Output dynamics of a current limit: decreases at once (and restart the hold), increases after
@@ -488,7 +539,7 @@ static float current_dynamics(float prev, float target, float *pos, uint32_t *ho
         *pos = minf(target, *pos + rate * (float)dt_ms / 1000.0f);
         out = *pos;
     }
-    out = q_down(out, CHG_CURRENT_STEP_A, 1e-4);
+    out = q_down(out, Q_CURRENT);
     if (out > target) {
         out = target;
     }
@@ -506,6 +557,15 @@ void chg_init(chg_st_t *st)
     st->spread_rebulk_armed = true;
 }
 
+/* A new CVL; a decrease (re)starts the hold before the next increase. */
+TB_NOINLINE static void set_cvl(chg_st_t *st, const chg_config_t *cfg, float cvl)
+{
+    if (cvl < st->cvl) {
+        st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
+    }
+    st->cvl = cvl;
+}
+
 static void finish_inputs_from_state(const chg_st_t *st, chg_limits_t *out)
 {
     out->series_cells = st->last_cells;
@@ -519,11 +579,9 @@ static void finish_inputs_from_state(const chg_st_t *st, chg_limits_t *out)
 
 static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verdict_t *v, chg_limits_t *out)
 {
+    /* chg_step() zeroed *out: state NO_DATA, valid/transmit false, zero currents */
     finish_inputs_from_state(st, out);
     if (v->state == FAILSAFE_NO_DATA || !st->have_output) {
-        out->state = CHG_STATE_NO_DATA;
-        out->valid = false;
-        out->transmit = false;
         out->cvl_lim = out->ccl_lim = out->dcl_lim = CHG_LIM_NO_DATA;
         out->cvl_target_lim = out->ccl_target_lim = out->dcl_target_lim = CHG_LIM_NO_DATA;
         out->charge_stopped = true;
@@ -531,12 +589,9 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
         return;
     }
     /* Stop charging at once against the last known pack voltage (and never above the target). */
-    float cvl = minf(q_down(st->last_pack_v, CHG_CVL_STEP_V, 0.0),
-                     q_down((float)st->last_cells * st->last_bulk_v, CHG_CVL_STEP_V, 1e-3));
-    if (cvl < st->cvl) {
-        st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
-    }
-    st->cvl = cvl;
+    float cvl = minf(q_down(st->last_pack_v, Q_EXACT),
+                     q_down((float)st->last_cells * st->last_bulk_v, Q_VOLT));
+    set_cvl(st, cfg, cvl);
     st->cvl_ramp = cvl;
     if (st->ccl > 0.0f) {
         st->ccl_hold_ms = s_to_ms(cfg->limit_hold_s);
@@ -555,16 +610,27 @@ static void not_fresh(chg_st_t *st, const chg_config_t *cfg, const failsafe_verd
     out->valid = v->valid;
     out->transmit = v->transmit;
     out->cvl_v = st->cvl;
-    out->ccl_a = 0.0f;
     out->dcl_a = st->dcl;
     out->cvl_target_v = st->cvl;
-    out->ccl_target_a = 0.0f;
     out->dcl_target_a = st->dcl;
     out->dvl_v = st->last_dvl_v;
     out->cvl_lim = out->ccl_lim = out->dcl_lim = lim;
     out->cvl_target_lim = out->ccl_target_lim = out->dcl_target_lim = lim;
     out->charge_stopped = true;
     out->discharge_stopped = !(st->dcl > 0.0f);
+}
+
+/* A re-bulk trigger on a quantity falling below `thr` (0 = off): it arms once the quantity was
+ * `arm_margin` above the threshold. */
+TB_NOINLINE static bool rebulk_trigger(bool *armed, float x, float thr, float arm_margin)
+{
+    if (!(thr > 0.0f)) {
+        return false;
+    }
+    if (x >= thr + arm_margin) {
+        *armed = true;
+    }
+    return *armed && x < thr;
 }
 
 /* dt: capped step time (for timers that must see the condition); dt_real: the whole elapsed time
@@ -630,20 +696,8 @@ static void phase_machine(chg_st_t *st, const chg_config_t *c, const inputs_t *i
         /* Re-bulk triggers arm only once their quantity was comfortably on the good side, so a
          * wrong SOC or a weak cell cannot make the charger cycle. */
         float soc_lo = st->soc_lo.init ? st->soc_lo.v : in->soc;
-        bool soc_trig = false;
-        if (c->rebulk_soc_pct > 0.0f) {
-            if (soc_lo >= c->rebulk_soc_pct + 5.0f) {
-                st->soc_rebulk_armed = true;
-            }
-            soc_trig = st->soc_rebulk_armed && soc_lo < c->rebulk_soc_pct;
-        }
-        bool cell_trig = false;
-        if (c->rebulk_cell_v > 0.0f) {
-            if (in->vmin >= c->rebulk_cell_v + 0.05f) {
-                st->cell_rebulk_armed = true;
-            }
-            cell_trig = st->cell_rebulk_armed && in->vmin < c->rebulk_cell_v;
-        }
+        bool soc_trig = rebulk_trigger(&st->soc_rebulk_armed, soc_lo, c->rebulk_soc_pct, 5.0f);
+        bool cell_trig = rebulk_trigger(&st->cell_rebulk_armed, in->vmin, c->rebulk_cell_v, 0.05f);
         bool spread_trig = c->rebulk_spread_v > 0.0f && st->spread_rebulk_armed && in->spread >= c->rebulk_spread_v;
         if (soc_trig || cell_trig || spread_trig) {
             st->rebulk_ms = sat_add(st->rebulk_ms, dt);
@@ -783,19 +837,19 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     }
     /* Conditions under which "at voltage" means nothing (the absorption timer must not run). */
     bool charge_blocked = (in.fault && !uv_fault) || cold_chg || hot_chg;
-    pick(&ccl, d.ccl_base * chg_taper_fraction((vmax_h - d.ccl_start) / (d.ccl_end - d.ccl_start)),
+    pick_scaled(&ccl, d.ccl_base, chg_taper_fraction((vmax_h - d.ccl_start) / (d.ccl_end - d.ccl_start)),
          CHG_LIM_CELL_VOLTAGE_HIGH);
-    pick(&ccl, d.ccl_base * temp_fraction(tmin_h - d.tc_lo, cfg->temp_derate_c), CHG_LIM_TEMP_LOW);
-    pick(&ccl, d.ccl_base * temp_fraction(d.tc_hi - tmax_h, cfg->temp_derate_c), CHG_LIM_TEMP_HIGH);
+    pick_scaled(&ccl, d.ccl_base, temp_fraction(tmin_h - d.tc_lo, cfg->temp_derate_c), CHG_LIM_TEMP_LOW);
+    pick_scaled(&ccl, d.ccl_base, temp_fraction(d.tc_hi - tmax_h, cfg->temp_derate_c), CHG_LIM_TEMP_HIGH);
     if (cfg->soc_ccl_taper_pct < 100.0f && soc_hi > cfg->soc_ccl_taper_pct) {
         float x = (soc_hi - cfg->soc_ccl_taper_pct) / (100.0f - cfg->soc_ccl_taper_pct);
         float f = 1.0f - (1.0f - cfg->soc_taper_min_frac) * clampf(x, 0.0f, 1.0f);
-        pick(&ccl, d.ccl_base * f, CHG_LIM_SOC_TAPER);
+        pick_scaled(&ccl, d.ccl_base, f, CHG_LIM_SOC_TAPER);
     }
     if (st->imbalance_hold) {
         pick(&ccl, maxf(cfg->imbalance_ccl_c * in.capacity, 0.0f), CHG_LIM_IMBALANCE_HOLD);
     }
-    float ccl_target = q_down(maxf(ccl.v, 0.0f), CHG_CURRENT_STEP_A, 1e-4);
+    float ccl_target = q_down(maxf(ccl.v, 0.0f), Q_CURRENT);
 
     /* ---- DCL target ---- */
     pick_t dcl = {d.dcl_base, d.dcl_base_lim};
@@ -811,17 +865,17 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     if (hot_dis) {
         pick(&dcl, 0.0f, CHG_LIM_TEMP_HIGH);
     }
-    pick(&dcl, d.dcl_base * chg_taper_fraction((d.dcl_start - vmin_h) / (d.dcl_start - d.dcl_end)),
+    pick_scaled(&dcl, d.dcl_base, chg_taper_fraction((d.dcl_start - vmin_h) / (d.dcl_start - d.dcl_end)),
          CHG_LIM_CELL_VOLTAGE_LOW);
-    pick(&dcl, d.dcl_base * temp_fraction(tmin_h - d.td_lo, cfg->temp_derate_c), CHG_LIM_TEMP_LOW);
-    pick(&dcl, d.dcl_base * temp_fraction(d.td_hi - tmax_h, cfg->temp_derate_c), CHG_LIM_TEMP_HIGH);
+    pick_scaled(&dcl, d.dcl_base, temp_fraction(tmin_h - d.td_lo, cfg->temp_derate_c), CHG_LIM_TEMP_LOW);
+    pick_scaled(&dcl, d.dcl_base, temp_fraction(d.td_hi - tmax_h, cfg->temp_derate_c), CHG_LIM_TEMP_HIGH);
     float soc_lo = st->soc_lo.v;
     if (cfg->soc_dcl_taper_pct > 0.0f && soc_lo < cfg->soc_dcl_taper_pct) {
         float x = soc_lo / cfg->soc_dcl_taper_pct;
         float f = cfg->soc_taper_min_frac + (1.0f - cfg->soc_taper_min_frac) * clampf(x, 0.0f, 1.0f);
-        pick(&dcl, d.dcl_base * f, CHG_LIM_SOC_TAPER);
+        pick_scaled(&dcl, d.dcl_base, f, CHG_LIM_SOC_TAPER);
     }
-    float dcl_target = q_down(maxf(dcl.v, 0.0f), CHG_CURRENT_STEP_A, 1e-4);
+    float dcl_target = q_down(maxf(dcl.v, 0.0f), Q_CURRENT);
 
     /* ---- phase ---- */
     phase_machine(st, cfg, &in, &d, charge_blocked, dt, dt_real);
@@ -859,8 +913,8 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
          * noise does not make CVL chatter; and it never exceeds series cells x target (invariant 2
          * wins over "not below the pack voltage" when the pack is above the target: discharging
          * back to the target is then wanted). */
-        float cap = q_down(n * d.bulk, CHG_CVL_STEP_V, 1e-3);
-        float track = q_down(in.pack, CHG_CVL_STEP_V, 0.0);
+        float cap = q_down(n * d.bulk, Q_VOLT);
+        float track = q_down(in.pack, Q_EXACT);
         float keep = st->cvl;
         if (!(keep <= in.pack) || keep + 2.0f * CHG_CVL_STEP_V <= in.pack + 1e-4f || !(keep > 0.0f)) {
             keep = track;
@@ -868,10 +922,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         cvl_target = minf(keep, cap);
         cvl_lim = out->ccl_lim;
         out->cvl_target_lim = cvl_lim;
-        if (cvl_target < st->cvl) {
-            st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
-        }
-        st->cvl = cvl_target;
+        set_cvl(st, cfg, cvl_target);
         st->cvl_ramp = cvl_target;
     } else {
         float phase_v;
@@ -894,13 +945,13 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
             desired = ctrl;
             cvl_lim = CHG_LIM_CELL_VOLTAGE_HIGH;
         }
-        cvl_target = q_down(desired, CHG_CVL_STEP_V, 1e-3);
+        cvl_target = q_down(desired, Q_VOLT);
         out->cvl_target_lim = cvl_lim;
         if (!st->have_output) {
             /* Start at the target (what any BMS advertises at boot); charging still soft-starts
              * through the CCL ramp, and the cell-voltage controller is already in `desired`. */
             st->cvl_ramp = desired;
-            st->cvl = q_down(st->cvl_ramp, CHG_CVL_STEP_V, 0.0);
+            st->cvl = q_down(st->cvl_ramp, Q_EXACT);
             st->cvl_hold_ms = 0;
         }
         if (desired <= st->cvl_ramp) {
@@ -910,17 +961,14 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
         } else {
             st->cvl_ramp = minf(desired, st->cvl_ramp + n * cfg->cvl_rise_v_min * (float)dt / 60000.0f);
         }
-        float cvl = q_down(st->cvl_ramp, CHG_CVL_STEP_V, 1e-3);
+        float cvl = q_down(st->cvl_ramp, Q_VOLT);
         if (cvl > cvl_target) {
             cvl = cvl_target;
-        }
-        if (cvl < st->cvl) {
-            st->cvl_hold_ms = s_to_ms(cfg->cvl_hold_s);
         }
         if (cvl < cvl_target) {
             cvl_lim = CHG_LIM_RAMP;
         }
-        st->cvl = cvl;
+        set_cvl(st, cfg, cvl);
     }
 
     st->have_output = true;
@@ -935,9 +983,11 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     out->valid = true;
     out->transmit = true;
     out->phase = st->phase;
-    out->state = st->phase == CHG_PHASE_FLOAT ? CHG_STATE_FLOAT
-                 : st->phase == CHG_PHASE_ABSORPTION ? CHG_STATE_ABSORPTION
-                                                      : CHG_STATE_BULK;
+    /* phase_machine() leaves a valid phase; the states list the phases in the same order */
+    _Static_assert(CHG_STATE_ABSORPTION == CHG_STATE_BULK + CHG_PHASE_ABSORPTION &&
+                       CHG_STATE_FLOAT == CHG_STATE_BULK + CHG_PHASE_FLOAT,
+                   "chg_state_t lists the phases as chg_phase_t does");
+    out->state = (chg_state_t)(CHG_STATE_BULK + st->phase);
     out->cvl_v = st->cvl;
     out->ccl_a = st->ccl;
     out->dcl_a = st->dcl;
@@ -945,7 +995,7 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     out->ccl_target_a = ccl_target;
     out->dcl_target_a = dcl_target;
     out->cvl_lim = cvl_lim;
-    out->dvl_v = q_down(n * maxf(cfg->dvl_cell_v, d.uv), CHG_CVL_STEP_V, 1e-3);
+    out->dvl_v = q_down(n * maxf(cfg->dvl_cell_v, d.uv), Q_VOLT);
     st->last_dvl_v = out->dvl_v;
     out->charge_stopped = stopped;
     out->discharge_stopped = !(st->dcl > 0.0f);

@@ -1,7 +1,8 @@
 #include "core/failsafe.h"
 
-#include <math.h>
 #include <stddef.h>
+
+#include "core/tb_bits.h"
 
 static const char *const mode_names[FAILSAFE_MODE_COUNT] = {"stop_transmitting", "zero_limits"};
 
@@ -51,84 +52,122 @@ void failsafe_init(failsafe_state_t *st)
     st->state = FAILSAFE_NO_DATA;
 }
 
-static bool in_range(float v, float lo, float hi)
+/* A float of the snapshot that must lie in [lo, hi]. The bounds are finite, so NaN and the
+ * infinities fail the comparisons (no isfinite() needed). */
+typedef struct {
+    uint16_t off; /* byte offset in bms_snapshot_t */
+    float lo, hi;
+    const char *why;
+} range_t;
+
+#define LIVE(f) ((uint16_t)offsetof(bms_snapshot_t, live.f))
+#define SET(f) ((uint16_t)offsetof(bms_snapshot_t, settings.f))
+enum {
+    R_MINMAX = 0,
+    R_CURRENT = 2,
+    R_TEMP = 4,
+    R_CUTOFF_V = 5,
+    R_FULL = 7,
+    R_CUTOFF_T = 10,
+    R_CAPACITY = 12,
+    R_END = 13
+};
+static const range_t ranges[R_END] = {
+    {LIVE(min_cell_v), 0.5f, 5.0f, "minimum/maximum cell voltage registers implausible"},
+    {LIVE(max_cell_v), 0.5f, 5.0f, "minimum/maximum cell voltage registers implausible"},
+    {LIVE(pack_current_a), -2000.0f, 2000.0f, "pack current implausible"},
+    {LIVE(soc_pct), 0.0f, 100.0f, "state of charge outside 0..100 %"},
+    {LIVE(temp_internal_c), -60.0f, 150.0f, "BMS temperature implausible"},
+    {SET(over_voltage_v), 1.2f, 4.5f, "BMS cell voltage cut-off settings implausible"},
+    {SET(under_voltage_v), 0.8f, 3.5f, "BMS cell voltage cut-off settings implausible"},
+    {SET(fully_charged_v), 1.2f, 4.5f, "BMS fully-charged voltage setting implausible"},
+    {SET(charge_oc_a), 0.0f, 5000.0f, "BMS over-current cut-off settings implausible"},
+    {SET(discharge_oc_a), 0.0f, 5000.0f, "BMS over-current cut-off settings implausible"},
+    {SET(over_heat_c), 0.0f, 120.0f, "BMS temperature cut-off settings implausible"},
+    {SET(low_temp_charge_c), -50.0f, 30.0f, "BMS temperature cut-off settings implausible"},
+    {SET(capacity_ah), 0.0f, 100000.0f, "BMS capacity setting implausible"},
+};
+#undef LIVE
+#undef SET
+
+static bool in_range(float v, const range_t *r)
 {
-    return isfinite(v) && v >= lo && v <= hi;
+    return v >= r->lo && v <= r->hi;
 }
 
-static bool fail_why(const char **why, const char *reason)
+/* The reason of the first of ranges[from..to-1] the snapshot fails, NULL if none. */
+static const char *bad_range(const bms_snapshot_t *snap, unsigned from, unsigned to)
 {
-    if (why) {
-        *why = reason;
+    for (unsigned i = from; i < to; i++) {
+        const range_t *r = &ranges[i];
+        if (!in_range(*(const float *)(const void *)((const unsigned char *)snap + r->off), r)) {
+            return r->why;
+        }
     }
-    return false;
+    return NULL;
+}
+
+/* Why the snapshot is not usable, NULL if it is. Out of line: inlined, each early return would
+ * repeat the store through `why`. */
+TB_NOINLINE static const char *unusable_why(const bms_snapshot_t *snap)
+{
+    if (!bms_snapshot_complete(snap)) {
+        return "snapshot incomplete (live or settings block missing)";
+    }
+    uint8_t n = bms_series_cells(snap);
+    if (n < BMS_MIN_CELLS || n > BMS_MAX_CELLS) {
+        return "series cell count unknown";
+    }
+    const bms_live_t *l = &snap->live;
+    if (l->cell_count < BMS_MIN_CELLS || l->cell_count > BMS_MAX_CELLS) {
+        return "live cell count outside 4..16";
+    }
+    float sum = 0.0f;
+    for (unsigned i = 0; i < l->cell_count; i++) {
+        if (!in_range(l->cell_v[i], &ranges[R_MINMAX])) { /* 0.5..5.0 V */
+            return "a cell voltage is outside 0.5..5.0 V";
+        }
+        sum += l->cell_v[i];
+    }
+    if (bad_range(snap, R_MINMAX, R_CURRENT) || l->min_cell_v > l->max_cell_v) {
+        return ranges[R_MINMAX].why;
+    }
+    /* The pack voltage is what CVL is clamped against; it must agree with the cells (10 %).
+     * !(pack > 0) also refuses NaN; an infinite pack is refused by the difference (sum is finite).
+     * tb_f32_abs() is fabsf() (the sign bit cleared) without the library call. */
+    if (!(l->pack_voltage_v > 0.0f) || tb_f32_abs(l->pack_voltage_v - sum) > 0.1f * sum) {
+        return "pack voltage disagrees with the sum of the cells";
+    }
+    const char *bad = bad_range(snap, R_CURRENT, R_CUTOFF_V); /* current, SOC, BMS temperature */
+    if (bad) {
+        return bad;
+    }
+    for (unsigned i = 0; i < BMS_EXT_TEMPS; i++) {
+        if (l->temp_ext_present[i] && !in_range(l->temp_ext_c[i], &ranges[R_TEMP])) { /* -60..150 degC */
+            return "external temperature implausible";
+        }
+    }
+    const bms_settings_t *s = &snap->settings;
+    if (bad_range(snap, R_CUTOFF_V, R_FULL) || s->under_voltage_v + 0.1f > s->over_voltage_v) {
+        return ranges[R_CUTOFF_V].why;
+    }
+    bad = bad_range(snap, R_FULL, R_CAPACITY); /* fully charged, over-current and temperature cut-offs */
+    if (bad) {
+        return bad;
+    }
+    if (s->low_temp_charge_c >= s->over_heat_c) {
+        return ranges[R_CUTOFF_T].why;
+    }
+    return bad_range(snap, R_CAPACITY, R_END);
 }
 
 bool failsafe_snapshot_usable(const bms_snapshot_t *snap, const char **why)
 {
-    if (!bms_snapshot_complete(snap)) {
-        return fail_why(why, "snapshot incomplete (live or settings block missing)");
-    }
-    uint8_t n = bms_series_cells(snap);
-    if (n < BMS_MIN_CELLS || n > BMS_MAX_CELLS) {
-        return fail_why(why, "series cell count unknown");
-    }
-    const bms_live_t *l = &snap->live;
-    if (l->cell_count < BMS_MIN_CELLS || l->cell_count > BMS_MAX_CELLS) {
-        return fail_why(why, "live cell count outside 4..16");
-    }
-    float sum = 0.0f;
-    for (unsigned i = 0; i < l->cell_count; i++) {
-        if (!in_range(l->cell_v[i], 0.5f, 5.0f)) {
-            return fail_why(why, "a cell voltage is outside 0.5..5.0 V");
-        }
-        sum += l->cell_v[i];
-    }
-    if (!in_range(l->min_cell_v, 0.5f, 5.0f) || !in_range(l->max_cell_v, 0.5f, 5.0f) ||
-        l->min_cell_v > l->max_cell_v) {
-        return fail_why(why, "minimum/maximum cell voltage registers implausible");
-    }
-    /* The pack voltage is what CVL is clamped against; it must agree with the cells (10 %). */
-    if (!isfinite(l->pack_voltage_v) || l->pack_voltage_v <= 0.0f ||
-        fabsf(l->pack_voltage_v - sum) > 0.1f * sum) {
-        return fail_why(why, "pack voltage disagrees with the sum of the cells");
-    }
-    if (!in_range(l->pack_current_a, -2000.0f, 2000.0f)) {
-        return fail_why(why, "pack current implausible");
-    }
-    if (!in_range(l->soc_pct, 0.0f, 100.0f)) {
-        return fail_why(why, "state of charge outside 0..100 %");
-    }
-    if (!in_range(l->temp_internal_c, -60.0f, 150.0f)) {
-        return fail_why(why, "BMS temperature implausible");
-    }
-    for (unsigned i = 0; i < BMS_EXT_TEMPS; i++) {
-        if (l->temp_ext_present[i] && !in_range(l->temp_ext_c[i], -60.0f, 150.0f)) {
-            return fail_why(why, "external temperature implausible");
-        }
-    }
-    const bms_settings_t *s = &snap->settings;
-    if (!in_range(s->over_voltage_v, 1.2f, 4.5f) || !in_range(s->under_voltage_v, 0.8f, 3.5f) ||
-        s->under_voltage_v + 0.1f > s->over_voltage_v) {
-        return fail_why(why, "BMS cell voltage cut-off settings implausible");
-    }
-    if (!in_range(s->fully_charged_v, 1.2f, 4.5f)) {
-        return fail_why(why, "BMS fully-charged voltage setting implausible");
-    }
-    if (!in_range(s->charge_oc_a, 0.0f, 5000.0f) || !in_range(s->discharge_oc_a, 0.0f, 5000.0f)) {
-        return fail_why(why, "BMS over-current cut-off settings implausible");
-    }
-    if (!in_range(s->over_heat_c, 0.0f, 120.0f) || !in_range(s->low_temp_charge_c, -50.0f, 30.0f) ||
-        s->low_temp_charge_c >= s->over_heat_c) {
-        return fail_why(why, "BMS temperature cut-off settings implausible");
-    }
-    if (!in_range(s->capacity_ah, 0.0f, 100000.0f)) {
-        return fail_why(why, "BMS capacity setting implausible");
-    }
+    const char *bad = unusable_why(snap);
     if (why) {
-        *why = "";
+        *why = bad ? bad : "";
     }
-    return true;
+    return !bad;
 }
 
 static uint32_t sat_add(uint32_t a, uint32_t b)
