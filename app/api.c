@@ -665,41 +665,6 @@ static void view_endpoint(api_t *api, api_resp_t *resp, render_fn fn, size_t hin
     free(v);
 }
 
-static void h_events(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
-{
-    (void)req;
-    (void)arg;
-    view_endpoint(api, resp, render_events, 8192u);
-}
-
-static void h_stats(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
-{
-    (void)req;
-    (void)arg;
-    view_endpoint(api, resp, render_stats, 2048u);
-}
-
-static void h_version(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
-{
-    (void)req;
-    (void)arg;
-    view_endpoint(api, resp, render_version, 1024u);
-}
-
-static void h_can(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
-{
-    (void)req;
-    (void)arg;
-    view_endpoint(api, resp, render_can, 16384u);
-}
-
-static void h_energy(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
-{
-    (void)req;
-    (void)arg;
-    view_endpoint(api, resp, render_energy, 512u);
-}
-
 static void h_reset(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
 {
     (void)arg;
@@ -1327,8 +1292,10 @@ struct api_route {
     const char *path;
     unsigned methods;
     unsigned flags;
-    handler_fn fn;
+    handler_fn fn;      /* NULL for a read-only view of the gateway: `view` renders it */
     const char *allow;
+    render_fn view;     /* with fn NULL: rendered from a fresh gateway view (view_endpoint) */
+    size_t hint;        /* its usual size, the first buffer tried */
 };
 
 static void h_history_csv(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
@@ -1343,29 +1310,33 @@ static void h_history_json(api_t *api, const api_req_t *req, api_resp_t *resp, c
     h_history(api, req, resp, NULL);
 }
 
+/* A handler route, and a read-only view of the gateway rendered by view_endpoint(). */
+#define ROUTE(PATH, METHODS, FLAGS, FN, ALLOW) {PATH, METHODS, FLAGS, FN, ALLOW, NULL, 0u}
+#define VIEW(PATH, RENDER, HINT) {PATH, M_GET, 0, NULL, "GET, HEAD", RENDER, HINT}
+
 static const api_route_t k_routes[] = {
-    {"/api/status", M_GET, 0, h_status, "GET, HEAD"},
-    {"/api/config", M_GET | M_PUT, 0, h_config, "GET, HEAD, PUT"},
-    {"/api/config/schema", M_GET, 0, h_schema, "GET, HEAD"},
-    {"/api/bms/settings", M_GET, 0, h_settings, "GET, HEAD"},
-    {"/api/bms/settings", M_GET | M_PUT, R_PREFIX, h_settings, "GET, HEAD, PUT"},
-    {"/api/bms/events", M_GET, 0, h_events, "GET, HEAD"},
-    {"/api/bms/stats", M_GET, 0, h_stats, "GET, HEAD"},
-    {"/api/bms/version", M_GET, 0, h_version, "GET, HEAD"},
-    {"/api/bms/reset", M_POST, 0, h_reset, "POST"},
-    {"/api/history", M_GET, 0, h_history_json, "GET, HEAD"},
-    {"/api/history.csv", M_GET, 0, h_history_csv, "GET, HEAD"},
-    {"/api/can/frames", M_GET, 0, h_can, "GET, HEAD"},
-    {"/api/logs", M_GET, 0, h_logs, "GET, HEAD"},
-    {"/api/energy", M_GET, 0, h_energy, "GET, HEAD"},
-    {"/api/system", M_GET, 0, h_system, "GET, HEAD"},
-    {"/api/system/restart", M_POST, 0, h_restart, "POST"},
-    {"/api/auth", M_GET, R_OPEN, h_auth_state, "GET, HEAD"},
-    {"/api/auth/login", M_POST, R_NO_SESSION, h_login, "POST"},
-    {"/api/auth/setup", M_POST, R_NO_SESSION, h_setup, "POST"},
-    {"/api/auth/logout", M_POST, R_NO_SESSION, h_logout, "POST"},
-    {"/api/auth/password", M_PUT | M_POST, 0, h_password, "PUT, POST"},
-    {"/metrics", M_GET, 0, h_metrics, "GET, HEAD"},
+    ROUTE("/api/status", M_GET, 0, h_status, "GET, HEAD"),
+    ROUTE("/api/config", M_GET | M_PUT, 0, h_config, "GET, HEAD, PUT"),
+    ROUTE("/api/config/schema", M_GET, 0, h_schema, "GET, HEAD"),
+    ROUTE("/api/bms/settings", M_GET, 0, h_settings, "GET, HEAD"),
+    ROUTE("/api/bms/settings", M_GET | M_PUT, R_PREFIX, h_settings, "GET, HEAD, PUT"),
+    VIEW("/api/bms/events", render_events, 8192u),
+    VIEW("/api/bms/stats", render_stats, 2048u),
+    VIEW("/api/bms/version", render_version, 1024u),
+    ROUTE("/api/bms/reset", M_POST, 0, h_reset, "POST"),
+    ROUTE("/api/history", M_GET, 0, h_history_json, "GET, HEAD"),
+    ROUTE("/api/history.csv", M_GET, 0, h_history_csv, "GET, HEAD"),
+    VIEW("/api/can/frames", render_can, 16384u),
+    ROUTE("/api/logs", M_GET, 0, h_logs, "GET, HEAD"),
+    VIEW("/api/energy", render_energy, 512u),
+    ROUTE("/api/system", M_GET, 0, h_system, "GET, HEAD"),
+    ROUTE("/api/system/restart", M_POST, 0, h_restart, "POST"),
+    ROUTE("/api/auth", M_GET, R_OPEN, h_auth_state, "GET, HEAD"),
+    ROUTE("/api/auth/login", M_POST, R_NO_SESSION, h_login, "POST"),
+    ROUTE("/api/auth/setup", M_POST, R_NO_SESSION, h_setup, "POST"),
+    ROUTE("/api/auth/logout", M_POST, R_NO_SESSION, h_logout, "POST"),
+    ROUTE("/api/auth/password", M_PUT | M_POST, 0, h_password, "PUT, POST"),
+    ROUTE("/metrics", M_GET, 0, h_metrics, "GET, HEAD"),
 };
 
 static const api_route_t *route_find(const char *path, const char **arg)
@@ -1443,7 +1414,11 @@ static void dispatch(api_t *api, const api_req_t *req, api_resp_t *resp)
                   "this gateway requires a login to read (web.read_only_open is false)");
         return;
     }
-    r->fn(api, req, resp, arg);
+    if (r->fn) {
+        r->fn(api, req, resp, arg);
+    } else {
+        view_endpoint(api, resp, r->view, r->hint);
+    }
 }
 
 void api_handle(api_t *api, const api_req_t *req, api_resp_t *resp)
