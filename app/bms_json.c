@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/hex.h"
+
 typedef struct {
     uint8_t id;
     const char *name;
@@ -185,11 +187,8 @@ void bms_json_version(jw_t *w, const bms_version_t *v, uint32_t now_ms)
         jw_kv_str(w, "power_type", v->high_power ? "high_power_150a" : "low_power_30a");
         jw_kv_str(w, "current_sensor", sensors[v->current_sensor & 3u]);
         char serial[25];
-        static const char hex[] = "0123456789ABCDEF";
         for (unsigned i = 0; i < 6; i++) {
-            for (unsigned k = 0; k < 4; k++) {
-                serial[4 * i + k] = hex[(v->serial[i] >> (12u - 4u * k)) & 0xFu];
-            }
+            tb_hex_put(serial + 4 * i, v->serial[i], 4u);
         }
         serial[24] = '\0';
         jw_kv_str(w, "serial_hex", serial);

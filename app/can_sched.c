@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app/vcan_json.h"
+#include "core/hex.h"
 #include "core/vcan.h"
 
 /* ---- configuration -------------------------------------------------------------------------- */
@@ -553,8 +554,8 @@ const char *can_sched_mode(const can_sched_t *s)
 
 void can_sched_json_id(jw_t *w, const char *key, uint32_t id)
 {
-    static const char hx[] = "0123456789ABCDEF";
-    char b[6] = {'0', 'x', hx[(id >> 8) & 0xFu], hx[(id >> 4) & 0xFu], hx[id & 0xFu], '\0'};
+    char b[6] = {'0', 'x', 0, 0, 0, '\0'};
+    tb_hex_put(b + 2, id, 3u);
     jw_kv_str(w, key, b);
 }
 
@@ -580,18 +581,12 @@ void can_sched_json_counters(jw_t *w, const can_sched_counters_t *n)
 
 void can_sched_json_last(jw_t *w, const can_sched_slot_t *sl, uint32_t now_ms)
 {
-    static const char hx[] = "0123456789ABCDEF";
     if (!sl->has_last) {
         jw_kv_null(w, "age_ms");
         return;
     }
     char hex[2u * CAN_FRAME_MAX_DLC + 1u];
-    unsigned k = 0;
-    for (unsigned b = 0; b < sl->last.dlc && b < CAN_FRAME_MAX_DLC; b++) {
-        hex[k++] = hx[sl->last.data[b] >> 4];
-        hex[k++] = hx[sl->last.data[b] & 0xFu];
-    }
-    hex[k] = '\0';
+    hex[tb_hex_bytes(hex, sl->last.data, sl->last.dlc < CAN_FRAME_MAX_DLC ? sl->last.dlc : CAN_FRAME_MAX_DLC)] = '\0';
     jw_kv_uint(w, "age_ms", now_ms - sl->last_ms);
     jw_kv_str(w, "data", hex);
     vcan_msg_t m;

@@ -1,5 +1,7 @@
 #include "app/vcan_json.h"
 
+#include "core/hex.h"
+
 /* Moved from core/vcan.c unchanged: the same members, names and digits. */
 
 static void kv_count(jw_t *w, const char *key, uint16_t v)
@@ -13,14 +15,8 @@ static void kv_count(jw_t *w, const char *key, uint16_t v)
 
 static void kv_hex(jw_t *w, const char *key, const uint8_t *d, unsigned n)
 {
-    static const char hx[] = "0123456789ABCDEF";
     char s[2u * CAN_FRAME_MAX_DLC + 1u];
-    unsigned k = 0;
-    for (unsigned i = 0; i < n && i < CAN_FRAME_MAX_DLC; i++) {
-        s[k++] = hx[d[i] >> 4];
-        s[k++] = hx[d[i] & 0x0Fu];
-    }
-    s[k] = '\0';
+    s[tb_hex_bytes(s, d, n < CAN_FRAME_MAX_DLC ? n : CAN_FRAME_MAX_DLC)] = '\0';
     jw_kv_str(w, key, s);
 }
 
@@ -70,16 +66,10 @@ void vcan_json_fields(jw_t *w, const vcan_msg_t *m)
         {
             /* Shown as the two bytes in hex, "01 17" -> "1.17", as the capture analyses read
              * them (how the GX renders the word is not documented). */
-            static const char hx[] = "0123456789ABCDEF";
             char fw[6];
-            unsigned k = 0;
-            if (m->u.info.fw_major >= 0x10u) {
-                fw[k++] = hx[m->u.info.fw_major >> 4];
-            }
-            fw[k++] = hx[m->u.info.fw_major & 0xFu];
+            size_t k = tb_hex_put(fw, m->u.info.fw_major, m->u.info.fw_major >= 0x10u ? 2u : 1u);
             fw[k++] = '.';
-            fw[k++] = hx[m->u.info.fw_minor >> 4];
-            fw[k++] = hx[m->u.info.fw_minor & 0xFu];
+            k += tb_hex_put(fw + k, m->u.info.fw_minor, 2u);
             fw[k] = '\0';
             jw_kv_str(w, "firmware", fw);
         }

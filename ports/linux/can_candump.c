@@ -305,7 +305,6 @@ int candump_parse_line(const char *line, size_t len, candump_rec_t *out, const c
 
 int candump_format_line(char *buf, size_t cap, const candump_rec_t *rec)
 {
-    static const char hx[] = "0123456789ABCDEF";
     if (!buf || !rec || !can_frame_valid(&rec->frame) || rec->usec > 999999u) {
         return TB_ERR_ARG;
     }
@@ -326,9 +325,7 @@ int candump_format_line(char *buf, size_t cap, const candump_rec_t *rec)
     } else if (f->flags & CAN_FLAG_EXT) {
         idlen = 8;
     }
-    for (size_t i = 0; i < idlen; i++) {
-        frame[k++] = hx[(id >> (4u * (idlen - 1u - i))) & 0xFu];
-    }
+    k += tb_hex_put(frame + k, id, idlen);
     frame[k++] = '#';
     if (f->flags & CAN_FLAG_RTR) {
         frame[k++] = 'R';
@@ -336,10 +333,7 @@ int candump_format_line(char *buf, size_t cap, const candump_rec_t *rec)
             frame[k++] = (char)('0' + f->dlc);
         }
     } else {
-        for (size_t i = 0; i < f->dlc; i++) {
-            frame[k++] = hx[f->data[i] >> 4];
-            frame[k++] = hx[f->data[i] & 0xFu];
-        }
+        k += tb_hex_bytes(frame + k, f->data, f->dlc);
     }
     frame[k] = '\0';
     int n = snprintf(buf, cap, "(%010llu.%06u) %s %s", (unsigned long long)rec->sec, (unsigned)rec->usec, iface, frame);

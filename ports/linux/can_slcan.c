@@ -91,7 +91,6 @@ int slcan_parse_line(const char *line, size_t len, can_frame_t *out)
 
 int slcan_format(const can_frame_t *f, char *buf, size_t cap)
 {
-    static const char hx[] = "0123456789ABCDEF";
     if (!f || !buf || !can_frame_valid(f) || (f->flags & CAN_FLAG_ERR)) {
         return TB_ERR_ARG;
     }
@@ -104,15 +103,10 @@ int slcan_format(const can_frame_t *f, char *buf, size_t cap)
     }
     size_t k = 0;
     buf[k++] = rtr ? (ext ? 'R' : 'r') : (ext ? 'T' : 't');
-    for (size_t i = 0; i < idlen; i++) {
-        buf[k++] = hx[(f->id >> (4u * (idlen - 1u - i))) & 0xFu];
-    }
+    k += tb_hex_put(buf + k, f->id, idlen);
     buf[k++] = (char)('0' + f->dlc);
     if (!rtr) {
-        for (size_t i = 0; i < f->dlc; i++) {
-            buf[k++] = hx[f->data[i] >> 4];
-            buf[k++] = hx[f->data[i] & 0xFu];
-        }
+        k += tb_hex_bytes(buf + k, f->data, f->dlc);
     }
     buf[k++] = '\r';
     if (k < cap) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/jw.h"
 #include "core/tb_err.h"
 #include "app/vcan_json.h"
@@ -34,13 +35,7 @@ static void usage(FILE *to)
 
 static void hex(char *dst, const uint8_t *d, unsigned n)
 {
-    static const char hx[] = "0123456789ABCDEF";
-    unsigned k = 0;
-    for (unsigned i = 0; i < n; i++) {
-        dst[k++] = hx[d[i] >> 4];
-        dst[k++] = hx[d[i] & 0xFu];
-    }
-    dst[k] = '\0';
+    dst[tb_hex_bytes(dst, d, n)] = '\0';
 }
 
 static void error_classes(jw_t *w, const can_frame_t *f)
