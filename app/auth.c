@@ -316,6 +316,15 @@ static void open_session(auth_t *a, uint32_t now, const uint8_t rnd[32], auth_re
     res->lifetime_s = a->lifetime_ms / 1000u;
 }
 
+/* The end of a successful login, set-up or password change, called with the lock held: a new
+ * session for the caller in res, the lock released, success reported. */
+static void succeed(auth_t *a, uint32_t now, const uint8_t rnd[32], auth_result_t *res)
+{
+    open_session(a, now, rnd, res);
+    ulk(a);
+    res->rc = TB_OK;
+}
+
 static void close_all_sessions(auth_t *a)
 {
     memset(a->sessions, 0, sizeof a->sessions);
@@ -422,9 +431,7 @@ void auth_login(auth_t *a, const char *peer, const char *password, uint32_t now_
     }
     rate_succeeded(a, peer ? peer : "");
     a->n.logins_ok++;
-    open_session(a, now_ms, rnd, res);
-    ulk(a);
-    res->rc = TB_OK;
+    succeed(a, now_ms, rnd, res);
 }
 
 void auth_setup(auth_t *a, const char *peer, const char *code, const char *password, uint32_t now_ms,
@@ -500,9 +507,7 @@ void auth_setup(auth_t *a, const char *peer, const char *code, const char *passw
     rate_succeeded(a, peer ? peer : "");
     a->n.password_changes++;
     a->n.logins_ok++;
-    open_session(a, now_ms, rnd, res);
-    ulk(a);
-    res->rc = TB_OK;
+    succeed(a, now_ms, rnd, res);
 }
 
 void auth_change_password(auth_t *a, const char *peer, const char *current, const char *password, uint32_t now_ms,
@@ -542,9 +547,7 @@ void auth_change_password(auth_t *a, const char *peer, const char *current, cons
     memcpy(a->hash, hash, sizeof a->hash);
     close_all_sessions(a);
     a->n.password_changes++;
-    open_session(a, now_ms, rnd, res);
-    ulk(a);
-    res->rc = TB_OK;
+    succeed(a, now_ms, rnd, res);
 }
 
 /* ---- helpers for the HTTP layer ------------------------------------------------------------------ */

@@ -25,6 +25,7 @@
 #include "app/api_ws.h"
 #include "app/config.h"
 #include "core/tb_err.h"
+#include "mem_ports.h"
 
 #define CHECK(c)                                                                                        \
     do {                                                                                                \
@@ -107,64 +108,8 @@ static uint64_t p_wall(void *ctx)
     return 1700000000000ull;
 }
 
-static char g_objs[2][512];
-static size_t g_lens[2];
-static bool g_used[2];
-
-static int s_save(void *ctx, const char *name, const void *data, size_t len)
-{
-    (void)ctx;
-    unsigned i = strcmp(name, AUTH_OBJ_ADMIN) == 0 ? 0u : 1u;
-    if (len > sizeof g_objs[i]) {
-        return TB_ERR_NOSPACE;
-    }
-    memcpy(g_objs[i], data, len);
-    g_lens[i] = len;
-    g_used[i] = true;
-    return TB_OK;
-}
-
-static int s_load(void *ctx, const char *name, void *buf, size_t cap, size_t *len)
-{
-    (void)ctx;
-    unsigned i = strcmp(name, AUTH_OBJ_ADMIN) == 0 ? 0u : 1u;
-    if (!g_used[i]) {
-        return TB_ERR_NOTFOUND;
-    }
-    if (g_lens[i] > cap) {
-        return TB_ERR_TOO_LARGE;
-    }
-    memcpy(buf, g_objs[i], g_lens[i]);
-    *len = g_lens[i];
-    return TB_OK;
-}
-
-static int a_random(void *ctx, void *buf, size_t n)
-{
-    static uint32_t x = 7u;
-    (void)ctx;
-    for (size_t i = 0; i < n; i++) {
-        x = x * 1664525u + 1013904223u;
-        ((uint8_t *)buf)[i] = (uint8_t)(x >> 24);
-    }
-    return TB_OK;
-}
-
-static int a_hash(void *ctx, const char *pw, char *out, size_t cap)
-{
-    (void)ctx;
-    snprintf(out, cap, "$t$%.100s", pw);
-    return TB_OK;
-}
-
-static int a_verify(void *ctx, const char *enc, const char *pw)
-{
-    (void)ctx;
-    return strcmp(enc + 3, pw) == 0 ? TB_OK : TB_ERR_AUTH;
-}
-
-static storage_t g_st = {s_save, s_load, NULL};
-static const auth_port_t g_ap = {a_random, a_hash, a_verify, &g_st, NULL, NULL, NULL};
+static mem_store_t g_store; /* tests/unit/support/mem_ports */
+static fake_auth_t g_crypto;
 static const api_port_t g_port = {p_view, p_status, p_command, p_history, p_now, p_wall, NULL, NULL, NULL};
 static auth_t g_auth;
 static api_t g_api;
@@ -185,7 +130,9 @@ static void init(void)
     g_view.snap.settings.raw[7] = 16;
     snprintf(g_view.can_mode, sizeof g_view.can_mode, "waiting");
     gw_view_render(&g_view);
-    CHECK(auth_init(&g_auth, &g_ap, &g_cfg.web, 0) == TB_OK);
+    mem_store_init(&g_store);
+    fake_auth_init(&g_crypto, 7u, &g_store.port);
+    CHECK(auth_init(&g_auth, &g_crypto.port, &g_cfg.web, 0) == TB_OK);
     char code[16];
     auth_setup_code(&g_auth, code, sizeof code);
     auth_result_t r;

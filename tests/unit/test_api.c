@@ -19,6 +19,7 @@
 #include "core/tb_err.h"
 #include "core/tb_proto.h"
 #include "fake_bms.h"
+#include "mem_ports.h"
 
 /* ---- fake platform --------------------------------------------------------------------------- */
 
@@ -35,9 +36,8 @@ static struct {
     size_t hist_n;
     uint32_t now;
     int syncs;
-    char store[2][1024];
-    size_t store_len[2];
-    bool store_used[2];
+    mem_store_t store;  /* tests/unit/support/mem_ports */
+    fake_auth_t crypto;
 } P;
 
 static bool p_view(void *ctx, gw_view_t *out)
@@ -104,57 +104,6 @@ static void p_sync(void *ctx, int timeout_ms)
     P.syncs++;
 }
 
-static int s_save(void *ctx, const char *name, const void *data, size_t len)
-{
-    (void)ctx;
-    unsigned i = strcmp(name, AUTH_OBJ_ADMIN) == 0 ? 0u : 1u;
-    memcpy(P.store[i], data, len);
-    P.store_len[i] = len;
-    P.store_used[i] = true;
-    return TB_OK;
-}
-
-static int s_load(void *ctx, const char *name, void *buf, size_t cap, size_t *len)
-{
-    (void)ctx;
-    unsigned i = strcmp(name, AUTH_OBJ_ADMIN) == 0 ? 0u : 1u;
-    if (!P.store_used[i]) {
-        return TB_ERR_NOTFOUND;
-    }
-    if (P.store_len[i] > cap) {
-        return TB_ERR_TOO_LARGE;
-    }
-    memcpy(buf, P.store[i], P.store_len[i]);
-    *len = P.store_len[i];
-    return TB_OK;
-}
-
-static int a_random(void *ctx, void *buf, size_t n)
-{
-    static uint32_t x = 12345u;
-    (void)ctx;
-    for (size_t i = 0; i < n; i++) {
-        x = x * 1664525u + 1013904223u;
-        ((uint8_t *)buf)[i] = (uint8_t)(x >> 24);
-    }
-    return TB_OK;
-}
-
-static int a_hash(void *ctx, const char *pw, char *out, size_t cap)
-{
-    (void)ctx;
-    snprintf(out, cap, "$t$%s", pw);
-    return TB_OK;
-}
-
-static int a_verify(void *ctx, const char *enc, const char *pw)
-{
-    (void)ctx;
-    return strcmp(enc + 3, pw) == 0 ? TB_OK : TB_ERR_AUTH;
-}
-
-static storage_t g_st = {s_save, s_load, NULL};
-static const auth_port_t g_ap = {a_random, a_hash, a_verify, &g_st, NULL, NULL, NULL};
 static const api_port_t g_port = {p_view, p_status, p_command, p_history, p_now, p_wall, p_sync, NULL, NULL};
 
 static const unsigned char k_js[] = "console.log(1)";
@@ -216,7 +165,9 @@ static int setup(void **state)
     P.result_status = 200;
     gw_config_defaults(&g_cfg);
     build_view();
-    assert_int_equal(auth_init(&g_auth, &g_ap, &g_cfg.web, 1000), TB_OK);
+    mem_store_init(&P.store);
+    fake_auth_init(&P.crypto, 12345u, &P.store.port);
+    assert_int_equal(auth_init(&g_auth, &P.crypto.port, &g_cfg.web, 1000), TB_OK);
     api_info_t info = {"9.9.9", "test", true, "/etc/x.json", "/var/lib/x", "127.0.0.1:1", k_assets, 2};
     api_init(&g_api, &g_port, &info, &g_auth, &g_cfg.web);
     g_cookie[0] = '\0';

@@ -12,91 +12,18 @@
 #include "app/auth.h"
 #include "app/config.h"
 #include "core/tb_err.h"
+#include "mem_ports.h"
 
-typedef struct {
-    char name[32];
-    char data[1024];
-    size_t len;
-    bool used;
-} obj_t;
-
+/* Storage and crypto: tests/unit/support/mem_ports; the lock here counts and checks nesting. */
 static struct {
-    obj_t obj[4];
-    uint32_t rnd;
+    mem_store_t store;
+    fake_auth_t crypto;
     int locks, unlocks;
-    int hashes, verifies;
-    bool fail_save;
 } F;
-
-static int f_save(void *ctx, const char *name, const void *data, size_t len)
-{
-    (void)ctx;
-    if (F.fail_save) {
-        return TB_ERR_IO;
-    }
-    for (unsigned i = 0; i < 4; i++) {
-        if (!F.obj[i].used || strcmp(F.obj[i].name, name) == 0) {
-            F.obj[i].used = true;
-            snprintf(F.obj[i].name, sizeof F.obj[i].name, "%s", name);
-            memcpy(F.obj[i].data, data, len);
-            F.obj[i].data[len] = '\0';
-            F.obj[i].len = len;
-            return TB_OK;
-        }
-    }
-    return TB_ERR_NOSPACE;
-}
-
-static int f_load(void *ctx, const char *name, void *buf, size_t cap, size_t *len)
-{
-    (void)ctx;
-    for (unsigned i = 0; i < 4; i++) {
-        if (F.obj[i].used && strcmp(F.obj[i].name, name) == 0) {
-            if (F.obj[i].len > cap) {
-                return TB_ERR_TOO_LARGE;
-            }
-            memcpy(buf, F.obj[i].data, F.obj[i].len);
-            *len = F.obj[i].len;
-            return TB_OK;
-        }
-    }
-    return TB_ERR_NOTFOUND;
-}
 
 static const char *obj(const char *name)
 {
-    for (unsigned i = 0; i < 4; i++) {
-        if (F.obj[i].used && strcmp(F.obj[i].name, name) == 0) {
-            return F.obj[i].data;
-        }
-    }
-    return NULL;
-}
-
-static int f_random(void *ctx, void *buf, size_t n)
-{
-    (void)ctx;
-    uint8_t *b = buf;
-    for (size_t i = 0; i < n; i++) {
-        F.rnd = F.rnd * 1664525u + 1013904223u; /* deterministic, and no short period */
-        b[i] = (uint8_t)(F.rnd >> 24);
-    }
-    return TB_OK;
-}
-
-static int f_hash(void *ctx, const char *pw, char *out, size_t cap)
-{
-    (void)ctx;
-    F.hashes++;
-    snprintf(out, cap, "$fake$%s", pw);
-    return TB_OK;
-}
-
-static int f_verify(void *ctx, const char *enc, const char *pw)
-{
-    (void)ctx;
-    F.verifies++;
-    return strncmp(enc, "$fake$", 6) == 0 && strcmp(enc + 6, pw) == 0 ? TB_OK : TB_ERR_AUTH;
+    return mem_store_get(&F.store, name, NULL);
 }
 
 static void f_lock(void *ctx)
@@ -112,9 +39,6 @@ static void f_unlock(void *ctx)
     F.unlocks++;
 }
 
-static storage_t g_storage = {f_save, f_load, NULL};
-static const auth_port_t g_port = {f_random, f_hash, f_verify, &g_storage, f_lock, f_unlock, NULL};
-
 static auth_t g_auth;
 static api_web_cfg_t g_web;
 
@@ -122,6 +46,10 @@ static int setup(void **state)
 {
     (void)state;
     memset(&F, 0, sizeof F);
+    mem_store_init(&F.store);
+    fake_auth_init(&F.crypto, 0u, &F.store.port);
+    F.crypto.port.lock = f_lock;
+    F.crypto.port.unlock = f_unlock;
     gw_config_t c;
     gw_config_defaults(&c);
     g_web = c.web;
@@ -134,7 +62,7 @@ static int setup(void **state)
 
 static void set_up_admin(const char *pw, char *token)
 {
-    assert_int_equal(auth_init(&g_auth, &g_port, &g_web, 1000), TB_OK);
+    assert_int_equal(auth_init(&g_auth, &F.crypto.port, &g_web, 1000), TB_OK);
     char code[16];
     auth_setup_code(&g_auth, code, sizeof code);
     auth_result_t r;
@@ -148,7 +76,7 @@ static void set_up_admin(const char *pw, char *token)
 static void first_start_needs_the_setup_code(void **state)
 {
     (void)state;
-    assert_int_equal(auth_init(&g_auth, &g_port, &g_web, 1000), TB_OK);
+    assert_int_equal(auth_init(&g_auth, &F.crypto.port, &g_web, 1000), TB_OK);
     assert_true(auth_setup_required(&g_auth));
     char code[16];
     auth_setup_code(&g_auth, code, sizeof code);
@@ -163,7 +91,7 @@ static void first_start_needs_the_setup_code(void **state)
     assert_int_equal(r.rc, TB_ERR_STATE);
     auth_setup(&g_auth, "10.0.0.1", "AAAAA-AAAAA", "good-password", 1000, &r);
     assert_int_equal(r.rc, TB_ERR_AUTH);
-    assert_int_equal(F.hashes, 0); /* nothing hashed for a wrong code */
+    assert_int_equal(F.crypto.hashes, 0); /* nothing hashed for a wrong code */
     auth_setup(&g_auth, "10.0.0.1", code, "short", 1000, &r);
     assert_int_equal(r.rc, TB_ERR_RANGE);
     assert_true(auth_setup_required(&g_auth)); /* the code is not spent by a refused password */
@@ -196,7 +124,7 @@ static void password_survives_a_restart(void **state)
     (void)state;
     set_up_admin("first-password", NULL);
     auth_t again;
-    assert_int_equal(auth_init(&again, &g_port, &g_web, 5000), TB_OK);
+    assert_int_equal(auth_init(&again, &F.crypto.port, &g_web, 5000), TB_OK);
     assert_false(auth_setup_required(&again));
     auth_result_t r;
     auth_login(&again, "10.0.0.2", "first-password", 5000, &r);
@@ -208,8 +136,8 @@ static void password_survives_a_restart(void **state)
 static void damaged_credentials_never_reopen_setup(void **state)
 {
     (void)state;
-    f_save(NULL, AUTH_OBJ_ADMIN, "{not json", 9);
-    assert_int_equal(auth_init(&g_auth, &g_port, &g_web, 0), TB_ERR_FORMAT);
+    assert_int_equal(F.store.port.save(F.store.port.ctx, AUTH_OBJ_ADMIN, "{not json", 9), TB_OK);
+    assert_int_equal(auth_init(&g_auth, &F.crypto.port, &g_web, 0), TB_ERR_FORMAT);
     auth_result_t r;
     auth_setup(&g_auth, "10.0.0.1", "", "good-password", 0, &r);
     assert_int_not_equal(r.rc, TB_OK);
@@ -263,7 +191,7 @@ static void per_address_lockout(void **state)
     (void)state;
     set_up_admin("good-password", NULL);
     auth_result_t r;
-    int h0 = F.verifies;
+    int h0 = F.crypto.verifies;
     for (int i = 0; i < 3; i++) {
         auth_login(&g_auth, "10.0.0.9", "bad-bad-bad", 10000, &r);
         assert_int_equal(r.rc, TB_ERR_AUTH);
@@ -271,7 +199,7 @@ static void per_address_lockout(void **state)
     auth_login(&g_auth, "10.0.0.9", "good-password", 10000, &r);
     assert_int_equal(r.rc, TB_ERR_BUSY);
     assert_int_equal(r.retry_after_s, 60);
-    assert_int_equal(F.verifies, h0 + 3); /* refused before the (slow) hash */
+    assert_int_equal(F.crypto.verifies, h0 + 3); /* refused before the (slow) hash */
     auth_login(&g_auth, "10.0.0.8", "good-password", 10000, &r);
     assert_int_equal(r.rc, TB_OK); /* another address is not affected */
     auth_login(&g_auth, "10.0.0.9", "good-password", 10000 + 30000, &r);
@@ -340,10 +268,10 @@ static void change_password_closes_other_sessions(void **state)
     assert_int_equal(r.rc, TB_ERR_AUTH);
     auth_login(&g_auth, "10.0.0.1", "new-password-1", 2000, &r);
     assert_int_equal(r.rc, TB_OK);
-    F.fail_save = true;
+    F.store.fail_save = TB_ERR_IO;
     auth_change_password(&g_auth, "10.0.0.1", "new-password-1", "new-password-2", 2000, &r);
     assert_int_equal(r.rc, TB_ERR_IO);
-    F.fail_save = false;
+    F.store.fail_save = 0;
     auth_login(&g_auth, "10.0.0.1", "new-password-1", 2000, &r);
     assert_int_equal(r.rc, TB_OK); /* unchanged when it could not be saved */
 }

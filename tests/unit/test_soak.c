@@ -49,6 +49,7 @@
 #include "app/gateway.h"
 #include "app/log.h"
 #include "core/vcan.h"
+#include "mem_ports.h"
 #include "sim/sim.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -76,10 +77,7 @@ typedef struct {
     bool unplugged;
     uint32_t wire_fault_until; /* a wire fault or unplug was active until then (+ slack) */
 
-    /* memory "storage" for the energy counters */
-    uint8_t energy_blob[64];
-    size_t energy_len;
-    unsigned energy_saves;
+    mem_store_t store; /* memory "storage" for the energy counters (tests/unit/support/mem_ports) */
 
     /* what is on the bus */
     bool have351;
@@ -122,34 +120,6 @@ static void violation(const char *fmt, ...)
 }
 
 /* ---- ports -------------------------------------------------------------------------------------- */
-
-static int mem_save(void *ctx, const char *name, const void *data, size_t len)
-{
-    (void)ctx;
-    if (strcmp(name, "energy") != 0 || len > sizeof S.energy_blob) {
-        return TB_ERR_IO;
-    }
-    memcpy(S.energy_blob, data, len);
-    S.energy_len = len;
-    S.energy_saves++;
-    return TB_OK;
-}
-
-static int mem_load(void *ctx, const char *name, void *buf, size_t cap, size_t *len)
-{
-    (void)ctx;
-    if (strcmp(name, "energy") != 0 || S.energy_len == 0) {
-        return TB_ERR_NOTFOUND;
-    }
-    if (S.energy_len > cap) {
-        return TB_ERR_TOO_LARGE;
-    }
-    memcpy(buf, S.energy_blob, S.energy_len);
-    *len = S.energy_len;
-    return TB_OK;
-}
-
-static storage_t g_storage = {mem_save, mem_load, NULL};
 
 static float le16f(const uint8_t *d, bool sgn, float scale)
 {
@@ -426,7 +396,8 @@ static void rig(double speed)
     gw_ports_t p;
     memset(&p, 0, sizeof p);
     p.can_send = can_send;
-    p.storage = &g_storage;
+    mem_store_init(&S.store);
+    p.storage = &S.store.port;
     p.publish = on_publish;
     assert_int_equal(gateway_init(&S.gw, &S.cfg, &p, S.now), TB_OK);
 }
@@ -817,7 +788,8 @@ static void soak(void **state)
     if (t.wh_out > 1000) {
         assert_true(fabs(e_out - t.wh_out) <= 0.10 * t.wh_out);
     }
-    assert_true(S.energy_saves > 0);
+    assert_true(S.store.saves > 0);
+    assert_non_null(mem_store_get(&S.store, "energy", NULL));
     if (!SOAK_SANITIZED && rss0 > 0 && days >= 2) {
         assert_true(rss1 - rss0 <= 256);
         assert_true(heap1 <= heap0 + 4096);
