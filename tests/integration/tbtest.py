@@ -564,6 +564,14 @@ class DemoGateway:
         m = re.search(r"(ERROR: \w+Sanitizer.*|runtime error:.*)", self.log())
         return m.group(1) if m else None
 
+    def stop_checked(self, checker):
+        """stop(), then check with `checker` (a Checker) that the exit was clean and the log holds
+        no sanitizer finding."""
+        rc = self.stop()
+        checker.check(rc == 0, f"the daemon stops cleanly (exit {rc})")
+        report = self.sanitizer_report()
+        checker.check(report is None, f"no sanitizer finding: {report}")
+
 
 def start_demo(config=None, args=(), state_dir=None):
     """Start the daemon in demo mode on 127.0.0.1:<free port> with a fresh state directory.

@@ -282,9 +282,7 @@ def main():
     print(f"screenshots in {shots}; {time.time() - t0:.1f} s")
     if not os.environ.get("TB_SCREENSHOT_DIR"):
         shutil.rmtree(shots, ignore_errors=True)
-    rc = gw.stop()
-    C.check(rc == 0, f"the daemon stops cleanly (exit {rc})")
-    C.check(gw.sanitizer_report() is None, f"no sanitizer finding: {gw.sanitizer_report()}")
+    gw.stop_checked(C)
     C.done()
 
 

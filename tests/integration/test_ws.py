@@ -206,9 +206,7 @@ def main():
     slow_client(gw)
     read_only_closed(gw)
     print(f"{time.time() - t0:.1f} s")
-    rc = gw.stop()
-    C.check(rc == 0, f"the daemon stops cleanly (exit {rc})")
-    C.check(gw.sanitizer_report() is None, f"no sanitizer finding: {gw.sanitizer_report()}")
+    gw.stop_checked(C)
     C.done()
 
 
