@@ -22,12 +22,14 @@ static void rs_str(rs_t *r, const char *s)
     r->b[r->len] = '\0';
 }
 
-static void rs_num(rs_t *r, float v, unsigned decimals)
+/* v with `decimals` digits after the point, then the text `after` (a unit, the next words). */
+static void rs_num(rs_t *r, float v, unsigned decimals, const char *after)
 {
     char tmp[24];
     size_t n = 0;
     if (!isfinite(v)) {
         rs_str(r, "?");
+        rs_str(r, after);
         return;
     }
     double scale = 1.0;
@@ -41,6 +43,7 @@ static void rs_num(rs_t *r, float v, unsigned decimals)
     }
     if (d > 1e9) {
         rs_str(r, "?");
+        rs_str(r, after);
         return;
     }
     uint64_t u = (uint64_t)(d * scale + 0.5);
@@ -68,6 +71,7 @@ static void rs_num(rs_t *r, float v, unsigned decimals)
     }
     out[n] = '\0';
     rs_str(r, out);
+    rs_str(r, after);
 }
 
 static void describe_stop(rs_t *r, chg_limiter_t lim, const chg_limits_t *l, bool charge)
@@ -75,49 +79,35 @@ static void describe_stop(rs_t *r, chg_limiter_t lim, const chg_limits_t *l, boo
     switch (lim) {
     case CHG_LIM_CELL_OVER_VOLTAGE:
         rs_str(r, "highest cell ");
-        rs_num(r, l->cell_max_v, 3);
-        rs_str(r, " V at/above BMS over-voltage cut-off ");
-        rs_num(r, l->cell_ov_v, 3);
-        rs_str(r, " V");
+        rs_num(r, l->cell_max_v, 3, " V at/above BMS over-voltage cut-off ");
+        rs_num(r, l->cell_ov_v, 3, " V");
         break;
     case CHG_LIM_CELL_VOLTAGE_HIGH:
         rs_str(r, "highest cell ");
-        rs_num(r, l->cell_max_v, 3);
-        rs_str(r, " V (taper ");
-        rs_num(r, l->ccl_taper_v[0], 3);
-        rs_str(r, "-");
-        rs_num(r, l->ccl_taper_v[1], 3);
-        rs_str(r, " V)");
+        rs_num(r, l->cell_max_v, 3, " V (taper ");
+        rs_num(r, l->ccl_taper_v[0], 3, "-");
+        rs_num(r, l->ccl_taper_v[1], 3, " V)");
         break;
     case CHG_LIM_CELL_UNDER_VOLTAGE:
         rs_str(r, "lowest cell ");
-        rs_num(r, l->cell_min_v, 3);
-        rs_str(r, " V at/below BMS under-voltage cut-off ");
-        rs_num(r, l->cell_uv_v, 3);
-        rs_str(r, " V");
+        rs_num(r, l->cell_min_v, 3, " V at/below BMS under-voltage cut-off ");
+        rs_num(r, l->cell_uv_v, 3, " V");
         break;
     case CHG_LIM_CELL_VOLTAGE_LOW:
         rs_str(r, "lowest cell ");
-        rs_num(r, l->cell_min_v, 3);
-        rs_str(r, " V (taper ");
-        rs_num(r, l->dcl_taper_v[0], 3);
-        rs_str(r, "-");
-        rs_num(r, l->dcl_taper_v[1], 3);
-        rs_str(r, " V)");
+        rs_num(r, l->cell_min_v, 3, " V (taper ");
+        rs_num(r, l->dcl_taper_v[0], 3, "-");
+        rs_num(r, l->dcl_taper_v[1], 3, " V)");
         break;
     case CHG_LIM_TEMP_LOW:
         rs_str(r, "lowest temperature ");
-        rs_num(r, l->temp_min_c, 1);
-        rs_str(r, " C, limit ");
-        rs_num(r, charge ? l->temp_charge_c[0] : l->temp_discharge_c[0], 1);
-        rs_str(r, " C");
+        rs_num(r, l->temp_min_c, 1, " C, limit ");
+        rs_num(r, charge ? l->temp_charge_c[0] : l->temp_discharge_c[0], 1, " C");
         break;
     case CHG_LIM_TEMP_HIGH:
         rs_str(r, "highest temperature ");
-        rs_num(r, l->temp_max_c, 1);
-        rs_str(r, " C, limit ");
-        rs_num(r, charge ? l->temp_charge_c[1] : l->temp_discharge_c[1], 1);
-        rs_str(r, " C");
+        rs_num(r, l->temp_max_c, 1, " C, limit ");
+        rs_num(r, charge ? l->temp_charge_c[1] : l->temp_discharge_c[1], 1, " C");
         break;
     case CHG_LIM_BMS_FAULT:
         rs_str(r, "TinyBMS reports a fault (status 0x9B)");
@@ -143,8 +133,7 @@ static void not_fresh(rs_t *r, const chg_limits_t *l)
     } else {
         rs_str(r, "charging stopped: no usable BMS data for ");
     }
-    rs_num(r, (float)(l->data_age_ms / 100u) / 10.0f, 1);
-    rs_str(r, " s");
+    rs_num(r, (float)(l->data_age_ms / 100u) / 10.0f, 1, " s");
     if (why[0] != '\0') {
         rs_str(r, " (");
         rs_str(r, why);
@@ -163,8 +152,7 @@ void chg_reason_format(const chg_limits_t *l, char *buf, size_t cap)
         not_fresh(&r, l);
     } else if (l->charge_stopped && l->ccl_target_a > 0.0f) {
         rs_str(&r, "charging paused after a limit drop: CCL held at 0 A, then ramps to ");
-        rs_num(&r, l->ccl_target_a, 1);
-        rs_str(&r, " A");
+        rs_num(&r, l->ccl_target_a, 1, " A");
     } else if (l->charge_stopped) {
         rs_str(&r, "charge stopped: ");
         describe_stop(&r, l->ccl_target_lim, l, true);
@@ -174,16 +162,13 @@ void chg_reason_format(const chg_limits_t *l, char *buf, size_t cap)
     } else {
         rs_str(&r, chg_phase_name(l->phase));
         rs_str(&r, ": CVL ");
-        rs_num(&r, l->cvl_v, 1);
-        rs_str(&r, " V ");
+        rs_num(&r, l->cvl_v, 1, " V ");
         rs_str(&r, chg_limiter_name(l->cvl_lim));
         rs_str(&r, ", CCL ");
-        rs_num(&r, l->ccl_a, 1);
-        rs_str(&r, " A ");
+        rs_num(&r, l->ccl_a, 1, " A ");
         rs_str(&r, chg_limiter_name(l->ccl_lim));
         rs_str(&r, ", DCL ");
-        rs_num(&r, l->dcl_a, 1);
-        rs_str(&r, " A ");
+        rs_num(&r, l->dcl_a, 1, " A ");
         rs_str(&r, chg_limiter_name(l->dcl_lim));
     }
 }
