@@ -46,9 +46,7 @@ link_core() {
   "${prefix}gcc" "${arch[@]}" --specs=picolibc.specs -nostartfiles -T tests/target/link.ld -Wl,--relax \
     -Wl,-Map="$dir/core.map" -Wl,--no-warn-rwx-segments "$@" tests/target/linked-entry.S "$dir"/*.o -lm \
     -o "$dir/core.elf"
-  awk '/^Linker script and memory map/ { m = 1 }
-       m && /^ \.(text|s?rodata)[^ ]* +0x/ && NF >= 4 { print $3, $4; next }
-       m && /^ \.(text|s?rodata)[^ ]*$/ { getline; if (NF >= 3) print $2, $3 }' "$dir/core.map" |
+  awk -f scripts/map-sections.awk "$dir/core.map" |
     while read -r size file; do
       case "$file" in "$dir"/*.o) echo $((size)) ;; esac
     done | awk '{ s += $1 } END { print s + 0 }'

@@ -41,9 +41,7 @@ flags="-march=rv32imc -mabi=ilp32 -Os -ffunction-sections -fdata-sections -msave
 lmap=$dir/core-linked.map
 [ -f "$lmap" ] || { echo "size-report: no $lmap (build tests/target first: make size)" >&2; exit 2; }
 map_sections() { # MAP -> "size file" for every .text*/.rodata*/.srodata* input section
-  awk '/^Linker script and memory map/ { m = 1 }
-       m && /^ \.(text|s?rodata)[^ ]* +0x/ && NF >= 4 { print $3, $4; next }
-       m && /^ \.(text|s?rodata)[^ ]*$/ { getline; if (NF >= 3) print $2, $3 }' "$1"
+  awk -f "$(dirname "$0")/map-sections.awk" "$1"
 }
 declare -A linked_mod=()
 linked_lib=0
