@@ -31,6 +31,12 @@
 #define WS_SNDBUF (32 * 1024)
 #define WS_BACKLOG_MAX (16 * 1024)
 #define CONGESTED_POLL_MS 100u
+/* civetweb sends the 101 reply before it calls the ready handler, so a client may open its next
+ * connection before the hub has counted the last one. A slot is therefore reserved when the
+ * handshake is accepted and handed to the client when it is ready. A reservation that has not
+ * turned into a client after this long never will (the handshake write failed): it is released
+ * so that it cannot shrink web.ws_max_clients for good. */
+#define RESERVE_MS 5000u
 
 /* An immutable message shared by every writer that sends it. */
 typedef struct {
@@ -75,6 +81,8 @@ struct http_ws {
     bool stopping;
     ws_client_t *clients;
     int nclients;
+    int reserved;              /* handshakes accepted, clients not ready yet */
+    uint32_t reserved_at;      /* linux_now_ms() of the newest reservation */
     int timeout_ms;            /* web.request_timeout_ms */
     /* hub thread */
     pthread_t hub;
@@ -477,7 +485,16 @@ static int ws_connect(const struct mg_connection *conn, void *cb)
         return 1;
     }
     pthread_mutex_lock(&ws->mu);
-    bool full = ws->nclients >= ws->max_clients || ws->stopping;
+    uint32_t now = linux_now_ms();
+    if (ws->reserved > 0 && (uint32_t)(now - ws->reserved_at) >= RESERVE_MS) {
+        LOGW("web", "%d WebSocket handshake(s) never became ready; their slots are released", ws->reserved);
+        ws->reserved = 0;
+    }
+    bool full = ws->nclients + ws->reserved >= ws->max_clients || ws->stopping;
+    if (!full) {
+        ws->reserved++;
+        ws->reserved_at = now;
+    }
     pthread_mutex_unlock(&ws->mu);
     if (full) {
         atomic_fetch_add(&ws->api->n.rejected[API_REJ_BUSY], 1u);
@@ -492,6 +509,9 @@ static void ws_ready(struct mg_connection *conn, void *cb)
     http_ws_t *ws = cb;
     ws_client_t *c = calloc(1, sizeof *c);
     if (!c) {
+        pthread_mutex_lock(&ws->mu);
+        ws->reserved -= ws->reserved > 0 ? 1 : 0;
+        pthread_mutex_unlock(&ws->mu);
         return;
     }
     c->ws = ws;
@@ -508,6 +528,9 @@ static void ws_ready(struct mg_connection *conn, void *cb)
     c->next = ws->clients;
     ws->clients = c;
     ws->nclients++;
+    if (ws->reserved > 0) {
+        ws->reserved--;
+    }
     pthread_mutex_unlock(&ws->mu);
     mg_set_user_connection_data(conn, c);
     pthread_attr_t at;

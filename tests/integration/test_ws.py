@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 
 import requests  # Debian python3-requests
@@ -24,6 +25,8 @@ import tbtest  # noqa: E402
 
 C = tbtest.Checker("ws")
 RATE = 10
+MAX_CLIENTS = 3  # web.ws_max_clients
+BURST = 12
 SLOW_TEST_S = 14.0
 
 
@@ -57,6 +60,21 @@ def metric(gw, name):
     t = requests.get(gw.base + "/metrics", timeout=5).text
     m = re.search(r"^tinybms_" + name + r" (\d+)", t, re.M)
     return int(m.group(1)) if m else None
+
+
+def rejected(gw, reason):
+    t = requests.get(gw.base + "/metrics", timeout=5).text
+    m = re.search(r'^tinybms_http_rejected_total\{reason="' + reason + r'"\} (\d+)', t, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def wait_clients(gw, n, timeout=5.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if metric(gw, "ws_clients") == n:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def can_gaps(path, since, until, can_id="351"):
@@ -130,7 +148,8 @@ def protocol(gw):
     except (websocket.WebSocketException, OSError):
         C.check(True, "cross-origin handshake refused")
 
-    conns = [connect(gw) for _ in range(3)]
+    C.check(wait_clients(gw, 0), "the closed clients are gone (ws_clients 0)")
+    conns = [connect(gw) for _ in range(MAX_CLIENTS)]
     try:
         extra = connect(gw)
         extra.close()
@@ -138,6 +157,33 @@ def protocol(gw):
     except (websocket.WebSocketException, OSError):
         C.check(True, "a client beyond web.ws_max_clients is refused")
     for c in conns:
+        c.close()
+
+    # Handshakes at the same moment: the slot is taken when the handshake is accepted, not when
+    # the client is ready, so no burst gets more than web.ws_max_clients through.
+    C.check(wait_clients(gw, 0), "the closed clients are gone (ws_clients 0)")
+    busy0 = rejected(gw, "busy")
+    burst, lock = [], threading.Lock()
+    go = threading.Barrier(BURST)
+
+    def one():
+        go.wait()
+        try:
+            c = connect(gw)
+        except (websocket.WebSocketException, OSError):
+            return
+        with lock:
+            burst.append(c)
+
+    threads = [threading.Thread(target=one) for _ in range(BURST)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    C.check(len(burst) == MAX_CLIENTS, f"{BURST} handshakes at once: {len(burst)} accepted, {MAX_CLIENTS} allowed")
+    C.check(rejected(gw, "busy") - busy0 == BURST - len(burst), "every refused handshake is counted (busy)")
+    C.check(metric(gw, "ws_clients") == len(burst), "ws_clients counts the accepted ones")
+    for c in burst:
         c.close()
 
 
@@ -201,7 +247,7 @@ def read_only_closed(gw):
 
 def main():
     t0 = time.time()
-    gw = tbtest.start_demo(config={"web": {"ws_rate_hz": RATE, "ws_max_clients": 3, "request_timeout_ms": 2000}})
+    gw = tbtest.start_demo(config={"web": {"ws_rate_hz": RATE, "ws_max_clients": MAX_CLIENTS, "request_timeout_ms": 2000}})
     protocol(gw)
     slow_client(gw)
     read_only_closed(gw)
