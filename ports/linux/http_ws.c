@@ -504,13 +504,21 @@ static int ws_connect(const struct mg_connection *conn, void *cb)
     return 0;
 }
 
+/* Hub lock held: the handshake that reserved a slot in ws_connect is ready (or gave up). */
+static void unreserve(http_ws_t *ws)
+{
+    if (ws->reserved > 0) {
+        ws->reserved--;
+    }
+}
+
 static void ws_ready(struct mg_connection *conn, void *cb)
 {
     http_ws_t *ws = cb;
     ws_client_t *c = calloc(1, sizeof *c);
     if (!c) {
         pthread_mutex_lock(&ws->mu);
-        ws->reserved -= ws->reserved > 0 ? 1 : 0;
+        unreserve(ws);
         pthread_mutex_unlock(&ws->mu);
         return;
     }
@@ -528,9 +536,7 @@ static void ws_ready(struct mg_connection *conn, void *cb)
     c->next = ws->clients;
     ws->clients = c;
     ws->nclients++;
-    if (ws->reserved > 0) {
-        ws->reserved--;
-    }
+    unreserve(ws);
     pthread_mutex_unlock(&ws->mu);
     mg_set_user_connection_data(conn, c);
     pthread_attr_t at;

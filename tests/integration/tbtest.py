@@ -181,6 +181,11 @@ def wait_for(pred, timeout, step=0.05):
     return None
 
 
+def rejected_counts(metrics_text):
+    """tinybms_http_rejected_total of a /metrics text, by reason."""
+    return {k: int(v) for k, v in re.findall(r'tinybms_http_rejected_total\{reason="(\w+)"\} (\d+)', metrics_text)}
+
+
 # ---- MQTT: a real broker and an independent client (Debian mosquitto, mosquitto-clients) ----
 
 import json as _json

@@ -69,8 +69,7 @@ def err(r, status, field=None, what=""):
 
 
 def rejected(cl):
-    m = cl.get("/metrics").text
-    return {k: int(v) for k, v in re.findall(r'tinybms_http_rejected_total\{reason="(\w+)"\} (\d+)', m)}
+    return tbtest.rejected_counts(cl.get("/metrics").text)
 
 
 def main():

@@ -62,19 +62,13 @@ def metric(gw, name):
     return int(m.group(1)) if m else None
 
 
-def rejected(gw, reason):
-    t = requests.get(gw.base + "/metrics", timeout=5).text
-    m = re.search(r'^tinybms_http_rejected_total\{reason="' + reason + r'"\} (\d+)', t, re.M)
-    return int(m.group(1)) if m else 0
+def rejected(gw, *reasons):
+    counts = tbtest.rejected_counts(requests.get(gw.base + "/metrics", timeout=5).text)
+    return sum(counts.get(r, 0) for r in reasons)
 
 
 def wait_clients(gw, n, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if metric(gw, "ws_clients") == n:
-            return True
-        time.sleep(0.05)
-    return False
+    return tbtest.wait_for(lambda: metric(gw, "ws_clients") == n, timeout) is not None
 
 
 def can_gaps(path, since, until, can_id="351"):
@@ -120,14 +114,12 @@ def protocol(gw):
     C.check(m is not None, "log lines arrive while subscribed")
     if m:
         C.check(all(e["level"] in ("warn", "error") for e in m["entries"]), "log level filter applies")
-    before = sum(int(x) for x in re.findall(r'tinybms_http_rejected_total\{reason="bad_(?:json|value)"\} (\d+)',
-                                            requests.get(gw.base + "/metrics", timeout=5).text))
+    before = rejected(gw, "bad_json", "bad_value")
     ws.send("not json")
     ws.send(json.dumps({"subscribe": ["everything"]}))
     ws.send(json.dumps({"subscribe": "status"}))
     time.sleep(0.3)
-    after = sum(int(x) for x in re.findall(r'tinybms_http_rejected_total\{reason="bad_(?:json|value)"\} (\d+)',
-                                           requests.get(gw.base + "/metrics", timeout=5).text))
+    after = rejected(gw, "bad_json", "bad_value")
     C.check(after - before == 3, f"bad client messages counted ({after - before})")
     C.check(wait_for(ws, "status") is not None, "the connection survives bad messages")
     ws.send(json.dumps({"subscribe": ["events"]}))
@@ -188,7 +180,7 @@ def protocol(gw):
 
 
 def slow_client(gw):
-    time.sleep(0.5)  # the three closed clients above are gone
+    C.check(wait_clients(gw, 0), "the burst's clients are gone (ws_clients 0)")
     good = connect(gw)
     recv_json(good)
     slow = websocket.create_connection(ws_url(gw), timeout=5, origin=gw.base,
