@@ -5,6 +5,7 @@
 
 #include "app/api_json.h"
 #include "app/bms_json.h"
+#include "app/json_in.h"
 #include "core/jw.h"
 
 void api_ws_sub_default(api_ws_sub_t *s)
@@ -38,10 +39,10 @@ int api_ws_parse(const char *msg, size_t len, api_ws_sub_t *s)
     if (len > API_WS_CLIENT_MSG_MAX) {
         return TB_ERR_TOO_LARGE;
     }
-    if (!msg || len == 0u || memchr(msg, '\0', len)) {
+    if (!msg || len == 0u) {
         return TB_ERR_FORMAT;
     }
-    cJSON *root = cJSON_ParseWithLength(msg, len);
+    cJSON *root = json_in_parse(msg, len, NULL);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return TB_ERR_FORMAT;

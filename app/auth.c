@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/json_in.h"
 #include "app/log.h"
 #include "core/tb_err.h"
 
@@ -72,7 +73,7 @@ static int load_admin(auth_t *a)
         return rc;
     }
     buf[n] = '\0';
-    cJSON *root = cJSON_ParseWithLength(buf, n);
+    cJSON *root = json_in_parse(buf, n, NULL);
     const cJSON *h = root ? cJSON_GetObjectItemCaseSensitive(root, "hash") : NULL;
     rc = TB_ERR_FORMAT;
     if (cJSON_IsString(h) && h->valuestring[0] != '\0' && strlen(h->valuestring) < sizeof a->hash) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/json_in.h"
 #include "core/jw.h"
 
 /* ---- the "gateway" section ---------------------------------------------------------------- */
@@ -339,22 +340,14 @@ int gw_config_apply_json(gw_config_t *cfg, const char *text, size_t len, unsigne
         return diag_set(d, TB_ERR_FORMAT, "", "the document contains a NUL byte");
     }
     gw_config_strip_comments(buf, len);
-    const char *end = NULL;
-    /* the length includes the terminating NUL: cJSON requires it to see the end with require_null_terminated */
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len + 1u, &end, 1);
+    json_in_err_t e;
+    cJSON *root = json_in_parse(buf, len, &e);
     if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        int line = 1;
-        if (at && at >= buf && at <= buf + len) {
-            for (const char *q = buf; q < at; q++) {
-                line += *q == '\n';
-            }
-        }
         if (d) {
-            d->line = line;
+            d->line = e.line;
         }
         free(buf);
-        return diag_set(d, TB_ERR_FORMAT, "", "JSON syntax error near line %d", line);
+        return diag_set(d, TB_ERR_FORMAT, e.path, "%s", e.msg);
     }
     int rc;
     if (!cJSON_IsObject(root)) {
@@ -572,7 +565,13 @@ static void emit_level(sb_t *s, const kv_t *kv, size_t n, const char *prefix, in
 
 int gw_config_to_json(const gw_config_t *cfg, char *buf, size_t cap, unsigned flags)
 {
-    static kv_t kv[MAX_KEYS];
+    /* Per call, never static: HTTP threads render GET /api/config while the owner thread renders
+     * the file it saves (with secrets). A shared table let an anonymous reader see the MQTT
+     * password and a save lose it (issue 16). Heap, not stack: web worker stacks are small. */
+    kv_t *kv = malloc(MAX_KEYS * sizeof *kv);
+    if (!kv) {
+        return TB_ERR_NOSPACE;
+    }
     size_t n = collect(cfg, kv, flags);
     sb_t s = {buf, cap, 0, cap == 0};
     bool pretty = (flags & (GW_CFG_OUT_PRETTY | GW_CFG_OUT_COMMENTS)) != 0u;
@@ -584,6 +583,7 @@ int gw_config_to_json(const gw_config_t *cfg, char *buf, size_t cap, unsigned fl
     bool first = true;
     emit_level(&s, kv, n, "", 0, flags, &first);
     sb_put(&s, "%s}%s", pretty ? "\n" : "", pretty ? "\n" : "");
+    free(kv);
     if (s.overflow) {
         return TB_ERR_NOSPACE;
     }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/json_in.h"
 #include "core/jw.h"
 #include "core/tb_err.h"
 #include "core/tb_proto.h"
@@ -182,12 +183,14 @@ int mqtt_cmd_parse(const char *sub, size_t sub_len, const uint8_t *payload, size
 
     cJSON *root = NULL;
     if (n && s[0] == '{') {
-        const char *end = NULL;
-        root = cJSON_ParseWithLengthOpts(s, n, &end, 0);
-        if (!root || !end || end != s + n) {
-            cJSON_Delete(root);
-            return tb_err_why(why, TB_ERR_FORMAT, out->kind == MQTT_CMD_KIND_COUNT ? "unknown command topic"
-                                                                          : "the payload is not valid JSON");
+        json_in_err_t e;
+        root = json_in_parse(s, n, &e);
+        if (!root) {
+            if (out->kind == MQTT_CMD_KIND_COUNT) {
+                return tb_err_why(why, TB_ERR_FORMAT, "unknown command topic");
+            }
+            return tb_err_why(why, TB_ERR_FORMAT,
+                              e.reason == JSON_IN_SYNTAX ? "the payload is not valid JSON" : json_in_reason_str(e.reason));
         }
         /* best effort: the id, for an error reply about an unknown topic */
         if (out->kind == MQTT_CMD_KIND_COUNT) {
