@@ -1,6 +1,6 @@
 # Front door. Every target installs the Debian packages it needs when they are missing.
 #   make            build the gateway and tools into build/bin
-#   make test       build and run every test (unit, integration, sanitizers, fuzz smoke)
+#   make test       build and run every test (unit, integration, ASan/UBSan, TSan, fuzz smoke)
 #   make demo       run the gateway on a simulated battery with the web UI
 #   make bench      print performance figures (docs/performance.md)
 #   make size       footprint of core/ on rv32imc (ESP32-C3 ISA) against its budget
@@ -12,13 +12,14 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 4
 CMAKE_FLAGS ?=
 TARGET_BUILD ?= $(BUILD)/target
 
-.PHONY: all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-fuzz fuzz demo lint plot clean install bench soak
+.PHONY: all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-tsan test-fuzz fuzz demo lint plot clean install bench soak
 
 PREFIX ?= /usr/local
 
@@ -42,6 +43,7 @@ build: deps-build $(BUILD)/CMakeCache.txt
 test: deps-test build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory test-fuzz
 	$(MAKE) --no-print-directory lint
 	@echo "make test: all passed"
@@ -52,6 +54,16 @@ test-asan: deps-test
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS)
+
+# The integration suite (the real daemon and tools, several threads each, concurrent clients in
+# the tests) and the unit tests of the threaded modules under ThreadSanitizer: any data race fails
+# the test (halt_on_error, exit code 66; tbtest also scans the daemon's log for a report).
+TSAN_TESTS ?= integ-|unit-cmdq|unit-api|unit-log
+test-tsan: deps-test
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTB_TSAN=ON >/dev/null
+	cmake --build $(TSAN_BUILD) -j$(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1 \
+	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -j$(JOBS) -R '$(TSAN_TESTS)'
 
 $(FUZZ_BUILD)/CMakeCache.txt:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTB_FUZZ=ON >/dev/null
@@ -111,4 +123,4 @@ plot: deps-docs build
 	@echo "make plot: docs/img/charge-cycle.png written"
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

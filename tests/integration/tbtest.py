@@ -349,9 +349,9 @@ class Gateway:
             return f.read()
 
     def sanitizer_report(self):
-        """The first AddressSanitizer/LeakSanitizer/UBSan report in the log, or None."""
+        """The first AddressSanitizer/LeakSanitizer/ThreadSanitizer/UBSan report in the log, or None."""
         text = self.log_text()
-        m = re.search(r"(ERROR: (Address|Leak)Sanitizer|runtime error:).*", text)
+        m = re.search(r"(ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:).*", text)
         return m.group(0) if m else None
 
     def can_times(self, can_id, since=0.0):
@@ -565,8 +565,8 @@ class DemoGateway:
         return self.proc.returncode
 
     def sanitizer_report(self):
-        """The first sanitizer finding in the log (ASan/UBSan/LSan builds), or None."""
-        m = re.search(r"(ERROR: \w+Sanitizer.*|runtime error:.*)", self.log())
+        """The first sanitizer finding in the log (ASan/UBSan/LSan/TSan builds), or None."""
+        m = re.search(r"(ERROR: \w+Sanitizer.*|WARNING: ThreadSanitizer.*|runtime error:.*)", self.log())
         return m.group(1) if m else None
 
     def stop_checked(self, checker):
