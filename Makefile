@@ -62,7 +62,7 @@ TSAN_TESTS ?= integ-|unit-cmdq|unit-api|unit-log
 test-tsan: deps-test
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTB_TSAN=ON >/dev/null
 	cmake --build $(TSAN_BUILD) -j$(JOBS)
-	TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1 \
+	TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -j$(JOBS) -R '$(TSAN_TESTS)'
 
 $(FUZZ_BUILD)/CMakeCache.txt:

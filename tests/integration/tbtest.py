@@ -510,11 +510,13 @@ def proc_status(pid):
 
 
 def sanitized(pid):
-    """True when the process runs with AddressSanitizer (the build-asan tree): its RSS then
-    includes ASan's quarantine of freed memory, which grows with every allocation by design."""
+    """True when the process runs with AddressSanitizer or ThreadSanitizer (build-asan,
+    build-tsan): its RSS then includes ASan's quarantine of freed memory, or TSan's shadow and
+    history, which grow with every allocation by design."""
     try:
         with open(f"/proc/{pid}/maps") as f:
-            return "libasan" in f.read()
+            m = f.read()
+            return "libasan" in m or "libtsan" in m
     except OSError:
         return False
 
