@@ -17,6 +17,7 @@
 #define PUBLISH_MAX_MS 1000u /* and at least one, for ages and timers */
 #define RUN_MAX_WAIT_MS 100u
 #define BMS_COMMAND_TIMEOUT_MS 15000u
+#define ENERGY_RETRY_MS 60000u /* after a failed save of the energy counters */
 
 static void restore_energy(gateway_t *g, uint32_t now)
 {
@@ -39,19 +40,32 @@ static void restore_energy(gateway_t *g, uint32_t now)
     LOGI("energy", "restored: %.1f Wh charged, %.1f Wh discharged", g->energy.charged_wh, g->energy.discharged_wh);
 }
 
-static void save_energy(gateway_t *g, uint32_t now)
+/* TB_OK when the counters are on storage. On failure the reason (the storage port's sentence with
+ * the OS's words when it has one) goes to why, the failure is counted, and the periodic save waits
+ * ENERGY_RETRY_MS before trying again instead of retrying every cycle on a full disk. */
+static int save_energy(gateway_t *g, uint32_t now, char *why, size_t cap)
 {
+    why[0] = '\0';
     if (!g->ports.storage) {
-        return;
+        snprintf(why, cap, "no storage");
+        return TB_ERR_STATE;
     }
     uint8_t blob[64];
     int n = energy_serialize(&g->energy, blob, sizeof blob);
-    if (n < 0) {
-        return;
-    }
-    if (g->ports.storage->save(g->ports.storage->ctx, ENERGY_OBJECT, blob, (size_t)n) == TB_OK) {
+    const storage_t *st = g->ports.storage;
+    int rc = n < 0 ? n : st->save(st->ctx, ENERGY_OBJECT, blob, (size_t)n);
+    if (rc == TB_OK) {
         energy_mark_saved(&g->energy, now);
+        g->energy_failing = false;
+        return TB_OK;
     }
+    g->energy_save_errors++;
+    g->energy_failing = true;
+    g->energy_retry_ms = now + ENERGY_RETRY_MS;
+    const char *detail = n >= 0 && st->error ? st->error(st->ctx) : "";
+    snprintf(why, cap, "%s", detail && detail[0] ? detail : tb_err_str(rc));
+    g->dirty = true;
+    return rc;
 }
 
 int gateway_init(gateway_t *g, const gw_config_t *cfg, const gw_ports_t *ports, uint32_t now_ms)
@@ -181,6 +195,8 @@ static void publish(gateway_t *g, uint32_t now)
     v->energy_known = true;
     v->energy_in_wh = g->energy.charged_wh;
     v->energy_out_wh = g->energy.discharged_wh;
+    v->energy_save_errors = g->energy_save_errors;
+    v->energy_save_failing = g->energy_failing;
     v->can = g->can.n;
     memcpy(v->can_slots, g->can.slot, sizeof v->can_slots);
     snprintf(v->can_mode, sizeof v->can_mode, "%s", can_sched_mode(&g->can));
@@ -194,6 +210,8 @@ static void publish(gateway_t *g, uint32_t now)
     v->recent_count = g->recent_count;
     memcpy(v->recent_events, g->recent_events, sizeof v->recent_events);
     v->config_version = g->config_version;
+    memcpy(v->config_source, g->config_source, sizeof v->config_source);
+    memcpy(v->config_warning, g->config_warning, sizeof v->config_warning);
     v->cfg = g->cfg;
     if (gw_view_render(v) < 0) {
         LOGE("view", "status JSON does not fit in %u bytes", (unsigned)sizeof v->status_json);
@@ -316,8 +334,13 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
         g->lat_pending = false;
     }
 
-    if (energy_should_save(&g->energy, &g->cfg.energy, now_ms)) {
-        save_energy(g, now_ms);
+    if (energy_should_save(&g->energy, &g->cfg.energy, now_ms) &&
+        (!g->energy_failing || (int32_t)(now_ms - g->energy_retry_ms) >= 0)) {
+        char why[640];
+        if (save_energy(g, now_ms, why, sizeof why) != TB_OK) {
+            LOGW("energy", "energy counters not saved (%lu failures so far; next try in %u s): %s",
+                 (unsigned long)g->energy_save_errors, ENERGY_RETRY_MS / 1000u, why);
+        }
     }
 
     tb_link_stats_t ls;
@@ -462,6 +485,10 @@ static bool cmd_config(gateway_t *g, gw_cmd_t *c, uint32_t now, bool replace)
             c->result[0] = '\0';
             return finish(c, rc, 500, "could not save the configuration (%s); nothing was changed", err);
         }
+        if (g->config_warning[0]) {
+            LOGI("config", "configuration saved: the file holds the running configuration again");
+        }
+        gateway_set_config_origin(g, "file", ""); /* the file now holds exactly what runs */
     }
     gateway_reconfigure(g, &next, now);
     return finish(c, TB_OK, 200, "configuration %s", replace ? "reloaded" : "updated");
@@ -644,7 +671,8 @@ gw_cmd_t *gateway_command_poll(gateway_t *g, uint32_t now_ms)
 
 void gateway_shutdown(gateway_t *g, uint32_t now_ms)
 {
-    save_energy(g, now_ms);
+    char why[640];
+    int saved = save_energy(g, now_ms, why, sizeof why);
     can_sched_set_shadow(&g->can, true); /* nothing more leaves; the GX stops within 3 s */
     uint32_t n, p50, p99;
     percentiles(g->lat_hist, &n, &p50, &p99);
@@ -652,6 +680,24 @@ void gateway_shutdown(gateway_t *g, uint32_t now_ms)
         LOGI("gateway", "BMS reply -> CAN frame latency over %lu bursts: p50 %lu ms, p99 %lu ms", (unsigned long)n,
              (unsigned long)p50, (unsigned long)p99);
     }
-    LOGI("gateway", "stopped: energy counters saved (%.1f Wh in, %.1f Wh out)", g->energy.charged_wh,
-         g->energy.discharged_wh);
+    if (saved == TB_OK) {
+        LOGI("gateway", "stopped: energy counters saved (%.1f Wh in, %.1f Wh out)", g->energy.charged_wh,
+             g->energy.discharged_wh);
+    } else if (g->ports.storage) {
+        LOGE("gateway", "stopped: energy counters NOT saved: %s", why);
+        LOGE("energy", "the next start restores the last saved counters (%.1f Wh in, %.1f Wh out); %.1f Wh in, "
+             "%.1f Wh out counted since are lost (%lu failed saves since the start)",
+             g->energy.saved_charged_wh, g->energy.saved_discharged_wh, g->energy.charged_wh - g->energy.saved_charged_wh,
+             g->energy.discharged_wh - g->energy.saved_discharged_wh, (unsigned long)g->energy_save_errors);
+    } else {
+        LOGI("gateway", "stopped (energy counters not persisted: %.1f Wh in, %.1f Wh out)", g->energy.charged_wh,
+             g->energy.discharged_wh);
+    }
+}
+
+void gateway_set_config_origin(gateway_t *g, const char *source, const char *warning)
+{
+    snprintf(g->config_source, sizeof g->config_source, "%s", source ? source : "");
+    snprintf(g->config_warning, sizeof g->config_warning, "%s", warning ? warning : "");
+    g->dirty = true;
 }

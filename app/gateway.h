@@ -62,6 +62,11 @@ typedef struct {
     alarms_out_t alarms;
     energy_state_t energy;
     bool energy_restored;
+    bool energy_failing;      /* the last save of the counters failed */
+    uint32_t energy_retry_ms; /* then the next periodic try, not before */
+    uint32_t energy_save_errors;
+    char config_source[GW_CONFIG_SOURCE_MAX];   /* "file", "backup", "defaults" or "" (not told) */
+    char config_warning[GW_CONFIG_WARNING_MAX]; /* "" or why the saved file is not what runs */
     uint32_t last_energy_sample_ms;
     can_sched_t can;
 
@@ -121,8 +126,16 @@ bool gateway_restart_requested(const gateway_t *g);
  * effect at the next start. */
 void gateway_reconfigure(gateway_t *g, const gw_config_t *cfg, uint32_t now_ms);
 
-/* Orderly stop: CAN scheduler silenced, energy counters saved. */
+/* Orderly stop: CAN scheduler silenced, energy counters saved. The last log line says whether the
+ * save worked ("stopped: energy counters saved (...)") or not ("... NOT saved: <reason>", error
+ * level, with what the next start will restore). */
 void gateway_shutdown(gateway_t *g, uint32_t now_ms);
+
+/* Where the running configuration came from, for GET /api/status (config_source, config_warning):
+ * source "file", "backup" or "defaults" (app/config_file.h), warning "" or one sentence (copied,
+ * truncated to GW_CONFIG_WARNING_MAX - 1). A configuration change saved through save_config sets
+ * "file" and clears the warning. */
+void gateway_set_config_origin(gateway_t *g, const char *source, const char *warning);
 
 /* The last published view (owner thread only; other threads use the port's copy). */
 const gw_view_t *gateway_view(const gateway_t *g);

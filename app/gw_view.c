@@ -83,6 +83,16 @@ int gw_view_render(gw_view_t *v)
         jw_kv_null(&w, "time_ms");
     }
     jw_kv_uint(&w, "uptime_s", v->uptime_s);
+    if (v->config_source[0]) {
+        jw_kv_str(&w, "config_source", v->config_source);
+    } else {
+        jw_kv_null(&w, "config_source");
+    }
+    if (v->config_warning[0]) {
+        jw_kv_str(&w, "config_warning", v->config_warning);
+    } else {
+        jw_kv_null(&w, "config_warning");
+    }
     jw_key(&w, "bms");
     bms_json_live(&w, &v->snap.live, v->t_ms);
     jw_key(&w, "limits");
@@ -132,6 +142,8 @@ int gw_view_render(gw_view_t *v)
         jw_kv_null(&w, "charged_wh");
         jw_kv_null(&w, "discharged_wh");
     }
+    jw_kv_uint(&w, "save_errors", v->energy_save_errors);
+    jw_kv_bool(&w, "save_failing", v->energy_save_failing);
     jw_obj_end(&w);
     jw_obj_end(&w);
     int n = jw_finish(&w);

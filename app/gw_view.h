@@ -22,6 +22,8 @@
 
 #define GW_STATUS_JSON_MAX 12288u
 #define GW_VIEW_EVENTS 16u
+#define GW_CONFIG_SOURCE_MAX 12u
+#define GW_CONFIG_WARNING_MAX 512u
 
 typedef struct {
     uint64_t seq;              /* 1, 2, 3 ... per publication */
@@ -40,6 +42,8 @@ typedef struct {
     double energy_in_wh;
     double energy_out_wh;
     bool energy_known;
+    uint32_t energy_save_errors; /* failed saves of the counters since the start */
+    bool energy_save_failing;    /* the last one failed */
 
     can_sched_counters_t can;
     can_sched_slot_t can_slots[CAN_SCHED_SLOTS];
@@ -58,6 +62,8 @@ typedef struct {
     bms_event_t recent_events[GW_VIEW_EVENTS]; /* oldest first */
 
     uint32_t config_version;   /* increments when the configuration changes */
+    char config_source[GW_CONFIG_SOURCE_MAX];   /* "file", "backup", "defaults"; "" = not told */
+    char config_warning[GW_CONFIG_WARNING_MAX]; /* "" or why the saved file is not what runs */
     gw_config_t cfg;           /* the running configuration, secrets included: strip them
                                 * (gw_config_to_json without GW_CFG_OUT_SECRETS) before output */
 

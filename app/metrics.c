@@ -216,6 +216,8 @@ static void can(mb_t *m, const gw_view_t *v)
 {
     const can_sched_counters_t *n = &v->can;
     gauge(m, "can_port_open", "1 while the CAN port is open.", v->can_port_open ? 1 : 0);
+    gauge(m, "can_port_error", "1 while the CAN port reports a problem (can.port_error in GET /api/status).",
+          v->can_port_error[0] ? 1 : 0);
     head(m, "can_mode", "gauge", "CAN output mode (1 for the current one).");
     char lab[64];
     snprintf(lab, sizeof lab, "mode=\"%s\"", v->can_mode);
@@ -259,6 +261,8 @@ static void energy(mb_t *m, const gw_view_t *v)
     counter(m, "energy_charged_wh_total", "Energy into the battery since the counters were created.", v->energy_in_wh);
     counter(m, "energy_discharged_wh_total", "Energy out of the battery since the counters were created.",
             v->energy_out_wh);
+    counter(m, "energy_save_errors_total", "Failed saves of the energy counters (disk full, I/O error).",
+            v->energy_save_errors);
 }
 
 static void service(mb_t *m, const metrics_extra_t *x)

@@ -15,6 +15,10 @@ typedef struct {
     /* TB_OK with *len set, TB_ERR_NOTFOUND if absent, TB_ERR_TOO_LARGE if cap is too small, TB_ERR_IO. */
     int (*load)(void *ctx, const char *name, void *buf, size_t cap, size_t *len);
     void *ctx;
+    /* Optional (may be NULL): the last failure of save() or load() as one sentence with the OS's
+     * reason ("cannot write /var/lib/x/energy.tmp.12: No space left on device"), for the log.
+     * Valid until the next call; "" if none. */
+    const char *(*error)(void *ctx);
 } storage_t;
 
 #endif

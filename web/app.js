@@ -218,10 +218,18 @@
     state.pollTimer = null;
   }
 
+  /* The gateway started from the backup of its configuration file (GET /api/status config_warning). */
+  function configBanner(warning) {
+    const b = byId("cfg-banner");
+    b.textContent = warning ? "Configuration: " + warning : "";
+    b.hidden = !warning;
+  }
+
   function dispatch(m) {
     const p = pages[state.page];
     if (m.type === "status") {
       state.status = m.data;
+      configBanner(m.data.config_warning);
       if (p && p.update) p.update(m.data);
     } else if (m.type === "events") {
       const faults = (m.events || []).filter((e) => e.class === "fault");

@@ -1,22 +1,73 @@
-/* The log: back-end: every transmitted frame appended to a file as a candump -L line. */
+/* The log: back-end: every transmitted frame appended to a file as a candump -L line.
+ *
+ * The file only ever holds whole lines. A line is built completely and handed to one write(); if
+ * the file system takes only part of it (a full disk accepts what fits in its last block), the
+ * rest is tried once more, and if that fails too the file is truncated back to where the line
+ * began. Truncating (rather than keeping the rest buffered to finish later) means the file is
+ * readable at every instant, also while the disk stays full and if the gateway stops before
+ * there is space again; the frame is lost either way, and counted as a send error. A torn
+ * last line left by a power cut is removed when the file is opened. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "app/log.h"
 #include "core/tb_err.h"
 #include "ports/linux/can_candump.h"
 #include "ports/linux/can_port.h"
+
+/* Length of the file up to and including its last newline (0 if it has none), or -1 if it cannot
+ * be read (then it is left alone). */
+static off_t complete_length(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        return -1;
+    }
+    off_t end = st.st_size;
+    char buf[512];
+    while (end > 0) {
+        size_t n = end < (off_t)sizeof buf ? (size_t)end : sizeof buf;
+        ssize_t k = pread(fd, buf, n, end - (off_t)n);
+        if (k != (ssize_t)n) {
+            return -1;
+        }
+        for (size_t i = n; i > 0; i--) {
+            if (buf[i - 1u] == '\n') {
+                return end - (off_t)n + (off_t)i;
+            }
+        }
+        end -= (off_t)n;
+    }
+    return 0;
+}
 
 static int lg_open(can_port_t *p)
 {
     if (p->dev[0] == '\0') {
         return can_port_fail(p, TB_ERR_ARG, 0, "missing log file path");
     }
-    int fd = open(p->dev, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    /* O_RDWR: the tail check reads the end of the file; write-only if reading is not allowed */
+    int fd = open(p->dev, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0 && errno == EACCES) {
+        fd = open(p->dev, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    }
     if (fd < 0) {
         return can_port_fail(p, TB_ERR_IO, errno, "open");
+    }
+    off_t cut = complete_length(fd);
+    struct stat st;
+    if (cut >= 0 && fstat(fd, &st) == 0 && cut < st.st_size) {
+        if (ftruncate(fd, cut) != 0) {
+            int e = errno;
+            close(fd);
+            return can_port_fail(p, TB_ERR_IO, e, "removing a torn last line");
+        }
+        LOGW("can", "%s: removed a torn last line (%lld bytes, left by a power cut or a full disk)", p->dev,
+             (long long)(st.st_size - cut));
     }
     p->fd = fd;
     memcpy(p->u.log.iface, "can0", 5);
@@ -44,19 +95,34 @@ static int lg_send(can_port_t *p, const can_frame_t *f)
         return can_port_fail(p, n, 0, "send: frame cannot be logged");
     }
     line[n++] = '\n';
-    /* O_APPEND: one write per line keeps lines whole even if another writer appends too. */
+    /* O_APPEND: the line goes to the end, in one write() when the file system has room for it. */
+    size_t done = 0;
+    off_t start = -1; /* where the line began, known once a write was cut short */
     for (;;) {
-        ssize_t w = write(p->fd, line, (size_t)n);
-        if (w == n) {
-            p->stats.tx_frames++;
-            return (int)f->dlc;
-        }
+        ssize_t w = write(p->fd, line + done, (size_t)n - done);
         if (w < 0 && errno == EINTR) {
             continue;
         }
+        if (w > 0) {
+            if (done == 0u && (size_t)w < (size_t)n) {
+                off_t pos = lseek(p->fd, 0, SEEK_CUR); /* after an O_APPEND write: the end of our bytes */
+                start = pos < 0 ? -1 : pos - (off_t)w;
+            }
+            done += (size_t)w;
+            if (done == (size_t)n) {
+                p->stats.tx_frames++;
+                return (int)f->dlc;
+            }
+            continue; /* the rest once more: the next write() says why it does not fit */
+        }
         int e = w < 0 ? errno : ENOSPC;
         p->stats.tx_errors++;
-        return can_port_fail(p, TB_ERR_IO, e, "write");
+        if (done > 0u && (start < 0 || ftruncate(p->fd, start) != 0)) {
+            /* the torn line cannot be taken back now: the reopen removes it */
+            can_port_lost(p, start < 0 ? EIO : errno, "write cut short, and the torn line cannot be removed; reopening");
+            return TB_ERR_IO;
+        }
+        return can_port_fail(p, e == ENOSPC || e == EDQUOT ? TB_ERR_NOSPACE : TB_ERR_IO, e, "write");
     }
 }
 

@@ -109,6 +109,14 @@ int can_port_send(can_port_t *p, const can_frame_t *f)
     int rc = p->ops->send(p, f);
     if (rc >= 0) {
         p->backoff_ms = CAN_PORT_BACKOFF_MIN_MS; /* the link works again */
+        if (p->tx_failing) {
+            /* the error described a failed send (a full disk under log:, a full adapter buffer):
+             * that is over once a frame goes out, so status and metrics show the port healthy */
+            p->tx_failing = false;
+            p->err[0] = '\0';
+        }
+    } else {
+        p->tx_failing = true;
     }
     return rc;
 }
@@ -132,6 +140,10 @@ void can_port_service(can_port_t *p, uint32_t now_ms)
     p->now_ms = now_ms;
     if (p->need_reopen && p->fd < 0 && (int32_t)(now_ms - p->retry_at_ms) >= 0) {
         p->need_reopen = false;
+        /* a new attempt: what is left in err afterwards is about this open (its failure, or a
+         * warning such as a refused bus-off restart request), not the old loss */
+        p->err[0] = '\0';
+        p->tx_failing = false;
         if (p->ops->open(p) == TB_OK) {
             p->stats.reopens++;
         } else {
@@ -165,6 +177,11 @@ const can_port_stats_t *can_port_stats(const can_port_t *p)
 const char *can_port_error(const can_port_t *p)
 {
     return p ? p->err : "";
+}
+
+bool can_port_send_failing(const can_port_t *p)
+{
+    return p && p->tx_failing;
 }
 
 const char *can_port_state_name(can_bus_state_t st)

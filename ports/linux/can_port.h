@@ -8,7 +8,9 @@
  *                        firmware (e.g. slcan:/dev/ttyACM0). Opened raw (default 115200 8N1), then
  *                        "C", "S6" (500 kbit/s), "O". A lost device is reopened with backoff.
  *   log:PATH             appends every transmitted frame to PATH in `candump -L` format
- *                        "(seconds.micros) can0 ID#HEXDATA"; receives nothing (fd -1).
+ *                        "(seconds.micros) can0 ID#HEXDATA"; receives nothing (fd -1). Only
+ *                        whole lines: a write cut short (disk full) is truncated back to the last
+ *                        complete line, and a torn last line (power cut) is removed at open.
  *
  * The caller owns the can_port_t (no allocation). All functions run on the owner thread only.
  * Errors are returned as TB_ERR_* and described, naming the device, in can_port_error().
@@ -78,7 +80,10 @@ struct can_port {
     char dev[CAN_PORT_SPEC_MAX]; /* interface, tty path or log path */
     int fd;
     can_port_stats_t stats;
-    char err[CAN_PORT_ERR_MAX];  /* last error, "slcan:/dev/ttyACM0: open: No such file or directory" */
+    char err[CAN_PORT_ERR_MAX];  /* last error, "slcan:/dev/ttyACM0: open: No such file or directory";
+                                  * cleared by the next successful send after a failed one, and by
+                                  * a reopen attempt */
+    bool tx_failing;             /* the last send failed (err describes it) */
     /* recovery */
     bool need_reopen;
     uint32_t retry_at_ms;
@@ -121,7 +126,9 @@ int can_port_fd(const can_port_t *p);
 bool can_port_tx_pending(const can_port_t *p);
 bool can_port_is_open(const can_port_t *p);
 const can_port_stats_t *can_port_stats(const can_port_t *p);
-const char *can_port_error(const can_port_t *p); /* "" if none */
+const char *can_port_error(const can_port_t *p); /* "" if none (or the problem is over) */
+/* True while the last send failed; false again after the next successful one. */
+bool can_port_send_failing(const can_port_t *p);
 const char *can_port_state_name(can_bus_state_t st);
 
 /* Adapter for app/can_sched's send callback: ctx is a can_port_t *. */

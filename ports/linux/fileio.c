@@ -1,9 +1,12 @@
 #include "ports/linux/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -160,14 +163,81 @@ int file_mkdirs(const char *dir)
     return 0;
 }
 
+/* ---- orphans of interrupted saves ------------------------------------------------------------ */
+
+/* NAME.tmp.PID -> PID, or 0 if name is not of that form. */
+static long tmp_pid(const char *name)
+{
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name) {
+        return 0;
+    }
+    const char *digits = t + 5;
+    const char *next = strstr(digits, ".tmp.");
+    if (next) {
+        return tmp_pid(next); /* "x.tmp.1.tmp.2": the last one decides */
+    }
+    if (*digits < '1' || *digits > '9' || strlen(digits) > 9u) {
+        return 0;
+    }
+    for (const char *c = digits; *c; c++) {
+        if (*c < '0' || *c > '9') {
+            return 0;
+        }
+    }
+    return strtol(digits, NULL, 10);
+}
+
+int file_remove_orphans(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        return -1;
+    }
+    int removed = 0;
+    size_t plen = prefix ? strlen(prefix) : 0u;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid = tmp_pid(e->d_name);
+        if (pid <= 0 || (prefix && strncmp(e->d_name, prefix, plen) != 0)) {
+            continue;
+        }
+        /* A live process other than this one may be in the middle of its save: leave its file. A
+         * restart (exec) keeps the PID, and this process saves nothing before it has cleaned up. */
+        if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+            continue;
+        }
+        char path[768];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) {
+            continue;
+        }
+        struct stat st;
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        if (unlink(path) == 0) {
+            LOGW("storage", "removed %s (%lld bytes), left by a save that was interrupted (process %ld)", path,
+                 (long long)st.st_size, pid);
+            removed++;
+        } else {
+            LOGW("storage", "cannot remove %s, left by an interrupted save: %s", path, strerror(errno));
+        }
+    }
+    closedir(d);
+    return removed;
+}
+
+/* ---- storage_t over a directory -------------------------------------------------------------- */
+
 static int fs_save(void *ctx, const char *name, const void *data, size_t len)
 {
     file_storage_t *fs = ctx;
-    char path[512], err[600];
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", fs->dir, name);
-    int rc = file_save_atomic(path, data, len, false, err, sizeof err);
+    fs->error[0] = '\0';
+    int rc = file_save_atomic(path, data, len, false, fs->error, sizeof fs->error);
     if (rc != TB_OK) {
-        LOGW("storage", "%s", err);
+        LOGW("storage", "%s", fs->error);
     }
     return rc;
 }
@@ -175,19 +245,28 @@ static int fs_save(void *ctx, const char *name, const void *data, size_t len)
 static int fs_load(void *ctx, const char *name, void *buf, size_t cap, size_t *len)
 {
     file_storage_t *fs = ctx;
-    char path[512], err[600];
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", fs->dir, name);
-    int rc = file_load(path, buf, cap, len, err, sizeof err);
+    fs->error[0] = '\0';
+    int rc = file_load(path, buf, cap, len, fs->error, sizeof fs->error);
     if (rc != TB_OK && rc != TB_ERR_NOTFOUND) {
-        LOGW("storage", "%s", err);
+        LOGW("storage", "%s", fs->error);
     }
     return rc;
+}
+
+static const char *fs_error(void *ctx)
+{
+    const file_storage_t *fs = ctx;
+    return fs->error;
 }
 
 void file_storage_init(file_storage_t *fs, storage_t *out, const char *dir)
 {
     snprintf(fs->dir, sizeof fs->dir, "%s", dir);
+    fs->error[0] = '\0';
     out->save = fs_save;
     out->load = fs_load;
     out->ctx = fs;
+    out->error = fs_error;
 }

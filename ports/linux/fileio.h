@@ -19,11 +19,20 @@ int file_load(const char *path, void *buf, size_t cap, size_t *len, char *err, s
 /* mkdir -p with mode 0750. 0 or -1 (errno). */
 int file_mkdirs(const char *dir);
 
+/* Removes the temporary files that file_save_atomic() leaves when it is interrupted (power cut,
+ * kill -9, a full disk while closing): regular files in dir named NAME.tmp.PID (this covers
+ * NAME.bak.tmp.PID too) whose process is no longer running, or is this one. prefix: only names
+ * starting with it (e.g. "gw.json" for a configuration file outside the state directory), or
+ * NULL for every such file. Each removal is logged at warn level. Returns the number removed, or
+ * -1 (errno) if dir cannot be read. Call at start, before anything saves. */
+int file_remove_orphans(const char *dir, const char *prefix);
+
 typedef struct {
     char dir[256];
+    char error[600]; /* the last save/load failure, for storage_t.error */
 } file_storage_t;
 
-/* storage_t over a directory: object "energy" is DIR/energy. */
+/* storage_t over a directory: object "energy" is DIR/energy. Not thread-safe: one owner. */
 void file_storage_init(file_storage_t *fs, storage_t *out, const char *dir);
 
 #endif

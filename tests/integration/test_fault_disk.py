@@ -8,11 +8,19 @@ the disk: a small tmpfs filled up (ENOSPC), when this machine lets the test moun
 file-size limit (prlimit --fsize: EFBIG) everywhere. Then the same through the running daemon's
 web API, where users change the configuration: PUT /api/config with the configuration file on a
 full tmpfs answers 500 with the reason, GET /api/config still shows the old value, the files are
-untouched, and with space again the same PUT is saved."""
+untouched, and with space again the same PUT is saved.
+
+Then the daemon's other writes on a full disk: at SIGTERM the energy counters cannot be saved
+and the last line says so with the OS's reason (it used to say "energy counters saved"); the
+candump file of a log: CAN port on a full file system keeps whole lines only, the port reports
+"No space left on device" while it lasts and is healthy again (GET /api/status, /metrics) once
+space is freed (it used to keep the error for good and leave a torn line)."""
 import json
 import os
+import re
 import shutil
 import subprocess
+import time
 
 import tbtest
 
@@ -143,4 +151,84 @@ if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", d3], captu
         subprocess.run(["umount", "-l", d3], capture_output=True)
 else:
     print("SKIP: cannot mount a small tmpfs here (the web API case needs a full file system)")
+
+
+# ---- the daemon on a full disk: energy counters at SIGTERM, the log: CAN port ----------------
+def start_daemon(state, log_path, *extra):
+    """The demo daemon, its log outside the (full) file systems."""
+    port = tbtest.free_port()
+    with open(log_path, "w") as log:
+        p = tbtest.spawn([tbtest.bin_path("tinybms-gateway"), "--demo", "--http", f"127.0.0.1:{port}",
+                          "--state-dir", state, *extra], stdout=log, stderr=subprocess.STDOUT, cwd=state)
+    g = tbtest.DemoGateway(p, f"http://127.0.0.1:{port}", state, log_path)
+    g.wait_ready(timeout=20)
+    return g
+
+
+def metric(g, name):
+    import urllib.request
+    with urllib.request.urlopen(g.base + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    m = re.search(r"^tinybms_" + name + r" (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def energy_scenario(d):
+    """State directory on a tmpfs that is full at SIGTERM: no "saved" claim, the reason logged."""
+    log_path = os.path.join(tmp, "energy-full.log")
+    gw = start_daemon(d, log_path, "--can", "log:" + os.path.join(tmp, "energy-can.log"))
+    time.sleep(1.0)
+    fill(d)
+    t.check(gw.stop() == 0, "energy: the daemon stops (exit 0) on a full disk")
+    log = gw.log()
+    last = [line for line in log.splitlines() if "stopped" in line]
+    print("energy at SIGTERM on a full disk: " + (last[-1] if last else "(no stop line)"))
+    t.check("energy counters saved" not in log, "energy: no \"energy counters saved\" when the save failed")
+    t.check(re.search(r"ERROR gateway: stopped: energy counters NOT saved: cannot write .*energy\.tmp\.\d+: "
+                      r"No space left on device", log),
+            "energy: an error line says the counters were not saved, with the OS's reason")
+    t.check(not [f for f in os.listdir(d) if ".tmp." in f], "energy: no temporary file left behind")
+    rep = gw.sanitizer_report()
+    t.check(rep is None, f"energy: no sanitizer finding ({rep})")
+
+
+def can_log_scenario(d):
+    """A log: CAN port on a tmpfs that fills up and is freed again."""
+    canlog = os.path.join(d, "can.log")
+    state = tbtest.tmpdir("tb-fault-disk-state-")
+    gw = start_daemon(state, os.path.join(tmp, "can-full.log"), "--can", "log:" + canlog)
+    http = gw.base[len("http://"):]
+    t.check(tbtest.status_wait(http, lambda s: s["can"]["tx_frames"] > 0 and s["can"]["port_error"] == "", 10),
+            "CAN log: frames are written, no error")
+    fill(d)
+    st = tbtest.status_wait(http, lambda s: "No space left on device" in s["can"]["port_error"], 60)
+    t.check(st is not None, "CAN log: on a full disk the port reports \"No space left on device\"")
+    print(f"CAN log on a full disk: port_error {st and st['can']['port_error']!r}")
+    t.check(metric(gw, "can_port_error") == 1, "CAN log: /metrics can_port_error 1 while the disk is full")
+    os.unlink(os.path.join(d, "filler"))
+    st = tbtest.status_wait(http, lambda s: s["can"]["port_error"] == "", 30)
+    t.check(st is not None, "CAN log: space freed: the error clears once a frame is written")
+    t.check(metric(gw, "can_port_error") == 0, "CAN log: /metrics can_port_error back to 0")
+    t.check(tbtest.wait_for(lambda: "sends again" in gw.log(), 10), "CAN log: the recovery is logged")
+    gw.stop_checked(t)
+    data = open(canlog, "rb").read()
+    t.check(data.endswith(b"\n"), "CAN log: the file ends with a whole line")
+    p = subprocess.run([tbtest.bin_path("victron-can-decode"), canlog], capture_output=True, text=True, timeout=60)
+    summary = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
+    print("victron-can-decode on the CAN log: " + summary)
+    t.check(p.returncode == 0 and re.search(r"\d+ frames, 0 unparsable lines", summary),
+            f"CAN log: every line of the candump file parses, no torn line ({summary!r})")
+
+
+for name, scenario_fn in (("energy", energy_scenario), ("can-log", can_log_scenario)):
+    dd = os.path.join(tmp, "tmpfs-" + name)
+    os.makedirs(dd)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dd], capture_output=True).returncode == 0:
+        try:
+            scenario_fn(dd)
+        finally:
+            subprocess.run(["umount", "-l", dd], capture_output=True)
+    else:
+        print(f"SKIP: cannot mount a small tmpfs here (the {name} case needs a full file system)")
 t.done()
+

@@ -17,8 +17,11 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/tb_err.h"
@@ -219,6 +222,91 @@ static void log_backend(void **state)
     can_port_close(&p);
 }
 
+/* Every line of the file parses as a candump record and the file ends with a newline. Returns the
+ * number of lines. */
+static int check_whole_lines(const char *path)
+{
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof line, in)) {
+        size_t len = strlen(line);
+        assert_true(len > 0 && line[len - 1u] == '\n');
+        candump_rec_t r;
+        const char *why = NULL;
+        if (candump_parse_line(line, len, &r, &why) != 1) {
+            fail_msg("line %d does not parse (%s): %s", n + 1, why ? why : "?", line);
+        }
+        n++;
+    }
+    fclose(in);
+    return n;
+}
+
+/* The file system takes part of a line and then nothing (a full disk; here a file-size limit,
+ * which cuts write() short the same way): the file keeps whole lines only, the error says why,
+ * and once there is room again the next frame clears the error. On the old code the torn line
+ * stayed in the file and the error stayed in can_port_error() for good. */
+static void log_backend_full_disk(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tb-canlog-full-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    char spec[64];
+    snprintf(spec, sizeof spec, "log:%s", path);
+    can_port_t p;
+    assert_int_equal(can_port_open(&p, spec, 0), TB_OK);
+    can_frame_t f = {.id = 0x351, .dlc = 8, .flags = 0, .data = {0x45, 0x02, 0x4C, 0x04, 0x4C, 0x04, 0, 0}};
+    assert_int_equal(can_port_send(&p, &f), 8);
+    assert_false(can_port_send_failing(&p));
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    off_t one = st.st_size; /* one line */
+
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = (rlim_t)(one + one / 2); /* room for half of the next line */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = can_port_send(&p, &f);
+    int rc2 = can_port_send(&p, &f); /* nothing fits at all now */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+
+    assert_true(rc < 0);
+    assert_true(rc2 < 0);
+    assert_true(can_port_is_open(&p)); /* a full disk is not a lost port */
+    assert_true(can_port_send_failing(&p));
+    assert_non_null(strstr(can_port_error(&p), ": write: File too large"));
+    assert_int_equal(can_port_stats(&p)->tx_errors, 2);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, one); /* the half line was taken back */
+    assert_int_equal(check_whole_lines(path), 1);
+
+    /* room again: the next frame is written and the error is gone */
+    assert_int_equal(can_port_send(&p, &f), 8);
+    assert_false(can_port_send_failing(&p));
+    assert_string_equal(can_port_error(&p), "");
+    assert_int_equal(check_whole_lines(path), 2);
+    can_port_close(&p);
+
+    /* a torn last line (power cut in the middle of a write) is removed when the file is opened */
+    FILE *a = fopen(path, "a");
+    assert_non_null(a);
+    fputs("(1700000000.1234", a);
+    fclose(a);
+    assert_int_equal(can_port_open(&p, spec, 0), TB_OK);
+    assert_int_equal(check_whole_lines(path), 2);
+    assert_int_equal(can_port_send(&p, &f), 8);
+    assert_int_equal(check_whole_lines(path), 3);
+    can_port_close(&p);
+    unlink(path);
+}
+
 /* ---- slcan over a pty pair: the test plays the adapter on the master side ------------------ */
 
 static int open_pty(char *slave, size_t cap)
@@ -351,6 +439,7 @@ int main(void)
         cmocka_unit_test(error_frame_classification),
         cmocka_unit_test(socketcan_vcan_loopback),
         cmocka_unit_test(log_backend),
+        cmocka_unit_test(log_backend_full_disk),
         cmocka_unit_test(slcan_over_pty),
         cmocka_unit_test(slcan_reopen_after_loss),
     };

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "app/config.h"
+#include "app/config_file.h"
 #include "app/gateway.h"
 #include "app/log.h"
 #include "core/jw.h"
@@ -58,6 +59,7 @@ static struct {
     bool can_open;
     bool can_up;               /* last CAN port state logged */
     uint64_t can_tx_errors;    /* send errors already reported */
+    bool can_failing;          /* a send error was reported and no send worked since */
     file_storage_t fs;
     storage_t storage;
     int serial_fd;
@@ -119,7 +121,10 @@ static void usage(FILE *f)
           "CAN-bus BMS; serves the web UI, REST/WebSocket API, MQTT and metrics.\n"
           "\n"
           "  --config FILE           configuration file (JSON with comments); default STATE_DIR/config.json\n"
-          "                          if it exists. Changes made through the API are saved to it.\n"
+          "                          if it exists. Changes made through the API are saved to it. If it\n"
+          "                          is missing or unreadable, FILE.bak (the previous version) is used,\n"
+          "                          with an error in the log and GET /api/status; if neither is valid,\n"
+          "                          the gateway does not start.\n"
           "  --demo                  run on the built-in battery simulator: no hardware, no root; CAN frames\n"
           "                          go to a candump log in the state directory, web UI on 127.0.0.1:8080\n"
           "  --serial PATH           TinyBMS serial device (overrides gateway.serial)\n"
@@ -191,10 +196,20 @@ static int apply_overrides(gw_config_t *cfg, const opts_t *o, cfg_diag_t *d)
     return gw_config_apply_json(cfg, buf, (size_t)n, GW_CFG_ALLOW_READONLY, d);
 }
 
+static int read_file(void *ctx, const char *path, char *buf, size_t cap, size_t *len, char *err, size_t errlen)
+{
+    (void)ctx;
+    return file_load(path, buf, cap, len, err, errlen);
+}
+
+static gw_config_t g_scratch;
+
 /* Defaults < demo defaults < configuration file < command line, then the whole-config checks.
- * Used at start-up and for SIGHUP, so a reload sees exactly what a restart would. On error
+ * Used at start-up and for SIGHUP, so a reload sees exactly what a restart would. The file is
+ * chosen by app/config_file: the file, else its backup (loudly), else the defaults when nothing
+ * was ever saved; flags CFGFILE_STRICT for a reload and --check-config (the file only). On error
  * returns 2 with the reason in msg. */
-static int load_config(const opts_t *o, gw_config_t *cfg, char *msg, size_t cap)
+static int load_config(const opts_t *o, gw_config_t *cfg, unsigned flags, cfgfile_result_t *res, char *msg, size_t cap)
 {
     gw_config_defaults(cfg);
     cfg_diag_t d;
@@ -216,16 +231,11 @@ static int load_config(const opts_t *o, gw_config_t *cfg, char *msg, size_t cap)
             snprintf(G.config_path, sizeof G.config_path, "%s/config.json", state_dir);
         }
     }
-    size_t len = 0;
-    char err[600];
-    int rc = file_load(G.config_path, g_text, sizeof g_text - 1u, &len, err, sizeof err);
-    if (rc == TB_OK) {
-        if (gw_config_apply_json(cfg, g_text, len, GW_CFG_ALLOW_READONLY, &d) != TB_OK) {
-            snprintf(msg, cap, "%s: %s", G.config_path, d.message);
-            return 2;
-        }
-    } else if (rc != TB_ERR_NOTFOUND || o->config_path) {
-        snprintf(msg, cap, "%s", err);
+    if (o->config_path) {
+        flags |= CFGFILE_REQUIRED;
+    }
+    if (cfgfile_load(cfg, &g_scratch, G.config_path, flags, read_file, NULL, g_text, sizeof g_text - 1u, res) != TB_OK) {
+        snprintf(msg, cap, "%s", res->message);
         return 2;
     }
     if (apply_overrides(cfg, o, &d) != TB_OK) {
@@ -257,7 +267,10 @@ static int save_config(void *ctx, const gw_config_t *cfg, char *err, size_t cap)
         snprintf(err, cap, "configuration too large");
         return n;
     }
-    return file_save_atomic(G.config_path, g_text, (size_t)n, true, err, cap);
+    /* Running from the backup: the file is missing or unreadable, and must not become the backup;
+     * the backup stays the last good version until this save has worked. */
+    bool keep_backup = strcmp(G.gw.config_source, "backup") != 0;
+    return file_save_atomic(G.config_path, g_text, (size_t)n, keep_backup, err, cap);
 }
 
 /* ---- ports ------------------------------------------------------------------------------------ */
@@ -328,6 +341,10 @@ static void can_watch(void)
     uint64_t e = can_port_stats(&G.can)->tx_errors;
     if (e != G.can_tx_errors && up) {
         LOGW("can", "cannot send: %s (%llu send errors so far)", can_port_error(&G.can), (unsigned long long)e);
+        G.can_failing = true;
+    } else if (G.can_failing && up && !can_port_send_failing(&G.can)) {
+        LOGI("can", "CAN port %s sends again (%llu send errors in all)", G.cfg.can.port, (unsigned long long)e);
+        G.can_failing = false;
     }
     G.can_tx_errors = e;
 }
@@ -408,13 +425,15 @@ static gw_config_t g_reload_cfg;
  * file that does not validate changes nothing. */
 static void reload_config(uint32_t now)
 {
-    char msg[1024];
-    if (load_config(&G.o, &g_reload_cfg, msg, sizeof msg) != 0) {
+    static char msg[CFGFILE_MSG_MAX + 64u];
+    static cfgfile_result_t res;
+    if (load_config(&G.o, &g_reload_cfg, CFGFILE_STRICT, &res, msg, sizeof msg) != 0) {
         LOGE("config", "SIGHUP: reload refused: %s; configuration unchanged", msg);
         return;
     }
     gateway_reconfigure(&G.gw, &g_reload_cfg, now);
-    LOGI("config", "SIGHUP: reloaded %s", G.config_path);
+    gateway_set_config_origin(&G.gw, cfgfile_src_name(res.source), "");
+    LOGI("config", "SIGHUP: reloaded %s", res.source == CFGFILE_SRC_FILE ? G.config_path : "the defaults");
 }
 
 static int setup_signals(void)
@@ -480,14 +499,22 @@ int main(int argc, char **argv)
         fputs(g_text, stdout);
         return 0;
     }
-    char msg[1024];
-    int rc = load_config(&G.o, &G.cfg, msg, sizeof msg);
+    static char msg[CFGFILE_MSG_MAX + 64u];
+    static cfgfile_result_t cres;
+    int rc = load_config(&G.o, &G.cfg, G.o.check_only ? CFGFILE_STRICT : 0u, &cres, msg, sizeof msg);
     if (rc != 0) {
         fprintf(stderr, "tinybms-gateway: %s\ntinybms-gateway: not started: fix the configuration above\n", msg);
+        if (!G.o.check_only && (cres.file_exists || cres.backup_exists) && !cres.backup_valid) {
+            fprintf(stderr, "tinybms-gateway: (a saved configuration exists, so the built-in defaults are not used in "
+                            "its place; to start on them, move %s%s%s%s aside)\n",
+                    cres.file_exists ? G.config_path : "", cres.file_exists && cres.backup_exists ? " and " : "",
+                    cres.backup_exists ? G.config_path : "", cres.backup_exists ? ".bak" : "");
+        }
         return rc;
     }
     if (G.o.check_only) {
-        printf("configuration OK (%s)\n", G.config_path);
+        printf("configuration OK (%s%s)\n", G.config_path,
+               cres.source == CFGFILE_SRC_DEFAULTS ? " does not exist: the built-in defaults" : "");
         return 0;
     }
 
@@ -503,6 +530,27 @@ int main(int argc, char **argv)
     if (file_mkdirs(G.cfg.gateway.state_dir) != 0) {
         LOGE("gateway", "cannot create the state directory %s: %s", G.cfg.gateway.state_dir, strerror(errno));
         return 1;
+    }
+    if (cres.source == CFGFILE_SRC_BACKUP) {
+        /* two lines: each fits the log's line length with long paths */
+        LOGE("config", "%s", cres.problem);
+        LOGE("config", "started from %s.bak, the last good configuration (until a change is saved)", G.config_path);
+    }
+    /* temporary files of saves that a power cut or kill interrupted: in the state directory, and
+     * the configuration file's own ones where it lives elsewhere */
+    if (file_remove_orphans(G.cfg.gateway.state_dir, NULL) < 0) {
+        LOGW("storage", "cannot look for leftovers of interrupted saves in %s: %s", G.cfg.gateway.state_dir,
+             strerror(errno));
+    }
+    {
+        char dir[sizeof G.config_path], base[sizeof G.config_path];
+        const char *slash = strrchr(G.config_path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - G.config_path) : 1, slash ? G.config_path : ".");
+        snprintf(base, sizeof base, "%s", slash ? slash + 1 : G.config_path);
+        if (dir[0] == '\0') {
+            snprintf(dir, sizeof dir, "/");
+        }
+        (void)file_remove_orphans(dir, base);
     }
     file_storage_init(&G.fs, &G.storage, G.cfg.gateway.state_dir);
     view_store_init(&G.views);
@@ -541,6 +589,7 @@ int main(int argc, char **argv)
     };
     history_store_init(&G.history);
     gateway_init(&G.gw, &G.cfg, &ports, now);
+    gateway_set_config_origin(&G.gw, cfgfile_src_name(cres.source), cres.message);
     serial_try_open(now);
 
     G.services = (services_t){0};

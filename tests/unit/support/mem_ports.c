@@ -57,7 +57,7 @@ static int store_load(void *ctx, const char *name, void *buf, size_t cap, size_t
 void mem_store_init(mem_store_t *m)
 {
     memset(m, 0, sizeof *m);
-    m->port = (storage_t){store_save, store_load, m};
+    m->port = (storage_t){store_save, store_load, m, NULL};
 }
 
 const char *mem_store_get(const mem_store_t *m, const char *name, size_t *len)
