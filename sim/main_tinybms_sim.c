@@ -53,7 +53,7 @@ static void usage(FILE *f)
             "  --latency MS          reply turnaround, 0..1000 ms (1)\n"
             "  --spread-cap PCT      1-sigma capacity spread, 0..10 (1)\n"
             "  --spread-ir PCT       1-sigma resistance spread, 0..50 (10)\n"
-            "  --spread-soc PCT      1-sigma initial SOC spread, 0..10 (0.5)\n"
+            "  --spread-soc PCT      1-sigma initial SOC spread, 0..10 (0.2)\n"
             "  --lifetime S          BMS lifetime counter at start (86400)\n"
             "  --no-sleep            never sleep (no request is swallowed)\n"
             "  --current A           constant current, + charges, - discharges\n"
@@ -63,6 +63,7 @@ static void usage(FILE *f)
             "  --set REG=VALUE       write a settings register at start (repeatable)\n"
             "  --control PATH        also accept control commands on a unix socket\n"
             "  --no-stdin            do not read commands from stdin (run until a signal)\n"
+            "  --version             print the version\n"
             "  --help                this text\n");
 }
 
@@ -71,6 +72,22 @@ static uint64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The options that take a value (the others are handled before): an unknown option is named as
+ * such, not as one missing its value. */
+static bool is_value_option(const char *o)
+{
+    static const char *const k[] = {"--cells",  "--capacity", "--soc",      "--temp",      "--ambient",
+                                    "--seed",   "--speed",    "--latency",  "--spread-cap", "--spread-ir",
+                                    "--spread-soc", "--lifetime", "--current", "--load",   "--set",
+                                    "--profile", "--fault",   "--control"};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        if (strcmp(o, k[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static int die(const char *msg, const char *arg)
@@ -278,11 +295,13 @@ int main(int argc, char **argv)
         } else if (strcmp(o, "--loop") == 0) {
             loop = true;
             takes = false;
+        } else if (strcmp(o, "--version") == 0) {
+            printf("tinybms-sim %s\n", TB_VERSION);
+            return 0;
+        } else if (!is_value_option(o)) {
+            return die(strncmp(o, "-", 1) == 0 ? "unknown option (see --help)" : "unknown argument (see --help)", o);
         } else if (!v) {
-            if (strncmp(o, "--", 2) == 0) {
-                return die("option needs a value", o);
-            }
-            return die("unknown argument", o);
+            return die("option needs a value", o);
         } else if (strcmp(o, "--cells") == 0) {
             if (!parse_num(v, 4, 16, &d) || d != (int)d) {
                 return die("--cells must be an integer 4..16", v);

@@ -309,6 +309,8 @@ def main():
     time.sleep(1.0)
     gw.wait_ready(15)
     C.check(gw.proc.poll() is None and gw.proc.pid == pid, "restarted in place (same PID, re-executed)")
+    comm = open(f"/proc/{pid}/comm").read().strip()
+    C.check(comm == "tinybms-gateway", f"after the restart the process is still named tinybms-gateway ({comm!r})")
     up = anon.get("/api/system").json()["uptime_s"]
     C.check(up < 10, f"fresh process after restart (uptime {up} s)")
     C.check(anon.get("/api/system").json()["auth"]["password_set"], "the password survives a restart")

@@ -250,6 +250,14 @@ def main():
             r = subprocess.run([BIN] + bad, stdin=subprocess.DEVNULL, capture_output=True, timeout=5)
             check(r.returncode == 2 and r.stderr.startswith(b"tinybms-sim: ") and not r.stdout,
                   "bad arguments %s: rc %d, %r" % (bad, r.returncode, r.stderr))
+        r = subprocess.run([BIN, "--bogus"], stdin=subprocess.DEVNULL, capture_output=True, timeout=5)
+        check(b"unknown option" in r.stderr, "an unknown option is named as unknown: %r" % r.stderr)
+        r = subprocess.run([BIN, "--cells"], stdin=subprocess.DEVNULL, capture_output=True, timeout=5)
+        check(b"needs a value" in r.stderr, "a known option without its value: %r" % r.stderr)
+        r = subprocess.run([BIN, "--version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=5)
+        check(r.returncode == 0 and r.stdout.startswith(b"tinybms-sim "), "--version: %r" % r.stdout)
+        r = subprocess.run([BIN, "--help"], stdin=subprocess.DEVNULL, capture_output=True, timeout=5)
+        check(b"initial SOC spread, 0..10 (0.2)" in r.stdout, "--help gives the --spread-soc default of the code")
     finally:
         for p in procs:
             stop(p)

@@ -4,6 +4,7 @@
  * send commands. See docs/architecture.md and docs/operations.md. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -478,6 +479,21 @@ static int restart_self(char **argv)
 {
     sd_notify(0, "RELOADING=1\nSTATUS=restarting");
     LOGI("gateway", "restarting");
+    /* exec the binary by its own path, not "/proc/self/exe": the kernel names the process after
+     * the file it runs, and "exe" is not what pgrep, pidof, top or ps -C look for. A binary
+     * replaced by an upgrade reads "PATH (deleted)": the new one at PATH is what should start. */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1u);
+    if (n > 0) {
+        exe[n] = '\0';
+        static const char del[] = " (deleted)";
+        size_t len = (size_t)n;
+        if (len > sizeof del - 1u && strcmp(exe + len - (sizeof del - 1u), del) == 0) {
+            exe[len - (sizeof del - 1u)] = '\0';
+        }
+        execv(exe, argv);
+        LOGW("gateway", "restart: exec %s: %s; trying /proc/self/exe", exe, strerror(errno));
+    }
     execv("/proc/self/exe", argv);
     LOGE("gateway", "restart failed: exec: %s; exiting with status 75 for the service manager", strerror(errno));
     return 75;

@@ -9,8 +9,10 @@
  *    "data":"45024C044C040000","name":"limits","fields":{"cvl_v":58.1,"ccl_a":110,...}}
  * Ids outside the Victron set give "name":null and no fields; a frame of the set that cannot be
  * decoded (too short) gives "decode_error". A line that is not a CAN frame gives
- * {"error":"...","line":N}. Blank lines are skipped. The exit status is 0 even with bad lines
- * (their count goes to stderr at the end); 2 for usage errors or an unreadable file.
+ * {"error":"...","line":N}. Blank lines are skipped. The exit status is 0 when at least one frame
+ * was decoded, even with bad lines (their count goes to stderr at the end); 1 when the input held
+ * no frame at all (empty, or nothing parsable: the wrong file); 2 for usage errors or an
+ * unreadable file.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,8 +30,10 @@
 static void usage(FILE *to)
 {
     fputs("usage: victron-can-decode [FILE|-]\n"
+          "       victron-can-decode --version | --help\n"
           "Reads candump -L (or plain candump) lines from FILE or standard input and prints one JSON\n"
-          "object per frame with the Victron CAN-bus BMS fields decoded (see docs/victron-can.md).\n",
+          "object per frame with the Victron CAN-bus BMS fields decoded (see docs/victron-can.md).\n"
+          "Exit status: 0 frames decoded, 1 no frame in the input, 2 usage or read error.\n",
           to);
 }
 
@@ -142,6 +146,16 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        if (strcmp(argv[1], "--version") == 0) {
+            printf("victron-can-decode %s\n", TB_VERSION);
+            return 0;
+        }
+        if (argv[1][0] == '-' && argv[1][1] != '\0') {
+            fprintf(stderr, "victron-can-decode: unknown option %s (a file whose name starts with '-': ./%s)\n",
+                    argv[1], argv[1]);
+            usage(stderr);
+            return 2;
+        }
         path = argv[1];
     }
     FILE *in = stdin;
@@ -187,6 +201,12 @@ int main(int argc, char **argv)
     if (read_err) {
         fprintf(stderr, "victron-can-decode: %s: read error\n", path);
         return 2;
+    }
+    if (frames == 0u) {
+        fprintf(stderr, "victron-can-decode: %s: no CAN frame found (expected candump -L lines such as "
+                        "\"(1700000000.000000) can0 351#2C01E8030000D007\")\n",
+                strcmp(path, "-") == 0 ? "standard input" : path);
+        return 1;
     }
     return 0;
 }
