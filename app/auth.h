@@ -39,8 +39,10 @@
  * (written by the next auth call or auth_tick() after the window; no count is ever lost).
  *
  * Threads: every function may be called from any HTTP thread; state is protected by the port's
- * lock, which is never held while hashing. Memory: auth_t is caller-allocated (~14 KB with the default AUTH_RATE_SLOTS), no
- * allocation except through cJSON while loading the stored hash. No OS calls.
+ * lock, which is never held while hashing; security lines are written with it held (the log's
+ * own lock nests inside; the log never calls auth). Memory: auth_t is caller-allocated (~15 KB
+ * with the default AUTH_RATE_SLOTS), no allocation except through cJSON while loading the stored
+ * hash. No OS calls.
  */
 #ifndef APP_AUTH_H
 #define APP_AUTH_H
