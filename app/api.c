@@ -1043,6 +1043,7 @@ static void h_metrics(api_t *api, const api_req_t *req, api_resp_t *resp, const 
     x.api = &api->n;
     auth_counters(api->auth, &x.auth, api->port.now_ms(api->port.ctx));
     log_counts(x.log_lines, &x.log_suppressed);
+    x.log_security = log_security_count();
     x.uptime_s = (uint32_t)(api->port.now_ms(api->port.ctx) - api->start_ms) / 1000u;
     if (api->port.transport_stats) {
         api->port.transport_stats(api->port.ctx, &x.ws_clients, &x.ws_sent, &x.ws_skipped, &x.ws_dropped);
@@ -1120,8 +1121,7 @@ static void set_cookie(api_resp_t *resp, const char *token, uint32_t max_age_s)
     api_add_header(resp, "Set-Cookie", v);
 }
 
-static void auth_outcome(api_t *api, const api_req_t *req, api_resp_t *resp, const auth_result_t *r, const char *field,
-                         const char *what)
+static void auth_outcome(api_t *api, api_resp_t *resp, const auth_result_t *r, const char *field)
 {
     char retry[16];
     switch (r->rc) {
@@ -1129,8 +1129,7 @@ static void auth_outcome(api_t *api, const api_req_t *req, api_resp_t *resp, con
         auth_state_t s = {false, true, auth_read_only_open(api->auth), r->lifetime_s};
         render(resp, 200, 256u, render_auth_state, &s);
         set_cookie(resp, r->token, r->lifetime_s);
-        LOGI("web", "%s from %s", what, req->peer ? req->peer : "?");
-        return;
+        return; /* app/auth.c writes every security event to the log (log_security) */
     }
     case TB_ERR_BUSY:
         api_error(api, resp, 429, API_REJ_RATE_LIMITED, "rate_limited", NULL, r->reason);
@@ -1138,7 +1137,6 @@ static void auth_outcome(api_t *api, const api_req_t *req, api_resp_t *resp, con
         api_add_header(resp, "Retry-After", retry);
         return;
     case TB_ERR_AUTH:
-        LOGW("web", "%s refused for %s: %s", what, req->peer ? req->peer : "?", r->reason);
         api_error(api, resp, 401, API_REJ_UNAUTHENTICATED, "unauthenticated", field, r->reason);
         return;
     case TB_ERR_STATE:
@@ -1164,7 +1162,7 @@ static void h_login(api_t *api, const api_req_t *req, api_resp_t *resp, const ch
     if (pw) {
         auth_result_t r;
         auth_login(api->auth, req->peer, pw, api->port.now_ms(api->port.ctx), &r);
-        auth_outcome(api, req, resp, &r, "password", "login");
+        auth_outcome(api, resp, &r, "password");
     }
     cJSON_Delete(root);
 }
@@ -1181,7 +1179,7 @@ static void h_setup(api_t *api, const api_req_t *req, api_resp_t *resp, const ch
     if (code && pw) {
         auth_result_t r;
         auth_setup(api->auth, req->peer, code, pw, api->port.now_ms(api->port.ctx), &r);
-        auth_outcome(api, req, resp, &r, "code", "admin password set");
+        auth_outcome(api, resp, &r, "code");
     }
     cJSON_Delete(root);
 }
@@ -1197,8 +1195,10 @@ static void h_password(api_t *api, const api_req_t *req, api_resp_t *resp, const
     const char *pw = cur ? body_string(api, resp, root, "password", 4096u) : NULL;
     if (cur && pw) {
         auth_result_t r;
-        auth_change_password(api->auth, req->peer, cur, pw, api->port.now_ms(api->port.ctx), &r);
-        auth_outcome(api, req, resp, &r, "current", "admin password changed");
+        char tok[AUTH_TOKEN_LEN + 1u] = "";
+        (void)auth_cookie_token(req->cookie, tok, sizeof tok); /* the route requires a session */
+        auth_change_password(api->auth, tok, req->peer, cur, pw, api->port.now_ms(api->port.ctx), &r);
+        auth_outcome(api, resp, &r, "current");
     }
     cJSON_Delete(root);
 }
@@ -1208,7 +1208,7 @@ static void h_logout(api_t *api, const api_req_t *req, api_resp_t *resp, const c
     (void)arg;
     char tok[AUTH_TOKEN_LEN + 1u];
     if (auth_cookie_token(req->cookie, tok, sizeof tok)) {
-        auth_logout(api->auth, tok);
+        auth_logout(api->auth, req->peer, tok);
     }
     auth_state_t s = {auth_setup_required(api->auth), false, auth_read_only_open(api->auth), 0};
     render(resp, 200, 256u, render_auth_state, &s);
@@ -1423,6 +1423,11 @@ void api_handle(api_t *api, const api_req_t *req, api_resp_t *resp)
     if (cls >= 1u && cls <= 5u) {
         atomic_fetch_add(&api->n.by_class[cls], 1u);
     }
+}
+
+void api_tick(api_t *api)
+{
+    auth_tick(api->auth, api->port.now_ms(api->port.ctx));
 }
 
 void api_set_web_cfg(api_t *api, const api_web_cfg_t *cfg)

@@ -160,6 +160,9 @@ void api_set_web_cfg(api_t *api, const api_web_cfg_t *cfg);
 /* Route and answer one request. resp is fully initialised here; call api_resp_free() after
  * sending. Never fails: errors become JSON error responses. */
 void api_handle(api_t *api, const api_req_t *req, api_resp_t *resp);
+/* Housekeeping about once a second (any thread): session expiry and the security log's summary
+ * lines (auth_tick()). */
+void api_tick(api_t *api);
 void api_resp_free(api_resp_t *resp);
 
 /* Helpers shared with the transport adapters. */

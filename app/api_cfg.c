@@ -13,11 +13,13 @@ static const cfg_param_t k_web_params[] = {
     CFG_ROW_INT(S, session_lifetime_min, "web.session_lifetime_min", "min", 5, 10080, 720, 0,
                 "A login is valid this long, then the admin must log in again."),
     CFG_ROW_INT(S, login_max_failures, "web.login_max_failures", "", 1, 100, 5, CFG_F_ADVANCED,
-                "Wrong passwords from one client address before that address must wait web.login_lockout_s."),
+                "Wrong passwords in a row from one client address (IPv6: one /64) before it must wait between "
+                "attempts: 1 s, then 2, 4, 8 ... s up to web.login_lockout_s."),
     CFG_ROW_INT(S, login_lockout_s, "web.login_lockout_s", "s", 10, 86400, 300, CFG_F_ADVANCED,
-                "How long an address that reached web.login_max_failures must wait before trying again."),
+                "Longest wait between two login attempts of an address that kept failing (the backoff's cap)."),
     CFG_ROW_INT(S, login_global_per_min, "web.login_global_per_min", "", 1, 1000, 30, CFG_F_ADVANCED,
-                "Login attempts accepted per minute from all addresses together (slows down distributed guessing)."),
+                "Login attempts a minute shared by all addresses past their free failures (slows down guessing "
+                "from many addresses; an address without failures, such as the admin's, never waits for it)."),
     CFG_ROW_INT(S, max_body_bytes, "web.max_body_bytes", "B", 1024, 65536, 32768, CFG_F_ADVANCED,
                 "Largest request body accepted; larger requests get 413 and change nothing."),
     CFG_ROW_INT(S, ws_rate_hz, "web.ws_rate_hz", "Hz", 1, 10, 5, 0,

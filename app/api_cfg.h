@@ -15,9 +15,9 @@ typedef struct {
     bool enabled;                 /* web.enabled             default true (restart) */
     bool read_only_open;          /* web.read_only_open      default true: GET without login */
     int32_t session_lifetime_min; /* web.session_lifetime_min 5..10080, default 720 */
-    int32_t login_max_failures;   /* web.login_max_failures  1..100, default 5 per address */
-    int32_t login_lockout_s;      /* web.login_lockout_s     10..86400, default 300 */
-    int32_t login_global_per_min; /* web.login_global_per_min 1..1000, default 30 */
+    int32_t login_max_failures;   /* web.login_max_failures  1..100, default 5 free failures per address */
+    int32_t login_lockout_s;      /* web.login_lockout_s     10..86400, default 300 (backoff cap) */
+    int32_t login_global_per_min; /* web.login_global_per_min 1..1000, default 30 (addresses with failures) */
     int32_t max_body_bytes;       /* web.max_body_bytes      1024..65536, default 32768 */
     int32_t ws_rate_hz;           /* web.ws_rate_hz          1..10, default 5 */
     int32_t ws_max_clients;       /* web.ws_max_clients      1..256, default 16 (restart) */

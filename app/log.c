@@ -24,6 +24,7 @@ static struct {
     rl_slot_t rl[RL_SLOTS];
     uint64_t per_level[4];
     uint64_t suppressed;
+    uint64_t security;
 } g; /* zero-initialised: .bss, not 100+ KB of initialised data on a microcontroller */
 
 void log_set_port(const log_port_t *port)
@@ -166,6 +167,33 @@ void log_msg(log_level_t level, const char *module, const char *fmt, ...)
     va_start(ap, fmt);
     log_vmsg(level, module, fmt, ap);
     va_end(ap);
+}
+
+void log_security(log_level_t level, const char *module, const char *fmt, ...)
+{
+    if ((unsigned)level > (unsigned)LOG_DEBUG) {
+        level = LOG_INFO;
+    }
+    char msg[LOG_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    lock();
+    uint32_t t = now();
+    flush_expired(t);
+    /* no admit(): the limiter never sees these, so they neither get dropped nor use its slots */
+    emit(level, module ? module : "-", msg, t);
+    g.security++;
+    unlock();
+}
+
+uint64_t log_security_count(void)
+{
+    lock();
+    uint64_t n = g.security;
+    unlock();
+    return n;
 }
 
 size_t log_read(uint64_t after, log_entry_t *out, size_t cap)

@@ -5,6 +5,12 @@
  * "... N similar messages suppressed" line follows when the window closes. A BMS that goes
  * silent therefore produces a handful of lines, not one per poll.
  *
+ * Security events (logins, password changes, set-up, logout, session expiry) go through
+ * log_security() instead: never rate-limited and never filtered by the level, because an audit
+ * trail with holes is worse than none. Their callers bound their own volume (app/auth.c coalesces
+ * repeated failures per address into summary lines that carry the count); they are counted
+ * separately (log_security_count()).
+ *
  * Threads: any thread may log; the ring and the rate limiter are protected by the lock the port
  * installs (log_set_lock); readers copy entries out with log_read().
  * Secrets: never pass a secret to these functions; configuration dumps skip CFG_F_SECRET keys.
@@ -57,6 +63,14 @@ bool log_level_parse(const char *s, log_level_t *out);
 
 void log_msg(log_level_t level, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void log_vmsg(log_level_t level, const char *module, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
+/* A security event: always written to the ring and the sink, whatever the level and however many
+ * came before (see the top of this header); counted in the per-level counts and in
+ * log_security_count(). level chooses how it is shown (LOG_WARN for refusals, LOG_INFO for
+ * successes). Same threads and secrets rules as log_msg(). */
+void log_security(log_level_t level, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Security lines written since the start (or log_reset()). */
+uint64_t log_security_count(void);
 
 /* Copy up to cap entries with seq > after (oldest first); returns how many. */
 size_t log_read(uint64_t after, log_entry_t *out, size_t cap);

@@ -285,10 +285,35 @@ static void service(mb_t *m, const metrics_extra_t *x)
         counter(m, "bms_writes_total", "TinyBMS settings written and read back through the API.",
                 (double)atomic_load(&c->bms_writes_ok));
     }
-    head(m, "auth_attempts_total", "counter", "Login and set-up attempts by result.");
-    val(m, "auth_attempts_total", "result=\"ok\"", x->auth.logins_ok);
-    val(m, "auth_attempts_total", "result=\"failed\"", x->auth.logins_failed);
-    val(m, "auth_attempts_total", "result=\"rate_limited\"", x->auth.rate_limited);
+    const auth_counters_t *au = &x->auth;
+    head(m, "auth_attempts_total", "counter", "Login, set-up and password-change attempts by result.");
+    val(m, "auth_attempts_total", "result=\"ok\"", (double)au->login_ok + au->setup_ok + au->change_ok);
+    val(m, "auth_attempts_total", "result=\"failed\"", (double)au->login_failed + au->setup_failed + au->change_failed);
+    val(m, "auth_attempts_total", "result=\"rate_limited\"", (double)au->rate_limited + au->busy);
+    head(m, "auth_events_total", "counter", "Security events, each also written to the log (never rate-limited).");
+    const struct {
+        const char *ev;
+        uint32_t n;
+    } evs[] = {{"login", au->login_ok},
+               {"login_failed", au->login_failed},
+               {"setup", au->setup_ok},
+               {"setup_failed", au->setup_failed},
+               {"password_changed", au->change_ok},
+               {"password_change_failed", au->change_failed},
+               {"logout", au->logouts},
+               {"session_expired", au->sessions_expired},
+               {"session_evicted", au->sessions_evicted},
+               {"session_closed", au->sessions_closed},
+               {"backed_off", au->rate_limited},
+               {"busy", au->busy},
+               {"untracked", au->untracked}};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
+        snprintf(lab, sizeof lab, "event=\"%s\"", evs[i].ev);
+        put(m, "tinybms_auth_events_total{%s} %lu\n", lab, (unsigned long)evs[i].n);
+    }
+    gauge(m, "auth_tracked_addresses", "Client addresses (IPv6: /64) in the login throttling table.", au->tracked_keys);
+    gauge(m, "auth_throttled_addresses", "Addresses past their free login failures (backed off, budget-limited).",
+          au->throttled_keys);
     gauge(m, "auth_sessions_active", "Open admin sessions.", x->auth.active_sessions);
     gauge(m, "ws_clients", "Connected WebSocket clients.", x->ws_clients);
     counter(m, "ws_messages_total", "WebSocket messages sent.", (double)x->ws_sent);
@@ -303,6 +328,8 @@ static void service(mb_t *m, const metrics_extra_t *x)
         put(m, "tinybms_log_lines_total{%s} %llu\n", lab, (unsigned long long)x->log_lines[i]);
     }
     counter(m, "log_suppressed_total", "Repeated log lines suppressed by the rate limiter.", (double)x->log_suppressed);
+    counter(m, "log_security_lines_total", "Security log lines (logins, changes, sessions; never rate-limited).",
+            (double)x->log_security);
     gauge(m, "web_uptime_seconds", "Time since the web service started.", x->uptime_s);
 }
 

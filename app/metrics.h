@@ -22,6 +22,7 @@ typedef struct {
     auth_counters_t auth;
     uint64_t log_lines[4];     /* per level */
     uint64_t log_suppressed;
+    uint64_t log_security;     /* log_security_count() */
     uint32_t uptime_s;         /* of the web service */
     uint32_t ws_clients;
     uint64_t ws_sent;

@@ -4,7 +4,8 @@
  * (OWASP's Argon2id recommendation), 16-byte random salt; the encoded string carries the salt and
  * the cost, so a later change of the cost still verifies old hashes. At most one hash runs at a
  * time (a mutex), which bounds memory to 12 MiB however many logins arrive together; the login
- * rate limits bound the CPU. Randomness: randombytes_buf (getrandom(2)). Storage: files in the
+ * throttling of app/auth.c bounds how many threads wait for it (AUTH_HASH_INFLIGHT) and the CPU.
+ * Randomness: randombytes_buf (getrandom(2)). Storage: files in the
  * state directory, replaced atomically (fileio.h, mode 0640). */
 #ifndef PORTS_LINUX_HTTP_AUTH_H
 #define PORTS_LINUX_HTTP_AUTH_H

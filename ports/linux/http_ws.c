@@ -175,6 +175,7 @@ static void *hub_main(void *p)
     uint32_t event_seq = 0;
     while (!stopping(ws)) {
         uint64_t s = view_store_wait(ws->views, seq, v, 250);
+        api_tick(ws->api); /* at least every 250 ms: session expiry, security log summaries */
         if (s == 0) {
             continue;
         }

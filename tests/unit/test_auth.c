@@ -11,6 +11,7 @@
 
 #include "app/auth.h"
 #include "app/config.h"
+#include "app/log.h"
 #include "core/tb_err.h"
 #include "mem_ports.h"
 
@@ -157,7 +158,7 @@ static void sessions_expire_and_log_out(void **state)
     auth_result_t r;
     auth_login(&g_auth, "10.0.0.1", "good-password", 2000, &r);
     assert_true(auth_session_valid(&g_auth, r.token, 2000, NULL));
-    auth_logout(&g_auth, r.token);
+    auth_logout(&g_auth, "10.0.0.1", r.token);
     assert_false(auth_session_valid(&g_auth, r.token, 2000, NULL));
     assert_false(auth_session_valid(&g_auth, "short", 2000, NULL));
     assert_false(auth_session_valid(&g_auth, NULL, 2000, NULL));
@@ -186,68 +187,232 @@ static void oldest_session_is_evicted(void **state)
     assert_string_not_equal(a, r.token);
 }
 
-static void per_address_lockout(void **state)
+static int attempt(const char *peer, const char *pw, uint32_t now)
 {
-    (void)state;
-    set_up_admin("good-password", NULL);
     auth_result_t r;
-    int h0 = F.crypto.verifies;
-    for (int i = 0; i < 3; i++) {
-        auth_login(&g_auth, "10.0.0.9", "bad-bad-bad", 10000, &r);
-        assert_int_equal(r.rc, TB_ERR_AUTH);
-    }
-    auth_login(&g_auth, "10.0.0.9", "good-password", 10000, &r);
-    assert_int_equal(r.rc, TB_ERR_BUSY);
-    assert_int_equal(r.retry_after_s, 60);
-    assert_int_equal(F.crypto.verifies, h0 + 3); /* refused before the (slow) hash */
-    auth_login(&g_auth, "10.0.0.8", "good-password", 10000, &r);
-    assert_int_equal(r.rc, TB_OK); /* another address is not affected */
-    auth_login(&g_auth, "10.0.0.9", "good-password", 10000 + 30000, &r);
-    assert_int_equal(r.rc, TB_ERR_BUSY);
-    assert_int_equal(r.retry_after_s, 30);
-    auth_login(&g_auth, "10.0.0.9", "good-password", 10000 + 60000, &r);
-    assert_int_equal(r.rc, TB_OK);
-    auth_counters_t n;
-    auth_counters(&g_auth, &n, 80000);
-    assert_int_equal(n.rate_limited, 2);
-    assert_int_equal(n.logins_failed, 3);
+    auth_login(&g_auth, peer, pw, now, &r);
+    return r.rc;
 }
 
-static void global_limit(void **state)
+static void same_address_is_backed_off(void **state)
 {
     (void)state;
-    set_up_admin("good-password", NULL); /* one attempt used by the set-up */
+    set_up_admin("good-password", NULL); /* F = 3, cap 60 s */
     auth_result_t r;
-    char peer[32];
-    for (int i = 0; i < 19; i++) {
-        snprintf(peer, sizeof peer, "10.1.0.%d", i);
-        auth_login(&g_auth, peer, "bad-bad-bad", 1000 + (uint32_t)i, &r);
-        assert_int_equal(r.rc, TB_ERR_AUTH);
+    unsigned v0 = F.crypto.verifies;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(attempt("10.0.0.9", "bad-bad-bad", 10000), TB_ERR_AUTH);
     }
-    auth_login(&g_auth, "10.2.0.1", "good-password", 2000, &r);
+    /* the 3rd failure in a row: 1 s before the next attempt, even the right one, hash not run */
+    auth_login(&g_auth, "10.0.0.9", "good-password", 10000, &r);
     assert_int_equal(r.rc, TB_ERR_BUSY);
-    assert_true(r.retry_after_s > 0 && r.retry_after_s <= 60);
-    auth_login(&g_auth, "10.2.0.1", "good-password", 1000 + 60000, &r);
-    assert_int_equal(r.rc, TB_OK);
+    assert_int_equal(r.retry_after_s, 1);
+    assert_int_equal(F.crypto.verifies, v0 + 3);
+    assert_int_equal(attempt("10.0.0.8", "good-password", 10000), TB_OK); /* others are not affected */
+    /* waits double: 1, 2, 4 ... s, capped at web.login_lockout_s */
+    assert_int_equal(attempt("10.0.0.9", "bad-bad-bad", 11000), TB_ERR_AUTH);
+    auth_login(&g_auth, "10.0.0.9", "bad-bad-bad", 11000, &r);
+    assert_int_equal(r.retry_after_s, 2);
+    /* hammering every 100 ms for 10 minutes: evaluated only when the backoff allows */
+    unsigned v1 = F.crypto.verifies;
+    uint32_t t = 11100;
+    for (; t < 11000 + 600000; t += 100) {
+        (void)attempt("10.0.0.9", "bad-bad-bad", t);
+    }
+    unsigned evaluated = F.crypto.verifies - v1;
+    /* after 2 s: 4, 8, 16, 32, then every 60 s: 13 in 600 s */
+    assert_true(evaluated >= 10 && evaluated <= 14);
+    auth_login(&g_auth, "10.0.0.9", "good-password", t, &r);
+    assert_int_equal(r.rc, TB_ERR_BUSY);
+    assert_true(r.retry_after_s >= 1 && r.retry_after_s <= 60);
+    assert_int_equal(attempt("10.0.0.9", "good-password", t + 60000), TB_OK); /* the right one after the wait */
+    assert_int_equal(attempt("10.0.0.9", "bad-bad-bad", t + 60000), TB_ERR_AUTH); /* and a success clears it */
+    assert_int_equal(attempt("10.0.0.9", "good-password", t + 60000), TB_OK);
+    auth_counters_t n;
+    auth_counters(&g_auth, &n, t + 60000);
+    assert_int_equal(n.login_failed, 3 + 1 + evaluated + 1);
+    assert_true(n.rate_limited > 5000);
+    assert_int_equal(F.locks, F.unlocks);
+}
+
+/* Issue 16: 30 wrong logins a minute from other addresses locked the admin out (global limit). */
+static void others_hammering_do_not_lock_out_the_admin(void **state)
+{
+    (void)state;
+    set_up_admin("good-password", NULL); /* F = 3, global 20/min */
+    char peer[32];
+    unsigned v0 = F.crypto.verifies;
+    /* typo once before the attack */
+    assert_int_equal(attempt("10.7.0.1", "typo-typo", 1000), TB_ERR_AUTH);
+    uint32_t t = 2000;
+    for (unsigned min = 0; min < 10; min++) {
+        /* 30 failures a minute from 30 other addresses (and as many refused retries) */
+        for (unsigned i = 0; i < 60; i++, t += 1000) {
+            snprintf(peer, sizeof peer, "10.5.0.%u", i % 30u + 1u);
+            (void)attempt(peer, "guess-guess", t);
+            if (i == 30u) {
+                /* a fresh address with the right password gets in at once */
+                snprintf(peer, sizeof peer, "10.6.0.%u", min + 1u);
+                assert_int_equal(attempt(peer, "good-password", t), TB_OK);
+            } else if (i == 45u) {
+                /* so does an address with a typo behind it */
+                assert_int_equal(attempt("10.7.0.1", "good-password", t), TB_OK);
+            }
+        }
+    }
+    auth_counters_t n;
+    auth_counters(&g_auth, &n, t);
+    /* the attackers got their free failures, then share the global budget: at most 30 x 3 + 20 +
+     * 20 a minute over 10 minutes */
+    unsigned guesses = F.crypto.verifies - v0 - 21u;
+    assert_true(guesses <= 30u * 3u + 20u + 20u * 10u);
+    assert_true(guesses >= 30u * 3u); /* the free ones were evaluated */
+    assert_true(n.rate_limited > 0);
+    assert_int_equal(n.throttled_keys, 30);
+}
+
+static void global_budget_only_for_addresses_past_their_free_failures(void **state)
+{
+    (void)state;
+    g_web.login_global_per_min = 2;
+    set_up_admin("good-password", NULL);
+    /* two addresses past their free failures use up the budget */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(attempt("10.1.0.1", "bad-bad-bad", 1000), TB_ERR_AUTH);
+        assert_int_equal(attempt("10.1.0.2", "bad-bad-bad", 1000), TB_ERR_AUTH);
+    }
+    assert_int_equal(attempt("10.1.0.1", "bad-bad-bad", 3000), TB_ERR_AUTH);
+    assert_int_equal(attempt("10.1.0.2", "bad-bad-bad", 3000), TB_ERR_AUTH);
+    auth_result_t r;
+    auth_login(&g_auth, "10.1.0.1", "bad-bad-bad", 6000, &r);
+    assert_int_equal(r.rc, TB_ERR_BUSY); /* budget empty: 2 a minute, one back in 30 s */
+    assert_true(r.retry_after_s >= 20 && r.retry_after_s <= 30);
+    /* fresh addresses and those within their free failures are not held by it */
+    assert_int_equal(attempt("10.1.0.3", "bad-bad-bad", 6000), TB_ERR_AUTH);
+    assert_int_equal(attempt("10.1.0.3", "good-password", 6000), TB_OK);
+    assert_int_equal(attempt("10.1.0.4", "good-password", 6000), TB_OK);
+    assert_int_equal(attempt("10.1.0.1", "bad-bad-bad", 6000 + 30000), TB_ERR_AUTH); /* refilled */
+}
+
+/* A fake verify that lets a test run another attempt while one is being checked. */
+static int (*g_real_verify)(void *, const char *, const char *);
+static int g_nested_rc[4];
+static const char *g_nested_peer[4];
+static unsigned g_nested;
+
+static int nesting_verify(void *ctx, const char *enc, const char *pw)
+{
+    if (strcmp(pw, "nest-nest-nest") == 0) {
+        for (unsigned i = 0; i < g_nested; i++) {
+            g_nested_rc[i] = attempt(g_nested_peer[i], i == 0 ? "nest-inner" : "good-password", 5000);
+        }
+    } else if (strcmp(pw, "nest-inner") == 0) {
+        /* second level: both slots are taken now; one more only for an address that logged in */
+        g_nested_rc[3] = attempt("10.4.0.9", "good-password", 5000);
+        g_nested_rc[2] = attempt("10.0.0.1", "good-password", 5000);
+    }
+    return g_real_verify(ctx, enc, pw);
+}
+
+static void concurrent_checks_are_bounded(void **state)
+{
+    (void)state;
+    g_real_verify = F.crypto.port.verify;
+    F.crypto.port.verify = nesting_verify;
+    set_up_admin("good-password", NULL);
+    g_nested = 2;
+    g_nested_peer[0] = "10.4.0.2"; /* admitted (2nd slot), and nests a third */
+    g_nested_peer[1] = "10.4.0.1"; /* the same address as the outer attempt: one at a time */
+    auth_result_t r;
+    auth_login(&g_auth, "10.4.0.1", "nest-nest-nest", 5000, &r);
+    assert_int_equal(r.rc, TB_ERR_AUTH);
+    assert_int_equal(g_nested_rc[0], TB_ERR_AUTH);
+    assert_int_equal(g_nested_rc[3], TB_ERR_BUSY); /* AUTH_HASH_INFLIGHT = 2 were in progress */
+    assert_int_equal(g_nested_rc[1], TB_ERR_BUSY);
+    assert_int_equal(g_nested_rc[2], TB_OK); /* 10.0.0.1 set the password: its reserved slot */
+    auth_counters_t n;
+    auth_counters(&g_auth, &n, 5000);
+    assert_int_equal(n.busy, 2);
+    assert_int_equal(attempt("10.4.0.9", "good-password", 5000), TB_OK); /* all released */
+    assert_int_equal(attempt("10.4.0.1", "good-password", 5000), TB_OK);
+    assert_int_equal(F.locks, F.unlocks);
 }
 
 static void rate_table_is_bounded(void **state)
 {
     (void)state;
-    g_web.login_global_per_min = 1000;
-    set_up_admin("good-password", NULL);
-    auth_result_t r;
+    set_up_admin("good-password", NULL); /* 10.0.0.1 logged in: it keeps its slot */
+    assert_int_equal(attempt("10.2.0.1", "bad-bad-bad", 1000), TB_ERR_AUTH);
     char peer[32];
-    for (unsigned i = 0; i < 3u * AUTH_RATE_SLOTS; i++) {
+    uint32_t t = 2000;
+    for (unsigned i = 0; i < 3u * AUTH_RATE_SLOTS; i++, t += 10) {
         snprintf(peer, sizeof peer, "10.3.%u.%u", i / 250u, i % 250u);
-        auth_login(&g_auth, peer, "bad-bad-bad", 1000 + i, &r);
-        assert_int_equal(r.rc, TB_ERR_AUTH);
+        (void)attempt(peer, "bad-bad-bad", t);
     }
+    auth_counters_t n;
+    auth_counters(&g_auth, &n, t);
+    assert_int_equal(n.tracked_keys, AUTH_RATE_SLOTS); /* fixed memory */
+    assert_true(n.untracked >= 2u * AUTH_RATE_SLOTS);
+    /* untracked addresses share the global budget: the flood did not get 768 guesses */
+    assert_true(n.login_failed <= 1u + AUTH_RATE_SLOTS + 20u + 1u);
+    /* the live failures of 10.2.0.1 were not evicted by the flood */
+    assert_int_equal(attempt("10.2.0.1", "bad-bad-bad", t), TB_ERR_AUTH);
+    assert_int_equal(attempt("10.2.0.1", "bad-bad-bad", t), TB_ERR_AUTH);
+    assert_int_equal(attempt("10.2.0.1", "good-password", t), TB_ERR_BUSY);
+    /* the admin's address that logged in before still has its slot and bypasses the budget */
+    assert_int_equal(attempt("10.0.0.1", "good-password", t), TB_OK);
+    /* failures are forgotten a day after the last one: the slots are free again */
+    t += AUTH_RATE_FORGET_MS + 1000u;
+    assert_int_equal(attempt("10.8.0.1", "good-password", t), TB_OK);
+    auth_counters(&g_auth, &n, t);
+    assert_int_equal(n.throttled_keys, 0);
+}
+
+static void ipv6_is_grouped_by_64(void **state)
+{
+    (void)state;
+    auth_key_t k1, k2;
+    char s[64];
+    auth_peer_key("2001:db8:1:2::a", &k1);
+    auth_peer_key("2001:0db8:0001:0002:ffff:1:2:3", &k2);
+    assert_memory_equal(&k1, &k2, sizeof k1);
+    auth_key_str(&k1, s, sizeof s);
+    assert_string_equal(s, "2001:db8:1:2::/64");
+    auth_peer_key("::ffff:192.0.2.7", &k1);
+    auth_key_str(&k1, s, sizeof s);
+    assert_string_equal(s, "192.0.2.7");
+    auth_peer_key("192.0.2.7", &k2);
+    assert_memory_equal(&k1, &k2, sizeof k1);
+    auth_peer_key("[fe80::1%eth0]", &k1);
+    auth_key_str(&k1, s, sizeof s);
+    assert_string_equal(s, "fe80:0:0:0::/64");
+    auth_peer_key("::1", &k1);
+    auth_key_str(&k1, s, sizeof s);
+    assert_string_equal(s, "0:0:0:0::/64");
+    auth_peer_key("1:2:3:4:5:6:7:8", &k1);
+    assert_int_equal(k1.fam, 6);
+    auth_peer_key("1:2:3:4:5:6:1.2.3.4", &k1);
+    assert_int_equal(k1.fam, 6);
+    static const char *const bad[] = {"1:2:3:4:5:6:7:8:9", "1::2::3", ":1::", "1:", "12345::", "1.2.3", "1.2.3.256",
+                                      "1.2.3.4.5", "01234.1.1.1", "g::1", "", "1:2:3:4:5:6:7:1.2.3.4"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        auth_peer_key(bad[i], &k1);
+        assert_int_equal(k1.fam, 0);
+    }
+    auth_peer_key("bad\nname", &k1);
+    auth_key_str(&k1, s, sizeof s);
+    assert_string_equal(s, "bad?name");
+    auth_peer_key(NULL, &k1);
+    auth_key_str(&k1, s, sizeof s);
+    assert_string_equal(s, "(no address)");
+
+    set_up_admin("good-password", NULL);
     for (int i = 0; i < 3; i++) {
-        auth_login(&g_auth, "10.9.9.9", "bad-bad-bad", 5000, &r);
+        snprintf(s, sizeof s, "2001:db8:1:2::%x", i + 1);
+        assert_int_equal(attempt(s, "bad-bad-bad", 1000), TB_ERR_AUTH);
     }
-    auth_login(&g_auth, "10.9.9.9", "good-password", 5000, &r);
-    assert_int_equal(r.rc, TB_ERR_BUSY); /* still tracked after the table wrapped */
+    assert_int_equal(attempt("2001:db8:1:2:9:9:9:9", "good-password", 1000), TB_ERR_BUSY); /* same /64 */
+    assert_int_equal(attempt("2001:db8:1:3::1", "good-password", 1000), TB_OK);           /* another one */
 }
 
 static void change_password_closes_other_sessions(void **state)
@@ -256,11 +421,13 @@ static void change_password_closes_other_sessions(void **state)
     char tok[AUTH_TOKEN_LEN + 1];
     set_up_admin("good-password", tok);
     auth_result_t r;
-    auth_change_password(&g_auth, "10.0.0.1", "wrong-password", "new-password-1", 2000, &r);
+    auth_change_password(&g_auth, tok, "10.0.0.1", "wrong-password", "new-password-1", 2000, &r);
     assert_int_equal(r.rc, TB_ERR_AUTH);
-    auth_change_password(&g_auth, "10.0.0.1", "good-password", "tiny", 2000, &r);
+    auth_change_password(&g_auth, tok, "10.0.0.1", "good-password", "tiny", 2000, &r);
     assert_int_equal(r.rc, TB_ERR_RANGE);
-    auth_change_password(&g_auth, "10.0.0.1", "good-password", "new-password-1", 2000, &r);
+    auth_change_password(&g_auth, "not-a-session", "10.0.0.1", "good-password", "new-password-1", 2000, &r);
+    assert_int_equal(r.rc, TB_ERR_AUTH);
+    auth_change_password(&g_auth, tok, "10.0.0.1", "good-password", "new-password-1", 2000, &r);
     assert_int_equal(r.rc, TB_OK);
     assert_false(auth_session_valid(&g_auth, tok, 2000, NULL));
     assert_true(auth_session_valid(&g_auth, r.token, 2000, NULL));
@@ -269,11 +436,124 @@ static void change_password_closes_other_sessions(void **state)
     auth_login(&g_auth, "10.0.0.1", "new-password-1", 2000, &r);
     assert_int_equal(r.rc, TB_OK);
     F.store.fail_save = TB_ERR_IO;
-    auth_change_password(&g_auth, "10.0.0.1", "new-password-1", "new-password-2", 2000, &r);
+    memcpy(tok, r.token, sizeof tok);
+    auth_change_password(&g_auth, tok, "10.0.0.1", "new-password-1", "new-password-2", 2000, &r);
     assert_int_equal(r.rc, TB_ERR_IO);
     F.store.fail_save = 0;
     auth_login(&g_auth, "10.0.0.1", "new-password-1", 2000, &r);
     assert_int_equal(r.rc, TB_OK); /* unchanged when it could not be saved */
+}
+
+/* The address lockout refused a logged-in admin's password change (issue 16). */
+static void change_with_a_session_ignores_the_address_lockout(void **state)
+{
+    (void)state;
+    char tok[AUTH_TOKEN_LEN + 1];
+    set_up_admin("good-password", tok);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(attempt("10.0.0.1", "bad-bad-bad", 2000), TB_ERR_AUTH); /* someone at the same address */
+    }
+    assert_int_equal(attempt("10.0.0.1", "good-password", 2000), TB_ERR_BUSY); /* the address is backed off */
+    auth_result_t r;
+    auth_change_password(&g_auth, tok, "10.0.0.1", "good-password", "new-password-1", 2000, &r);
+    assert_int_equal(r.rc, TB_OK);
+    /* its own limit: AUTH_CHANGE_MAX_FAILURES wrong current passwords close the session */
+    memcpy(tok, r.token, sizeof tok);
+    for (unsigned i = 0; i < AUTH_CHANGE_MAX_FAILURES; i++) {
+        assert_true(auth_session_valid(&g_auth, tok, 3000, NULL));
+        auth_change_password(&g_auth, tok, "10.0.0.1", "wrong-wrong", "new-password-2", 3000, &r);
+        assert_int_equal(r.rc, TB_ERR_AUTH);
+    }
+    assert_false(auth_session_valid(&g_auth, tok, 3000, NULL));
+    auth_change_password(&g_auth, tok, "10.0.0.1", "new-password-1", "new-password-2", 3000, &r);
+    assert_int_equal(r.rc, TB_ERR_AUTH);
+    auth_counters_t n;
+    auth_counters(&g_auth, &n, 3000);
+    assert_int_equal(n.change_failed, AUTH_CHANGE_MAX_FAILURES);
+    assert_int_equal(n.sessions_closed, 1);
+    assert_int_equal(attempt("10.0.0.2", "new-password-1", 3000), TB_OK);
+}
+
+/* ---- the security log ------------------------------------------------------------------------------ */
+
+static struct {
+    unsigned lines;
+    unsigned failed, refused; /* counts carried by the lines */
+    char last[LOG_MSG_MAX];
+    unsigned logins, logouts, expired, changed, set;
+} L;
+
+static void log_capture(void *ctx, const log_entry_t *e)
+{
+    (void)ctx;
+    L.lines++;
+    snprintf(L.last, sizeof L.last, "%s", e->msg);
+    unsigned long nf = 0, nr = 0;
+    const char *p;
+    if (strstr(e->msg, " failed from ")) {
+        L.failed++;
+    } else if ((p = strstr(e->msg, ": ")) && sscanf(p, ": %lu more %*s %*s and %lu refused", &nf, &nr) == 2) {
+        L.failed += (unsigned)nf;
+        L.refused += (unsigned)nr;
+    } else if (strstr(e->msg, " refused: ") && strncmp(e->msg, "password change", 15) != 0) {
+        L.refused++;
+    } else if (strncmp(e->msg, "login from ", 11) == 0) {
+        L.logins++;
+    } else if (strncmp(e->msg, "logout from ", 12) == 0) {
+        L.logouts++;
+    } else if (strstr(e->msg, " expired after ")) {
+        L.expired++;
+    } else if (strncmp(e->msg, "admin password changed", 22) == 0) {
+        L.changed++;
+    } else if (strncmp(e->msg, "admin password set", 18) == 0) {
+        L.set++;
+    }
+}
+
+static void every_failure_is_logged_and_counted(void **state)
+{
+    (void)state;
+    memset(&L, 0, sizeof L);
+    log_port_t lp = {log_capture, NULL, NULL, NULL, NULL, NULL};
+    log_set_port(&lp);
+    log_reset();
+    log_set_level(LOG_ERROR); /* security lines are written whatever the level */
+    char tok[AUTH_TOKEN_LEN + 1];
+    set_up_admin("good-password", tok);
+    assert_int_equal(L.set, 1);
+    char peer[32];
+    uint32_t t = 2000;
+    /* 30 addresses, 10 minutes, one attempt a second: most are refused, some evaluated */
+    for (unsigned i = 0; i < 600; i++, t += 1000) {
+        snprintf(peer, sizeof peer, "10.5.0.%u", i % 30u + 1u);
+        (void)attempt(peer, "guess-guess", t);
+        if (i % 100u == 0u) {
+            auth_tick(&g_auth, t);
+        }
+    }
+    /* and one address hammering within a window */
+    for (unsigned i = 0; i < 50; i++) {
+        (void)attempt("10.9.0.1", "guess-guess", t);
+    }
+    auth_tick(&g_auth, t + AUTH_LOG_WINDOW_MS); /* closes every window */
+    auth_counters_t n;
+    auth_counters(&g_auth, &n, t + AUTH_LOG_WINDOW_MS);
+    assert_true(n.login_failed > 100);
+    assert_int_equal(L.failed, n.login_failed);              /* not one failure lost */
+    assert_int_equal(L.refused, n.rate_limited + n.busy);    /* nor a refusal */
+    assert_true(L.lines < n.login_failed + n.rate_limited); /* ... coalesced */
+    assert_true(log_security_count() == L.lines);
+    assert_int_equal(L.expired, 1); /* the set-up session's lifetime (10 min) is over */
+    auth_result_t r;
+    auth_login(&g_auth, "10.9.0.2", "good-password", t + 40000, &r);
+    assert_int_equal(r.rc, TB_OK);
+    assert_int_equal(L.logins, 1);
+    auth_logout(&g_auth, "10.9.0.2", r.token);
+    auth_logout(&g_auth, "10.9.0.2", tok); /* no such session any more: nothing happens */
+    assert_int_equal(L.logouts, 1);
+    assert_null(strstr(L.last, "good-password"));
+    log_set_level(LOG_INFO);
+    log_set_port(NULL);
 }
 
 static void password_rules(void **state)
@@ -340,10 +620,15 @@ int main(void)
         cmocka_unit_test_setup(damaged_credentials_never_reopen_setup, setup),
         cmocka_unit_test_setup(sessions_expire_and_log_out, setup),
         cmocka_unit_test_setup(oldest_session_is_evicted, setup),
-        cmocka_unit_test_setup(per_address_lockout, setup),
-        cmocka_unit_test_setup(global_limit, setup),
+        cmocka_unit_test_setup(same_address_is_backed_off, setup),
+        cmocka_unit_test_setup(others_hammering_do_not_lock_out_the_admin, setup),
+        cmocka_unit_test_setup(global_budget_only_for_addresses_past_their_free_failures, setup),
+        cmocka_unit_test_setup(concurrent_checks_are_bounded, setup),
         cmocka_unit_test_setup(rate_table_is_bounded, setup),
+        cmocka_unit_test_setup(ipv6_is_grouped_by_64, setup),
         cmocka_unit_test_setup(change_password_closes_other_sessions, setup),
+        cmocka_unit_test_setup(change_with_a_session_ignores_the_address_lockout, setup),
+        cmocka_unit_test_setup(every_failure_is_logged_and_counted, setup),
         cmocka_unit_test_setup(password_rules, setup),
         cmocka_unit_test_setup(cookies, setup),
         cmocka_unit_test_setup(same_origin, setup),

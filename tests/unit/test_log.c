@@ -69,6 +69,35 @@ static void repeats_are_rate_limited(void **state)
     assert_string_equal(e[n - 1].msg, "timeout 1000");
 }
 
+static void security_events_are_never_dropped(void **state)
+{
+    (void)state;
+    setup_port();
+    log_set_level(LOG_ERROR); /* even a quiet level keeps the audit trail */
+    for (int i = 0; i < 100; i++) {
+        log_security(LOG_WARN, "web", "login failed from 10.0.0.%d", i);
+        g_now += 100;
+    }
+    log_security(LOG_INFO, "web", "login from %s", "10.0.0.1");
+    assert_int_equal(g_written, 101);
+    assert_int_equal(log_security_count(), 101);
+    uint64_t per[4], supp;
+    log_counts(per, &supp);
+    assert_int_equal(supp, 0);
+    assert_int_equal(per[LOG_WARN], 100);
+    assert_int_equal(per[LOG_INFO], 1);
+    /* the ordinary limiter is unaffected: its own call site still gets LOG_BURST lines */
+    for (int i = 0; i < 10; i++) {
+        LOGE("web", "ordinary %d", i);
+    }
+    assert_int_equal(g_written, 101 + LOG_BURST);
+    log_entry_t e[4];
+    assert_int_equal(log_read(99, e, 2), 2);
+    assert_string_equal(e[0].msg, "login failed from 10.0.0.99");
+    assert_string_equal(e[1].msg, "login from 10.0.0.1");
+    log_set_level(LOG_INFO);
+}
+
 static void ring_wraps(void **state)
 {
     (void)state;
@@ -90,6 +119,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(levels_and_ring),
         cmocka_unit_test(repeats_are_rate_limited),
+        cmocka_unit_test(security_events_are_never_dropped),
         cmocka_unit_test(ring_wraps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
