@@ -332,18 +332,20 @@ static void end_transaction(tb_poll_t *p, uint32_t now)
 #define SYNC_ADDR 0u    /* the cell voltages: readable on every TinyBMS */
 #define SYNC_COUNTS 16u
 
+static unsigned shape_bit(uint8_t kind, uint8_t count)
+{
+    return kind == KIND_READ ? (count & 127u) : 128u + kind;
+}
+
 static bool shape_unsure(const tb_poll_t *p, uint8_t kind, uint8_t count)
 {
-    if (kind == KIND_READ) {
-        return ((p->unsure_reads[(count >> 5) & 3u] >> (count & 31u)) & 1u) != 0u;
-    }
-    return ((p->unsure_kinds >> kind) & 1u) != 0u;
+    unsigned b = shape_bit(kind, count);
+    return ((p->unsure[b >> 5] >> (b & 31u)) & 1u) != 0u;
 }
 
 static bool any_unsure(const tb_poll_t *p)
 {
-    return p->unsure_kinds != 0u ||
-           (p->unsure_reads[0] | p->unsure_reads[1] | p->unsure_reads[2] | p->unsure_reads[3]) != 0u;
+    return (p->unsure[0] | p->unsure[1] | p->unsure[2] | p->unsure[3] | p->unsure[4]) != 0u;
 }
 
 /* The outstanding transaction ends: `answered` by a reply accepted as its data, or `timed_out`
@@ -355,16 +357,12 @@ static void settle_shapes(tb_poll_t *p, bool answered, bool timed_out)
         /* In time, and no unsure request had this shape when it was first sent (requests of unsure
          * shapes are never started): the reply answers one of its copies, so every request sent
          * before the first copy has been answered or lost, the BMS answering in order. */
-        p->unsure_kinds = 0;
-        memset(p->unsure_reads, 0, sizeof p->unsure_reads);
+        memset(p->unsure, 0, sizeof p->unsure);
     }
-    if (!timed_out && r->attempt == 0u) {
-        return; /* one copy, one reply: nothing of this transaction can still come */
-    }
-    if (r->kind == KIND_READ) {
-        p->unsure_reads[(r->count >> 5) & 3u] |= 1u << (r->count & 31u);
-    } else {
-        p->unsure_kinds = (uint8_t)(p->unsure_kinds | (1u << r->kind));
+    if (timed_out || r->attempt > 0u) {
+        /* copies of this transaction may still be answered */
+        unsigned b = shape_bit(r->kind, r->count);
+        p->unsure[b >> 5] |= 1u << (b & 31u);
     }
 }
 
@@ -376,7 +374,7 @@ static void start_sync(tb_poll_t *p, uint32_t now)
         n++;
     }
     if (n > SYNC_COUNTS) {
-        p->unsure_reads[0] &= ~(((1u << SYNC_COUNTS) - 1u) << 1);
+        p->unsure[0] &= ~(((1u << SYNC_COUNTS) - 1u) << 1);
         n = 1;
     }
     if (prepare(p, KIND_READ, SYNC_ADDR, n, 0, NULL, now) == TB_OK) {

@@ -187,8 +187,9 @@ typedef struct {
     bool events_seen;
     uint8_t new_count;          /* entries in new_events */
     uint32_t updated;           /* bit per tb_block_t refreshed since tb_poll_take_updates() */
-    uint8_t unsure_kinds;       /* bit per request kind other than reads whose reply may still come */
-    uint32_t unsure_reads[4];   /* bit per read count 0..127 whose reply may still come */
+    /* bit per request shape whose reply may still come ("Late replies"): reads by register count
+     * (bits 0..127), the other kinds after them (128 + kind) */
+    uint32_t unsure[5];
 
     uint32_t backoff_ms;
     uint32_t backoff_until;
