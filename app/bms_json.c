@@ -304,6 +304,7 @@ void bms_json_link(jw_t *w, const tb_link_stats_t *s, uint32_t now_ms)
     jw_kv_uint(w, "truncated", s->rx.truncated);
     jw_kv_uint(w, "unexpected", s->unexpected);
     jw_kv_uint(w, "duplicates", s->duplicates);
+    jw_kv_uint(w, "late_replies", s->late_replies);
     jw_kv_uint(w, "decode_errors", s->decode_errors);
     jw_kv_uint(w, "readback_mismatch", s->readback_mismatch);
     jw_kv_uint(w, "bms_restarts", s->bms_restarts);

@@ -186,11 +186,13 @@ static void link(mb_t *m, const gw_view_t *v)
     }
     head(m, "link_events_total", "counter", "TinyBMS UART link statistics by kind.");
     static const char *const kinds[] = {"requests", "replies", "timeouts", "retries", "wakeups", "nacks",
-                                        "unexpected", "duplicates", "decode_errors", "readback_mismatch",
-                                        "bms_restarts", "crc_errors", "garbage_bytes", "truncated"};
+                                        "unexpected", "duplicates", "late_replies", "decode_errors",
+                                        "readback_mismatch", "bms_restarts", "crc_errors", "garbage_bytes",
+                                        "truncated"};
     const uint32_t vals[] = {s->requests, s->replies, s->timeouts, s->retries, s->wakeups, s->nacks,
-                             s->unexpected, s->duplicates, s->decode_errors, s->readback_mismatch,
-                             s->bms_restarts, s->rx.crc_errors, s->rx.garbage_bytes, s->rx.truncated};
+                             s->unexpected, s->duplicates, s->late_replies, s->decode_errors,
+                             s->readback_mismatch, s->bms_restarts, s->rx.crc_errors, s->rx.garbage_bytes,
+                             s->rx.truncated};
     char lab[64];
     for (unsigned i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         snprintf(lab, sizeof lab, "kind=\"%s\"", kinds[i]);

@@ -5,7 +5,9 @@
  * settings 300-343, version 500-509). Each block is decoded on its own and carries:
  *   valid  - true only after a complete reply decoded without error; a failed decode leaves the
  *            previous content untouched and the caller counts the error;
- *   t_ms   - the caller's monotonic time (now_ms) of the reply that filled it.
+ *   t_ms   - the caller's monotonic time (now_ms) the data is stamped with: the poller passes the
+ *            time the request was first sent (what the BMS answers cannot be younger), never the
+ *            time the reply arrived, so that an age computed from it is never understated.
  * Consumers decide about staleness from t_ms; nothing here reads a clock.
  *
  * Units: volts, amperes, degrees Celsius, percent, seconds, ampere-hours. Cell 1 is the bottom

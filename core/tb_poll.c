@@ -293,6 +293,95 @@ static void end_transaction(tb_poll_t *p, uint32_t now)
     p->last_done_ms = now;
 }
 
+/* ---- pairing replies with requests --------------------------------------------------------- *
+ *
+ * A reply names no request: all the poller can compare is its shape (command and length) and
+ * when it arrives. The danger is a reply that comes after its request timed out while a new
+ * request of the same shape is outstanding: taken as the answer to the new one, its data would be
+ * stamped with the new send time and look fresh however old it is (a BMS or adapter that delays
+ * every reply by 6 s gave "fresh" data 6 s old 97 % of the time, and charging went on).
+ *
+ * Rules that look only at timing do not tell the two apart:
+ *   - waiting after a time-out until the line has been quiet for rx_gap_ms (and dropping what came
+ *     meanwhile) catches replies a little late, but a reply 6 s late arrives on a quiet line,
+ *     after the next request was sent;
+ *   - dropping a reply that began before the new request was sent (done as well: the receive
+ *     buffer is flushed at every send) catches only replies already on the wire at that moment;
+ *   - a quiet time long enough to be safe would have to exceed the longest delay, which nothing
+ *     bounds, and would stall the link after every lost reply.
+ * What does tell them apart is the shape, together with the one property every serial slave
+ * has: it answers requests in the order it received them. So the poller remembers the shapes
+ * whose replies may still be on the way ("unsure": a transaction that timed out, or that was
+ * answered after a resend, so that another copy's answer may follow) and never sends a request of
+ * an unsure shape. A request of any other shape that is answered in time at its first copy proves
+ * that everything sent before it has been answered or lost: the unsure set is cleared. When the
+ * request due next has an unsure shape, a sync read (registers 0..n-1, n = 1..SYNC_COUNTS not
+ * unsure) goes first; it carries no data. A late reply can then never be taken as the answer to a
+ * later request, whatever its delay, and a lost reply costs one short read. If every sync count
+ * is unsure (16 failed syncs in a row, about 40 s at the longest backoff) they are forgotten and
+ * the cycle starts again: a sync reply more than that late could then be taken for a newer sync's
+ * answer, but by the same ordering argument every data request sent before the syncs began has
+ * been answered or lost by then, so no data can be mis-paired; only a one-shot read of 1..16
+ * registers right after could receive a sync's old answer.
+ *
+ * Within one transaction the copies are indistinguishable: a reply arriving after the second copy
+ * was sent may answer the first. It is accepted (that is what the resend is for) and stamped with
+ * the first copy's send time, the earliest send it could answer; its age therefore includes
+ * every resend. After the last copy's reply time-out nothing is accepted: the transaction fails,
+ * and a reply arriving later is discarded and counted as late (late_replies). */
+#define SYNC_ADDR 0u    /* the cell voltages: readable on every TinyBMS */
+#define SYNC_COUNTS 16u
+
+static unsigned shape_bit(uint8_t kind, uint8_t count)
+{
+    return kind == KIND_READ ? (count & 127u) : 128u + kind;
+}
+
+static bool shape_unsure(const tb_poll_t *p, uint8_t kind, uint8_t count)
+{
+    unsigned b = shape_bit(kind, count);
+    return ((p->unsure[b >> 5] >> (b & 31u)) & 1u) != 0u;
+}
+
+static bool any_unsure(const tb_poll_t *p)
+{
+    return (p->unsure[0] | p->unsure[1] | p->unsure[2] | p->unsure[3] | p->unsure[4]) != 0u;
+}
+
+/* The outstanding transaction ends: `answered` by a reply accepted as its data, or `timed_out`
+ * (otherwise it got an error reply: a NACK names no length, so it proves nothing about order). */
+static void settle_shapes(tb_poll_t *p, bool answered, bool timed_out)
+{
+    const tb_request_t *r = &p->req;
+    if (answered) {
+        /* In time, and no unsure request had this shape when it was first sent (requests of unsure
+         * shapes are never started): the reply answers one of its copies, so every request sent
+         * before the first copy has been answered or lost, the BMS answering in order. */
+        memset(p->unsure, 0, sizeof p->unsure);
+    }
+    if (timed_out || r->attempt > 0u) {
+        /* copies of this transaction may still be answered */
+        unsigned b = shape_bit(r->kind, r->count);
+        p->unsure[b >> 5] |= 1u << (b & 31u);
+    }
+}
+
+/* The line is out of step and the next request would have an unsure shape: a sync read first. */
+static void start_sync(tb_poll_t *p, uint32_t now)
+{
+    uint8_t n = 1;
+    while (n <= SYNC_COUNTS && shape_unsure(p, KIND_READ, n)) {
+        n++;
+    }
+    if (n > SYNC_COUNTS) {
+        p->unsure[0] &= ~(((1u << SYNC_COUNTS) - 1u) << 1);
+        n = 1;
+    }
+    if (prepare(p, KIND_READ, SYNC_ADDR, n, 0, NULL, now) == TB_OK) {
+        p->req.is_sync = true;
+    }
+}
+
 /* A transaction got an answer from the BMS (a data reply, ACK or NACK): the link is alive. */
 static void link_alive(tb_poll_t *p, uint32_t now)
 {
@@ -693,7 +782,11 @@ static void transaction_failed(tb_poll_t *p, int rc, bool link_ok, uint32_t now)
     if (!link_ok) {
         link_failed(p, now);
     }
+    settle_shapes(p, false, !link_ok);
     end_transaction(p, now);
+    if (r->is_sync) {
+        return;
+    }
     if (r->is_job) {
         if (p->job_phase == PHASE_READBACK && rc == TB_ERR_TIMEOUT) {
             /* the write was acknowledged but the read-back failed: report it, never "ok" */
@@ -709,8 +802,16 @@ static void transaction_failed(tb_poll_t *p, int rc, bool link_ok, uint32_t now)
 static void transaction_ok(tb_poll_t *p, const uint16_t *regs, uint32_t now)
 {
     tb_request_t *r = &p->req;
+    settle_shapes(p, true, false);
     end_transaction(p, now);
+    if (r->is_sync) {
+        return; /* the line is in step again; the request that was waiting for it goes next */
+    }
     if (r->is_job) {
+        /* A job's next phase (write -> read-back, wake probe -> reset) is started here, not by
+         * tb_poll_step, so it is not checked against the unsure shapes: it never needs to be,
+         * because it always has another shape than the phase that just ended, and that phase
+         * was the only one possibly unsure. */
         job_step_ok(p, regs, now);
         return;
     }
@@ -719,11 +820,15 @@ static void transaction_ok(tb_poll_t *p, const uint16_t *regs, uint32_t now)
     reschedule(p, r->block, apply_block(p, r->block, regs, r->first_sent_ms), now);
 }
 
-/* A valid frame that does not answer the outstanding request. */
+/* A valid frame that does not answer the outstanding request. While a shape is unsure, or after
+ * the outstanding copy's time-out, it is most likely a late reply; otherwise a duplicate (same
+ * command as the request just finished) or something nobody asked for. Either way it is dropped. */
 static void stray(tb_poll_t *p, const tb_frame_t *f, uint32_t now)
 {
     uint32_t window = (uint32_t)p->cfg.reply_timeout_ms * 2u + (uint32_t)p->cfg.wake_timeout_ms;
-    if (f->cmd == p->last_cmd && (uint32_t)(now - p->last_done_ms) <= window) {
+    if (any_unsure(p) || (p->waiting && p->send_now && p->req.attempt > 0u)) {
+        p->stats.late_replies++;
+    } else if (f->cmd == p->last_cmd && (uint32_t)(now - p->last_done_ms) <= window) {
         p->stats.duplicates++;
     } else {
         p->stats.unexpected++;
@@ -732,7 +837,8 @@ static void stray(tb_poll_t *p, const tb_frame_t *f, uint32_t now)
 
 static void on_frame(tb_poll_t *p, const tb_frame_t *f, uint32_t now)
 {
-    if (!p->waiting) {
+    /* send_now: the copy last sent has timed out and the next copy is not on the wire yet */
+    if (!p->waiting || p->send_now) {
         stray(p, f, now);
         return;
     }
@@ -793,9 +899,21 @@ static void on_frame(tb_poll_t *p, const tb_frame_t *f, uint32_t now)
     transaction_ok(p, regs, now);
 }
 
+static void on_timeout(tb_poll_t *p, uint32_t now);
+
+/* The copy last sent has had its reply time-out: whatever arrives from now on is late for it. */
+static void expire(tb_poll_t *p, uint32_t now)
+{
+    if (p->waiting && !p->send_now && due(now, p->req.deadline_ms)) {
+        on_timeout(p, now);
+    }
+}
+
 void tb_poll_rx(tb_poll_t *p, const uint8_t *data, size_t n, uint32_t now_ms)
 {
     tb_frame_t f;
+    /* bytes that arrive at or after the deadline are late even if tb_poll_step has not run yet */
+    expire(p, now_ms);
     while (n > 0u) {
         size_t k = tb_rx_push(&p->rx, data, n, now_ms);
         data += k;
@@ -849,16 +967,18 @@ static void on_timeout(tb_poll_t *p, uint32_t now)
 
 int tb_poll_step(tb_poll_t *p, uint32_t now_ms, uint8_t *out, size_t cap)
 {
-    if (p->waiting && !p->send_now && due(now_ms, p->req.deadline_ms)) {
-        on_timeout(p, now_ms);
-    }
+    expire(p, now_ms);
     if (!p->waiting) {
-        if (p->job_queued) {
+        bool unsure = any_unsure(p);
+        if (p->job_queued && !unsure) {
             start_job(p, now_ms);
         } else if (!p->in_backoff || due(now_ms, p->backoff_until)) {
             p->in_backoff = false;
             int b = pick_due(p, now_ms);
-            if (b >= 0) {
+            /* a job's first request is not checked shape by shape: any unsure shape syncs first */
+            if (p->job_queued || (b >= 0 && shape_unsure(p, k_blocks[b].kind, k_blocks[b].count))) {
+                start_sync(p, now_ms);
+            } else if (b >= 0) {
                 const blk_desc_t *d = &k_blocks[b];
                 if (prepare(p, d->kind, d->addr, d->count, d->option, NULL, now_ms) == TB_OK) {
                     p->req.block = (tb_block_t)b;
@@ -874,6 +994,8 @@ int tb_poll_step(tb_poll_t *p, uint32_t now_ms, uint8_t *out, size_t cap)
         return TB_ERR_NOSPACE;
     }
     memcpy(out, r->bytes, r->len);
+    /* A frame begun before this request went out cannot be its answer. */
+    tb_rx_flush(&p->rx);
     p->send_now = false;
     p->stats.requests++;
     r->sent_ms = now_ms;
@@ -897,7 +1019,9 @@ uint32_t tb_poll_wait_ms(const tb_poll_t *p, uint32_t now_ms)
         return d <= 0 ? 0u : (uint32_t)d < cap ? (uint32_t)d : cap;
     }
     if (p->job_queued) {
-        return 0;
+        /* started at once, unless the sync read that must go first waits for the backoff */
+        int32_t d = (int32_t)(p->backoff_until - now_ms);
+        return !any_unsure(p) || !p->in_backoff || d <= 0 ? 0u : (uint32_t)d < cap ? (uint32_t)d : cap;
     }
     uint32_t best = cap;
     for (unsigned b = 0; b < TB_BLK_COUNT; b++) {

@@ -13,9 +13,25 @@
  * Wake-up: the TinyBMS sleeps after ~10 s without UART traffic and then swallows the first
  * request (it only wakes it). When the link may be asleep (nothing heard for sleep_after_ms, or
  * never), the first copy of a request waits only wake_timeout_ms before the same request is sent
- * again (the "double send"); a late reply to the first copy is then recognised as a duplicate
- * and dropped. Requests that must not be repeated (BMS reset) are preceded by a one-register
- * probe read instead, so that the wake-up double send never duplicates them.
+ * again (the "double send"); whichever copy the reply answers, the data is stamped with the first
+ * copy's send time, and a second reply is dropped as late (see "Late replies"). Requests that
+ * must not be repeated (BMS reset) are preceded by a one-register probe read instead, so that the
+ * wake-up double send never duplicates them.
+ *
+ * Late replies: Modbus RTU and the proprietary frames carry no transaction id, so a reply can only
+ * be paired with a request by its shape (command and length) and its timing. A reply is accepted
+ * only while its transaction is open: before the reply time-out of the copy last sent. A reply
+ * that could answer an earlier copy of the same transaction (wake-up double send, resends) is
+ * stamped with the first copy's send time, the earliest send it could answer; data is never
+ * stamped with the time its reply arrived. Anything later is discarded and counted (late_replies).
+ * A transaction that ended with copies unanswered (time-out) or resent leaves its shape "unsure":
+ * a reply of that shape may still be on the way. No request of an unsure shape (and no job) is
+ * started until the line is in step again: a request of another shape answered in time at its
+ * first copy. The BMS answers in order, so that answer proves every earlier request answered or
+ * lost, and the unsure shapes are forgotten. When the request due next would have an unsure shape,
+ * a "sync" read of registers 0..n-1 goes first (n in 1..16, not unsure; no data is taken from
+ * it). Bytes received before a request is sent are never part of its answer. See tb_poll.c
+ * ("pairing replies with requests") for why rules based on timing alone do not suffice.
  *
  * Failures: a request without a valid reply after max_retries resends counts one timeout; each
  * failed transaction doubles a backoff (backoff_min_ms..backoff_max_ms) before the next periodic
@@ -84,7 +100,8 @@ typedef struct {
     uint32_t wakeups;           /* transactions answered only after a wake-up resend */
     uint32_t nacks;             /* AA 00 error replies (and Modbus exceptions) */
     uint32_t unexpected;        /* valid frames that answered nothing outstanding */
-    uint32_t duplicates;        /* late replies to an already answered request */
+    uint32_t duplicates;        /* repeated answers to a request just answered (while in step) */
+    uint32_t late_replies;      /* replies discarded: too late for their request (see "Late replies") */
     uint32_t decode_errors;     /* replies whose content failed the plausibility checks */
     uint32_t readback_mismatch; /* settings writes whose read-back differed */
     uint32_t bms_restarts;      /* lifetime counter went backwards */
@@ -138,6 +155,7 @@ typedef struct {
     bool is_probe;
     bool idempotent;
     bool started_asleep;
+    bool is_sync;       /* a read sent only to bring the line back in step (see "Late replies") */
     uint8_t cmd;        /* command byte of the request */
     uint16_t addr;
     uint8_t count;
@@ -169,6 +187,9 @@ typedef struct {
     bool events_seen;
     uint8_t new_count;          /* entries in new_events */
     uint32_t updated;           /* bit per tb_block_t refreshed since tb_poll_take_updates() */
+    /* bit per request shape whose reply may still come ("Late replies"): reads by register count
+     * (bits 0..127), the other kinds after them (128 + kind) */
+    uint32_t unsure[5];
 
     uint32_t backoff_ms;
     uint32_t backoff_until;

@@ -12,6 +12,11 @@ candump log (log: back-end), the simulator's faults switched through its control
      A burst of garbage (random bytes around every reply): the receiver resynchronises, the data
      stays fresh and true, the cadence holds.
   3. Replies split into 1-4 byte pieces 1 ms apart: fresh and true data, cadence holds.
+  4. Late replies (the simulator delays every reply): 150 ms, below link.reply_timeout_ms: data
+     flows, fresh, and the reported age is never below the delay; 1.5 s (beyond the poller's
+     answer window of 3 x 250 ms, below stale_ms) and then 6 s (beyond stale_ms and
+     failsafe_ms): no late reply is taken for a fresh one - charging stops on the bus at
+     stale_ms, the fail-safe applies, link.late_replies rises; cleared: fresh data again.
 Each step also reads the counters through the web API (GET /api/status: link up/down, timeouts,
 CRC errors, garbage bytes, replies; data freshness and state; CAN frames sent, refused, errors)
 and checks them against what the test did and against the simulator's own count of the faults it
@@ -85,7 +90,7 @@ def grew(a, b, keys, what):
     t.check(not bad, f"{what}: link counters never go back ({bad})")
 
 
-LINK_KEYS = ("requests", "replies", "timeouts", "crc_errors", "garbage_bytes", "truncated")
+LINK_KEYS = ("requests", "replies", "timeouts", "crc_errors", "garbage_bytes", "truncated", "late_replies")
 
 # ---- start: simulator 1 behind a symlink ----------------------------------------------------
 d1 = os.path.join(tmp, "sim1")
@@ -266,6 +271,67 @@ if p0["link"] and p1["link"]:
     end = p1["can"]
     t.check(end.get("refused") == 0 and end.get("tx_errors") == 0,
             f"at the end: no CAN frame refused by the TX guard, no TX error ({end.get('refused')}, {end.get('tx_errors')})")
+
+# ---- 4. late replies ------------------------------------------------------------------------
+ctl2.cmd("fault delay 150 always")
+time.sleep(0.5)
+l0 = status("before the 150 ms delay")
+ages = []
+t_end = time.time() + 3.0
+while time.time() < t_end:
+    st = status("150 ms delay")
+    if st.get("bms", {}).get("age_ms") is not None:
+        ages.append(st["bms"]["age_ms"])
+    time.sleep(0.1)
+l1 = status("150 ms delay")
+print(f"every reply 150 ms late: bms.age_ms from {min(ages, default=None)} to {max(ages, default=None)} ms")
+t.check(ages and min(ages) >= 150, f"150 ms delay: the reported age is never below the delay (smallest {min(ages, default=None)} ms)")
+t.check(l1["limits"].get("data") == "fresh" and l1["link"].get("up") is True, "150 ms delay: data fresh, link up")
+if l0["link"] and l1["link"]:
+    t.check(l1["link"]["replies"] > l0["link"]["replies"] and l1["link"]["late_replies"] == l0["link"]["late_replies"],
+            f"150 ms delay: replies accepted, none late ({l0['link']['replies']} -> {l1['link']['replies']}, late "
+            f"{l0['link']['late_replies']} -> {l1['link']['late_replies']})")
+
+for delay_ms in (1500, 6000):
+    ctl2.cmd("fault clear")
+    t.check(tbtest.wait_for(lambda: status("before a long delay")["limits"].get("data") == "fresh", 20),
+            f"fresh data before the {delay_ms} ms delay")
+    d0 = status(f"before the {delay_ms} ms delay")
+    last_pack = ctl2.truth()["pack_v"]
+    ctl2.cmd(f"fault delay {delay_ms} always")
+    t_delay = time.time()
+    datas = set()
+    while time.time() < t_delay + FAILSAFE + 1.5:
+        st = status(f"{delay_ms} ms delay")
+        if time.time() > t_delay + STALE + 0.3:
+            datas.add(st["limits"].get("data"))
+        time.sleep(0.2)
+    d1 = status(f"{delay_ms} ms delay")
+    late_351 = frames(t_delay + STALE + 0.2, 0x351)
+    print(f"every reply {delay_ms} ms late: data states after stale_ms {sorted(d for d in datas if d)}, "
+          f"late replies {d0['link'].get('late_replies')} -> {d1['link'].get('late_replies')}, "
+          f"0x351 after stale_ms {[tbtest.limits_351(f[2]) for f in late_351][:3]}")
+    t.check("fresh" not in datas, f"{delay_ms} ms delay: the data is never reported fresh after stale_ms ({datas})")
+    t.check(all(tbtest.limits_351(f[2])[1] == 0.0 and tbtest.limits_351(f[2])[0] <= last_pack + 0.1 for f in late_351),
+            f"{delay_ms} ms delay: every 0x351 after stale_ms stops charging (CCL 0, CVL <= {last_pack:.2f} V)")
+    t.check(d1["limits"].get("state") == "failsafe" and not frames(t_delay + FAILSAFE + 0.25),
+            f"{delay_ms} ms delay: the fail-safe applies (state {d1['limits'].get('state')}, no frame after "
+            f"{FAILSAFE + 0.25:.2f} s)")
+    if d0["link"] and d1["link"]:
+        # the first late reply arrives delay_ms after the first request the delay caught
+        tbtest.wait_for(lambda: status("late replies")["link"].get("late_replies", 0) > d0["link"]["late_replies"],
+                        delay_ms / 1000.0 + 5.0)
+        d2 = status(f"{delay_ms} ms delay, later")
+        t.check(d2["link"].get("late_replies", 0) > d0["link"]["late_replies"]
+                and d2["limits"].get("data") != "fresh",
+                f"{delay_ms} ms delay: the late replies are counted, the data still not fresh "
+                f"({d0['link']['late_replies']} -> {d2['link'].get('late_replies')}, {d2['limits'].get('data')})")
+        grew(d0, d2, LINK_KEYS, f"{delay_ms} ms delay")
+ctl2.cmd("fault clear")
+t_clear = time.time()
+t.check(tbtest.wait_for(lambda: status("after the delays")["limits"].get("data") == "fresh", 20),
+        f"fresh data again once the delay is cleared ({time.time() - t_clear:.1f} s)")
+t.check(tbtest.wait_for(lambda: frames(t_clear, 0x351), 5), "0x351 again after the delays")
 
 t.check(gw.poll() is None, "the daemon survived every fault")
 gw.send_signal(signal.SIGTERM)

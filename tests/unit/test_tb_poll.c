@@ -94,6 +94,33 @@ static void run_job(rig_t *r, const tb_job_t *j, uint32_t max_ms)
     assert_true(tb_poll_job_done(&r->p));
 }
 
+/* Drive the poller by hand: tick (without delivering anything) until it sends a request, at most
+ * max_ms. The request is left in req (its length returned), the fake's reply in rep, not
+ * delivered; *sent_at is the send time. */
+static size_t send_held(rig_t *r, uint8_t *req, uint8_t *rep, size_t rep_cap, size_t *rep_len, uint32_t *sent_at,
+                        uint32_t max_ms)
+{
+    for (uint32_t i = 0; i <= max_ms; i++) {
+        int n = tb_poll_step(&r->p, r->now, req, TB_FRAME_MAX);
+        assert_true(n >= 0);
+        if (n > 0) {
+            fake_bms_request(&r->f, req, (size_t)n);
+            *rep_len = fake_bms_take(&r->f, rep, rep_cap);
+            *sent_at = r->now;
+            return (size_t)n;
+        }
+        r->now++;
+    }
+    fail_msg("no request within %u ms", max_ms);
+    return 0;
+}
+
+/* Number of registers a 0x03 read asks for (0 for any other request). */
+static unsigned read_count(const uint8_t *req, size_t n)
+{
+    return n == 8u && req[1] == 0x03u ? (unsigned)req[4] << 8 | req[5] : 0u;
+}
+
 static void startup_reads_every_block(void **state)
 {
     (void)state;
@@ -166,12 +193,14 @@ static void wake_up_double_send(void **state)
     /* the second copy went out after the short wake timeout, not the full reply timeout */
     assert_true(g.now - 1000 < (uint32_t)cfg.reply_timeout_ms);
 
-    /* awake and recently heard from: a single send */
+    /* awake and recently heard from: a single send, after one sync read - the answer above may
+     * have been the first copy's, so the second copy's could still come and must not be taken
+     * for the answer to a new read of the same shape */
     tb_poll_job_clear(&g.p);
     rig_run(&g, 1000);
     run_job(&g, &j, 2000);
     tb_poll_stats(&g.p, &st);
-    assert_int_equal(st.requests, 3);
+    assert_int_equal(st.requests, 4);
 
     /* 12 s of silence: the BMS went to sleep again */
     tb_poll_job_clear(&g.p);
@@ -180,11 +209,12 @@ static void wake_up_double_send(void **state)
     run_job(&g, &j, 2000);
     tb_poll_stats(&g.p, &st);
     assert_int_equal(st.wakeups, 2);
-    assert_int_equal(st.requests, 5);
+    assert_int_equal(st.requests, 6);
 }
 
-/* The BMS was awake but slow: both copies get answered; the second answer is a duplicate, not an
- * error, and does not disturb the next transaction. */
+/* The BMS was awake but slow: both copies get answered; the first answer is taken, stamped with
+ * the first copy's send time (the earliest send it could answer); the second is a late reply,
+ * dropped and counted, and does not disturb the next transaction. */
 static void duplicate_reply_after_wake_resend(void **state)
 {
     (void)state;
@@ -195,6 +225,7 @@ static void duplicate_reply_after_wake_resend(void **state)
     tb_job_t j = {.type = TB_JOB_READ_BLOCK, .block = TB_BLK_LIVE};
     run_job(&g, &j, 2000);
     assert_int_equal(tb_poll_job_result(&g.p)->rc, TB_OK);
+    assert_int_equal(g.p.snap.live.t_ms, 1000); /* first copy at 1000, answer at 1150 */
     tb_poll_job_clear(&g.p);
     tb_job_t s = {.type = TB_JOB_READ_BLOCK, .block = TB_BLK_SETTINGS};
     run_job(&g, &s, 2000);
@@ -203,9 +234,121 @@ static void duplicate_reply_after_wake_resend(void **state)
     rig_run(&g, 500);
     tb_link_stats_t st;
     tb_poll_stats(&g.p, &st);
-    assert_int_equal(st.duplicates, 1);
+    assert_int_equal(st.late_replies, 1);
+    assert_int_equal(st.duplicates, 0);
     assert_int_equal(st.unexpected, 0);
     assert_int_equal(st.timeouts, 0);
+}
+
+/* A reply is accepted until just before its copy's reply time-out and stamped with the send time,
+ * not its arrival; at the time-out it is discarded and counted, even when it arrives before
+ * tb_poll_step has noticed the time-out. The next read of that shape waits for a sync read. */
+static void reply_just_inside_and_outside_the_timeout(void **state)
+{
+    (void)state;
+    tb_poll_cfg_t cfg;
+    tb_poll_cfg_oneshot(&cfg);
+    cfg.max_retries = 0;
+    rig_init(&g, &cfg, 16);
+    tb_job_t j = {.type = TB_JOB_READ_BLOCK, .block = TB_BLK_LIVE};
+    run_job(&g, &j, 2000); /* awake and in step: the next copy waits the full reply time-out */
+    assert_int_equal(tb_poll_job_result(&g.p)->rc, TB_OK);
+    tb_poll_job_clear(&g.p);
+    uint32_t timeout = (uint32_t)cfg.reply_timeout_ms;
+    uint8_t req[TB_FRAME_MAX], rep[512];
+    size_t rep_len;
+    uint32_t sent;
+
+    /* just inside: arrives at sent + timeout - 1 */
+    assert_int_equal(tb_poll_submit(&g.p, &j), TB_OK);
+    size_t n = send_held(&g, req, rep, sizeof rep, &rep_len, &sent, 10);
+    assert_int_equal(read_count(req, n), 56);
+    tb_poll_rx(&g.p, rep, rep_len, sent + timeout - 1u);
+    assert_true(tb_poll_job_done(&g.p));
+    assert_int_equal(tb_poll_job_result(&g.p)->rc, TB_OK);
+    assert_int_equal(g.p.snap.live.t_ms, sent); /* aged from the send, 249 ms before it arrived */
+    assert_int_equal(g.p.stats.last_rtt_ms, timeout - 1u);
+    assert_int_equal(g.p.stats.late_replies, 0);
+    tb_poll_job_clear(&g.p);
+    g.now = sent + timeout + 10u;
+
+    /* just outside: arrives at sent + timeout, tb_poll_step not called in between */
+    assert_int_equal(tb_poll_submit(&g.p, &j), TB_OK);
+    n = send_held(&g, req, rep, sizeof rep, &rep_len, &sent, 10);
+    assert_int_equal(read_count(req, n), 56);
+    uint32_t stamp = g.p.snap.live.t_ms;
+    tb_poll_rx(&g.p, rep, rep_len, sent + timeout);
+    assert_true(tb_poll_job_done(&g.p));
+    assert_int_equal(tb_poll_job_result(&g.p)->rc, TB_ERR_TIMEOUT);
+    assert_int_equal(g.p.snap.live.t_ms, stamp);
+    assert_int_equal(g.p.stats.late_replies, 1);
+    assert_int_equal(g.p.stats.timeouts, 1);
+    tb_poll_job_clear(&g.p);
+    g.now = sent + timeout + 1u;
+
+    /* the next live read is preceded by a sync read of another shape; its in-time answer puts the
+     * line back in step, and the live read follows */
+    assert_int_equal(tb_poll_submit(&g.p, &j), TB_OK);
+    n = send_held(&g, req, rep, sizeof rep, &rep_len, &sent, 3000);
+    assert_int_equal(read_count(req, n), 1);
+    tb_poll_rx(&g.p, rep, rep_len, sent + 5u);
+    assert_false(tb_poll_job_done(&g.p));
+    g.now = sent + 5u;
+    n = send_held(&g, req, rep, sizeof rep, &rep_len, &sent, 10);
+    assert_int_equal(read_count(req, n), 56);
+    tb_poll_rx(&g.p, rep, rep_len, sent + 5u);
+    assert_true(tb_poll_job_done(&g.p));
+    assert_int_equal(tb_poll_job_result(&g.p)->rc, TB_OK);
+    assert_int_equal(g.p.snap.live.t_ms, sent);
+    assert_int_equal(g.p.stats.late_replies, 1);
+}
+
+/* The reply to a timed-out live read arrives while the poller's next request is outstanding: it is
+ * not that request's answer (the old poller took it for the next live read's answer and stamped
+ * its old data with the new send time). */
+static void late_reply_during_the_next_request_is_dropped(void **state)
+{
+    (void)state;
+    tb_poll_cfg_t cfg;
+    tb_poll_cfg_defaults(&cfg);
+    cfg.max_retries = 0;
+    rig_init(&g, &cfg, 16);
+    rig_run(&g, 500); /* start-up reads done, BMS awake, live reads every 100 ms */
+    g.q_len = 0;
+    (void)tb_poll_take_updates(&g.p);
+    uint8_t req[TB_FRAME_MAX], old_rep[512], rep[512];
+    size_t old_len, rep_len;
+    uint32_t sent_old, sent;
+    size_t n = send_held(&g, req, old_rep, sizeof old_rep, &old_len, &sent_old, 200);
+    assert_int_equal(read_count(req, n), 56);
+    uint32_t stamp = g.p.snap.live.t_ms;
+    float cell_old = g.p.snap.live.cell_v[0];
+    g.f.regs[0] = (uint16_t)(g.f.regs[0] + 1000u); /* the battery moves on: +0.1 V */
+
+    /* no answer within the time-out; after the backoff the next request goes out */
+    n = send_held(&g, req, rep, sizeof rep, &rep_len, &sent, 5000);
+    assert_int_equal(g.p.stats.timeouts, 1);
+    assert_true(sent - sent_old >= (uint32_t)cfg.reply_timeout_ms);
+    /* the late live reply arrives now, 1 ms after that request was sent */
+    tb_poll_rx(&g.p, old_rep, old_len, sent + 1u);
+    assert_int_equal(g.p.snap.live.t_ms, stamp);
+    assert_float_equal(g.p.snap.live.cell_v[0], cell_old, 1e-6);
+    assert_int_equal(tb_poll_take_updates(&g.p) & (1u << TB_BLK_LIVE), 0);
+    assert_int_equal(g.p.stats.late_replies, 1);
+    /* that request was not a live read (a reply of that shape may still be on the way) */
+    assert_true(read_count(req, n) != 56u);
+    /* its own answer is taken; then the live read with the new data, stamped with its send time */
+    tb_poll_rx(&g.p, rep, rep_len, sent + 3u);
+    g.now = sent + 3u;
+    for (int i = 0; i < 10 && read_count(req, n) != 56u; i++) {
+        n = send_held(&g, req, rep, sizeof rep, &rep_len, &sent, 200);
+        tb_poll_rx(&g.p, rep, rep_len, sent + 3u);
+        g.now = sent + 3u;
+    }
+    assert_int_equal(read_count(req, n), 56);
+    assert_int_equal(g.p.snap.live.t_ms, sent);
+    assert_float_equal(g.p.snap.live.cell_v[0], cell_old + 0.1f, 1e-4);
+    assert_int_equal(g.p.stats.late_replies, 1);
 }
 
 /* Unplugged: timeouts, backoff bounds the request rate, link goes down; re-plugged: recovers. */
@@ -492,6 +635,8 @@ int main(void)
         cmocka_unit_test(cadence_follows_config),
         cmocka_unit_test(wake_up_double_send),
         cmocka_unit_test(duplicate_reply_after_wake_resend),
+        cmocka_unit_test(reply_just_inside_and_outside_the_timeout),
+        cmocka_unit_test(late_reply_during_the_next_request_is_dropped),
         cmocka_unit_test(unplugged_backoff_and_recovery),
         cmocka_unit_test(corrupted_reply_is_retried),
         cmocka_unit_test(garbage_and_split_replies),
