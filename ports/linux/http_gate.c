@@ -68,7 +68,6 @@ struct http_gate {
     bool started;
     pthread_mutex_t mu;
     gconn_t *c;                /* cfg.max_conns slots */
-    unsigned open, pending;    /* under mu */
     bool any_deadline;
     uint32_t next_deadline;
     bool listen_paused;
@@ -257,10 +256,6 @@ static void close_conn(http_gate_t *g, size_t i)
     if (c->ufd >= 0) {
         close(c->ufd);
     }
-    if (c->state == ST_PENDING) {
-        g->pending--;
-    }
-    g->open--;
     memset(c, 0, sizeof *c);
     c->cfd = c->ufd = -1;
     c->cev = c->uev = NOT_REGISTERED;
@@ -346,8 +341,6 @@ static void on_accept(http_gate_t *g)
         c->cfd = fd;
         memcpy(c->key, key, sizeof key);
         memcpy(c->peer, peer, sizeof peer);
-        g->open++;
-        g->pending++;
         pthread_mutex_unlock(&g->mu);
         c->c2u.data = hdr;
         set_deadline(g, c, linux_now_ms(), g->cfg.header_timeout_ms);
@@ -444,7 +437,6 @@ static void go_upstream(http_gate_t *g, size_t i)
     c->ufd = u;
     c->up_port = ntohs(me.sin_port);
     c->state = ST_CONNECTING;
-    g->pending--;
     pthread_mutex_unlock(&g->mu);
     set_interest(g, i, SIDE_C, 0u);
     set_deadline(g, c, linux_now_ms(), g->cfg.drain_timeout_ms);
@@ -788,18 +780,18 @@ int http_gate_port(const http_gate_t *g)
     return g ? g->port : 0;
 }
 
-bool http_gate_peer(http_gate_t *g, int upstream_port, char *out, size_t cap)
+bool http_gate_peer(http_gate_t *g, const char *seen_addr, int seen_port, char *out, size_t cap)
 {
     bool found = false;
     if (cap) {
         out[0] = '\0';
     }
-    if (!g || upstream_port <= 0) {
-        return false;
+    if (!g || !seen_addr || strcmp(seen_addr, "127.0.0.1") != 0 || seen_port <= 0) {
+        return false; /* the gate connects from 127.0.0.1 only */
     }
     pthread_mutex_lock(&g->mu);
     for (size_t i = 0; i < (size_t)g->cfg.max_conns && !found; i++) {
-        if (g->c[i].up_port == upstream_port) {
+        if (g->c[i].up_port == seen_port) {
             snprintf(out, cap, "%s", g->c[i].peer);
             found = true;
         }
@@ -831,16 +823,4 @@ size_t http_gate_backlog(http_gate_t *g, int upstream_port)
     }
     pthread_mutex_unlock(&g->mu);
     return n;
-}
-
-void http_gate_stats(http_gate_t *g, unsigned *open, unsigned *pending)
-{
-    *open = *pending = 0;
-    if (!g) {
-        return;
-    }
-    pthread_mutex_lock(&g->mu);
-    *open = g->open;
-    *pending = g->pending;
-    pthread_mutex_unlock(&g->mu);
 }

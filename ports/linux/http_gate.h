@@ -57,14 +57,13 @@ int http_gate_run(http_gate_t *g, int upstream_port);
 void http_gate_stop(http_gate_t *g);
 /* The port the gate listens on (the one chosen when gateway.http asked for port 0). */
 int http_gate_port(const http_gate_t *g);
-/* The client address of the connection civetweb sees from 127.0.0.1:upstream_port, into out
- * (at least 46 bytes). false (out = "") when no connection of the gate has that port. */
-bool http_gate_peer(http_gate_t *g, int upstream_port, char *out, size_t cap);
+/* The client address of the connection civetweb sees from seen_addr:seen_port (its
+ * remote_addr/remote_port), into out (at least 46 bytes). false (out = "") unless seen_addr is
+ * 127.0.0.1 and one of the gate's connections to civetweb has that port. */
+bool http_gate_peer(http_gate_t *g, const char *seen_addr, int seen_port, char *out, size_t cap);
 /* Bytes of civetweb's connection from 127.0.0.1:upstream_port that have not reached the client
  * yet: in the gate's socket from civetweb, its buffer and the client socket's send queue (with
  * the send queue of civetweb's own socket, what a client has not taken). 0 for an unknown port. */
 size_t http_gate_backlog(http_gate_t *g, int upstream_port);
-/* Open connections, and those among them still waiting for their request header. */
-void http_gate_stats(http_gate_t *g, unsigned *open, unsigned *pending);
 
 #endif

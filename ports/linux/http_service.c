@@ -241,7 +241,7 @@ static int on_request(struct mg_connection *conn, void *cb)
     req.accept_encoding = mg_get_header(conn, "Accept-Encoding");
     req.if_none_match = mg_get_header(conn, "If-None-Match");
     char peer[48];
-    if (!http_gate_peer(s->gate, ri->remote_port, peer, sizeof peer)) {
+    if (!http_gate_peer(s->gate, ri->remote_addr, ri->remote_port, peer, sizeof peer)) {
         /* straight to civetweb's internal port, around the gate and its limits */
         api_resp_t resp;
         api_error(&s->api, &resp, 403, API_REJ_CROSS_ORIGIN, "forbidden", NULL,

@@ -476,7 +476,7 @@ static int ws_connect(const struct mg_connection *conn, void *cb)
     req.origin = mg_get_header(conn, "Origin");
     req.cookie = mg_get_header(conn, "Cookie");
     char peer[48];
-    if (!ri || !http_gate_peer(ws->gate, ri->remote_port, peer, sizeof peer)) {
+    if (!ri || !http_gate_peer(ws->gate, ri->remote_addr, ri->remote_port, peer, sizeof peer)) {
         atomic_fetch_add(&ws->api->n.rejected[API_REJ_CROSS_ORIGIN], 1u);
         LOGW("web", "WebSocket handshake that did not come through gateway.http refused");
         return 1;
@@ -537,7 +537,7 @@ static void ws_ready(struct mg_connection *conn, void *cb)
     const struct mg_request_info *ri = mg_get_request_info(conn);
     c->fd = find_socket(ri);
     if (ri) {
-        (void)http_gate_peer(ws->gate, ri->remote_port, c->peer, sizeof c->peer);
+        (void)http_gate_peer(ws->gate, ri->remote_addr, ri->remote_port, c->peer, sizeof c->peer);
         c->up_port = ri->remote_port;
     }
     if (c->fd >= 0) {
