@@ -31,7 +31,8 @@ const char *api_reject_name(api_reject_t r)
 {
     static const char *const k[API_REJ_COUNT] = {"bad_json", "bad_value", "too_large", "unauthenticated",
                                                  "cross_origin", "not_found", "method", "busy",
-                                                 "rate_limited", "unavailable", "bms_timeout"};
+                                                 "rate_limited", "unavailable", "bms_timeout",
+                                                 "conn_per_addr", "conn_total", "header_timeout"};
     return (unsigned)r < API_REJ_COUNT ? k[r] : "unknown";
 }
 

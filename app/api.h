@@ -128,6 +128,9 @@ typedef enum {
     API_REJ_RATE_LIMITED,      /* 429 */
     API_REJ_UNAVAILABLE,       /* 503 (no data yet, BMS settings not read) */
     API_REJ_TIMEOUT,           /* 504 / 502 (BMS did not answer, refused the write) */
+    API_REJ_CONN_PER_ADDR,     /* connection refused: web.max_conns_per_addr reached (503) */
+    API_REJ_CONN_TOTAL,        /* connection refused: web.max_connections reached (503) */
+    API_REJ_HEADER_TIMEOUT,    /* connection closed: no complete header within web.header_timeout_ms (408) */
     API_REJ_COUNT
 } api_reject_t;
 

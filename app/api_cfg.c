@@ -30,6 +30,14 @@ static const cfg_param_t k_web_params[] = {
                 "Threads answering HTTP requests (in addition to one per WebSocket client)."),
     CFG_ROW_INT(S, request_timeout_ms, "web.request_timeout_ms", "ms", 1000, 60000, 10000, CFG_F_RESTART | CFG_F_ADVANCED,
                 "Time allowed to receive a request or to send to a client before the connection is dropped."),
+    CFG_ROW_INT(S, max_connections, "web.max_connections", "", 8, 4096, 128, CFG_F_RESTART | CFG_F_ADVANCED,
+                "Open connections (HTTP and WebSocket, from all addresses) at once; more are refused with 503."),
+    CFG_ROW_INT(S, max_conns_per_addr, "web.max_conns_per_addr", "", 1, 4096, 16, CFG_F_RESTART | CFG_F_ADVANCED,
+                "Open connections from one client address (IPv6: one /64) at once; more are refused with 503, "
+                "so that one client cannot take the web service from the others."),
+    CFG_ROW_INT(S, header_timeout_ms, "web.header_timeout_ms", "ms", 500, 60000, 5000, CFG_F_RESTART | CFG_F_ADVANCED,
+                "A new connection must send its complete request header within this time, or it is closed "
+                "(408) before it reaches the web server."),
 };
 
 const cfg_section_t api_web_cfg_section = {"web", k_web_params, sizeof k_web_params / sizeof k_web_params[0],

@@ -23,6 +23,9 @@ typedef struct {
     int32_t ws_max_clients;       /* web.ws_max_clients      1..256, default 16 (restart) */
     int32_t http_threads;         /* web.http_threads        2..64, default 6 (restart) */
     int32_t request_timeout_ms;   /* web.request_timeout_ms  1000..60000, default 10000 (restart) */
+    int32_t max_connections;      /* web.max_connections     8..4096, default 128 (restart) */
+    int32_t max_conns_per_addr;   /* web.max_conns_per_addr  1..4096, default 16 (restart) */
+    int32_t header_timeout_ms;    /* web.header_timeout_ms   500..60000, default 5000 (restart) */
 } api_web_cfg_t;
 
 extern const cfg_section_t api_web_cfg_section;

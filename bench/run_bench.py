@@ -13,7 +13,9 @@ Figures (targets from issue 10; nothing here passes or fails, it reports):
   * GET /api/status against GET /bench/static-N.txt, a static file of the closest size served by
     the same daemon (tinybms-gateway-bench: the daemon with extra embedded files), with wrk;
   * WebSocket fan-out: bench/bench_ws holds 100 clients on the demo daemon and measures the delay
-    from each view's publication (its time_ms) to the status message's receipt.
+    from each view's publication (its time_ms) to the status message's receipt;
+  * connection flood: 200 idle and 200 slowloris connections from 127.0.0.1 held open (opened again
+    whenever the daemon closes one), GET /api/status from 127.0.0.2 meanwhile, and the daemon's RSS.
 Runs on loopback and ptys only; every child is stopped by PID."""
 import json
 import os
@@ -248,6 +250,129 @@ def ws_rows():
         d.stop()
 
 
+class Flood:
+    """n idle and n slowloris connections from 127.0.0.1 (a header line every 2 s), each opened again
+    as soon as the daemon closes it: an attacker that keeps them held."""
+
+    def __init__(self, port, n):
+        import threading
+        self.port, self.n = port, n
+        self.reopened = 0
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def new(self, slow):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(2)
+        try:
+            s.connect(("127.0.0.1", self.port))
+            if slow:
+                s.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n")
+            s.setblocking(False)
+        except OSError:
+            s.close()
+            return None
+        return s
+
+    def run(self):
+        import select
+        conns = [(self.new(False), False) for _ in range(self.n)] + [(self.new(True), True) for _ in range(self.n)]
+        last_drip = time.monotonic()
+        while not self.stop.is_set():
+            live = [s for s, _ in conns if s is not None]
+            readable = select.select(live, [], [], 0.2)[0] if live else []
+            drip = time.monotonic() - last_drip >= 2.0
+            if drip:
+                last_drip = time.monotonic()
+            for i, (s, slow) in enumerate(conns):
+                closed = s is None
+                if s is not None and s in readable:
+                    try:
+                        closed = s.recv(4096) == b""
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        closed = True
+                if s is not None and not closed and slow and drip:
+                    try:
+                        s.send(b"X-Slow: a\r\n")
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        closed = True
+                if closed:
+                    if s is not None:
+                        s.close()
+                        self.reopened += 1
+                    conns[i] = (self.new(slow), slow)
+        for s, _ in conns:
+            if s is not None:
+                s.close()
+
+    def close(self):
+        self.stop.set()
+        self.t.join(10)
+
+
+def status_from(port, src):
+    """Seconds for GET /api/status from src (connection included), or None."""
+    t0 = time.monotonic()
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(src, 0))
+        s.sendall(f"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+    except OSError:
+        return None
+    return time.monotonic() - t0 if data.startswith(b"HTTP/1.1 200") else None
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return {k: int(v.split()[0]) for k, v in (l.split(":", 1) for l in f) if k in ("VmRSS", "VmHWM")}
+
+
+def flood_row():
+    """200 idle + 200 slowloris connections from 127.0.0.1 against the demo daemon (shipped web
+    limits): GET /api/status from 127.0.0.2 before and during, and the daemon's RSS."""
+    d = Demo(GW)
+    try:
+        d.wait_ready()
+        for _ in range(20):
+            status_from(d.port, "127.0.0.2")
+        quiet = sorted(t for t in (status_from(d.port, "127.0.0.2") for _ in range(20)) if t is not None)
+        rss0 = rss_kb(d.proc.pid)["VmRSS"]
+        f = Flood(d.port, 200)
+        secs = 4 if QUICK else 15
+        times, failed, rss_max = [], 0, rss0
+        end = time.monotonic() + secs
+        time.sleep(1.0)
+        while time.monotonic() < end:
+            t = status_from(d.port, "127.0.0.2")
+            if t is None:
+                failed += 1
+            else:
+                times.append(t)
+            rss_max = max(rss_max, rss_kb(d.proc.pid)["VmRSS"])
+            time.sleep(0.1)
+        f.close()
+        hwm = rss_kb(d.proc.pid)["VmHWM"]
+        times.sort()
+        return {"quiet_p50_ms": 1000 * quiet[len(quiet) // 2] if quiet else None,
+                "p50_ms": 1000 * times[len(times) // 2] if times else None,
+                "max_ms": 1000 * times[-1] if times else None, "n": len(times), "failed": failed,
+                "seconds": secs, "reopened": f.reopened, "rss0_kb": rss0, "rss_max_kb": rss_max, "hwm_kb": hwm}
+    finally:
+        d.stop()
+
+
 # ---- run -----------------------------------------------------------------------------------------
 
 def main():
@@ -271,6 +396,8 @@ def main():
     print("  http:", json.dumps(http_detail), flush=True)
     ws = ws_rows()
     print("  websocket:", json.dumps(ws), flush=True)
+    flood = flood_row()
+    print("  flood:", json.dumps(flood), flush=True)
 
     def verdict(ok):
         return "met" if ok else "**missed**"
@@ -333,6 +460,17 @@ def main():
                      "p99 ≤ 20 ms", verdict(ok)))
         rows.append(("… one client alone", f"p50 {one['p50_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms "
                      f"({one['messages']} messages)", "", ""))
+
+    fl = flood
+    ok = fl["failed"] == 0 and fl["max_ms"] is not None and fl["max_ms"] < 1000
+    rows.append(("GET /api/status from 127.0.0.2 while 200 idle + 200 slowloris connections from 127.0.0.1 are held "
+                 f"(opened again whenever closed; shipped web limits; {fl['seconds']} s)",
+                 f"p50 {fl['p50_ms']:.1f} ms, max {fl['max_ms']:.1f} ms, {fl['failed']} failed (n={fl['n']}; "
+                 f"{fl['reopened']:,} attacker connections closed by the daemon; "
+                 f"{fl['quiet_p50_ms']:.1f} ms without the attack)" if fl["p50_ms"] is not None
+                 else f"no answer ({fl['failed']} failed)", "< 1 s", verdict(ok)))
+    rows.append(("… daemon RSS during that attack", f"VmRSS {fl['rss0_kb'] / 1024:.1f} MB before, at most "
+                 f"{fl['rss_max_kb'] / 1024:.1f} MB during; VmHWM {fl['hwm_kb'] / 1024:.1f} MB", "bounded", ""))
 
     table = ["| measurement | result | target | |", "|---|---|---|---|"]
     table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]

@@ -1,7 +1,10 @@
 /* http_service: civetweb adapted to app/api.h (REST, /metrics, the embedded UI) and
- * ports/linux/http_ws.h (/ws). civetweb's worker threads (web.http_threads plus one per
- * WebSocket client) each turn a request into an api_req_t, call api_handle() and write the
- * response with a single send where it fits (no Nagle stall, no partial header/body pairs).
+ * ports/linux/http_ws.h (/ws). Clients connect to the gate (ports/linux/http_gate.h), which
+ * listens on gateway.http, limits connections per address and in all, and hands a connection to
+ * civetweb (listening on 127.0.0.1:<ephemeral>) only once its request header is complete.
+ * civetweb's worker threads (web.http_threads plus one per WebSocket client) each turn a request
+ * into an api_req_t (the peer address from the gate), call api_handle() and write the response
+ * with a single send where it fits (no Nagle stall, no partial header/body pairs).
  * No document_root is configured: nothing is ever served from the file system. */
 #include "ports/linux/http_service.h"
 
@@ -18,6 +21,7 @@
 #include "app/log.h"
 #include "ports/linux/clock.h"
 #include "ports/linux/http_auth.h"
+#include "ports/linux/http_gate.h"
 #include "ports/linux/http_ws.h"
 
 /* The UI, generated from web/ at build time (web/embed.cmake). */
@@ -64,6 +68,7 @@ struct http_service {
     auth_t auth;
     api_t api;
     http_ws_t *ws;
+    http_gate_t *gate;
     char listen[64];
     char config_path[512];
 };
@@ -235,7 +240,18 @@ static int on_request(struct mg_connection *conn, void *cb)
     req.cookie = mg_get_header(conn, "Cookie");
     req.accept_encoding = mg_get_header(conn, "Accept-Encoding");
     req.if_none_match = mg_get_header(conn, "If-None-Match");
-    req.peer = ri->remote_addr;
+    char peer[48];
+    if (!http_gate_peer(s->gate, ri->remote_addr, ri->remote_port, peer, sizeof peer)) {
+        /* straight to civetweb's internal port, around the gate and its limits */
+        api_resp_t resp;
+        api_error(&s->api, &resp, 403, API_REJ_CROSS_ORIGIN, "forbidden", NULL,
+                  "connect to the gateway's web address (gateway.http)");
+        mg_disable_connection_keep_alive(conn);
+        send_response(conn, &resp, false, true, NULL);
+        api_resp_free(&resp);
+        return 403;
+    }
+    req.peer = peer;
     thread_bufs_t *tb = thread_bufs();
     if (tb) {
         req.scratch = tb->scratch;
@@ -269,12 +285,6 @@ static int on_log(const struct mg_connection *conn, const char *message)
 }
 
 /* ---- life cycle ----------------------------------------------------------------------------------------------- */
-
-/* "ADDR:PORT" -> civetweb listening_ports ("ADDR:PORT", "[v6]:PORT" -> "[v6]:PORT" with IPv6). */
-static void listen_spec(const char *in, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", in);
-}
 
 static void print_setup_code(http_service_t *s)
 {
@@ -320,9 +330,19 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     }
     (void)auth_init(&s->auth, &ap, &cfg->web, linux_now_ms());
 
+    /* gateway.http first: a wrong or busy address is reported as such */
+    http_gate_cfg_t gc = {cfg->gateway.http_listen, (int)cfg->web.max_connections, (int)cfg->web.max_conns_per_addr,
+                          (int)cfg->web.header_timeout_ms, (int)cfg->web.request_timeout_ms, &s->api.n};
+    s->gate = http_gate_open(&gc);
+    if (!s->gate) {
+        http_auth_port_destroy(&s->auth_port);
+        free(s);
+        return NULL;
+    }
     (void)mg_init_library(MG_FEATURES_DEFAULT);
     if (!mg_check_feature(MG_FEATURES_WEBSOCKET)) {
         LOGE("web", "civetweb %s lacks WebSocket support: web service not started", mg_version());
+        http_gate_stop(s->gate);
         http_auth_port_destroy(&s->auth_port);
         free(s);
         return NULL;
@@ -337,12 +357,12 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
                        webui_assets, webui_asset_count};
     api_init(&s->api, &port, &info, &s->auth, &cfg->web);
 
-    char ports[80], threads[16], timeout[16], wst[16];
-    listen_spec(cfg->gateway.http_listen, ports, sizeof ports);
+    /* civetweb only ever sees connections from the gate */
+    char threads[16], timeout[16], wst[16];
     snprintf(threads, sizeof threads, "%d", (int)(cfg->web.http_threads + cfg->web.ws_max_clients));
     snprintf(timeout, sizeof timeout, "%d", (int)cfg->web.request_timeout_ms);
     snprintf(wst, sizeof wst, "%d", (int)cfg->web.request_timeout_ms);
-    const char *opts[] = {"listening_ports", ports,
+    const char *opts[] = {"listening_ports", "127.0.0.1:0",
                           "num_threads", threads,
                           "request_timeout_ms", timeout,
                           "websocket_timeout_ms", wst,
@@ -357,8 +377,8 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     cbs.log_message = on_log;
     s->ctx = mg_start(&cbs, s, opts);
     if (!s->ctx) {
-        LOGE("web", "cannot serve HTTP on %s (address in use or not available; see gateway.http)",
-             cfg->gateway.http_listen);
+        LOGE("web", "cannot start civetweb on 127.0.0.1 (see the messages before)");
+        http_gate_stop(s->gate);
         mg_exit_library();
         http_auth_port_destroy(&s->auth_port);
         free(s);
@@ -366,9 +386,10 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     }
     mg_set_request_handler(s->ctx, "/", on_request, s);
     s->ws = http_ws_start(s->ctx, svc->views, &s->api, cfg->web.ws_max_clients, cfg->web.request_timeout_ms,
-                          TB_VERSION);
+                          TB_VERSION, s->gate);
     if (!s->ws) {
         mg_stop(s->ctx);
+        http_gate_stop(s->gate);
         mg_exit_library();
         http_auth_port_destroy(&s->auth_port);
         free(s);
@@ -376,14 +397,27 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     }
     struct mg_server_port sp[4];
     int np = mg_get_server_ports(s->ctx, 4, sp);
+    if (np < 1 || http_gate_run(s->gate, sp[0].port) != 0) {
+        http_ws_shutdown(s->ws);
+        mg_stop(s->ctx);
+        http_ws_free(s->ws);
+        http_gate_stop(s->gate);
+        mg_exit_library();
+        http_auth_port_destroy(&s->auth_port);
+        free(s);
+        return NULL;
+    }
     const char *host = cfg->gateway.http_listen;
     char url[96];
     snprintf(url, sizeof url, "http://%s/", host);
-    if (strncmp(host, "0.0.0.0:", 8) == 0 && np > 0) {
-        snprintf(url, sizeof url, "http://<this host's address>:%d/", sp[0].port);
+    if (strncmp(host, "0.0.0.0:", 8) == 0 || strchr(host, ':') == NULL) {
+        snprintf(url, sizeof url, "http://<this host's address>:%d/", http_gate_port(s->gate));
     }
-    LOGI("web", "web UI and API on %s (%s, %d threads, read-only view %s)", url, server_name,
-         (int)(cfg->web.http_threads + cfg->web.ws_max_clients), cfg->web.read_only_open ? "open" : "behind the login");
+    LOGI("web", "web UI and API on %s (%s, %d threads; at most %d connections, %d per address, header within %d ms; "
+                "read-only view %s)",
+         url, server_name, (int)(cfg->web.http_threads + cfg->web.ws_max_clients), (int)cfg->web.max_connections,
+         (int)cfg->web.max_conns_per_addr, (int)cfg->web.header_timeout_ms,
+         cfg->web.read_only_open ? "open" : "behind the login");
     if (svc->demo) {
         fprintf(stderr, "\n    Demo running: open %s in a browser.\n", url);
     }
@@ -400,6 +434,8 @@ void http_service_stop(http_service_t *s)
         http_ws_shutdown(s->ws);
         mg_stop(s->ctx);
         http_ws_free(s->ws);
+        /* after mg_stop: civetweb's workers ask the gate for peer addresses */
+        http_gate_stop(s->gate);
         mg_exit_library();
         http_auth_port_destroy(&s->auth_port);
     }

@@ -56,6 +56,8 @@ typedef struct ws_client {
     struct ws_client *next;
     /* writer thread only */
     int fd;                    /* the connection's socket (found by address), -1 if unknown */
+    char peer[48];             /* the client's address (from the gate) */
+    int up_port;               /* the port civetweb sees it from (the gate's side) */
     bool congested;
     uint32_t congested_since;
     atomic_bool dead;
@@ -72,6 +74,7 @@ struct http_ws {
     pthread_cond_t cond;
     view_store_t *views;
     api_t *api;
+    http_gate_t *gate;
     char version[32];
     int max_clients;
     /* hub lock */
@@ -279,14 +282,15 @@ static int find_socket(const struct mg_request_info *ri)
     return found;
 }
 
-/* Bytes written to the socket that the client has not acknowledged yet. */
-static int backlog(int fd)
+/* Bytes written that the client has not taken yet: in civetweb's socket to the gate, and on the
+ * gate's way to the client (http_gate_backlog). */
+static size_t backlog(const ws_client_t *c)
 {
     int n = 0;
-    if (fd < 0 || ioctl(fd, SIOCOUTQ, &n) != 0) {
-        return 0;
+    if (c->fd < 0 || ioctl(c->fd, SIOCOUTQ, &n) != 0 || n < 0) {
+        n = 0;
     }
-    return n;
+    return (size_t)n + http_gate_backlog(c->ws->gate, c->up_port);
 }
 
 static void drop(ws_client_t *c, const char *why)
@@ -295,8 +299,7 @@ static void drop(ws_client_t *c, const char *why)
         return;
     }
     atomic_fetch_add(&c->ws->dropped, 1u);
-    const struct mg_request_info *ri = mg_get_request_info(c->conn);
-    LOGI("web", "WebSocket client %s dropped: %s", ri ? ri->remote_addr : "?", why);
+    LOGI("web", "WebSocket client %s dropped: %s", c->peer[0] ? c->peer : "?", why);
     if (c->fd >= 0) {
         /* civetweb's reader sees the end of the stream and runs the close callback; the descriptor
          * itself stays civetweb's to close */
@@ -378,7 +381,7 @@ static void *writer_main(void *p)
         ws_msg_t *take[3] = {NULL, NULL, NULL};
         /* latest value: while the client has not taken what it was sent, send nothing new */
         uint32_t tnow = linux_now_ms();
-        if (backlog(c->fd) > WS_BACKLOG_MAX) {
+        if (backlog(c) > WS_BACKLOG_MAX) {
             if (!c->congested) {
                 c->congested = true;
                 c->congested_since = tnow;
@@ -473,7 +476,13 @@ static int ws_connect(const struct mg_connection *conn, void *cb)
     req.host = mg_get_header(conn, "Host");
     req.origin = mg_get_header(conn, "Origin");
     req.cookie = mg_get_header(conn, "Cookie");
-    req.peer = ri ? ri->remote_addr : "";
+    char peer[48];
+    if (!ri || !http_gate_peer(ws->gate, ri->remote_addr, ri->remote_port, peer, sizeof peer)) {
+        atomic_fetch_add(&ws->api->n.rejected[API_REJ_CROSS_ORIGIN], 1u);
+        LOGW("web", "WebSocket handshake that did not come through gateway.http refused");
+        return 1;
+    }
+    req.peer = peer;
     /* Browsers send Origin on every WebSocket handshake: a page of another site may not read the
      * live data through the visitor's browser (cross-site WebSocket hijacking). */
     if (!auth_same_origin(req.host, req.origin, NULL, mg_get_header(conn, "Sec-Fetch-Site"))) {
@@ -526,7 +535,12 @@ static void ws_ready(struct mg_connection *conn, void *cb)
     c->ws = ws;
     c->conn = conn;
     atomic_init(&c->dead, false);
-    c->fd = find_socket(mg_get_request_info(conn));
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    c->fd = find_socket(ri);
+    if (ri) {
+        (void)http_gate_peer(ws->gate, ri->remote_addr, ri->remote_port, c->peer, sizeof c->peer);
+        c->up_port = ri->remote_port;
+    }
     if (c->fd >= 0) {
         int sz = WS_SNDBUF;
         (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
@@ -617,7 +631,7 @@ static void ws_close(const struct mg_connection *conn, void *cb)
 /* ---- life cycle --------------------------------------------------------------------------------------------- */
 
 http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api, int max_clients, int timeout_ms,
-                         const char *version)
+                         const char *version, http_gate_t *gate)
 {
     http_ws_t *ws = calloc(1, sizeof *ws);
     if (!ws) {
@@ -627,6 +641,7 @@ http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api
     linux_cond_init_monotonic(&ws->cond);
     ws->views = views;
     ws->api = api;
+    ws->gate = gate;
     ws->max_clients = max_clients;
     ws->timeout_ms = timeout_ms;
     snprintf(ws->version, sizeof ws->version, "%s", version ? version : "");

@@ -22,14 +22,16 @@
 #include <stdint.h>
 
 #include "app/api.h"
+#include "ports/linux/http_gate.h"
 #include "ports/linux/view_store.h"
 
 struct mg_context;
 typedef struct http_ws http_ws_t;
 
-/* Starts the hub thread; registers the /ws handler on ctx. NULL on failure (logged). */
+/* Starts the hub thread; registers the /ws handler on ctx. gate gives the clients' addresses
+ * (civetweb sees the gate's). NULL on failure (logged). */
 http_ws_t *http_ws_start(struct mg_context *ctx, view_store_t *views, api_t *api, int max_clients, int timeout_ms,
-                         const char *version);
+                         const char *version, http_gate_t *gate);
 /* Stop the hub and every writer (before mg_stop) ... */
 void http_ws_shutdown(http_ws_t *ws);
 /* ... and free it (after mg_stop: no callback can run any more). */

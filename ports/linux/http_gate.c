@@ -1,0 +1,826 @@
+#define _GNU_SOURCE /* accept4 */
+#include "ports/linux/http_gate.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "app/log.h"
+#include "ports/linux/clock.h"
+
+#define BUF_SIZE 16384u      /* a request header must fit (civetweb's max_request_size); relay buffers */
+#define MAX_EVENTS 64
+#define ACCEPT_BATCH 64      /* accepts per wake-up, so that relays and deadlines keep their turn */
+#define TICK_MS 1000
+#define LOG_EVERY_MS 10000u
+#define EMFILE_PAUSE_MS 200u
+#define WS_CLIENT_SNDBUF (32 * 1024)   /* as http_ws.c's WS_SNDBUF (Linux doubles both) */
+#define WS_UPSTREAM_RCVBUF (8 * 1024)
+
+enum { ST_FREE, ST_PENDING, ST_CONNECTING, ST_RELAY };
+enum { SIDE_C = 0, SIDE_U = 1 };
+#define ID_LISTEN UINT64_MAX
+#define ID_WAKE (UINT64_MAX - 1u)
+#define NOT_REGISTERED UINT32_MAX
+
+typedef struct {
+    char *data;
+    size_t off, len; /* bytes [off, len) wait to be written */
+} buf_t;
+
+typedef struct {
+    int cfd, ufd;              /* client socket; civetweb socket (-1 before CONNECTING) */
+    uint8_t state;
+    bool c_eof;                /* the client sent its FIN */
+    bool u_eof;                /* civetweb closed */
+    bool u_shut;               /* the client's FIN was passed on to civetweb */
+    bool has_deadline;
+    uint32_t deadline;         /* linux_now_ms() */
+    uint32_t cev, uev;         /* epoll interest registered, NOT_REGISTERED when not in the set */
+    size_t scanned;            /* header bytes already searched for the blank line */
+    buf_t c2u, u2c;
+    /* under the gate lock (read by civetweb's workers) */
+    unsigned char key[16];     /* address group: IPv4 as v4-mapped, IPv6 its /64 */
+    char peer[INET6_ADDRSTRLEN];
+    int up_port;               /* local port of ufd = civetweb's remote_port; 0 = none */
+    size_t u2c_wait;           /* bytes from civetweb in u2c, not yet sent to the client */
+} gconn_t;
+
+struct http_gate {
+    http_gate_cfg_t cfg;
+    int upstream_port;
+    int lfd, ep, wake;
+    int port;
+    pthread_t thr;
+    bool started;
+    pthread_mutex_t mu;
+    gconn_t *c;                /* cfg.max_conns slots */
+    bool any_deadline;
+    uint32_t next_deadline;
+    bool listen_paused;
+    uint32_t listen_resume;
+    /* refusals since the last log line */
+    uint32_t log_at;
+    unsigned log_n;
+    char log_peer[INET6_ADDRSTRLEN];
+    const char *log_why;
+};
+
+static bool due(uint32_t now, uint32_t t)
+{
+    return (int32_t)(now - t) >= 0;
+}
+
+/* ---- listening ------------------------------------------------------------------------------------------ */
+
+/* "ADDR:PORT", "[V6]:PORT" or "PORT" -> a socket address. -1 when it is none of these. */
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[INET6_ADDRSTRLEN] = "0.0.0.0";
+    const char *port_s = spec;
+    if (spec[0] == '[') {
+        const char *e = strchr(spec, ']');
+        if (!e || e[1] != ':' || (size_t)(e - spec - 1) >= sizeof host) {
+            return -1;
+        }
+        memcpy(host, spec + 1, (size_t)(e - spec - 1));
+        host[e - spec - 1] = '\0';
+        port_s = e + 2;
+    } else {
+        const char *c = strrchr(spec, ':');
+        if (c) {
+            if (strchr(spec, ':') != c || (size_t)(c - spec) >= sizeof host) {
+                return -1; /* an IPv6 address needs brackets */
+            }
+            memcpy(host, spec, (size_t)(c - spec));
+            host[c - spec] = '\0';
+            port_s = c + 1;
+        }
+    }
+    char *end = NULL;
+    errno = 0;
+    long port = strtol(port_s, &end, 10);
+    if (!*port_s || !end || *end || errno || port < 0 || port > 65535) {
+        return -1;
+    }
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof *a4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *a6;
+        return 0;
+    }
+    return -1;
+}
+
+/* The client's address as text and its group key (IPv4 alone, IPv6 by /64). */
+static void peer_of(const struct sockaddr_storage *ss, char *peer, size_t cap, unsigned char key[16])
+{
+    memset(key, 0, 16);
+    snprintf(peer, cap, "?");
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &a->sin_addr, 4);
+        inet_ntop(AF_INET, &a->sin_addr, peer, (socklen_t)cap);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+            memcpy(key, &a->sin6_addr, 16);
+            inet_ntop(AF_INET, a->sin6_addr.s6_addr + 12, peer, (socklen_t)cap);
+        } else {
+            memcpy(key, &a->sin6_addr, 8);
+            inet_ntop(AF_INET6, &a->sin6_addr, peer, (socklen_t)cap);
+        }
+    }
+}
+
+/* ---- small helpers ------------------------------------------------------------------------------------- */
+
+static void set_interest(http_gate_t *g, size_t i, int side, uint32_t want)
+{
+    gconn_t *c = &g->c[i];
+    int fd = side == SIDE_C ? c->cfd : c->ufd;
+    uint32_t *have = side == SIDE_C ? &c->cev : &c->uev;
+    if (fd < 0 || *have == want) {
+        return;
+    }
+    /* A socket without interest leaves the set: epoll reports EPOLLHUP whatever the mask, and a
+     * closed peer would wake the loop again and again while its buffer cannot take more. */
+    if (want == 0u) {
+        (void)epoll_ctl(g->ep, EPOLL_CTL_DEL, fd, NULL);
+        *have = NOT_REGISTERED;
+        return;
+    }
+    struct epoll_event ev = {.events = want, .data.u64 = (uint64_t)i * 2u + (uint64_t)side};
+    if (epoll_ctl(g->ep, *have == NOT_REGISTERED ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) == 0) {
+        *have = want;
+    }
+}
+
+static void set_deadline(http_gate_t *g, gconn_t *c, uint32_t now, int ms)
+{
+    c->has_deadline = true;
+    c->deadline = now + (uint32_t)ms;
+    if (!g->any_deadline || (int32_t)(c->deadline - g->next_deadline) < 0) {
+        g->any_deadline = true;
+        g->next_deadline = c->deadline;
+    }
+}
+
+static void count(http_gate_t *g, api_reject_t why)
+{
+    if (g->cfg.counters) {
+        atomic_fetch_add(&g->cfg.counters->rejected[why], 1u);
+    }
+}
+
+/* A refusal for the log: one line per LOG_EVERY_MS at most, with how many there were. */
+static void note_refusal(http_gate_t *g, const char *peer, const char *why)
+{
+    uint32_t now = linux_now_ms();
+    g->log_n++;
+    snprintf(g->log_peer, sizeof g->log_peer, "%s", peer);
+    g->log_why = why;
+    if (g->log_at == 0u || (uint32_t)(now - g->log_at) >= LOG_EVERY_MS) {
+        LOGW("web", "%u connection(s) refused or closed in the last %u s, the latest from %s: %s", g->log_n,
+             LOG_EVERY_MS / 1000u, g->log_peer, g->log_why);
+        g->log_at = now ? now : 1u;
+        g->log_n = 0;
+    }
+}
+
+/* A short JSON error in the API's format, then the end of the connection. Sent without waiting:
+ * a client that does not take it gets nothing. */
+static void reply(int fd, int status, const char *text, const char *code, const char *reason)
+{
+    char body[256], msg[640];
+    int bl = snprintf(body, sizeof body, "{\"error\":\"%s\",\"reason\":\"%s\"}", code, reason);
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n%s",
+                     status, text, bl, status == 503 ? "Retry-After: 5\r\n" : "", body);
+    if (bl > 0 && n > 0 && (size_t)n < sizeof msg) {
+        (void)send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+}
+
+/* Before a refusal: what the client already sent is read, so that the close is a FIN after the
+ * reply rather than a reset that could discard it. */
+static void drain(int fd)
+{
+    char sink[2048];
+    for (int k = 0; k < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; k++) {
+    }
+}
+
+static void refuse_fd(int fd, int status, const char *text, const char *code, const char *reason)
+{
+    drain(fd);
+    reply(fd, status, text, code, reason);
+    close(fd);
+}
+
+static void close_conn(http_gate_t *g, size_t i)
+{
+    gconn_t *c = &g->c[i];
+    set_interest(g, i, SIDE_C, 0u);
+    set_interest(g, i, SIDE_U, 0u);
+    free(c->c2u.data);
+    free(c->u2c.data);
+    pthread_mutex_lock(&g->mu); /* http_gate_backlog() looks at the descriptors under the lock */
+    if (c->cfd >= 0) {
+        close(c->cfd);
+    }
+    if (c->ufd >= 0) {
+        close(c->ufd);
+    }
+    memset(c, 0, sizeof *c);
+    c->cfd = c->ufd = -1;
+    c->cev = c->uev = NOT_REGISTERED;
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Refuse an open connection of the gate with a reply, count it, free it. */
+static void refuse_conn(http_gate_t *g, size_t i, api_reject_t why, int status, const char *text, const char *code,
+                        const char *reason)
+{
+    gconn_t *c = &g->c[i];
+    if ((int)why >= 0) {
+        count(g, why);
+    }
+    note_refusal(g, c->peer, reason);
+    drain(c->cfd);
+    reply(c->cfd, status, text, code, reason);
+    close_conn(g, i);
+}
+
+/* ---- connections ----------------------------------------------------------------------------------------- */
+
+static void on_accept(http_gate_t *g)
+{
+    for (int k = 0; k < ACCEPT_BATCH; k++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(g->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* out of descriptors: stop accepting for a moment instead of spinning on the listener */
+                LOGW("web", "cannot accept connections: %s (raise the descriptor limit or lower web.max_connections)",
+                     strerror(errno));
+                struct epoll_event ev = {.events = 0, .data.u64 = ID_LISTEN};
+                (void)epoll_ctl(g->ep, EPOLL_CTL_MOD, g->lfd, &ev);
+                g->listen_paused = true;
+                g->listen_resume = linux_now_ms() + EMFILE_PAUSE_MS;
+            }
+            return;
+        }
+        char peer[INET6_ADDRSTRLEN];
+        unsigned char key[16];
+        peer_of(&ss, peer, sizeof peer, key);
+        int same = 0;
+        size_t free_slot = (size_t)-1;
+        for (size_t i = 0; i < (size_t)g->cfg.max_conns; i++) {
+            if (g->c[i].state == ST_FREE) {
+                if (free_slot == (size_t)-1) {
+                    free_slot = i;
+                }
+            } else if (memcmp(g->c[i].key, key, sizeof key) == 0) {
+                same++;
+            }
+        }
+        if (free_slot == (size_t)-1) {
+            count(g, API_REJ_CONN_TOTAL);
+            note_refusal(g, peer, "web.max_connections reached");
+            refuse_fd(fd, 503, "Service Unavailable", "busy",
+                      "too many connections to the gateway (web.max_connections); try again later");
+            continue;
+        }
+        if (same >= g->cfg.max_per_addr) {
+            count(g, API_REJ_CONN_PER_ADDR);
+            note_refusal(g, peer, "web.max_conns_per_addr reached");
+            refuse_fd(fd, 503, "Service Unavailable", "busy",
+                      "too many connections from this address (web.max_conns_per_addr); close some and try again");
+            continue;
+        }
+        char *hdr = malloc(BUF_SIZE);
+        if (!hdr) {
+            LOGW("web", "out of memory: connection from %s closed", peer);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        gconn_t *c = &g->c[free_slot];
+        pthread_mutex_lock(&g->mu);
+        c->state = ST_PENDING;
+        c->cfd = fd;
+        memcpy(c->key, key, sizeof key);
+        memcpy(c->peer, peer, sizeof peer);
+        pthread_mutex_unlock(&g->mu);
+        c->c2u.data = hdr;
+        set_deadline(g, c, linux_now_ms(), g->cfg.header_timeout_ms);
+        set_interest(g, free_slot, SIDE_C, EPOLLIN);
+        if (c->cev == NOT_REGISTERED) {
+            close_conn(g, free_slot);
+        }
+    }
+}
+
+/* End of the request header: a line feed, an optional carriage return, a line feed. */
+static bool header_complete(gconn_t *c)
+{
+    const char *b = c->c2u.data;
+    size_t n = c->c2u.len;
+    for (size_t i = c->scanned; i < n; i++) {
+        if (b[i] == '\n' && ((i + 1u < n && b[i + 1u] == '\n') || (i + 2u < n && b[i + 1u] == '\r' && b[i + 2u] == '\n'))) {
+            return true;
+        }
+    }
+    c->scanned = n >= 2u ? n - 2u : 0u;
+    return false;
+}
+
+static void pump(http_gate_t *g, size_t i);
+
+/* Case-insensitive search of an ASCII needle in bytes. */
+static bool has_ci(const char *b, size_t n, const char *needle)
+{
+    size_t m = strlen(needle);
+    for (size_t i = 0; i + m <= n; i++) {
+        size_t k = 0;
+        while (k < m && (b[i + k] | 0x20) == needle[k]) {
+            k++;
+        }
+        if (k == m) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void connected(http_gate_t *g, size_t i)
+{
+    gconn_t *c = &g->c[i];
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+        LOGW("web", "cannot reach the web server on 127.0.0.1:%d: %s", g->upstream_port, strerror(err ? err : errno));
+        refuse_conn(g, i, (api_reject_t)-1, 503, "Service Unavailable", "unavailable", "the web server is not running");
+        return;
+    }
+    c->state = ST_RELAY;
+    c->has_deadline = false;
+    pump(g, i);
+}
+
+/* The header is complete: connect to civetweb and pass the connection on. */
+static void go_upstream(http_gate_t *g, size_t i)
+{
+    gconn_t *c = &g->c[i];
+    c->u2c.data = malloc(BUF_SIZE);
+    int u = c->u2c.data ? socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
+    if (u < 0) {
+        refuse_conn(g, i, (api_reject_t)-1, 503, "Service Unavailable", "no_memory", "out of memory or descriptors");
+        return;
+    }
+    int one = 1;
+    (void)setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (has_ci(c->c2u.data, c->c2u.len, "\nupgrade:") && has_ci(c->c2u.data, c->c2u.len, "websocket")) {
+        /* A WebSocket: the hub sends the newest update and skips the rest while its socket to the
+         * gate holds a backlog (http_ws.c). Small buffers here let that backlog show: a client
+         * that stops reading fills its socket, then the gate's buffer, then the gate's receive
+         * window, and then civetweb's send queue, which http_ws watches. */
+        int snd = WS_CLIENT_SNDBUF, rcv = WS_UPSTREAM_RCVBUF;
+        (void)setsockopt(c->cfd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+        (void)setsockopt(u, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    }
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)g->upstream_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = connect(u, (struct sockaddr *)&a, sizeof a);
+    struct sockaddr_in me;
+    socklen_t ml = sizeof me;
+    if ((rc != 0 && errno != EINPROGRESS) || getsockname(u, (struct sockaddr *)&me, &ml) != 0) {
+        LOGW("web", "cannot reach the web server on 127.0.0.1:%d: %s", g->upstream_port, strerror(errno));
+        close(u);
+        refuse_conn(g, i, (api_reject_t)-1, 503, "Service Unavailable", "unavailable", "the web server is not running");
+        return;
+    }
+    pthread_mutex_lock(&g->mu);
+    c->ufd = u;
+    c->up_port = ntohs(me.sin_port);
+    c->state = ST_CONNECTING;
+    pthread_mutex_unlock(&g->mu);
+    set_interest(g, i, SIDE_C, 0u);
+    set_deadline(g, c, linux_now_ms(), g->cfg.drain_timeout_ms);
+    if (rc == 0) {
+        connected(g, i);
+        return;
+    }
+    set_interest(g, i, SIDE_U, EPOLLOUT);
+    if (c->uev == NOT_REGISTERED) {
+        close_conn(g, i);
+    }
+}
+
+static void on_pending(http_gate_t *g, size_t i)
+{
+    gconn_t *c = &g->c[i];
+    ssize_t n = recv(c->cfd, c->c2u.data + c->c2u.len, BUF_SIZE - c->c2u.len, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        close_conn(g, i); /* the client gave up */
+        return;
+    }
+    if (n < 0) {
+        return;
+    }
+    c->c2u.len += (size_t)n;
+    if (header_complete(c)) {
+        go_upstream(g, i);
+    } else if (c->c2u.len == BUF_SIZE) {
+        refuse_conn(g, i, API_REJ_TOO_LARGE, 431, "Request Header Fields Too Large", "too_large",
+                    "the request header is larger than 16 KB");
+    }
+}
+
+/* 1: went on (or would block), 0: end of stream, -1: error */
+static int fill(int fd, buf_t *b)
+{
+    if (b->off > 0u) {
+        memmove(b->data, b->data + b->off, b->len - b->off);
+        b->len -= b->off;
+        b->off = 0;
+    }
+    if (b->len == BUF_SIZE) {
+        return 1;
+    }
+    ssize_t n = recv(fd, b->data + b->len, BUF_SIZE - b->len, 0);
+    if (n > 0) {
+        b->len += (size_t)n;
+        return 1;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 1 : -1;
+}
+
+/* 1: all sent or would block, -1: error. *moved: some bytes went out. */
+static int flush(int fd, buf_t *b, bool *moved)
+{
+    while (b->off < b->len) {
+        ssize_t n = send(fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
+        if (n > 0) {
+            b->off += (size_t)n;
+            *moved = true;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return 1;
+        } else {
+            return -1;
+        }
+    }
+    b->off = b->len = 0;
+    return 1;
+}
+
+/* Move what can move both ways, then wait for what is missing. */
+static void pump(http_gate_t *g, size_t i)
+{
+    gconn_t *c = &g->c[i];
+    bool moved = false, to_client = false;
+    if (!c->c_eof && !c->u_eof) {
+        int r = fill(c->cfd, &c->c2u);
+        if (r < 0) {
+            close_conn(g, i);
+            return;
+        }
+        c->c_eof = r == 0;
+    }
+    if (!c->u_eof && c->c2u.off < c->c2u.len && flush(c->ufd, &c->c2u, &moved) < 0) {
+        close_conn(g, i);
+        return;
+    }
+    if (c->c_eof && !c->u_shut && !c->u_eof && c->c2u.off == c->c2u.len) {
+        (void)shutdown(c->ufd, SHUT_WR);
+        c->u_shut = true;
+    }
+    if (!c->u_eof) {
+        int r = fill(c->ufd, &c->u2c);
+        if (r <= 0) {
+            /* civetweb closed (or failed): nothing more comes, what it sent still goes out */
+            c->u_eof = true;
+            set_interest(g, i, SIDE_U, 0u);
+            pthread_mutex_lock(&g->mu);
+            close(c->ufd);
+            c->ufd = -1;
+            c->up_port = 0;
+            pthread_mutex_unlock(&g->mu);
+        }
+    }
+    if (c->u2c.off < c->u2c.len && flush(c->cfd, &c->u2c, &to_client) < 0) {
+        close_conn(g, i);
+        return;
+    }
+    bool backlog = c->u2c.off < c->u2c.len;
+    pthread_mutex_lock(&g->mu);
+    c->u2c_wait = c->u2c.len - c->u2c.off;
+    pthread_mutex_unlock(&g->mu);
+    if (c->u_eof && !backlog) {
+        close_conn(g, i);
+        return;
+    }
+    /* a client that takes nothing of what waits for it for web.request_timeout_ms is closed */
+    if (!backlog) {
+        c->has_deadline = false;
+    } else if (to_client || !c->has_deadline) {
+        set_deadline(g, c, linux_now_ms(), g->cfg.drain_timeout_ms);
+    }
+    uint32_t cev = (!c->c_eof && !c->u_eof && c->c2u.len < BUF_SIZE ? EPOLLIN : 0u) | (backlog ? EPOLLOUT : 0u);
+    uint32_t uev = c->u_eof ? 0u : (c->u2c.len < BUF_SIZE ? EPOLLIN : 0u) | (c->c2u.off < c->c2u.len ? EPOLLOUT : 0u);
+    set_interest(g, i, SIDE_C, cev);
+    set_interest(g, i, SIDE_U, uev);
+    if ((cev && c->cev == NOT_REGISTERED) || (uev && c->uev == NOT_REGISTERED)) {
+        close_conn(g, i);
+    }
+}
+
+static void on_event(http_gate_t *g, size_t i, int side)
+{
+    gconn_t *c = &g->c[i];
+    switch (c->state) {
+    /* Errors are left to the next recv/send to report: an event may be stale (its slot was
+     * closed and taken by a new connection earlier in the same batch). */
+    case ST_PENDING:
+        if (side == SIDE_C) {
+            on_pending(g, i);
+        }
+        break;
+    case ST_CONNECTING:
+        if (side == SIDE_U) {
+            connected(g, i);
+        }
+        break;
+    case ST_RELAY:
+        pump(g, i);
+        break;
+    default:
+        break;
+    }
+}
+
+static void expire(http_gate_t *g, uint32_t now)
+{
+    g->any_deadline = false;
+    for (size_t i = 0; i < (size_t)g->cfg.max_conns; i++) {
+        gconn_t *c = &g->c[i];
+        if (c->state == ST_FREE || !c->has_deadline) {
+            continue;
+        }
+        if (!due(now, c->deadline)) {
+            if (!g->any_deadline || (int32_t)(c->deadline - g->next_deadline) < 0) {
+                g->any_deadline = true;
+                g->next_deadline = c->deadline;
+            }
+            continue;
+        }
+        if (c->state == ST_PENDING) {
+            refuse_conn(g, i, API_REJ_HEADER_TIMEOUT, 408, "Request Timeout", "header_timeout",
+                        "no complete request header within web.header_timeout_ms");
+        } else if (c->state == ST_CONNECTING) {
+            refuse_conn(g, i, (api_reject_t)-1, 503, "Service Unavailable", "unavailable",
+                        "the web server did not take the connection");
+        } else {
+            LOGD("web", "connection from %s closed: it took nothing of the reply for web.request_timeout_ms", c->peer);
+            close_conn(g, i);
+        }
+    }
+}
+
+static void *gate_main(void *p)
+{
+    http_gate_t *g = p;
+    struct epoll_event evs[MAX_EVENTS];
+    for (;;) {
+        uint32_t now = linux_now_ms();
+        int timeout = TICK_MS;
+        if (g->any_deadline) {
+            int32_t left = (int32_t)(g->next_deadline - now);
+            timeout = left <= 0 ? 0 : left < TICK_MS ? (int)left : TICK_MS;
+        }
+        if (g->listen_paused) {
+            int32_t left = (int32_t)(g->listen_resume - now);
+            timeout = left <= 0 ? 0 : left < timeout ? (int)left : timeout;
+        }
+        int n = epoll_wait(g->ep, evs, MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR) {
+            LOGE("web", "the connection gate stopped: epoll_wait: %s", strerror(errno));
+            return NULL;
+        }
+        for (int k = 0; k < n; k++) {
+            uint64_t id = evs[k].data.u64;
+            if (id == ID_WAKE) {
+                return NULL;
+            }
+            if (id == ID_LISTEN) {
+                on_accept(g);
+                continue;
+            }
+            on_event(g, (size_t)(id / 2u), (int)(id % 2u));
+        }
+        now = linux_now_ms();
+        if (g->listen_paused && due(now, g->listen_resume)) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ID_LISTEN};
+            (void)epoll_ctl(g->ep, EPOLL_CTL_MOD, g->lfd, &ev);
+            g->listen_paused = false;
+        }
+        if (g->any_deadline && due(now, g->next_deadline)) {
+            expire(g, now);
+        }
+    }
+}
+
+/* ---- life cycle ------------------------------------------------------------------------------------------ */
+
+static void gate_free(http_gate_t *g)
+{
+    if (g->c) {
+        for (size_t i = 0; i < (size_t)g->cfg.max_conns; i++) {
+            if (g->c[i].state != ST_FREE) {
+                close_conn(g, i);
+            }
+        }
+    }
+    if (g->lfd >= 0) {
+        close(g->lfd);
+    }
+    if (g->ep >= 0) {
+        close(g->ep);
+    }
+    if (g->wake >= 0) {
+        close(g->wake);
+    }
+    pthread_mutex_destroy(&g->mu);
+    free(g->c);
+    free(g);
+}
+
+http_gate_t *http_gate_open(const http_gate_cfg_t *cfg)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    if (!cfg->listen || parse_listen(cfg->listen, &ss, &sl) != 0) {
+        LOGE("web", "gateway.http \"%s\" is not ADDR:PORT, [IPV6]:PORT or PORT (numeric address, port 0..65535)",
+             cfg->listen ? cfg->listen : "");
+        return NULL;
+    }
+    http_gate_t *g = calloc(1, sizeof *g);
+    if (!g) {
+        LOGE("web", "out of memory");
+        return NULL;
+    }
+    g->cfg = *cfg;
+    if (g->cfg.max_per_addr > g->cfg.max_conns) {
+        g->cfg.max_per_addr = g->cfg.max_conns;
+    }
+    g->lfd = g->ep = g->wake = -1;
+    pthread_mutex_init(&g->mu, NULL);
+    g->c = calloc((size_t)g->cfg.max_conns, sizeof *g->c);
+    if (!g->c) {
+        LOGE("web", "out of memory");
+        gate_free(g);
+        return NULL;
+    }
+    for (size_t i = 0; i < (size_t)g->cfg.max_conns; i++) {
+        g->c[i].cfd = g->c[i].ufd = -1;
+        g->c[i].cev = g->c[i].uev = NOT_REGISTERED;
+    }
+    g->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (g->lfd >= 0) {
+        (void)setsockopt(g->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    }
+    if (g->lfd < 0 || bind(g->lfd, (struct sockaddr *)&ss, sl) != 0 || listen(g->lfd, SOMAXCONN) != 0) {
+        LOGE("web", "cannot serve HTTP on %s: %s (see gateway.http)", cfg->listen, strerror(errno));
+        gate_free(g);
+        return NULL;
+    }
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof bound;
+    if (getsockname(g->lfd, (struct sockaddr *)&bound, &bl) == 0) {
+        g->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+                                                   : ((struct sockaddr_in6 *)&bound)->sin6_port);
+    }
+    g->ep = epoll_create1(EPOLL_CLOEXEC);
+    g->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event el = {.events = EPOLLIN, .data.u64 = ID_LISTEN};
+    struct epoll_event ew = {.events = EPOLLIN, .data.u64 = ID_WAKE};
+    if (g->ep < 0 || g->wake < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &el) != 0 ||
+        epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake, &ew) != 0) {
+        LOGE("web", "cannot start the connection gate: %s", strerror(errno));
+        gate_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+int http_gate_run(http_gate_t *g, int upstream_port)
+{
+    g->upstream_port = upstream_port;
+    int rc = pthread_create(&g->thr, NULL, gate_main, g);
+    if (rc != 0) {
+        LOGE("web", "cannot start the connection gate: %s", strerror(rc));
+        return -1;
+    }
+    g->started = true;
+    return 0;
+}
+
+void http_gate_stop(http_gate_t *g)
+{
+    if (!g) {
+        return;
+    }
+    if (g->started) {
+        uint64_t one = 1;
+        (void)!write(g->wake, &one, sizeof one);
+        pthread_join(g->thr, NULL);
+    }
+    gate_free(g);
+}
+
+int http_gate_port(const http_gate_t *g)
+{
+    return g ? g->port : 0;
+}
+
+bool http_gate_peer(http_gate_t *g, const char *seen_addr, int seen_port, char *out, size_t cap)
+{
+    bool found = false;
+    if (cap) {
+        out[0] = '\0';
+    }
+    if (!g || !seen_addr || strcmp(seen_addr, "127.0.0.1") != 0 || seen_port <= 0) {
+        return false; /* the gate connects from 127.0.0.1 only */
+    }
+    pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < (size_t)g->cfg.max_conns && !found; i++) {
+        if (g->c[i].up_port == seen_port) {
+            snprintf(out, cap, "%s", g->c[i].peer);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return found;
+}
+
+size_t http_gate_backlog(http_gate_t *g, int upstream_port)
+{
+    size_t n = 0;
+    if (!g || upstream_port <= 0) {
+        return 0;
+    }
+    pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < (size_t)g->cfg.max_conns; i++) {
+        gconn_t *c = &g->c[i];
+        if (c->up_port == upstream_port) {
+            int q = 0;
+            n = c->u2c_wait;
+            if (c->cfd >= 0 && ioctl(c->cfd, SIOCOUTQ, &q) == 0 && q > 0) {
+                n += (size_t)q;
+            }
+            if (c->ufd >= 0 && ioctl(c->ufd, SIOCINQ, &q) == 0 && q > 0) {
+                n += (size_t)q;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
