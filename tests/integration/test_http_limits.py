@@ -236,7 +236,7 @@ def main():
         s.close()
     except OSError:
         pass
-    C.check(tbtest.wait_for(lambda: re.search(r"refused for 127\.0\.0\.3", gw.log()), 3) is not None,
+    C.check(tbtest.wait_for(lambda: re.search(r"(refused for|failed from) 127\.0\.0\.3", gw.log()), 3) is not None,
             "the API sees the client's own address through the gate (127.0.0.3 in the refusal)")
     gw.stop_checked(C)
     C.done()
