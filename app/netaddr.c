@@ -91,7 +91,6 @@ bool netaddr_is_ipv6(const char *s, size_t n)
                 return false;
             }
             groups += 2u;
-            i = n;
             break;
         }
         if (j == i || j - i > 4u) {
