@@ -103,8 +103,22 @@ def run_unbindable(name, http, free=None):
         # an MQTT broker that is not there: retried in its own thread, never in the way of CAN
         json.dump({"mqtt": {"enabled": True, "host": "127.0.0.1", "port": tbtest.free_port()}}, f)
     log_path = os.path.join(d, "gateway.log")
-    p = tbtest.start_gateway(["--serial", pty, "--can", f"log:{canlog}", "--state-dir", d, "--config", conf,
-                              "--http", http], log_path)
+    # the service manager's view: sd_notify datagrams, as systemd would show them in `systemctl status`
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(os.path.join(d, "notify.sock"))
+    notify.setblocking(False)
+    env = dict(os.environ, NOTIFY_SOCKET=os.path.join(d, "notify.sock"))
+    p = tbtest.spawn([GW, "--serial", pty, "--can", f"log:{canlog}", "--state-dir", d, "--config", conf,
+                      "--http", http], stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env)
+    statuses = []
+
+    def drain():
+        while True:
+            try:
+                statuses.extend(l for l in notify.recv(4096).decode(errors="replace").splitlines()
+                                if l.startswith("STATUS="))
+            except BlockingIOError:
+                return
 
     def log():
         return open(log_path, errors="replace").read()
@@ -122,6 +136,8 @@ def run_unbindable(name, http, free=None):
             f"{name}: the failure is logged: {[l for l in text.splitlines() if 'web' in l][:3]}")
     t.check(tbtest.wait_for(lambda: any(" mqtt: " in l and "retrying" in l for l in log().splitlines()), 15),
             f"{name}: the absent broker is retried")
+    t.check(tbtest.wait_for(lambda: drain() or any(f"web UI DOWN on {http}" in x for x in statuses), 12),
+            f"{name}: the systemd STATUS line says the web is down: {statuses[-1:]}")
     if free is not None:
         t.check("Address already in use" in text, f"{name}: the log gives the reason (Address already in use)")
         free.close()
@@ -152,6 +168,7 @@ def run_unbindable(name, http, free=None):
     sim.kill()
     sim.wait()
     ctl.close()
+    notify.close()
 
 
 busy = socket.socket()
