@@ -98,10 +98,57 @@ int can_sched_cfg_validate(const can_sched_cfg_t *cfg, cfg_error_t *err)
                             "names a known battery brand (the GX would apply that brand's DVCC quirks)");
         }
     }
-    if (!has_prefix(cfg->port, "socketcan:") && !has_prefix(cfg->port, "slcan:") && !has_prefix(cfg->port, "log:")) {
-        return cfg_fail(err, "can.port", "must be socketcan:IFACE, slcan:DEVICE or log:PATH");
+    const char *why = can_sched_port_spec_error(cfg->port);
+    if (why) {
+        return cfg_fail(err, "can.port", why);
     }
     return TB_OK;
+}
+
+/* tty speeds an slcan adapter may be driven at: the ones the Linux back-end maps to termios
+ * constants (ports/linux/can_slcan.c baud_const); a speed outside this list would make the port
+ * refuse the spec for good at start-up, with CAN silent. */
+static const uint32_t k_slcan_bauds[] = {9600u,   19200u,  38400u,   57600u,   115200u, 230400u,
+                                         460800u, 921600u, 1000000u, 2000000u, 3000000u};
+
+const char *can_sched_port_spec_error(const char *spec)
+{
+    if (has_prefix(spec, "socketcan:")) {
+        /* a Linux interface name (dev_valid_name): 1..15 characters, no '/', ':' or space, not . or .. */
+        const char *ifn = spec + 10;
+        size_t n = strlen(ifn);
+        if (n > 15u || strcmp(ifn, ".") == 0 || strcmp(ifn, "..") == 0 || strpbrk(ifn, "/: \t")) {
+            return "socketcan: needs an interface name of 1..15 characters without '/', ':' or spaces "
+                   "(e.g. socketcan:can0)";
+        }
+        return NULL;
+    }
+    if (has_prefix(spec, "slcan:")) {
+        const char *at = strrchr(spec, '@');
+        if (at) {
+            uint32_t b = 0;
+            const char *q = at + 1;
+            for (; *q >= '0' && *q <= '9' && b <= 10000000u; q++) {
+                b = b * 10u + (uint32_t)(*q - '0');
+            }
+            bool known = false;
+            for (size_t i = 0; i < sizeof k_slcan_bauds / sizeof k_slcan_bauds[0]; i++) {
+                known = known || (b == k_slcan_bauds[i] && *q == '\0' && q > at + 1);
+            }
+            if (!known) {
+                return "slcan: the tty speed after '@' must be one of 9600, 19200, 38400, 57600, 115200, 230400, "
+                       "460800, 921600, 1000000, 2000000, 3000000";
+            }
+            if (at == spec + 6) {
+                return "slcan: the device path is missing (e.g. slcan:/dev/ttyACM0)";
+            }
+        }
+        return NULL;
+    }
+    if (has_prefix(spec, "log:")) {
+        return NULL;
+    }
+    return "must be socketcan:IFACE, slcan:DEVICE[@BAUD] or log:PATH";
 }
 
 can_identity_t can_sched_identity(const can_sched_cfg_t *cfg)

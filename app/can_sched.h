@@ -67,10 +67,17 @@ extern const cfg_section_t can_sched_cfg_section;
 
 /* cfg_validate() plus the rules a row cannot express: identity strings are printable 7-bit ASCII
  * and name no known battery brand (vcan_is_known_brand), burst_gap_ms < fast_period_ms, the port
- * spec starts with "socketcan:", "slcan:" or "log:". Returns TB_OK or TB_ERR_RANGE with *err
- * (if not NULL) naming the parameter and the reason. Whoever loads or changes the "can" section
- * must call this (the generic setters check ranges only). */
+ * spec passes can_sched_port_spec_error(). Returns TB_OK or TB_ERR_RANGE with *err (if not NULL)
+ * naming the parameter and the reason. Whoever loads or changes the "can" section must call this
+ * (the generic setters check ranges only). */
 int can_sched_cfg_validate(const can_sched_cfg_t *cfg, cfg_error_t *err);
+
+/* Syntax of a can.port spec, as the port opens it: "socketcan:IFACE" (a Linux interface name,
+ * 1..15 characters without '/', ':' or spaces), "slcan:DEVICE" or "slcan:DEVICE@BAUD" (BAUD one
+ * of the tty speeds the back-end drives), "log:PATH" (non-empty). A spec the port would refuse for
+ * good (never retried, CAN silent) is refused here, when the configuration is loaded or changed.
+ * Returns NULL when valid, else a static sentence saying what is wrong. */
+const char *can_sched_port_spec_error(const char *spec);
 
 /* The identity part of a config, as can_inputs_build() wants it (pointers into *cfg). */
 can_identity_t can_sched_identity(const can_sched_cfg_t *cfg);

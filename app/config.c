@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/json_in.h"
+#include "app/netaddr.h"
 #include "core/jw.h"
 
 /* ---- the "gateway" section ---------------------------------------------------------------- */
@@ -20,7 +21,8 @@ static const cfg_param_t k_gateway_params[] = {
     GW_ROW_STR(serial_device, "gateway.serial", 1, "/dev/ttyUSB0", CFG_F_RESTART,
                "Serial device of the TinyBMS UART (USB-serial adapter), 115200 8N1."),
     GW_ROW_STR(http_listen, "gateway.http", 1, "0.0.0.0:8080", CFG_F_RESTART,
-               "Address and port of the web UI and API (ADDR:PORT)."),
+               "Address and port of the web UI and API: ADDRESS:PORT (0.0.0.0:8080 = every IPv4 address, "
+               "127.0.0.1:8080 = this machine only, [::1]:8080 for IPv6), port 1..65535."),
     GW_ROW_STR(state_dir, "gateway.state_dir", 1, "/var/lib/tinybms-gateway", CFG_F_RESTART,
                "Directory for energy counters, history and the web UI password."),
     CFG_ROW_ENUM(gw_main_cfg_t, log_level, "gateway.log_level", k_log_levels, 4, 2, 0,
@@ -275,6 +277,18 @@ static int apply_object(gw_config_t *cfg, const cJSON *o, const char *prefix, un
     return TB_OK;
 }
 
+/* A whole-configuration check refused `key`: the message shows the value of a string key (never
+ * of a secret), so that "mqtt.host = \"broker:1883\": a host only, ..." says what was read. */
+static int key_error(cfg_diag_t *d, const gw_config_t *cfg, const char *key, const char *why)
+{
+    const void *obj = NULL;
+    const cfg_param_t *p = gw_config_find(cfg, key, &obj);
+    if (p && p->type == CFG_STRING && !(p->flags & CFG_F_SECRET)) {
+        return diag_set(d, TB_ERR_RANGE, key, "%s = \"%.80s\": %s", key, cfg_get_string(p, obj), why);
+    }
+    return diag_set(d, TB_ERR_RANGE, key, "%s: %s", key, why);
+}
+
 int gw_config_check(const gw_config_t *cfg, cfg_diag_t *d)
 {
     for (size_t i = 0; i < gw_config_section_count; i++) {
@@ -285,6 +299,23 @@ int gw_config_check(const gw_config_t *cfg, cfg_diag_t *d)
         }
     }
     const char *why = NULL;
+    /* the web's listen address: a bad one would only show when the port fails to bind at the
+     * next start (app/netaddr.h says what is checked) */
+    const char *hl = cfg->gateway.http_listen;
+    netaddr_t na;
+    if (netaddr_parse(hl, strlen(hl), NETADDR_PORT_REQUIRED, &na, &why) != TB_OK) {
+        return diag_set(d, TB_ERR_RANGE, "gateway.http",
+                        "gateway.http = \"%.63s\" is not a valid listen address: %s (expected ADDRESS:PORT, e.g. "
+                        "0.0.0.0:8080, 127.0.0.1:8080 or [::1]:8080)",
+                        hl, why);
+    }
+    if (na.kind == NETADDR_NAME) {
+        return diag_set(d, TB_ERR_RANGE, "gateway.http",
+                        "gateway.http = \"%.63s\" is not a valid listen address: a listen address is a numeric IPv4 "
+                        "or IPv6 address of this host, not a name (0.0.0.0:PORT for every interface, 127.0.0.1:PORT "
+                        "for this host only)",
+                        hl);
+    }
     if (chg_config_check(&cfg->charge, &why) != TB_OK) {
         return diag_set(d, TB_ERR_RANGE, "charge", "charge: %s", why ? why : "inconsistent settings");
     }
@@ -293,12 +324,11 @@ int gw_config_check(const gw_config_t *cfg, cfg_diag_t *d)
     }
     cfg_error_t ce = {NULL, NULL};
     if (can_sched_cfg_validate(&cfg->can, &ce) != TB_OK) {
-        const char *k = ce.param ? ce.param->key : "can";
-        return diag_set(d, TB_ERR_RANGE, k, "%s: %s", k, ce.reason ? ce.reason : "invalid");
+        return key_error(d, cfg, ce.param ? ce.param->key : "can", ce.reason ? ce.reason : "invalid");
     }
     const char *mkey = NULL;
     if (mqtt_cfg_check(&cfg->mqtt, &mkey, &why) != TB_OK) {
-        return diag_set(d, TB_ERR_RANGE, mkey, "%s: %s", mkey, why);
+        return key_error(d, cfg, mkey, why);
     }
     if (cfg->link.backoff_min_ms > cfg->link.backoff_max_ms) {
         return diag_set(d, TB_ERR_RANGE, "link.backoff_min_ms", "link.backoff_min_ms (%d) must not exceed link.backoff_max_ms (%d)",

@@ -204,6 +204,12 @@ static void publish(gateway_t *g, uint32_t now)
     v->can_port_open = g->ports.can_status ? g->ports.can_status(g->ports.can_ctx, v->can_port_error, sizeof v->can_port_error)
                                            : g->ports.can_send != NULL;
     percentiles(g->lat_hist, &v->lat_samples, &v->lat_p50_ms, &v->lat_p99_ms);
+    memset(&v->web, 0, sizeof v->web);
+    if (g->ports.web_status) {
+        g->ports.web_status(g->ports.web_ctx, &v->web);
+        v->web.known = true;
+        v->web.error[sizeof v->web.error - 1u] = '\0';
+    }
     v->gx_present = can_sched_gx_present(&g->can, now);
     v->gx_age_ms = can_sched_gx_age_ms(&g->can, now);
     v->event_seq = g->event_seq;

@@ -47,6 +47,10 @@ typedef struct {
     /* One history observation per second (app/history.h); may be NULL. */
     void (*history_add)(void *ctx, uint32_t wall_s, const history_sample_t *obs);
     void *history_ctx;
+    /* State of the web service for the view (fills *out; called once per publication from the
+     * owner thread, must not block). May be NULL: "web" is then null in the status. */
+    void (*web_status)(void *ctx, gw_web_status_t *out);
+    void *web_ctx;
 } gw_ports_t;
 
 typedef struct {

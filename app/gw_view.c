@@ -133,6 +133,19 @@ int gw_view_render(gw_view_t *v)
         jw_kv_uint(&w, "last_seen_ms", v->gx_age_ms);
     }
     jw_obj_end(&w);
+    jw_key(&w, "web");
+    if (v->web.known) {
+        jw_obj_begin(&w);
+        jw_kv_bool(&w, "enabled", v->web.enabled);
+        jw_kv_str(&w, "listen", v->cfg.gateway.http_listen);
+        jw_kv_bool(&w, "listening", v->web.listening);
+        jw_kv_bool(&w, "retrying", v->web.retrying);
+        jw_kv_uint(&w, "bind_failures", v->web.bind_failures);
+        jw_kv_str(&w, "error", v->web.error);
+        jw_obj_end(&w);
+    } else {
+        jw_null(&w);
+    }
     jw_key(&w, "energy");
     jw_obj_begin(&w);
     if (v->energy_known) {

@@ -25,6 +25,19 @@
 #define GW_CONFIG_SOURCE_MAX 12u
 #define GW_CONFIG_WARNING_MAX 512u
 
+/* The web service (UI, REST, WebSocket, /metrics) as the port reports it through
+ * gw_ports_t.web_status. The battery side never waits for it: a web that cannot listen is shown
+ * here (and in the MQTT state, the log and the service manager's status), not fatal. */
+typedef struct {
+    bool known;              /* false: the port reports no web service ("web": null) */
+    bool enabled;            /* web.enabled */
+    bool listening;          /* serving on gateway.http */
+    bool retrying;           /* not listening, and trying again periodically */
+    uint32_t bind_failures;  /* attempts to listen that failed since the start */
+    char error[160];         /* the last failure ("cannot bind to ...: Address already in use"); kept
+                              * after a later success, for the record */
+} gw_web_status_t;
+
 typedef struct {
     uint64_t seq;              /* 1, 2, 3 ... per publication */
     uint32_t t_ms;             /* owner's monotonic time at publication */
@@ -55,6 +68,7 @@ typedef struct {
     uint32_t lat_p99_ms;
     bool gx_present;
     uint32_t gx_age_ms;        /* UINT32_MAX if never seen */
+    gw_web_status_t web;
 
     /* new TinyBMS events, numbered so that consumers can tell what they already sent */
     uint32_t event_seq;        /* number of the newest entry in recent_events */

@@ -346,6 +346,12 @@ int metrics_render(const gw_view_t *v, const metrics_extra_t *x, char *buf, size
         link(&m, v);
         can(&m, v);
         energy(&m, v);
+        if (v->web.known) {
+            gauge(&m, "web_listening", "1 while the web service listens on gateway.http.", v->web.listening ? 1 : 0);
+            counter(&m, "web_bind_failures_total",
+                    "Attempts to listen on gateway.http that failed (address in use or not on this host).",
+                    v->web.bind_failures);
+        }
     }
     service(&m, x);
     if (m.overflow) {

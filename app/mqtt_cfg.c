@@ -2,13 +2,16 @@
 
 #include <string.h>
 
+#include "app/netaddr.h"
+
 #define S mqtt_cfg_t
 
 static const cfg_param_t k_mqtt_params[] = {
     CFG_ROW_BOOL(S, enabled, "mqtt.enabled", 0, 0,
                  "Connect to an MQTT broker and publish availability, state, alarms and events (and Home "
                  "Assistant discovery). Off by default: nothing leaves the gateway unless asked for."),
-    CFG_ROW_STR(S, host, "mqtt.host", 0, "localhost", 0, "Broker host name or IP address (required when enabled)."),
+    CFG_ROW_STR(S, host, "mqtt.host", 0, "localhost", 0, "Broker host name or IP address, without the port (that is mqtt.port): broker.lan, "
+                "192.168.1.10 or ::1; required when enabled."),
     CFG_ROW_INT(S, port, "mqtt.port", "", 1, 65535, 1883, 0, "Broker TCP port: usually 1883, or 8883 with TLS."),
     CFG_ROW_BOOL(S, tls, "mqtt.tls", 0, 0,
                  "Use TLS. The broker's certificate and host name are verified against mqtt.ca_file (or the "
@@ -93,10 +96,10 @@ int mqtt_cfg_check(const mqtt_cfg_t *c, const char **key, const char **why)
     if (c->enabled && c->host[0] == '\0') {
         return bad(key, why, "mqtt.host", "a broker host is required when MQTT is enabled");
     }
-    for (const char *h = c->host; *h; h++) {
-        if ((unsigned char)*h <= 0x20u || (unsigned char)*h >= 0x7Fu) {
-            return bad(key, why, "mqtt.host", "the host name must be printable ASCII without spaces");
-        }
+    const char *w = NULL;
+    /* checked even while MQTT is off: turning it on must not be what reveals a bad host */
+    if (c->host[0] && netaddr_parse(c->host, strlen(c->host), NETADDR_HOST_ONLY, NULL, &w) != TB_OK) {
+        return bad(key, why, "mqtt.host", w);
     }
     if (!mqtt_topic_valid(c->base_topic, sizeof c->base_topic - 1u)) {
         return bad(key, why, "mqtt.base_topic",
@@ -120,6 +123,17 @@ int mqtt_cfg_check(const mqtt_cfg_t *c, const char **key, const char **why)
     for (const char *u = c->web_url; *u; u++) {
         if ((unsigned char)*u <= 0x20u || (unsigned char)*u >= 0x7Fu || *u == '"' || *u == '\\') {
             return bad(key, why, "mqtt.web_url", "must be printable ASCII without spaces or quotes");
+        }
+    }
+    if (c->web_url[0]) {
+        /* the authority: HOST, HOST:PORT or [IPV6]:PORT, up to the path, query or fragment */
+        const char *a = strstr(c->web_url, "//") + 2;
+        size_t n = strcspn(a, "/?#");
+        if (memchr(a, '@', n)) {
+            return bad(key, why, "mqtt.web_url", "must not carry a user name or password (user@host)");
+        }
+        if (netaddr_parse(a, n, NETADDR_PORT_OPTIONAL, NULL, &w) != TB_OK) {
+            return bad(key, why, "mqtt.web_url", w);
         }
     }
     for (const char *u = c->client_id; *u; u++) {

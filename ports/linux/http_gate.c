@@ -691,18 +691,21 @@ static void gate_free(http_gate_t *g)
     free(g);
 }
 
-http_gate_t *http_gate_open(const http_gate_cfg_t *cfg)
+http_gate_t *http_gate_open(const http_gate_cfg_t *cfg, char *why, size_t cap)
 {
+    if (cap) {
+        why[0] = '\0';
+    }
     struct sockaddr_storage ss;
     socklen_t sl = 0;
     if (!cfg->listen || parse_listen(cfg->listen, &ss, &sl) != 0) {
-        LOGE("web", "gateway.http \"%s\" is not ADDR:PORT, [IPV6]:PORT or PORT (numeric address, port 0..65535)",
-             cfg->listen ? cfg->listen : "");
+        snprintf(why, cap, "gateway.http \"%s\" is not ADDR:PORT, [IPV6]:PORT or PORT (numeric address, port 0..65535)",
+                 cfg->listen ? cfg->listen : "");
         return NULL;
     }
     http_gate_t *g = calloc(1, sizeof *g);
     if (!g) {
-        LOGE("web", "out of memory");
+        snprintf(why, cap, "out of memory");
         return NULL;
     }
     g->cfg = *cfg;
@@ -713,7 +716,7 @@ http_gate_t *http_gate_open(const http_gate_cfg_t *cfg)
     pthread_mutex_init(&g->mu, NULL);
     g->c = calloc((size_t)g->cfg.max_conns, sizeof *g->c);
     if (!g->c) {
-        LOGE("web", "out of memory");
+        snprintf(why, cap, "out of memory");
         gate_free(g);
         return NULL;
     }
@@ -727,7 +730,7 @@ http_gate_t *http_gate_open(const http_gate_cfg_t *cfg)
         (void)setsockopt(g->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     }
     if (g->lfd < 0 || bind(g->lfd, (struct sockaddr *)&ss, sl) != 0 || listen(g->lfd, SOMAXCONN) != 0) {
-        LOGE("web", "cannot serve HTTP on %s: %s (see gateway.http)", cfg->listen, strerror(errno));
+        snprintf(why, cap, "cannot bind to %s: %s", cfg->listen, strerror(errno));
         gate_free(g);
         return NULL;
     }
@@ -743,7 +746,7 @@ http_gate_t *http_gate_open(const http_gate_cfg_t *cfg)
     struct epoll_event ew = {.events = EPOLLIN, .data.u64 = ID_WAKE};
     if (g->ep < 0 || g->wake < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &el) != 0 ||
         epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake, &ew) != 0) {
-        LOGE("web", "cannot start the connection gate: %s", strerror(errno));
+        snprintf(why, cap, "cannot start the connection gate: %s", strerror(errno));
         gate_free(g);
         return NULL;
     }

@@ -48,8 +48,9 @@ typedef struct {
 } http_gate_cfg_t;
 
 /* Bind and listen on cfg->listen (connections wait in the kernel's backlog until
- * http_gate_run). NULL after logging why (bad address, address in use, no memory). */
-http_gate_t *http_gate_open(const http_gate_cfg_t *cfg);
+ * http_gate_run). NULL with the reason in why[0..cap) (bad address, address in use or not on
+ * this host, no memory); the caller logs it (the service retries and logs each reason once). */
+http_gate_t *http_gate_open(const http_gate_cfg_t *cfg, char *why, size_t cap);
 /* Start the gate's thread, passing complete requests to civetweb on 127.0.0.1:upstream_port.
  * 0, or -1 after logging why. */
 int http_gate_run(http_gate_t *g, int upstream_port);

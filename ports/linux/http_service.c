@@ -6,9 +6,11 @@
  * into an api_req_t (the peer address from the gate), call api_handle() and write the response
  * with a single send where it fits (no Nagle stall, no partial header/body pairs).
  * No document_root is configured: nothing is ever served from the file system. */
+#define _GNU_SOURCE /* pthread_setname_np: thread names in top -H and gdb */
 #include "ports/linux/http_service.h"
 
 #include <civetweb.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +65,9 @@ static thread_bufs_t *thread_bufs(void)
 struct http_service {
     gw_services_t svc;
     bool enabled;
-    struct mg_context *ctx;
+    bool auth_ready;           /* auth_port initialised (destroyed at stop) */
+    bool lib_ready;            /* mg_init_library called (mg_exit_library at stop) */
+    struct mg_context *ctx;    /* written by the starting thread only (start, then the retry thread) */
     http_auth_port_t auth_port;
     auth_t auth;
     api_t api;
@@ -71,6 +75,19 @@ struct http_service {
     http_gate_t *gate;
     char listen[64];
     char config_path[512];
+    char server[32];           /* "civetweb 1.15" (GET /api/system) */
+    api_web_cfg_t web;         /* web.* at start-up (the civetweb options) */
+
+    /* listening state, under mu: written by the starting thread, read by http_service_status() */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;         /* wakes the retry thread at stop */
+    bool stop;
+    bool listening;
+    bool permanent;            /* cannot be served by this build: not retried */
+    uint32_t failures;
+    char error[160];
+    bool retry_started;
+    pthread_t retry_thread;
 };
 
 /* ---- api_port_t over the daemon's stores ---------------------------------------------------------------- */
@@ -130,6 +147,7 @@ static void port_sync(void *ctx, int timeout_ms)
 static void port_transport(void *ctx, uint32_t *clients, uint64_t *sent, uint64_t *skipped, uint64_t *dropped)
 {
     http_service_t *s = ctx;
+    /* s->ws is set before the request handlers are registered (try_listen) */
     http_ws_stats(s->ws, clients, sent, skipped, dropped);
 }
 
@@ -277,9 +295,19 @@ static int on_request(struct mg_connection *conn, void *cb)
     return status;
 }
 
+/* civetweb says why a start failed ("cannot bind to 127.0.0.1:8080: 98 (Address already in use)")
+ * only through this callback, in the thread that calls mg_start2 (with a stand-in connection);
+ * mg_start2's own error text is the generic "Failed to setup server ports". The first message of
+ * a start is kept in the starting thread's buffer. */
+static _Thread_local char *g_start_err;
+static _Thread_local size_t g_start_err_cap;
+
 static int on_log(const struct mg_connection *conn, const char *message)
 {
     (void)conn;
+    if (g_start_err && g_start_err[0] == '\0') {
+        snprintf(g_start_err, g_start_err_cap, "%s", message);
+    }
     LOGD("civetweb", "%s", message);
     return 1;
 }
@@ -308,121 +336,215 @@ static void print_setup_code(http_service_t *s)
          s->svc.state_dir, AUTH_OBJ_SETUP);
 }
 
+/* A failure that no retry can cure (this build cannot serve it): logged, shown, not retried. */
+static void fail_permanently(http_service_t *s, const char *why)
+{
+    pthread_mutex_lock(&s->mu);
+    s->permanent = true;
+    s->failures++;
+    snprintf(s->error, sizeof s->error, "%s", why);
+    pthread_mutex_unlock(&s->mu);
+    LOGE("web", "web UI and API not started: %s; the battery side (BMS -> limits -> CAN) runs on without them", why);
+}
+
+/* One attempt to listen on gateway.http and start serving: the gate binds gateway.http (what can
+ * fail: the port is taken, the address is not on this host), then civetweb on 127.0.0.1:0 behind
+ * it. Called by the starting thread, then by the retry thread (never both: the retry thread starts
+ * after the first attempt). true if serving. */
+static bool try_listen(http_service_t *s)
+{
+    char why[160] = "";
+    http_gate_cfg_t gc = {s->listen, (int)s->web.max_connections, (int)s->web.max_conns_per_addr,
+                          (int)s->web.header_timeout_ms, (int)s->web.request_timeout_ms, &s->api.n};
+    http_gate_t *gate = http_gate_open(&gc, why, sizeof why);
+    struct mg_context *ctx = NULL;
+    http_ws_t *ws = NULL;
+    if (gate) {
+        /* civetweb only ever sees connections from the gate */
+        char threads[16], timeout[16];
+        snprintf(threads, sizeof threads, "%d", (int)(s->web.http_threads + s->web.ws_max_clients));
+        snprintf(timeout, sizeof timeout, "%d", (int)s->web.request_timeout_ms);
+        const char *opts[] = {"listening_ports", "127.0.0.1:0",
+                              "num_threads", threads,
+                              "request_timeout_ms", timeout,
+                              "websocket_timeout_ms", timeout,
+                              "enable_websocket_ping_pong", "yes",
+                              "enable_keep_alive", "yes",
+                              "keep_alive_timeout_ms", "5000",
+                              "tcp_nodelay", "1",
+                              "enable_directory_listing", "no",
+                              NULL};
+        struct mg_callbacks cbs;
+        memset(&cbs, 0, sizeof cbs);
+        cbs.log_message = on_log;
+        char generic[96] = "";
+        unsigned code = 0;
+        struct mg_error_data err = {&code, generic, sizeof generic};
+        struct mg_init_data init = {&cbs, s, opts};
+        g_start_err = why;
+        g_start_err_cap = sizeof why;
+        ctx = mg_start2(&init, &err);
+        g_start_err = NULL;
+        if (!ctx && !why[0]) {
+            snprintf(why, sizeof why, "civetweb cannot listen on 127.0.0.1: %s",
+                     generic[0] ? generic : "civetweb could not start");
+        }
+    }
+    if (ctx) {
+        ws = http_ws_start(ctx, s->svc.views, &s->api, s->web.ws_max_clients, s->web.request_timeout_ms, TB_VERSION,
+                           gate);
+        struct mg_server_port sp[4];
+        int np = ws ? mg_get_server_ports(ctx, 4, sp) : 0;
+        if (!ws || np < 1 || http_gate_run(gate, sp[0].port) != 0) {
+            if (ws) {
+                http_ws_shutdown(ws);
+            }
+            mg_stop(ctx);
+            http_ws_free(ws);
+            ctx = NULL;
+            snprintf(why, sizeof why, "%s", ws ? "the connection gate could not start" : "the WebSocket service could not start");
+        }
+    }
+    if (!ctx) {
+        http_gate_stop(gate);
+    }
+    pthread_mutex_lock(&s->mu);
+    uint32_t failures = ctx ? s->failures : ++s->failures;
+    bool repeat = !ctx && strcmp(why, s->error) == 0;
+    if (!ctx) {
+        snprintf(s->error, sizeof s->error, "%s", why);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!ctx) {
+        if (!repeat) {
+            /* logged once per distinct reason; the count is in the status and the metrics */
+            LOGE("web", "cannot serve the web UI and API on %s: %s; the battery side (BMS -> limits -> CAN) runs "
+                        "on, retrying every %u s",
+                 s->listen, why, HTTP_RETRY_MS / 1000u);
+        }
+        return false;
+    }
+    s->gate = gate;
+    s->ctx = ctx;
+    s->ws = ws;
+    /* "/" last: a request can only reach the API once s->ws and s->gate are set */
+    mg_set_request_handler(ctx, "/", on_request, s);
+    pthread_mutex_lock(&s->mu);
+    s->listening = true;
+    pthread_mutex_unlock(&s->mu);
+    char url[96];
+    snprintf(url, sizeof url, "http://%s/", s->listen);
+    if (strncmp(s->listen, "0.0.0.0:", 8) == 0 || strncmp(s->listen, "[::]:", 5) == 0) {
+        snprintf(url, sizeof url, "http://<this host's address>:%d/", http_gate_port(gate));
+    }
+    char after[64] = "";
+    if (failures) {
+        snprintf(after, sizeof after, " after %u failed attempt%s", (unsigned)failures, failures == 1u ? "" : "s");
+    }
+    LOGI("web", "web UI and API on %s%s (%s, %d threads; at most %d connections, %d per address, header within %d ms; "
+                "read-only view %s)",
+         url, after, s->server, (int)(s->web.http_threads + s->web.ws_max_clients), (int)s->web.max_connections,
+         (int)s->web.max_conns_per_addr, (int)s->web.header_timeout_ms,
+         s->web.read_only_open ? "open" : "behind the login");
+    if (s->svc.demo) {
+        fprintf(stderr, "\n    Demo running: open %s in a browser.\n", url);
+    }
+    return true;
+}
+
+/* Until the address can be bound (another program frees the port, the address appears on an
+ * interface) or the service stops. */
+static void *retry_main(void *arg)
+{
+    http_service_t *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop && !s->listening) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += HTTP_RETRY_MS / 1000u;
+        while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &ts) == 0) {
+        }
+        if (s->stop) {
+            break;
+        }
+        pthread_mutex_unlock(&s->mu);
+        (void)try_listen(s);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
 http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *cfg)
 {
     http_service_t *s = calloc(1, sizeof *s);
     if (!s) {
-        LOGE("web", "out of memory");
+        LOGE("web", "out of memory: web UI and API not started");
         return NULL;
     }
     s->svc = *svc;
+    s->web = cfg->web;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    snprintf(s->listen, sizeof s->listen, "%s", cfg->gateway.http_listen);
     s->enabled = cfg->web.enabled;
     if (!s->enabled) {
         LOGI("web", "web UI and API disabled (web.enabled = false)");
         return s;
     }
-    snprintf(s->listen, sizeof s->listen, "%s", cfg->gateway.http_listen);
     auth_port_t ap;
     if (http_auth_port_init(&s->auth_port, svc->state_dir, &ap) != 0) {
-        LOGE("web", "libsodium cannot initialise (no randomness?): web service not started");
-        free(s);
-        return NULL;
+        fail_permanently(s, "libsodium cannot initialise (no randomness?)");
+        return s;
     }
+    s->auth_ready = true;
     (void)auth_init(&s->auth, &ap, &cfg->web, linux_now_ms());
 
-    /* gateway.http first: a wrong or busy address is reported as such */
-    http_gate_cfg_t gc = {cfg->gateway.http_listen, (int)cfg->web.max_connections, (int)cfg->web.max_conns_per_addr,
-                          (int)cfg->web.header_timeout_ms, (int)cfg->web.request_timeout_ms, &s->api.n};
-    s->gate = http_gate_open(&gc);
-    if (!s->gate) {
-        http_auth_port_destroy(&s->auth_port);
-        free(s);
-        return NULL;
-    }
     (void)mg_init_library(MG_FEATURES_DEFAULT);
+    s->lib_ready = true;
     if (!mg_check_feature(MG_FEATURES_WEBSOCKET)) {
-        LOGE("web", "civetweb %s lacks WebSocket support: web service not started", mg_version());
-        http_gate_stop(s->gate);
-        http_auth_port_destroy(&s->auth_port);
-        free(s);
-        return NULL;
+        char why[96];
+        snprintf(why, sizeof why, "civetweb %s lacks WebSocket support", mg_version());
+        fail_permanently(s, why);
+        return s;
     }
     api_port_t port = {port_view, port_status, port_command, port_history, port_now, port_wall, port_sync,
                        port_transport, s};
-    char server[32];
-    snprintf(server, sizeof server, "civetweb %s", mg_version());
-    static char server_name[32];
-    memcpy(server_name, server, sizeof server_name);
-    api_info_t info = {TB_VERSION, server_name, svc->demo, svc->config_path, svc->state_dir, s->listen,
+    snprintf(s->server, sizeof s->server, "civetweb %s", mg_version());
+    api_info_t info = {TB_VERSION, s->server, svc->demo, svc->config_path, svc->state_dir, s->listen,
                        webui_assets, webui_asset_count};
     api_init(&s->api, &port, &info, &s->auth, &cfg->web);
 
-    /* civetweb only ever sees connections from the gate */
-    char threads[16], timeout[16], wst[16];
-    snprintf(threads, sizeof threads, "%d", (int)(cfg->web.http_threads + cfg->web.ws_max_clients));
-    snprintf(timeout, sizeof timeout, "%d", (int)cfg->web.request_timeout_ms);
-    snprintf(wst, sizeof wst, "%d", (int)cfg->web.request_timeout_ms);
-    const char *opts[] = {"listening_ports", "127.0.0.1:0",
-                          "num_threads", threads,
-                          "request_timeout_ms", timeout,
-                          "websocket_timeout_ms", wst,
-                          "enable_websocket_ping_pong", "yes",
-                          "enable_keep_alive", "yes",
-                          "keep_alive_timeout_ms", "5000",
-                          "tcp_nodelay", "1",
-                          "enable_directory_listing", "no",
-                          NULL};
-    struct mg_callbacks cbs;
-    memset(&cbs, 0, sizeof cbs);
-    cbs.log_message = on_log;
-    s->ctx = mg_start(&cbs, s, opts);
-    if (!s->ctx) {
-        LOGE("web", "cannot start civetweb on 127.0.0.1 (see the messages before)");
-        http_gate_stop(s->gate);
-        mg_exit_library();
-        http_auth_port_destroy(&s->auth_port);
-        free(s);
-        return NULL;
-    }
-    mg_set_request_handler(s->ctx, "/", on_request, s);
-    s->ws = http_ws_start(s->ctx, svc->views, &s->api, cfg->web.ws_max_clients, cfg->web.request_timeout_ms,
-                          TB_VERSION, s->gate);
-    if (!s->ws) {
-        mg_stop(s->ctx);
-        http_gate_stop(s->gate);
-        mg_exit_library();
-        http_auth_port_destroy(&s->auth_port);
-        free(s);
-        return NULL;
-    }
-    struct mg_server_port sp[4];
-    int np = mg_get_server_ports(s->ctx, 4, sp);
-    if (np < 1 || http_gate_run(s->gate, sp[0].port) != 0) {
-        http_ws_shutdown(s->ws);
-        mg_stop(s->ctx);
-        http_ws_free(s->ws);
-        http_gate_stop(s->gate);
-        mg_exit_library();
-        http_auth_port_destroy(&s->auth_port);
-        free(s);
-        return NULL;
-    }
-    const char *host = cfg->gateway.http_listen;
-    char url[96];
-    snprintf(url, sizeof url, "http://%s/", host);
-    if (strncmp(host, "0.0.0.0:", 8) == 0 || strchr(host, ':') == NULL) {
-        snprintf(url, sizeof url, "http://<this host's address>:%d/", http_gate_port(s->gate));
-    }
-    LOGI("web", "web UI and API on %s (%s, %d threads; at most %d connections, %d per address, header within %d ms; "
-                "read-only view %s)",
-         url, server_name, (int)(cfg->web.http_threads + cfg->web.ws_max_clients), (int)cfg->web.max_connections,
-         (int)cfg->web.max_conns_per_addr, (int)cfg->web.header_timeout_ms,
-         cfg->web.read_only_open ? "open" : "behind the login");
-    if (svc->demo) {
-        fprintf(stderr, "\n    Demo running: open %s in a browser.\n", url);
-    }
     print_setup_code(s);
+    if (!try_listen(s)) {
+        if (pthread_create(&s->retry_thread, NULL, retry_main, s) == 0) {
+            s->retry_started = true;
+            pthread_setname_np(s->retry_thread, "web-retry");
+        } else {
+            LOGE("web", "cannot start the thread that retries %s: %s", s->listen, strerror(errno));
+        }
+    }
     return s;
+}
+
+void http_service_status(http_service_t *s, gw_web_status_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s) {
+        snprintf(out->error, sizeof out->error, "not started (out of memory)");
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    out->enabled = s->enabled;
+    out->listening = s->listening;
+    out->retrying = s->enabled && !s->listening && !s->permanent && s->retry_started && !s->stop;
+    out->bind_failures = s->failures;
+    snprintf(out->error, sizeof out->error, "%s", s->error);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void http_service_stop(http_service_t *s)
@@ -430,14 +552,27 @@ void http_service_stop(http_service_t *s)
     if (!s) {
         return;
     }
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->retry_started) {
+        pthread_join(s->retry_thread, NULL); /* at most one attempt in progress: mg_start2 fails or returns at once */
+    }
     if (s->ctx) {
         http_ws_shutdown(s->ws);
         mg_stop(s->ctx);
         http_ws_free(s->ws);
         /* after mg_stop: civetweb's workers ask the gate for peer addresses */
         http_gate_stop(s->gate);
+    }
+    if (s->lib_ready) {
         mg_exit_library();
+    }
+    if (s->auth_ready) {
         http_auth_port_destroy(&s->auth_port);
     }
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -15,8 +15,12 @@ typedef struct {
     mqtt_service_t *mqtt;
 } services_t;
 
-/* 0 on success; -1 after logging why (e.g. the HTTP port is in use). */
-int services_start(services_t *s, const gw_services_t *svc, const gw_config_t *cfg);
+/* Starts both services. Never fails: the battery side must not depend on them. A service that
+ * cannot start is logged; the web one keeps retrying its address (http_service.h) and reports its
+ * state through services_web_status(). */
+void services_start(services_t *s, const gw_services_t *svc, const gw_config_t *cfg);
+/* The web service's state for the owner's view (gw_ports_t.web_status); owner thread. */
+void services_web_status(const services_t *s, gw_web_status_t *out);
 void services_stop(services_t *s);
 
 #endif

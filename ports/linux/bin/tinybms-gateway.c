@@ -283,6 +283,19 @@ static bool can_status(void *ctx, char *err, size_t cap)
     return G.can_open && can_port_is_open(&G.can);
 }
 
+/* Read by the owner when it publishes a view; G.services is zero (http NULL) until the services
+ * start, which is reported as "not started". */
+static void web_status(void *ctx, gw_web_status_t *out)
+{
+    (void)ctx;
+    if (G.services.svc.views == NULL) {
+        memset(out, 0, sizeof *out);
+        snprintf(out->error, sizeof out->error, "not started yet");
+        return;
+    }
+    services_web_status(&G.services, out);
+}
+
 static void serial_try_open(uint32_t now)
 {
     if (G.o.demo || G.serial_fd >= 0 || (int32_t)(now - G.serial_retry_at) < 0) {
@@ -456,14 +469,21 @@ static int setup_signals(void)
 static void notify_status(uint32_t now)
 {
     const gw_view_t *v = gateway_view(&G.gw);
-    char st[256];
+    char st[512];
+    int n;
     if (v->snap.live.valid) {
-        snprintf(st, sizeof st, "STATUS=BMS %s, SOC %.1f %%, %s, CVL %.2f V CCL %.1f A DCL %.1f A, GX %s",
+        n = snprintf(st, sizeof st, "STATUS=BMS %s, SOC %.1f %%, %s, CVL %.2f V CCL %.1f A DCL %.1f A, GX %s",
                  v->link.link_up ? "link up" : "link DOWN", (double)v->snap.live.soc_pct, chg_state_name(v->limits.state),
                  (double)v->limits.cvl_v, (double)v->limits.ccl_a, (double)v->limits.dcl_a,
                  v->gx_present ? "present" : "not seen");
     } else {
-        snprintf(st, sizeof st, "STATUS=waiting for the TinyBMS (%s)", v->link.link_up ? "link up" : "no answer yet");
+        n = snprintf(st, sizeof st, "STATUS=waiting for the TinyBMS (%s)", v->link.link_up ? "link up" : "no answer yet");
+    }
+    /* the web down is what an operator must see in `systemctl status` when the UI does not answer */
+    const gw_web_status_t *w = &v->web;
+    if (w->known && w->enabled && !w->listening && n > 0 && (size_t)n < sizeof st) {
+        snprintf(st + n, sizeof st - (size_t)n, "; web UI DOWN on %s: %s%s", G.cfg.gateway.http_listen, w->error,
+                 w->retrying ? " (retrying)" : "");
     }
     sd_notify(0, st);
     (void)now;
@@ -602,6 +622,8 @@ int main(int argc, char **argv)
         .wall_ctx = NULL,
         .history_add = history_store_add,
         .history_ctx = &G.history,
+        .web_status = web_status,
+        .web_ctx = NULL,
     };
     history_store_init(&G.history);
     gateway_init(&G.gw, &G.cfg, &ports, now);
@@ -611,10 +633,7 @@ int main(int argc, char **argv)
     G.services = (services_t){0};
     gw_services_t svc = {.views = &G.views, .cmdq = &G.cmdq, .history = &G.history,
                          .state_dir = G.cfg.gateway.state_dir, .config_path = G.config_path, .demo = G.o.demo};
-    if (services_start(&G.services, &svc, &G.cfg) != 0) {
-        LOGE("gateway", "not started: a service could not start (see above)");
-        return 1;
-    }
+    services_start(&G.services, &svc, &G.cfg); /* never fatal: see services.h */
 
     if (G.o.demo) {
         const char *hp = G.cfg.gateway.http_listen;
