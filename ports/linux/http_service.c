@@ -346,7 +346,9 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
                           "num_threads", threads,
                           "request_timeout_ms", timeout,
                           "websocket_timeout_ms", wst,
-                          "enable_websocket_ping_pong", "yes",
+                          /* off: civetweb would answer pings and swallow pongs without the
+                           * RFC 6455 checks; http_ws answers them and sends the keep-alive pings */
+                          "enable_websocket_ping_pong", "no",
                           "enable_keep_alive", "yes",
                           "keep_alive_timeout_ms", "5000",
                           "tcp_nodelay", "1",
