@@ -138,6 +138,11 @@ static ws_rx_action_t control(ws_rx_t *rx, uint8_t hdr, const uint8_t *data, siz
     return WS_RX_CLOSE;
 }
 
+ws_rx_action_t ws_rx_unmasked(ws_rx_t *rx)
+{
+    return rx->failed ? WS_RX_FAIL : fail(rx, WS_RX_ERR_PROTOCOL, "unmasked client frame");
+}
+
 ws_rx_action_t ws_rx_frame(ws_rx_t *rx, uint8_t hdr, const uint8_t *data, size_t len)
 {
     if (rx->failed) {
@@ -185,4 +190,48 @@ ws_rx_action_t ws_rx_frame(ws_rx_t *rx, uint8_t hdr, const uint8_t *data, size_t
         return fail(rx, WS_RX_ERR_BAD_UTF8, "text message is not UTF-8");
     }
     return WS_RX_TEXT;
+}
+
+void ws_rx_scan_init(ws_rx_scan_t *sc)
+{
+    memset(sc, 0, sizeof *sc);
+}
+
+void ws_rx_scan(ws_rx_scan_t *sc, const uint8_t *p, size_t n)
+{
+    while (n > 0u) {
+        if (sc->skip) {
+            size_t k = sc->skip < n ? (size_t)sc->skip : n;
+            p += k;
+            n -= k;
+            sc->skip -= k;
+            continue;
+        }
+        sc->hdr[sc->have++] = *p++;
+        n--;
+        if (sc->have == 2u) {
+            uint8_t l = sc->hdr[1] & 0x7Fu;
+            sc->need = (uint8_t)(2u + (l == 126u ? 2u : l == 127u ? 8u : 0u) + ((sc->hdr[1] & 0x80u) ? 4u : 0u));
+        }
+        if (sc->have < 2u || sc->have < sc->need) {
+            continue;
+        }
+        uint8_t l = sc->hdr[1] & 0x7Fu;
+        uint64_t len = l;
+        if (l == 126u) {
+            len = ((uint64_t)sc->hdr[2] << 8) | sc->hdr[3];
+        } else if (l == 127u) {
+            len = 0;
+            for (unsigned i = 0; i < 8u; i++) {
+                len = (len << 8) | sc->hdr[2 + i];
+            }
+        }
+        if (!(sc->hdr[1] & 0x80u)) {
+            sc->unmasked = true;
+        }
+        sc->frames++;
+        sc->skip = len;
+        sc->have = 0;
+        sc->need = 0;
+    }
 }

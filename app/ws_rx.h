@@ -79,11 +79,28 @@ void ws_rx_init(ws_rx_t *rx, char *buf, size_t cap);
  * len is 0). Returns what to do; rx->code, rx->err and rx->why say more for CLOSE and FAIL. */
 ws_rx_action_t ws_rx_frame(ws_rx_t *rx, uint8_t hdr, const uint8_t *data, size_t len);
 
+/* The transport saw a frame without the MASK bit (see ws_rx_scan): fail the connection (1002). */
+ws_rx_action_t ws_rx_unmasked(ws_rx_t *rx);
+
 /* "protocol_error", "unsupported_data", "invalid_utf8", "too_big" (metric labels). */
 const char *ws_rx_err_name(ws_rx_err_t e);
 
 /* True if s[0..len) is well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF). */
 bool ws_rx_utf8_valid(const uint8_t *s, size_t len);
+
+/* The frame headers in a client's raw byte stream, for the one rule the server library cannot
+ * let ws_rx_frame() check: every client frame must be masked (RFC 6455 5.1). Feed it the bytes
+ * read from the connection after the handshake, in order, in pieces of any size. */
+typedef struct {
+    uint8_t hdr[14];           /* the header being read: 2 bytes, 2 or 8 of length, 4 of mask */
+    uint8_t have, need;
+    uint64_t skip;             /* payload bytes of the current frame not seen yet */
+    uint64_t frames;           /* headers seen */
+    bool unmasked;             /* a frame without the MASK bit was seen (stays set) */
+} ws_rx_scan_t;
+
+void ws_rx_scan_init(ws_rx_scan_t *sc);
+void ws_rx_scan(ws_rx_scan_t *sc, const uint8_t *p, size_t n);
 
 /* A close frame payload: 2-byte code, then the reason (cut to fit the 125-byte control limit at a
  * character boundary). Returns the length written; cap >= 2. */

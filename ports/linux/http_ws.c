@@ -21,6 +21,7 @@
 #include "app/log.h"
 #include "app/ws_rx.h"
 #include "ports/linux/clock.h"
+#include "ports/linux/ws_wire.h"
 
 #define WRITER_STACK (256u * 1024u)
 #define LOG_POLL_MS 250u
@@ -63,6 +64,7 @@ typedef struct ws_client {
     struct ws_client *next;
     /* writer thread only */
     int fd;                    /* the connection's socket (found by address), -1 if unknown */
+    bool wired;                /* ws_wire scans what civetweb reads from fd */
     bool congested;
     uint32_t congested_since;
     atomic_bool dead;
@@ -630,6 +632,12 @@ static void ws_ready(struct mg_connection *conn, void *cb)
         int sz = WS_SNDBUF;
         (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     }
+    /* the MASK bit: see ws_wire.h (civetweb reads the first frame after this callback returns) */
+    c->wired = ws_wire_watch(c->fd);
+    if (!c->wired) {
+        LOGW("web", "WebSocket client %s: its frames' MASK bit is not checked (socket not found)",
+             mg_get_request_info(conn) ? mg_get_request_info(conn)->remote_addr : "?");
+    }
     api_ws_sub_default(&c->sub);
     pthread_mutex_lock(&ws->mu);
     c->events_sent = ws->event_seq; /* only events that arrive from now on */
@@ -665,7 +673,12 @@ static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len
         return 0;
     }
     atomic_store(&c->last_rx_ms, linux_now_ms());
-    switch (ws_rx_frame(&c->rx, (uint8_t)flags, (const uint8_t *)data, len)) {
+    ws_rx_action_t a = ws_rx_frame(&c->rx, (uint8_t)flags, (const uint8_t *)data, len);
+    if (a != WS_RX_FAIL && c->wired && ws_wire_unmasked(c->fd)) {
+        /* this frame, or one civetweb read with it (then the connection fails a frame early) */
+        a = ws_rx_unmasked(&c->rx);
+    }
+    switch (a) {
     case WS_RX_NONE:
     case WS_RX_PONG:
         return 1;
@@ -728,6 +741,9 @@ static void ws_close(const struct mg_connection *conn, void *cb)
         pthread_join(c->thr, NULL);
     }
     mg_set_user_connection_data(conn, NULL);
+    if (c->wired) {
+        ws_wire_unwatch(c->fd);
+    }
     pthread_mutex_destroy(&c->tx);
     free(c->logbuf);
     free(c->logmsg);

@@ -5,7 +5,7 @@
    (log lines, CAN table), bad client messages counted and ignored, cross-origin handshakes and
    clients beyond web.ws_max_clients refused, the login rule when the read-only view is closed.
 2. RFC 6455 (raw sockets, every bit under control): each frame a client may not send fails the
-   connection with the right close code (1002 protocol error, 1003 binary, 1007 not UTF-8, 1009
+   connection with the right close code (1002 protocol error, unmasked frames included, 1003 binary, 1007 not UTF-8, 1009
    message too big, the limit applying to the sum of a fragmented message), is counted in
    tinybms_ws_protocol_errors_total{reason} and leaves the daemon serving; a valid fragmented
    message with a ping between its fragments works; a client's close is answered; a cross-origin
@@ -202,6 +202,10 @@ def rfc6455(gw):
          "protocol_error"),
         ("close with a 1-byte payload", [frame(0x8, b"\x03")], 1002, "protocol_error"),
         ("close with code 1005 (reserved)", [frame(0x8, b"\x03\xed")], 1002, "protocol_error"),
+        ("unmasked text frame", [frame(0x1, b'{"subscribe":["can"]}', mask=False)], 1002, "protocol_error"),
+        ("unmasked close frame", [frame(0x8, b"\x03\xe8", mask=False)], 1002, "protocol_error"),
+        ("masked fragment, then an unmasked one", [frame(0x1, b"{", fin=False), frame(0x0, b"}", mask=False)], 1002,
+         "protocol_error"),
         ("binary message", [frame(0x2, b"{}")], 1003, "unsupported_data"),
         ("text that is not UTF-8", [frame(0x1, b'{"subscribe":["\xc3\x28"]}')], 1007, "invalid_utf8"),
         ("one frame of 513 bytes", [frame(0x1, b" " * 513)], 1009, "too_big"),

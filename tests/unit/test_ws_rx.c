@@ -116,6 +116,8 @@ static void protocol_errors(void **state)
     rx = fresh();
     assert_int_equal(str_frame(&rx, WS_OP_TEXT, "{"), WS_RX_NONE);
     expect_fail(&rx, str_frame(&rx, FIN | WS_OP_TEXT, "{}"), WS_CLOSE_PROTOCOL, WS_RX_ERR_PROTOCOL);
+    rx = fresh();
+    expect_fail(&rx, ws_rx_unmasked(&rx), WS_CLOSE_PROTOCOL, WS_RX_ERR_PROTOCOL);
     /* a failed connection stays failed, with the first reason */
     const char *why = rx.why;
     assert_int_equal(str_frame(&rx, FIN | WS_OP_TEXT, "{}"), WS_RX_FAIL);
@@ -188,6 +190,85 @@ static void close_payload_fits_a_control_frame(void **state)
     assert_int_equal(ws_rx_close_payload(out, 2, 1000, "x"), 2);
 }
 
+static size_t hdr(uint8_t *o, uint8_t b0, bool mask, uint64_t len)
+{
+    size_t n = 0;
+    o[n++] = b0;
+    uint8_t m = mask ? 0x80u : 0u;
+    if (len < 126u) {
+        o[n++] = (uint8_t)(m | len);
+    } else if (len < 65536u) {
+        o[n++] = (uint8_t)(m | 126u);
+        o[n++] = (uint8_t)(len >> 8);
+        o[n++] = (uint8_t)len;
+    } else {
+        o[n++] = (uint8_t)(m | 127u);
+        for (int i = 7; i >= 0; i--) {
+            o[n++] = (uint8_t)(len >> (8 * i));
+        }
+    }
+    if (mask) {
+        memcpy(o + n, "\x11\x22\x33\x44", 4);
+        n += 4;
+    }
+    return n;
+}
+
+static void scan_stream(const uint8_t *p, size_t n, size_t piece, ws_rx_scan_t *sc)
+{
+    ws_rx_scan_init(sc);
+    for (size_t i = 0; i < n; i += piece) {
+        ws_rx_scan(sc, p + i, n - i < piece ? n - i : piece);
+    }
+}
+
+static void scanner_finds_unmasked_frames_in_any_split(void **state)
+{
+    (void)state;
+    static uint8_t s[70000 + 200];
+    size_t n = 0;
+    /* masked frames of every length form, with payload bytes that look like headers */
+    n += hdr(s + n, FIN | WS_OP_TEXT, true, 5);
+    memset(s + n, 0x81, 5);
+    n += 5;
+    n += hdr(s + n, FIN | WS_OP_PING, true, 0);
+    n += hdr(s + n, WS_OP_TEXT, true, 300);
+    memset(s + n, 0x00, 300);
+    n += 300;
+    n += hdr(s + n, FIN | WS_OP_CONT, true, 70000 - 400);
+    memset(s + n, 0x01, 70000 - 400);
+    n += 70000 - 400;
+    size_t clean = n;
+    for (size_t piece = 1; piece <= 4096; piece = piece * 3 + 1) {
+        ws_rx_scan_t sc;
+        scan_stream(s, clean, piece, &sc);
+        assert_false(sc.unmasked);
+        assert_int_equal(sc.frames, 4);
+        assert_int_equal(sc.skip, 0);
+        assert_int_equal(sc.have, 0);
+    }
+    /* then an unmasked one */
+    n += hdr(s + n, FIN | WS_OP_TEXT, false, 2);
+    memcpy(s + n, "{}", 2);
+    n += 2;
+    for (size_t piece = 1; piece <= 4096; piece = piece * 3 + 1) {
+        ws_rx_scan_t sc;
+        scan_stream(s, n, piece, &sc);
+        assert_true(sc.unmasked);
+        assert_int_equal(sc.frames, 5);
+    }
+    /* an unmasked header with a 64-bit length, cut after its first byte */
+    ws_rx_scan_t sc;
+    uint8_t h[16];
+    size_t hl = hdr(h, FIN | WS_OP_TEXT, false, 1u << 20);
+    ws_rx_scan_init(&sc);
+    ws_rx_scan(&sc, h, 1);
+    assert_false(sc.unmasked);
+    ws_rx_scan(&sc, h + 1, hl - 1);
+    assert_true(sc.unmasked);
+    assert_int_equal(sc.skip, 1u << 20);
+}
+
 static void names(void **state)
 {
     (void)state;
@@ -208,6 +289,7 @@ int main(void)
         cmocka_unit_test(binary_and_utf8),
         cmocka_unit_test(close_frames),
         cmocka_unit_test(close_payload_fits_a_control_frame),
+        cmocka_unit_test(scanner_finds_unmasked_frames_in_any_split),
         cmocka_unit_test(names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
