@@ -32,6 +32,7 @@
 #include "app/gw_cmd.h"
 #include "app/gw_view.h"
 #include "app/history.h"
+#include "app/ws_rx.h"
 
 typedef enum { API_GET, API_HEAD, API_POST, API_PUT, API_DELETE, API_PATCH, API_OPTIONS, API_OTHER } api_method_t;
 
@@ -142,6 +143,8 @@ typedef struct {
     atomic_uint_fast64_t rejected[API_REJ_COUNT];
     atomic_uint_fast64_t commands;             /* commands sent to the owner */
     atomic_uint_fast64_t bms_writes_ok;
+    atomic_uint_fast64_t ws_failed[WS_RX_ERR_COUNT]; /* WebSocket connections failed for a client's
+                                                        protocol violation (RFC 6455), by reason */
 } api_counters_t;
 
 typedef struct {

@@ -284,6 +284,13 @@ static void service(mb_t *m, const metrics_extra_t *x)
             put(m, "tinybms_http_rejected_total{%s} %llu\n", lab, (unsigned long long)atomic_load(&c->rejected[i]));
         }
         counter(m, "http_commands_total", "Commands sent to the gateway's owner thread.", (double)atomic_load(&c->commands));
+        head(m, "ws_protocol_errors_total", "counter",
+             "WebSocket connections closed for a client's protocol violation (RFC 6455 close code 1002, "
+             "1003, 1007 or 1009), by reason.");
+        for (unsigned i = 0; i < WS_RX_ERR_COUNT; i++) {
+            snprintf(lab, sizeof lab, "reason=\"%s\"", ws_rx_err_name((ws_rx_err_t)i));
+            put(m, "tinybms_ws_protocol_errors_total{%s} %llu\n", lab, (unsigned long long)atomic_load(&c->ws_failed[i]));
+        }
         counter(m, "bms_writes_total", "TinyBMS settings written and read back through the API.",
                 (double)atomic_load(&c->bms_writes_ok));
     }

@@ -368,7 +368,9 @@ static bool try_listen(http_service_t *s)
                               "num_threads", threads,
                               "request_timeout_ms", timeout,
                               "websocket_timeout_ms", timeout,
-                              "enable_websocket_ping_pong", "yes",
+                              /* off: civetweb would answer pings and swallow pongs without the
+                               * RFC 6455 checks; http_ws answers them and sends the keep-alive pings */
+                              "enable_websocket_ping_pong", "no",
                               "enable_keep_alive", "yes",
                               "keep_alive_timeout_ms", "5000",
                               "tcp_nodelay", "1",

@@ -7,6 +7,8 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -17,7 +19,9 @@
 
 #include "app/api_ws.h"
 #include "app/log.h"
+#include "app/ws_rx.h"
 #include "ports/linux/clock.h"
+#include "ports/linux/ws_wire.h"
 
 #define WRITER_STACK (256u * 1024u)
 #define LOG_POLL_MS 250u
@@ -37,6 +41,10 @@
  * turned into a client after this long never will (the handshake write failed): it is released
  * so that it cannot shrink web.ws_max_clients for good. */
 #define RESERVE_MS 5000u
+/* Keep-alive (civetweb's own ping/pong is off so that ws_rx sees every control frame): a client
+ * that has sent nothing for web.request_timeout_ms gets a ping; one silent for
+ * (PING_MISSES + 1) times as long is disconnected - the same as civetweb's MG_MAX_UNANSWERED_PING. */
+#define PING_MISSES 5u
 
 /* An immutable message shared by every writer that sends it. */
 typedef struct {
@@ -58,9 +66,19 @@ typedef struct ws_client {
     int fd;                    /* the connection's socket (found by address), -1 if unknown */
     char peer[48];             /* the client's address (from the gate) */
     int up_port;               /* the port civetweb sees it from (the gate's side) */
+    bool wired;                /* ws_wire scans what civetweb reads from fd */
     bool congested;
     uint32_t congested_since;
     atomic_bool dead;
+    atomic_uint_fast32_t last_rx_ms; /* linux_now_ms() of the last frame received */
+    uint32_t last_ping_ms;
+    /* tx lock: every frame sent (writer: data, reader: pong and close), so that nothing follows
+     * the close frame (RFC 6455 5.5.1) */
+    pthread_mutex_t tx;
+    bool tx_closed;
+    /* civetweb's reader thread only */
+    ws_rx_t rx;
+    char rx_buf[API_WS_CLIENT_MSG_MAX];
     uint64_t status_sent, events_sent, can_sent;
     uint64_t log_seq;
     api_ws_rate_t status_rate, can_rate;
@@ -315,13 +333,60 @@ static bool send_text(ws_client_t *c, const char *data, size_t len)
         return false;
     }
     /* Blocks at most web.request_timeout_ms (civetweb's send timeout) when the client does not read;
-     * only this client's writer waits. */
-    int n = mg_websocket_write(c->conn, MG_WEBSOCKET_OPCODE_TEXT, data, len);
+     * only this client's writer waits (and its reader, to answer a ping or a close). */
+    pthread_mutex_lock(&c->tx);
+    int n = c->tx_closed ? 0 : mg_websocket_write(c->conn, MG_WEBSOCKET_OPCODE_TEXT, data, len);
+    bool closed = c->tx_closed;
+    pthread_mutex_unlock(&c->tx);
+    if (closed) {
+        return false;
+    }
     if (n <= 0 || (size_t)n < len) {
         drop(c, "send failed or timed out (the client stopped reading)");
         return false;
     }
     atomic_fetch_add(&c->ws->sent, 1u);
+    return true;
+}
+
+/* A control frame (ping, pong); nothing after the close frame. */
+static void send_ctrl(ws_client_t *c, int op, const char *data, size_t len)
+{
+    pthread_mutex_lock(&c->tx);
+    if (!c->tx_closed) {
+        (void)mg_websocket_write(c->conn, op, data, len);
+    }
+    pthread_mutex_unlock(&c->tx);
+}
+
+/* The close frame (code 0: without a status code), once; the writer stops. The caller then
+ * returns 0 from the data handler, which makes civetweb close the TCP connection. */
+static void send_close(ws_client_t *c, uint16_t code, const char *why)
+{
+    uint8_t p[WS_CONTROL_MAX];
+    size_t n = code ? ws_rx_close_payload(p, sizeof p, code, why) : 0u;
+    atomic_store(&c->dead, true);
+    pthread_mutex_lock(&c->tx);
+    if (!c->tx_closed) {
+        c->tx_closed = true;
+        (void)mg_websocket_write(c->conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, (const char *)p, n);
+    }
+    pthread_mutex_unlock(&c->tx);
+}
+
+/* Writer thread: ping a silent client, drop one that stays silent. false if dropped. */
+static bool keepalive(ws_client_t *c, uint32_t now)
+{
+    uint32_t t = (uint32_t)c->ws->timeout_ms;
+    uint32_t silent = now - (uint32_t)atomic_load(&c->last_rx_ms);
+    if (silent >= t * (PING_MISSES + 1u)) {
+        drop(c, "no answer to pings");
+        return false;
+    }
+    if (silent >= t && (uint32_t)(now - c->last_ping_ms) >= t) {
+        c->last_ping_ms = now;
+        send_ctrl(c, MG_WEBSOCKET_OPCODE_PING, NULL, 0);
+    }
     return true;
 }
 
@@ -381,6 +446,9 @@ static void *writer_main(void *p)
         ws_msg_t *take[3] = {NULL, NULL, NULL};
         /* latest value: while the client has not taken what it was sent, send nothing new */
         uint32_t tnow = linux_now_ms();
+        if (!keepalive(c, tnow)) {
+            break;
+        }
         if (backlog(c) > WS_BACKLOG_MAX) {
             if (!c->congested) {
                 c->congested = true;
@@ -465,6 +533,34 @@ static void *writer_main(void *p)
 
 /* ---- civetweb callbacks ------------------------------------------------------------------------------------ */
 
+/* Refuse a handshake with an HTTP error, a JSON body as every API error (counted by api_error),
+ * instead of a bare close that a browser reports only as "connection failed". */
+static void refuse(http_ws_t *ws, const struct mg_connection *cconn, int status, api_reject_t rej, const char *code,
+                   const char *reason)
+{
+    /* civetweb passes the connection as const, but it is the live one and the handler may answer
+     * on it: a connect handler that returns 1 leaves the connection to be closed without a reply. */
+    struct mg_connection *conn = (struct mg_connection *)(uintptr_t)cconn;
+    api_resp_t r;
+    memset(&r, 0, sizeof r); /* api_error frees r.heap */
+    api_error(ws->api, &r, status, rej, code, NULL, reason);
+    if (status == 503) {
+        api_add_header(&r, "Retry-After", "5");
+    }
+    const char *text = mg_get_response_code_text(conn, status);
+    char hdr[API_HEADERS_MAX + 256];
+    int hl = snprintf(hdr, sizeof hdr,
+                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+                      "%.*sConnection: close\r\n\r\n",
+                      r.status, text ? text : "", r.content_type ? r.content_type : "application/json", r.len,
+                      (int)r.headers_len, r.headers);
+    if (hl > 0 && (size_t)hl < sizeof hdr) {
+        (void)mg_write(conn, hdr, (size_t)hl);
+        (void)mg_write(conn, r.body, r.len);
+    }
+    api_resp_free(&r);
+}
+
 static int ws_connect(const struct mg_connection *conn, void *cb)
 {
     http_ws_t *ws = cb;
@@ -486,12 +582,14 @@ static int ws_connect(const struct mg_connection *conn, void *cb)
     /* Browsers send Origin on every WebSocket handshake: a page of another site may not read the
      * live data through the visitor's browser (cross-site WebSocket hijacking). */
     if (!auth_same_origin(req.host, req.origin, NULL, mg_get_header(conn, "Sec-Fetch-Site"))) {
-        atomic_fetch_add(&ws->api->n.rejected[API_REJ_CROSS_ORIGIN], 1u);
         LOGW("web", "cross-origin WebSocket from %s refused", req.peer);
+        refuse(ws, conn, 403, API_REJ_CROSS_ORIGIN, "cross_origin",
+               "the WebSocket handshake's Origin is not this gateway (cross-site WebSocket refused)");
         return 1;
     }
     if (!api_may_read(ws->api, &req)) {
-        atomic_fetch_add(&ws->api->n.rejected[API_REJ_UNAUTHENTICATED], 1u);
+        refuse(ws, conn, 401, API_REJ_UNAUTHENTICATED, "unauthenticated",
+               "log in first: the read-only view is closed (web.read_only_open = false)");
         return 1;
     }
     pthread_mutex_lock(&ws->mu);
@@ -507,8 +605,8 @@ static int ws_connect(const struct mg_connection *conn, void *cb)
     }
     pthread_mutex_unlock(&ws->mu);
     if (full) {
-        atomic_fetch_add(&ws->api->n.rejected[API_REJ_BUSY], 1u);
         LOGW("web", "WebSocket from %s refused: %d clients already (web.ws_max_clients)", req.peer, ws->max_clients);
+        refuse(ws, conn, 503, API_REJ_BUSY, "busy", "too many WebSocket clients (web.ws_max_clients); try again later");
         return 1;
     }
     return 0;
@@ -535,6 +633,10 @@ static void ws_ready(struct mg_connection *conn, void *cb)
     c->ws = ws;
     c->conn = conn;
     atomic_init(&c->dead, false);
+    c->last_ping_ms = linux_now_ms();
+    atomic_init(&c->last_rx_ms, c->last_ping_ms);
+    pthread_mutex_init(&c->tx, NULL);
+    ws_rx_init(&c->rx, c->rx_buf, sizeof c->rx_buf);
     const struct mg_request_info *ri = mg_get_request_info(conn);
     c->fd = find_socket(ri);
     if (ri) {
@@ -544,6 +646,12 @@ static void ws_ready(struct mg_connection *conn, void *cb)
     if (c->fd >= 0) {
         int sz = WS_SNDBUF;
         (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    }
+    /* the MASK bit: see ws_wire.h (civetweb reads the first frame after this callback returns) */
+    c->wired = ws_wire_watch(c->fd);
+    if (!c->wired) {
+        LOGW("web", "WebSocket client %s: its frames' MASK bit is not checked (socket not found)",
+             mg_get_request_info(conn) ? mg_get_request_info(conn)->remote_addr : "?");
     }
     api_ws_sub_default(&c->sub);
     pthread_mutex_lock(&ws->mu);
@@ -567,28 +675,53 @@ static void ws_ready(struct mg_connection *conn, void *cb)
     }
 }
 
+/* civetweb's reader thread, once per frame: flags is the frame's first header byte (FIN, RSV1-3,
+ * opcode), data its unmasked payload. civetweb 1.15 neither reassembles fragments nor checks the
+ * RSV bits, opcodes or control-frame rules, and with enable_websocket_ping_pong off it passes
+ * pings and pongs here too: ws_rx applies RFC 6455. Returning 0 makes civetweb close the
+ * connection. */
 static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len, void *cb)
 {
     http_ws_t *ws = cb;
     ws_client_t *c = mg_get_user_connection_data(conn);
-    int op = flags & 0x0f;
-    if (!c || op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE || atomic_load(&c->dead)) {
+    if (!c || atomic_load(&c->dead)) {
         return 0;
     }
-    if (op == MG_WEBSOCKET_OPCODE_PING || op == MG_WEBSOCKET_OPCODE_PONG) {
-        return 1;
+    atomic_store(&c->last_rx_ms, linux_now_ms());
+    ws_rx_action_t a = ws_rx_frame(&c->rx, (uint8_t)flags, (const uint8_t *)data, len);
+    if (a != WS_RX_FAIL && c->wired && ws_wire_unmasked(c->fd)) {
+        /* this frame, or one civetweb read with it (then the connection fails a frame early) */
+        a = ws_rx_unmasked(&c->rx);
     }
-    if (op != MG_WEBSOCKET_OPCODE_TEXT) {
-        atomic_fetch_add(&ws->api->n.rejected[API_REJ_BAD_JSON], 1u);
+    switch (a) {
+    case WS_RX_NONE:
+    case WS_RX_PONG:
         return 1;
+    case WS_RX_PING:
+        send_ctrl(c, MG_WEBSOCKET_OPCODE_PONG, data, len);
+        return 1;
+    case WS_RX_CLOSE:
+        send_close(c, c->rx.code, NULL); /* the answer echoes the client's status code */
+        return 0;
+    case WS_RX_FAIL: {
+        atomic_fetch_add(&ws->api->n.ws_failed[c->rx.err], 1u);
+        const struct mg_request_info *ri = mg_get_request_info(conn);
+        LOGW("web", "WebSocket client %s closed with %u: %s", ri ? ri->remote_addr : "?", (unsigned)c->rx.code,
+             c->rx.why);
+        send_close(c, c->rx.code, c->rx.why);
+        return 0;
+    }
+    case WS_RX_TEXT:
+        break;
     }
     pthread_mutex_lock(&ws->mu);
     api_ws_sub_t s = c->sub;
     pthread_mutex_unlock(&ws->mu);
-    int rc = api_ws_parse(data, len, &s);
+    int rc = api_ws_parse(c->rx.buf, c->rx.len, &s);
     if (rc != TB_OK) {
+        /* a well-formed message we do not understand: counted and ignored */
         atomic_fetch_add(&ws->api->n.rejected[rc == TB_ERR_RANGE ? API_REJ_BAD_VALUE : API_REJ_BAD_JSON], 1u);
-        return rc == TB_ERR_TOO_LARGE ? 0 : 1;
+        return 1;
     }
     pthread_mutex_lock(&ws->mu);
     ws->can_subs += (s.can ? 1 : 0) - (c->sub.can ? 1 : 0);
@@ -623,6 +756,10 @@ static void ws_close(const struct mg_connection *conn, void *cb)
         pthread_join(c->thr, NULL);
     }
     mg_set_user_connection_data(conn, NULL);
+    if (c->wired) {
+        ws_wire_unwatch(c->fd);
+    }
+    pthread_mutex_destroy(&c->tx);
     free(c->logbuf);
     free(c->logmsg);
     free(c);

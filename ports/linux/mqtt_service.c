@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -76,6 +77,8 @@ struct mqtt_service {
     char refused[160];             /* CONNACK refusal of the current attempt */
     bool lost;                     /* the failure is the loss of an established connection */
     bool reset_needed;
+    bool v311;                     /* the broker refused MQTT 5: speak 3.1.1 to it (see on_connect) */
+    bool v311_warned;              /* its limitation for commands logged (once per client) */
     bool ever_created;
     mqtt_pub_t pub;
     uint32_t stats_pub_ms;
@@ -140,7 +143,7 @@ static const char *mosq_err(int rc)
     case MOSQ_ERR_KEEPALIVE: return "no answer from the broker within the keep-alive time";
     case MOSQ_ERR_EAI: return "host name not found";
     case MOSQ_ERR_TLS: return "TLS error (certificate, host name or protocol)";
-    default: return mosquitto_strerror(rc);
+    default: return rc >= 128 ? mosquitto_reason_string(rc) : mosquitto_strerror(rc); /* MQTT 5 reason codes */
     }
 }
 
@@ -231,7 +234,15 @@ static void on_connect(struct mosquitto *mosq, void *ctx, int rc)
     mqtt_service_t *s = ctx;
     uint32_t now = linux_now_ms();
     if (rc != 0) {
-        snprintf(s->refused, sizeof s->refused, "refused by the broker: %s", mosquitto_connack_string(rc));
+        if (rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION && !s->v311) {
+            /* libmosquitto reports a 3.1.1 broker's "unacceptable protocol version" this way */
+            s->v311 = true;
+            (void)mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+            snprintf(s->refused, sizeof s->refused, "the broker does not support MQTT 5 (next attempt with MQTT 3.1.1)");
+            return;
+        }
+        snprintf(s->refused, sizeof s->refused, "refused by the broker: %s",
+                 s->v311 ? mosquitto_connack_string(rc) : mosquitto_reason_string(rc));
         return; /* the loop returns an error next; the failure is counted there */
     }
     pthread_mutex_lock(&s->mu);
@@ -242,12 +253,22 @@ static void on_connect(struct mosquitto *mosq, void *ctx, int rc)
     pthread_mutex_unlock(&s->mu);
     s->backoff_ms = MQTT_BACKOFF_MIN_MS;
     s->last_error[0] = '\0';
-    LOGI(M, "connected to %s:%d%s as %s; base topic %s", s->run_cfg.host, (int)s->run_cfg.port,
-         s->run_cfg.tls ? " (TLS)" : "", s->client_id, s->pub.base);
+    LOGI(M, "connected to %s:%d%s as %s (MQTT %s); base topic %s", s->run_cfg.host, (int)s->run_cfg.port,
+         s->run_cfg.tls ? " (TLS)" : "", s->client_id, s->v311 ? "3.1.1" : "5", s->pub.base);
+    if (s->v311 && s->pub.cfg.commands && !s->v311_warned) {
+        s->v311_warned = true;
+        LOGW(M, "MQTT 3.1.1 broker: a command published with the retain flag while the gateway is connected "
+                "arrives without the flag and cannot be refused (MQTT 5 keeps it: retain-as-published)");
+    }
     char t[MQTT_TOPIC_MAX + 8];
     snprintf(t, sizeof t, "%s/cmd/#", s->pub.base);
-    /* QoS 2: a command is executed once even if the connection drops while it is delivered */
-    if (mosquitto_subscribe(mosq, NULL, t, 2) != MOSQ_ERR_SUCCESS) {
+    /* QoS 2: a command is executed once even if the connection drops while it is delivered.
+     * Retain-as-published (MQTT 5): a broker forwards a live publication with its retain flag
+     * (3.1.1 clears it), so a retained command is refused however it arrives, not only when it
+     * is delivered at subscription time. */
+    int src = s->v311 ? mosquitto_subscribe(mosq, NULL, t, 2)
+                      : mosquitto_subscribe_v5(mosq, NULL, t, 2, MQTT_SUB_OPT_RETAIN_AS_PUBLISHED, NULL);
+    if (src != MOSQ_ERR_SUCCESS) {
         LOGW(M, "cannot subscribe to %s", t);
     }
     mqtt_pub_connected(&s->pub, now);
@@ -397,7 +418,8 @@ static void run_command(mqtt_service_t *s, const cmd_item_t *it, bool enabled)
         pthread_mutex_lock(&s->mu);
         s->st.cmd_refused++;
         pthread_mutex_unlock(&s->mu);
-        LOGW(M, "retained command on %s ignored", topic ? topic : "(unknown)");
+        LOGW(M, "command %s refused: published with the retain flag (it would run again at every reconnection)",
+             topic ? topic : "(unknown)");
         reply(s, s->result, sizeof s->result, &req, topic, TB_ERR_STATE, 400,
               "retained command ignored: it would run again at every reconnect; publish commands without retain",
               NULL);
@@ -511,6 +533,11 @@ static bool client_create(mqtt_service_t *s, const gw_view_t *v)
         return false;
     }
     mosquitto_threaded_set(m, true); /* the command thread publishes too */
+    /* MQTT 5 for retain-as-published on the command topics (on_connect); a broker that only
+     * speaks 3.1.1 refuses it and the next attempt uses 3.1.1. A new client tries 5 again. */
+    s->v311 = false;
+    s->v311_warned = false;
+    (void)mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
     mosquitto_connect_callback_set(m, on_connect);
     mosquitto_disconnect_callback_set(m, on_disconnect);
     mosquitto_publish_callback_set(m, on_publish);

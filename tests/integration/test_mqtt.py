@@ -12,6 +12,9 @@ written to the candump log in its state directory). The test walks through:
   C  commands enabled at run time (SIGHUP, no reconnection): malformed payloads, refusals by
      the owner's validation, a BMS write read back, CAN listen-only on/off seen on the bus log;
      every request counted;
+  C2 retained commands refused however they arrive: published live with the retain flag while
+     the gateway is connected (MQTT 5 retain-as-published), and delivered as retained at the next
+     subscription; nothing changes (0x351 keeps flowing), each one answered and counted;
   D  discovery switched off removes every document (empty retained), on again restores them;
   E  a stalled broker (SIGSTOP) never delays 0x351; the gateway recovers after SIGCONT;
   F  a broker restart (retained data lost) is survived: availability, discovery and state
@@ -271,6 +274,42 @@ try:
     C.check(stats.get("refused") == 2 and stats.get("malformed") == 3 and stats.get("failed") == 2
             and stats.get("ok") == 3, f"counters {stats}")
     C.check("reconnecting" not in gw.log_text(), "no reconnection for run-time settings")
+
+    # ---- C2: retained commands are refused however they arrive ------------------------------
+    def still_transmitting(what):
+        t0 = time.time()
+        time.sleep(1.5)
+        C.check(len(gw.can_times(0x351, t0)) >= 1, f"{what}: 0x351 still on the bus")
+        st = json.loads(latest(sub.snapshot(), f"{BASE}/state"))
+        C.check(st["can"]["mode"] == "transmitting", f"{what}: CAN mode {st['can']['mode']}")
+
+    time.sleep(1.1)
+    k0 = json.loads(latest(sub.snapshot(), f"{BASE}/mqtt"))["commands"]
+    n0 = sub.count()
+    tbtest.mqtt_publish(broker.port, f"{BASE}/cmd/can/shadow", '{"on": true, "id": "r1"}', retain=True)
+    r = result(sub, "r1", n0)
+    C.check(r is not None and r["status"] == 400 and "retain" in r["message"],
+            f"live publication with the retain flag refused: {r}")
+    still_transmitting("retained listen-only published live")
+    # a new connection (keep-alive is a connection setting): the broker delivers it as retained
+    n0 = sub.count()
+    gw.reload(cfg(commands=True, keepalive_s=6))
+    r = result(sub, "r1", n0)
+    C.check(r is not None and r["status"] == 400 and "retain" in r["message"],
+            f"retained command delivered at subscription refused: {r}")
+    still_transmitting("retained listen-only at subscription")
+    # clearing it (an empty retained message) is itself a retained publication: refused, no effect
+    n0 = sub.count()
+    tbtest.mqtt_publish(broker.port, f"{BASE}/cmd/can/shadow", None, retain=True)
+    sub.wait_for(lambda m: m[1] == f"{BASE}/cmd/result" and m[3] and json.loads(m[3])["status"] == 400, 10, n0)
+    C.check(f"{BASE}/cmd/can/shadow" not in tbtest.retained(broker.port, f"{BASE}/cmd/#"), "retained command cleared")
+    time.sleep(1.1)
+    k1 = json.loads(latest(sub.snapshot(), f"{BASE}/mqtt"))["commands"]
+    d = {x: k1[x] - k0[x] for x in k0}
+    print(f"C2: counter changes {d}")
+    C.check(d["refused"] == 3 and d["ok"] == 0 and d["received"] == 3, f"each retained command counted as refused: {d}")
+    C.check(gw.log_text().count("refused: published with the retain flag") >= 3, "each refusal logged with the reason")
+    gw.reload(cfg(commands=True))
 
     # ---- D: discovery off removes everything, on restores it --------------------------------
     n0 = sub.count()

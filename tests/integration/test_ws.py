@@ -4,15 +4,23 @@
 1. Protocol: hello, live status at web.ws_rate_hz with the newest view each time, subscriptions
    (log lines, CAN table), bad client messages counted and ignored, cross-origin handshakes and
    clients beyond web.ws_max_clients refused, the login rule when the read-only view is closed.
-2. Slow client: one client with a tiny receive buffer never reads. Meanwhile the CAN frames the
+2. RFC 6455 (raw sockets, every bit under control): each frame a client may not send fails the
+   connection with the right close code (1002 protocol error, unmasked frames included, 1003 binary, 1007 not UTF-8, 1009
+   message too big, the limit applying to the sum of a fragmented message), is counted in
+   tinybms_ws_protocol_errors_total{reason} and leaves the daemon serving; a valid fragmented
+   message with a ping between its fragments works; a client's close is answered; a cross-origin
+   handshake is answered 403 with the JSON error, not a bare close.
+3. Slow client: one client with a tiny receive buffer never reads. Meanwhile the CAN frames the
    owner thread writes (the demo's candump log) keep their cadence - 0x351 at least every second -
    and a second client keeps receiving every update at the configured rate. The stalled client
    is dropped once its socket stays full for web.request_timeout_ms, and that is counted.
 """
+import base64
 import json
 import os
 import re
 import socket
+import struct
 import sys
 import threading
 import time
@@ -69,6 +77,192 @@ def rejected(gw, *reasons):
 
 def wait_clients(gw, n, timeout=5.0):
     return tbtest.wait_for(lambda: metric(gw, "ws_clients") == n, timeout) is not None
+
+
+# ---- a raw WebSocket client: the frames the library would never send --------------------------------
+
+def raw_handshake(gw, origin=None):
+    """(socket, status line, headers+body text, bytes after the header)"""
+    host, port = gw.base.replace("http://", "").split(":")
+    s = socket.create_connection((host, int(port)), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    req = ["GET /ws HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket", "Connection: Upgrade",
+           f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13", f"Origin: {origin or gw.base}"]
+    s.sendall(("\r\n".join(req) + "\r\n\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return s, head.split(b"\r\n")[0].decode(errors="replace"), head.decode(errors="replace"), rest
+
+
+def frame(op, payload=b"", fin=True, rsv=0, mask=True):
+    b0 = (0x80 if fin else 0) | (rsv << 4) | op
+    n = len(payload)
+    m = 0x80 if mask else 0
+    if n < 126:
+        hdr = struct.pack("!BB", b0, m | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", b0, m | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, m | 127, n)
+    if not mask:
+        return hdr + payload
+    k = os.urandom(4)
+    return hdr + k + bytes(c ^ k[i & 3] for i, c in enumerate(payload))
+
+
+class RawReader:
+    """Server frames from a raw socket."""
+
+    def __init__(self, s, rest=b""):
+        self.s, self.buf = s, rest
+
+    def _need(self, n, deadline):
+        while len(self.buf) < n:
+            self.s.settimeout(max(0.01, deadline - time.time()))
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError
+            self.buf += d
+
+    def frame(self, timeout=5.0):
+        """(first header byte, payload)"""
+        dl = time.time() + timeout
+        self._need(2, dl)
+        n, off = self.buf[1] & 127, 2
+        if n == 126:
+            self._need(4, dl)
+            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
+        elif n == 127:
+            self._need(10, dl)
+            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
+        self._need(off + n, dl)
+        b0, p = self.buf[0], self.buf[off:off + n]
+        self.buf = self.buf[off + n:]
+        return b0, p
+
+    def until(self, op, timeout=5.0):
+        """The payload of the next frame with this opcode (data frames skipped); None if the
+        connection ends or nothing comes in time."""
+        dl = time.time() + timeout
+        try:
+            while time.time() < dl:
+                b0, p = self.frame(dl - time.time())
+                if b0 & 0x0F == op:
+                    return p
+        except (EOFError, OSError):
+            return None
+        return None
+
+    def closed_by_server(self, timeout=3.0):
+        """After the close frame: the server ends the TCP connection."""
+        dl = time.time() + timeout
+        try:
+            while time.time() < dl:
+                self.frame(dl - time.time())
+        except EOFError:
+            return True
+        except OSError:
+            return False
+        return False
+
+
+def raw_open(gw):
+    s, status, _, rest = raw_handshake(gw)
+    C.check(status.startswith("HTTP/1.1 101"), f"raw handshake accepted: {status}")
+    r = RawReader(s, rest)
+    r.until(0x1)  # hello
+    return s, r
+
+
+def ws_errors(gw):
+    t = requests.get(gw.base + "/metrics", timeout=5).text
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r'^tinybms_ws_protocol_errors_total\{reason="(\w+)"\} (\d+)', t, re.M)}
+
+
+def rfc6455(gw):
+    """Frames a client must not send fail the connection with the right close code, counted."""
+    big = b" " * 300
+    cases = [
+        ("unknown data opcode 0x3", [frame(0x3, b"x")], 1002, "protocol_error"),
+        ("unknown control opcode 0xB", [frame(0xB)], 1002, "protocol_error"),
+        ("RSV1 set (no extension negotiated)", [frame(0x1, b"{}", rsv=4)], 1002, "protocol_error"),
+        ("RSV2 set on a ping", [frame(0x9, rsv=2)], 1002, "protocol_error"),
+        ("ping of 126 bytes", [frame(0x9, b"p" * 126)], 1002, "protocol_error"),
+        ("pong of 126 bytes", [frame(0xA, b"p" * 126)], 1002, "protocol_error"),
+        ("fragmented ping", [frame(0x9, b"p", fin=False)], 1002, "protocol_error"),
+        ("fragmented close", [frame(0x8, b"\x03\xe8", fin=False)], 1002, "protocol_error"),
+        ("continuation without a start", [frame(0x0, b"{}")], 1002, "protocol_error"),
+        ("new message inside a fragmented one", [frame(0x1, b"{", fin=False), frame(0x1, b"{}")], 1002,
+         "protocol_error"),
+        ("close with a 1-byte payload", [frame(0x8, b"\x03")], 1002, "protocol_error"),
+        ("close with code 1005 (reserved)", [frame(0x8, b"\x03\xed")], 1002, "protocol_error"),
+        ("unmasked text frame", [frame(0x1, b'{"subscribe":["can"]}', mask=False)], 1002, "protocol_error"),
+        ("unmasked close frame", [frame(0x8, b"\x03\xe8", mask=False)], 1002, "protocol_error"),
+        ("masked fragment, then an unmasked one", [frame(0x1, b"{", fin=False), frame(0x0, b"}", mask=False)], 1002,
+         "protocol_error"),
+        ("binary message", [frame(0x2, b"{}")], 1003, "unsupported_data"),
+        ("text that is not UTF-8", [frame(0x1, b'{"subscribe":["\xc3\x28"]}')], 1007, "invalid_utf8"),
+        ("one frame of 513 bytes", [frame(0x1, b" " * 513)], 1009, "too_big"),
+        ("fragments of 300 + 300 bytes", [frame(0x1, big, fin=False), frame(0x0, big)], 1009, "too_big"),
+        ("fragments of 200 x 3 bytes", [frame(0x1, big[:200], fin=False), frame(0x0, big[:200], fin=False),
+                                        frame(0x0, big[:200])], 1009, "too_big"),
+    ]
+    for name, frames, code, reason in cases:
+        before = ws_errors(gw)
+        s, r = raw_open(gw)
+        for f in frames:
+            s.sendall(f)
+        p = r.until(0x8)
+        got = struct.unpack("!H", p[:2])[0] if p and len(p) >= 2 else None
+        C.check(got == code, f"{name}: closed with {code} ({got}, {p[2:].decode(errors='replace') if p else ''})")
+        C.check(r.closed_by_server(), f"{name}: the server closes the TCP connection after the close frame")
+        s.close()
+        after = ws_errors(gw)
+        C.check(after.get(reason, 0) - before.get(reason, 0) == 1, f"{name}: counted as {reason}")
+        C.check(requests.get(gw.base + "/api/status", timeout=5).status_code == 200, f"{name}: the daemon serves on")
+
+    # A fragmented message under the limit, a ping between its fragments: it works.
+    s, r = raw_open(gw)
+    head_, tail_ = b'{"subscribe":["can"],', b'"log_level":"warn"}'
+    msg = head_ + b" " * (511 - len(head_) - len(tail_)) + tail_  # 511 bytes, JSON whitespace inside
+    s.sendall(frame(0x1, msg[:200], fin=False) + frame(0x9, b"are you there") + frame(0x0, msg[200:400], fin=False)
+              + frame(0x0, msg[400:]))
+    C.check(r.until(0xA) == b"are you there", "a ping between fragments is answered with its payload")
+    got_can = False
+    dl = time.time() + 5
+    while time.time() < dl and not got_can:
+        p = r.until(0x1, dl - time.time())
+        got_can = p is not None and json.loads(p).get("type") == "can"
+    C.check(got_can, "a 511-byte message in three fragments is taken (the CAN table arrives)")
+    # the client closes: the server answers with the same code
+    s.sendall(frame(0x8, b"\x03\xe8bye"))
+    p = r.until(0x8)
+    C.check(p is not None and p[:2] == b"\x03\xe8", f"a client's close is answered with 1000 ({p})")
+    s.close()
+
+    # Cross-origin: an HTTP answer (403 and the JSON error), not a bare close.
+    co0 = rejected(gw, "cross_origin")
+    s, status, head, rest = raw_handshake(gw, origin="http://evil.example")
+    body = rest
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            body += d
+    except OSError:
+        pass
+    s.close()
+    C.check(status.startswith("HTTP/1.1 403"), f"cross-origin handshake answered 403 ({status!r})")
+    err = json.loads(body or b"{}").get("error") if body.startswith(b"{") else None
+    C.check(err == "cross_origin", f"with the JSON error cross_origin ({body[:80]!r})")
+    C.check(rejected(gw, "cross_origin") - co0 == 1, "and counted as cross_origin")
 
 
 def can_gaps(path, since, until, can_id="351"):
@@ -241,6 +435,7 @@ def main():
     t0 = time.time()
     gw = tbtest.start_demo(config={"web": {"ws_rate_hz": RATE, "ws_max_clients": MAX_CLIENTS, "request_timeout_ms": 2000}})
     protocol(gw)
+    rfc6455(gw)
     slow_client(gw)
     read_only_closed(gw)
     print(f"{time.time() - t0:.1f} s")
