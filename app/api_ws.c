@@ -6,6 +6,7 @@
 #include "app/api_json.h"
 #include "app/bms_json.h"
 #include "app/json_in.h"
+#include "app/utf8.h"
 #include "core/jw.h"
 
 void api_ws_sub_default(api_ws_sub_t *s)
@@ -188,38 +189,14 @@ int api_ws_log(char *buf, size_t cap, const log_entry_t *e, size_t n, uint64_t l
 size_t api_ws_utf8_sanitize(char *s, size_t len)
 {
     size_t bad = 0;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80u) {
-            i++;
-            continue;
-        } else if ((c & 0xE0u) == 0xC0u) {
-            n = 2; cp = c & 0x1Fu; min = 0x80u;
-        } else if ((c & 0xF0u) == 0xE0u) {
-            n = 3; cp = c & 0x0Fu; min = 0x800u;
-        } else if ((c & 0xF8u) == 0xF0u) {
-            n = 4; cp = c & 0x07u; min = 0x10000u;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq_len((const uint8_t *)s + i, len - i);
+        if (n == 0u) {
+            s[i++] = '?';
+            bad++;
         } else {
-            s[i++] = '?';
-            bad++;
-            continue;
+            i += n;
         }
-        bool ok = i + n <= len;
-        for (size_t k = 1; ok && k < n; k++) {
-            unsigned char d = (unsigned char)s[i + k];
-            ok = (d & 0xC0u) == 0x80u;
-            cp = (cp << 6) | (d & 0x3Fu);
-        }
-        ok = ok && cp >= min && cp <= 0x10FFFFu && !(cp >= 0xD800u && cp <= 0xDFFFu);
-        if (!ok) {
-            s[i++] = '?';
-            bad++;
-            continue;
-        }
-        i += n;
     }
     return bad;
 }

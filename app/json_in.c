@@ -1,6 +1,8 @@
 /* json_in: bounded, strict gate in front of cJSON (see json_in.h for why). */
 #include "app/json_in.h"
 
+#include "app/utf8.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,58 +11,6 @@
 
 #define TB_STR_(x) #x
 #define TB_STR(x) TB_STR_(x)
-
-/* Length of the UTF-8 sequence at s[0..n) if it is well-formed, else 0 (RFC 3629 table 3-7). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80u) {
-        return 1;
-    }
-    size_t len;
-    unsigned char lo = 0x80u, hi = 0xBFu;
-    if (c >= 0xC2u && c <= 0xDFu) {
-        len = 2;
-    } else if (c >= 0xE0u && c <= 0xEFu) {
-        len = 3;
-        if (c == 0xE0u) {
-            lo = 0xA0u; /* no overlong 3-byte forms */
-        } else if (c == 0xEDu) {
-            hi = 0x9Fu; /* no UTF-16 surrogates */
-        }
-    } else if (c >= 0xF0u && c <= 0xF4u) {
-        len = 4;
-        if (c == 0xF0u) {
-            lo = 0x90u; /* no overlong 4-byte forms */
-        } else if (c == 0xF4u) {
-            hi = 0x8Fu; /* nothing above U+10FFFF */
-        }
-    } else {
-        return 0; /* continuation byte, C0/C1 (overlong) or F5..FF */
-    }
-    if (n < len || s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < len; i++) {
-        if (s[i] < 0x80u || s[i] > 0xBFu) {
-            return 0;
-        }
-    }
-    return len;
-}
-
-int json_in_utf8_ok(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(p + i, n - i);
-        if (k == 0u) {
-            return 0;
-        }
-        i += k;
-    }
-    return 1;
-}
 
 /* ---- the scan ----------------------------------------------------------------------------------- */
 
@@ -201,7 +151,7 @@ static int scan_string(scan_t *s, const char **pp)
         if (c < 0x20u) {
             return fail(s, JSON_IN_ENCODING, true, "a control character must be escaped");
         }
-        size_t k = utf8_seq((const unsigned char *)p, (size_t)(end - p));
+        size_t k = utf8_seq_len((const uint8_t *)p, (size_t)(end - p));
         if (k == 0u) {
             return fail(s, JSON_IN_ENCODING, true, "invalid UTF-8");
         }
@@ -287,7 +237,7 @@ int json_in_scan(const char *text, size_t len, json_in_err_t *err)
             break;
         }
         default: {
-            size_t k = utf8_seq((const unsigned char *)p, (size_t)(end - p));
+            size_t k = utf8_seq_len((const uint8_t *)p, (size_t)(end - p));
             if (k == 0u) {
                 return fail(&s, JSON_IN_ENCODING, false, "invalid UTF-8");
             }

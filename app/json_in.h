@@ -68,7 +68,5 @@ int json_in_scan(const char *text, size_t len, json_in_err_t *err);
 /* A static English sentence fragment for a reason, e.g. "nested deeper than 16 levels". */
 const char *json_in_reason_str(json_in_reason_t r);
 
-/* True if s[0..n) is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, <= U+10FFFF). */
-int json_in_utf8_ok(const char *s, size_t n);
 
 #endif

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "app/utf8.h"
+
 #define HDR_FIN 0x80u
 #define HDR_RSV 0x70u
 #define HDR_OP 0x0Fu
@@ -26,39 +28,7 @@ const char *ws_rx_err_name(ws_rx_err_t e)
 
 bool ws_rx_utf8_valid(const uint8_t *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80u) {
-            i++;
-            continue;
-        } else if ((c & 0xE0u) == 0xC0u) {
-            n = 2; cp = c & 0x1Fu; min = 0x80u;
-        } else if ((c & 0xF0u) == 0xE0u) {
-            n = 3; cp = c & 0x0Fu; min = 0x800u;
-        } else if ((c & 0xF8u) == 0xF0u) {
-            n = 4; cp = c & 0x07u; min = 0x10000u;
-        } else {
-            return false;
-        }
-        if (len - i < n) {
-            return false;
-        }
-        for (size_t k = 1; k < n; k++) {
-            uint8_t d = s[i + k];
-            if ((d & 0xC0u) != 0x80u) {
-                return false;
-            }
-            cp = (cp << 6) | (d & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu)) {
-            return false;
-        }
-        i += n;
-    }
-    return true;
+    return utf8_valid(s, len);
 }
 
 size_t ws_rx_close_payload(uint8_t *out, size_t cap, uint16_t code, const char *reason)

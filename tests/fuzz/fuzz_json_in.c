@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "app/json_in.h"
+#include "app/utf8.h"
 
 #define CHECK(c)                                                                                        \
     do {                                                                                                \
@@ -32,10 +33,10 @@ static void check_tree(const cJSON *v, int depth)
 {
     CHECK(depth <= JSON_IN_MAX_DEPTH);
     if (v->string) {
-        CHECK(json_in_utf8_ok(v->string, strlen(v->string)));
+        CHECK(utf8_valid(v->string, strlen(v->string)));
     }
     if (cJSON_IsString(v)) {
-        CHECK(json_in_utf8_ok(v->valuestring, strlen(v->valuestring)));
+        CHECK(utf8_valid(v->valuestring, strlen(v->valuestring)));
     }
     unsigned n = 0;
     for (const cJSON *c = v->child; c; c = c->next) {
