@@ -58,10 +58,14 @@ test-asan: deps-test
 # The integration suite (the real daemon and tools, several threads each, concurrent clients in
 # the tests) and the unit tests of the threaded modules under ThreadSanitizer: any data race fails
 # the test (halt_on_error, exit code 66; tbtest also scans the daemon's log for a report).
-TSAN_TESTS ?= integ-|unit-cmdq|unit-api|unit-log
+# Only what those tests run is built (the programs, the integration helpers, three unit tests).
+TSAN_UNITS := cmdq api log
+TSAN_TESTS ?= integ-|$(subst $(eval) ,|,$(addprefix unit-,$(TSAN_UNITS)))
+TSAN_TARGETS := $(patsubst ports/linux/bin/%.c,%,$(wildcard ports/linux/bin/*.c)) tinybms-sim \
+  $(patsubst tests/integration/%.c,%,$(wildcard tests/integration/*.c)) $(addprefix test_,$(TSAN_UNITS))
 test-tsan: deps-test
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTB_TSAN=ON >/dev/null
-	cmake --build $(TSAN_BUILD) -j$(JOBS)
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target $(TSAN_TARGETS)
 	TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -j$(JOBS) -R '$(TSAN_TESTS)'
 
