@@ -346,6 +346,11 @@ int gw_config_check(const gw_config_t *cfg, cfg_diag_t *d)
                         "CAN burst delays every following BMS snapshot too",
                         (int)cfg->can.burst_gap_ms, (int)cfg->link.live_period_ms);
     }
+    if (cfg->web.max_conns_per_addr > cfg->web.max_connections) {
+        return diag_set(d, TB_ERR_RANGE, "web.max_conns_per_addr",
+                        "web.max_conns_per_addr (%d) must not exceed web.max_connections (%d)",
+                        (int)cfg->web.max_conns_per_addr, (int)cfg->web.max_connections);
+    }
     if (cfg->link.wake_timeout_ms > cfg->link.reply_timeout_ms) {
         return diag_set(d, TB_ERR_RANGE, "link.wake_timeout_ms",
                         "link.wake_timeout_ms (%d) must not exceed link.reply_timeout_ms (%d)",

@@ -64,6 +64,9 @@ static void apply_and_errors_name_the_key(void **state)
     assert_string_equal(d.key, "can.burst_gap_ms");
     gw_config_defaults(&c);
     assert_int_equal(apply(&c, "{\"can\": {\"burst_gap_ms\": 100}, \"link\": {\"live_period_ms\": 200}}", &d), TB_OK);
+    gw_config_defaults(&c);
+    assert_int_equal(apply(&c, "{\"web\": {\"max_connections\": 8, \"max_conns_per_addr\": 9}}", &d), TB_ERR_RANGE);
+    assert_string_equal(d.key, "web.max_conns_per_addr");
     /* dotted keys at the top level are accepted too */
     gw_config_defaults(&c);
     assert_int_equal(apply(&c, "{\"link.stats_period_ms\": 0}", &d), TB_OK);
