@@ -282,6 +282,36 @@ def rfc6455(gw):
     C.check(ws_errors(gw).get("protocol_error", 0) - before.get("protocol_error", 0) == 1,
             "an unmasked frame sent with the handshake: counted as protocol_error")
 
+    # While the server streams (status, CAN table, debug log), an unmasked frame: the gate lets the
+    # server frame in progress finish before its close frame, so every frame up to it parses.
+    before = ws_errors(gw)
+    s, r = raw_open(gw)
+    s.sendall(frame(0x1, b'{"subscribe":["status","events","log","can"],"log_level":"debug"}'))
+    got_can = False
+    dl = time.time() + 5
+    while time.time() < dl and not got_can:
+        p = r.until(0x1, dl - time.time())
+        got_can = p is not None and json.loads(p).get("type") == "can"
+    C.check(got_can, "streaming: the CAN table arrives")
+    s.sendall(frame(0x1, b"{}", mask=False))
+    ops, code = [], None
+    try:
+        dl = time.time() + 5
+        while time.time() < dl:
+            b0, p = r.frame(dl - time.time())
+            ops.append(b0 & 0x0F)
+            if b0 & 0x0F == 0x8:
+                code = struct.unpack("!H", p[:2])[0] if len(p) >= 2 else None
+                break
+            json.loads(p)  # a whole server frame, not one cut by the close frame
+    except (EOFError, OSError, ValueError) as e:
+        C.check(False, f"streaming, then an unmasked frame: the frames before the close parse ({e!r}, {ops})")
+    C.check(code == 1002, f"streaming, then an unmasked frame: closed with 1002 ({code}, after {len(ops) - 1} frames)")
+    C.check(r.closed_by_server(), "streaming, then an unmasked frame: the server closes the TCP connection")
+    s.close()
+    C.check(ws_errors(gw).get("protocol_error", 0) - before.get("protocol_error", 0) == 1,
+            "streaming, then an unmasked frame: counted once")
+
     # The gate scans only connections that begin with the handshake: one after another request on
     # a kept-alive connection is refused (browsers open a connection of their own per WebSocket).
     bad0 = rejected(gw, "bad_value")
