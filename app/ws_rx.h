@@ -14,7 +14,8 @@
  *       1007 invalid data: a text message or close reason that is not UTF-8;
  *       1009 message too big: the message would exceed `cap` bytes.
  * What the library cannot pass on (the MASK bit, the length field before the payload is read)
- * is outside this module: see ports/linux/http_ws.c.
+ * is outside this module: the connection gate runs the client's bytes through ws_rx_scan
+ * (ports/linux/http_gate.h).
  *
  * No allocation, no OS calls: the caller owns the message buffer. Not thread-safe: one ws_rx_t per
  * connection, used by the connection's reader only.

@@ -2,6 +2,7 @@
 #include "ports/linux/http_gate.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "app/log.h"
+#include "app/ws_rx.h"
 #include "ports/linux/clock.h"
 
 #define BUF_SIZE 16384u      /* a request header must fit (civetweb's max_request_size); relay buffers */
@@ -32,8 +34,11 @@
 
 enum { ST_FREE, ST_PENDING, ST_CONNECTING, ST_RELAY };
 enum { SIDE_C = 0, SIDE_U = 1 };
+/* A connection whose first request is a WebSocket handshake (GET with "Upgrade: websocket"). */
+enum { WS_NO, WS_ASKED, WS_OPEN };
 #define ID_LISTEN UINT64_MAX
 #define ID_WAKE (UINT64_MAX - 1u)
+#define ID_REQ (UINT64_MAX - 2u)
 #define NOT_REGISTERED UINT32_MAX
 
 typedef struct {
@@ -51,18 +56,37 @@ typedef struct {
     uint32_t deadline;         /* linux_now_ms() */
     uint32_t cev, uev;         /* epoll interest registered, NOT_REGISTERED when not in the set */
     size_t scanned;            /* header bytes already searched for the blank line */
+    size_t hdr_end;            /* the complete request header is c2u.data[0, hdr_end) */
     buf_t c2u, u2c;
+    /* WebSocket: civetweb 1.15 does not pass on the MASK bit of client frames, so the gate checks
+     * that rule (RFC 6455 5.1) on the bytes it relays. WS_ASKED: civetweb has not answered the
+     * handshake yet, and what the client sends after it waits in c2u (c2u_free = the bytes of
+     * the header still to go), so that civetweb reads nothing but the handshake before the gate
+     * knows the answer. WS_OPEN: civetweb answered 101; every client byte is scanned before it
+     * is relayed. An unmasked frame: ws_fail (see pump_fail). */
+    bool ws_fail;
+    bool fin_ok;               /* ws_fail: civetweb's stream ended at a frame boundary: a close frame may follow */
+    bool fin_queued;           /* ws_fail: the close frame is in u2c */
+    size_t c2u_free;
+    uint8_t ans_have, ans_crlf; /* civetweb's answer: status line bytes kept, progress through "\r\n\r\n" */
+    bool ans_done;
+    char ans[12];
+    ws_rx_scan_t cscan;        /* the client's frames (MASK bit) */
+    ws_rx_scan_t sscan;        /* civetweb's frames: where the next one starts */
     /* under the gate lock (read by civetweb's workers) */
     unsigned char key[16];     /* address group: IPv4 as v4-mapped, IPv6 its /64 */
     char peer[INET6_ADDRSTRLEN];
     int up_port;               /* local port of ufd = civetweb's remote_port; 0 = none */
     size_t u2c_wait;           /* bytes from civetweb in u2c, not yet sent to the client */
+    uint8_t ws;                /* WS_NO, WS_ASKED, WS_OPEN (written by the gate under the lock) */
+    bool close_req;            /* http_gate_close() asked to end this connection */
 } gconn_t;
 
 struct http_gate {
     http_gate_cfg_t cfg;
     int upstream_port;
     int lfd, ep, wake;
+    int req;                   /* eventfd: http_gate_close() requests wait (close_req) */
     int port;
     pthread_t thr;
     bool started;
@@ -357,7 +381,15 @@ static bool header_complete(gconn_t *c)
     const char *b = c->c2u.data;
     size_t n = c->c2u.len;
     for (size_t i = c->scanned; i < n; i++) {
-        if (b[i] == '\n' && ((i + 1u < n && b[i + 1u] == '\n') || (i + 2u < n && b[i + 1u] == '\r' && b[i + 2u] == '\n'))) {
+        if (b[i] != '\n') {
+            continue;
+        }
+        if (i + 1u < n && b[i + 1u] == '\n') {
+            c->hdr_end = i + 2u;
+            return true;
+        }
+        if (i + 2u < n && b[i + 1u] == '\r' && b[i + 2u] == '\n') {
+            c->hdr_end = i + 3u;
             return true;
         }
     }
@@ -367,13 +399,13 @@ static bool header_complete(gconn_t *c)
 
 static void pump(http_gate_t *g, size_t i);
 
-/* Case-insensitive search of an ASCII needle in bytes. */
+/* Case-insensitive search of a lower-case ASCII needle in bytes. */
 static bool has_ci(const char *b, size_t n, const char *needle)
 {
     size_t m = strlen(needle);
     for (size_t i = 0; i + m <= n; i++) {
         size_t k = 0;
-        while (k < m && (b[i + k] | 0x20) == needle[k]) {
+        while (k < m && tolower((unsigned char)b[i + k]) == needle[k]) {
             k++;
         }
         if (k == m) {
@@ -410,7 +442,14 @@ static void go_upstream(http_gate_t *g, size_t i)
     }
     int one = 1;
     (void)setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (has_ci(c->c2u.data, c->c2u.len, "\nupgrade:") && has_ci(c->c2u.data, c->c2u.len, "websocket")) {
+    bool ws = c->hdr_end > 4u && memcmp(c->c2u.data, "GET ", 4) == 0 && has_ci(c->c2u.data, c->hdr_end, "\nupgrade:") &&
+              has_ci(c->c2u.data, c->hdr_end, "websocket");
+    if (ws) {
+        /* Bytes the client sent after the handshake: frames to scan, held until civetweb answers. */
+        c->c2u_free = c->hdr_end;
+        ws_rx_scan_init(&c->cscan);
+        ws_rx_scan_init(&c->sscan);
+        ws_rx_scan(&c->cscan, (const uint8_t *)c->c2u.data + c->hdr_end, c->c2u.len - c->hdr_end);
         /* A WebSocket: the hub sends the newest update and skips the rest while its socket to the
          * gate holds a backlog (http_ws.c). Small buffers here let that backlog show: a client
          * that stops reading fills its socket, then the gate's buffer, then the gate's receive
@@ -436,6 +475,7 @@ static void go_upstream(http_gate_t *g, size_t i)
     pthread_mutex_lock(&g->mu);
     c->ufd = u;
     c->up_port = ntohs(me.sin_port);
+    c->ws = ws ? WS_ASKED : WS_NO;
     c->state = ST_CONNECTING;
     pthread_mutex_unlock(&g->mu);
     set_interest(g, i, SIDE_C, 0u);
@@ -470,18 +510,25 @@ static void on_pending(http_gate_t *g, size_t i)
     }
 }
 
-/* 1: went on (or would block), 0: end of stream, -1: error */
-static int fill(int fd, buf_t *b)
+/* Moves what waits in b to the start of its buffer. */
+static void compact(buf_t *b)
 {
     if (b->off > 0u) {
         memmove(b->data, b->data + b->off, b->len - b->off);
         b->len -= b->off;
         b->off = 0;
     }
-    if (b->len == BUF_SIZE) {
+}
+
+/* Reads at most max bytes into b. 1: went on (or would block), 0: end of stream, -1: error */
+static int fill(int fd, buf_t *b, size_t max)
+{
+    compact(b);
+    size_t room = BUF_SIZE - b->len < max ? BUF_SIZE - b->len : max;
+    if (room == 0u) {
         return 1;
     }
-    ssize_t n = recv(fd, b->data + b->len, BUF_SIZE - b->len, 0);
+    ssize_t n = recv(fd, b->data + b->len, room, 0);
     if (n > 0) {
         b->len += (size_t)n;
         return 1;
@@ -492,59 +539,227 @@ static int fill(int fd, buf_t *b)
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 1 : -1;
 }
 
-/* 1: all sent or would block, -1: error. *moved: some bytes went out. */
-static int flush(int fd, buf_t *b, bool *moved)
+/* Sends at most max bytes of b. 1: sent or would block, -1: error. *moved += the bytes sent. */
+static int flush(int fd, buf_t *b, size_t max, size_t *moved)
 {
-    while (b->off < b->len) {
-        ssize_t n = send(fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
+    while (b->off < b->len && max > 0u) {
+        size_t want = b->len - b->off < max ? b->len - b->off : max;
+        ssize_t n = send(fd, b->data + b->off, want, MSG_NOSIGNAL);
         if (n > 0) {
             b->off += (size_t)n;
-            *moved = true;
+            max -= (size_t)n;
+            *moved += (size_t)n;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
             return 1;
         } else {
             return -1;
         }
     }
-    b->off = b->len = 0;
+    if (b->off == b->len) {
+        b->off = b->len = 0;
+    }
     return 1;
+}
+
+/* civetweb closed (or failed), or the gate ends its side: nothing more comes from civetweb. */
+static void close_upstream(http_gate_t *g, size_t i)
+{
+    gconn_t *c = &g->c[i];
+    c->u_eof = true;
+    set_interest(g, i, SIDE_U, 0u);
+    pthread_mutex_lock(&g->mu);
+    if (c->ufd >= 0) {
+        close(c->ufd);
+    }
+    c->ufd = -1;
+    c->up_port = 0;
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Bytes of civetweb's stream up to the end of its current frame (0: at a frame boundary). */
+static size_t to_boundary(const ws_rx_scan_t *sc)
+{
+    if (sc->skip) {
+        return sc->skip < (uint64_t)SIZE_MAX ? (size_t)sc->skip : SIZE_MAX;
+    }
+    if (sc->have == 0u) {
+        return 0u;
+    }
+    return sc->have < 2u ? 2u - sc->have : (size_t)(sc->need - sc->have);
+}
+
+static const char CLOSE_1002[4] = {(char)0x88, 0x02, 0x03, (char)0xEA}; /* close frame, status 1002 */
+
+/* ws_fail: the client sent a frame without the MASK bit. Nothing more of the client's reaches
+ * civetweb; what civetweb sent goes on to the client up to the end of the frame in progress
+ * (read no further), then the gate closes civetweb's side (the hub's close callback runs), sends
+ * the close frame 1002 and closes the connection. Bounded by the deadline set in ws_fail_start. */
+static void pump_fail(http_gate_t *g, size_t i)
+{
+    gconn_t *c = &g->c[i];
+    while (!c->u_eof) {
+        size_t need = to_boundary(&c->sscan);
+        if (need == 0u) {
+            c->fin_ok = true;
+            close_upstream(g, i);
+            break;
+        }
+        size_t before = c->u2c.len - c->u2c.off;
+        compact(&c->u2c);
+        size_t max = BUF_SIZE - c->u2c.len > sizeof CLOSE_1002 ? BUF_SIZE - c->u2c.len - sizeof CLOSE_1002 : 0u;
+        if (max == 0u) {
+            break; /* the client takes some first */
+        }
+        int r = fill(c->ufd, &c->u2c, need < max ? need : max);
+        size_t got = c->u2c.len - c->u2c.off - before;
+        if (r <= 0) {
+            close_upstream(g, i); /* civetweb ended inside a frame: no close frame can follow */
+            break;
+        }
+        if (got == 0u) {
+            break; /* would block */
+        }
+        ws_rx_scan(&c->sscan, (const uint8_t *)c->u2c.data + c->u2c.len - got, got);
+    }
+    if (c->u_eof && c->fin_ok && !c->fin_queued) {
+        compact(&c->u2c);
+        if (BUF_SIZE - c->u2c.len >= sizeof CLOSE_1002) {
+            memcpy(c->u2c.data + c->u2c.len, CLOSE_1002, sizeof CLOSE_1002);
+            c->u2c.len += sizeof CLOSE_1002;
+            c->fin_queued = true;
+        }
+    }
+    size_t sent = 0;
+    if (c->u2c.off < c->u2c.len && flush(c->cfd, &c->u2c, SIZE_MAX, &sent) < 0) {
+        close_conn(g, i);
+        return;
+    }
+    bool backlog = c->u2c.off < c->u2c.len;
+    if (c->u_eof && !backlog && (c->fin_queued || !c->fin_ok)) {
+        /* all sent: a FIN after the close frame, rather than a reset that could discard it */
+        (void)shutdown(c->cfd, SHUT_WR);
+        drain(c->cfd);
+        close_conn(g, i);
+        return;
+    }
+    pthread_mutex_lock(&g->mu);
+    c->u2c_wait = c->u2c.len - c->u2c.off;
+    pthread_mutex_unlock(&g->mu);
+    uint32_t cev = backlog || (c->fin_ok && !c->fin_queued) ? EPOLLOUT : 0u;
+    uint32_t uev = c->u_eof ? 0u : EPOLLIN;
+    set_interest(g, i, SIDE_C, cev);
+    set_interest(g, i, SIDE_U, uev);
+    if ((cev && c->cev == NOT_REGISTERED) || (uev && c->uev == NOT_REGISTERED) || (!cev && !uev)) {
+        close_conn(g, i);
+    }
+}
+
+/* A frame without the MASK bit from a WebSocket client (RFC 6455 5.1: the server must close the
+ * connection): counted and logged as the hub counts its own protocol errors, then pump_fail. */
+static void ws_fail_start(http_gate_t *g, size_t i)
+{
+    gconn_t *c = &g->c[i];
+    if (g->cfg.counters) {
+        atomic_fetch_add(&g->cfg.counters->ws_failed[WS_RX_ERR_PROTOCOL], 1u);
+    }
+    note_refusal(g, c->peer, "a WebSocket frame without the MASK bit (RFC 6455 5.1), closed with 1002");
+    c->ws_fail = true;
+    c->fin_ok = c->u_eof && to_boundary(&c->sscan) == 0u;
+    c->c2u.off = c->c2u.len = 0; /* what the client sent stays here */
+    set_interest(g, i, SIDE_C, 0u);
+    set_deadline(g, c, linux_now_ms(), g->cfg.drain_timeout_ms);
+    pump_fail(g, i);
+}
+
+/* got new bytes from civetweb at the end of u2c, on a WebSocket handshake's connection: find
+ * the end of the answer header and whether it is 101, then follow civetweb's frames. false if
+ * the connection failed (ws_fail). */
+static bool on_answer(http_gate_t *g, size_t i, size_t got)
+{
+    gconn_t *c = &g->c[i];
+    const char *p = c->u2c.data + c->u2c.len - got;
+    size_t k = 0;
+    if (!c->ans_done) {
+        static const char END[4] = {'\r', '\n', '\r', '\n'};
+        while (k < got && !c->ans_done) {
+            char ch = p[k++];
+            if (c->ans_have < sizeof c->ans) {
+                c->ans[c->ans_have++] = ch;
+            }
+            c->ans_crlf = ch == END[c->ans_crlf] ? (uint8_t)(c->ans_crlf + 1u) : ch == '\r' ? 1u : 0u;
+            c->ans_done = c->ans_crlf == sizeof END;
+        }
+        if (!c->ans_done) {
+            return true;
+        }
+        bool up = c->ans_have == sizeof c->ans && memcmp(c->ans, "HTTP/1.1 101", sizeof c->ans) == 0;
+        pthread_mutex_lock(&g->mu);
+        c->ws = up ? WS_OPEN : WS_NO;
+        pthread_mutex_unlock(&g->mu);
+        if (!up) {
+            return true; /* refused (or another answer): the bytes held go on, unscanned */
+        }
+    }
+    ws_rx_scan(&c->sscan, (const uint8_t *)p + k, got - k);
+    if (c->cscan.unmasked) {
+        ws_fail_start(g, i); /* sent before the answer, held until now */
+        return false;
+    }
+    return true;
 }
 
 /* Move what can move both ways, then wait for what is missing. */
 static void pump(http_gate_t *g, size_t i)
 {
     gconn_t *c = &g->c[i];
-    bool moved = false, to_client = false;
+    if (c->ws_fail) {
+        pump_fail(g, i);
+        return;
+    }
+    size_t moved = 0, to_client = 0;
     if (!c->c_eof && !c->u_eof) {
-        int r = fill(c->cfd, &c->c2u);
+        size_t before = c->c2u.len - c->c2u.off;
+        int r = fill(c->cfd, &c->c2u, SIZE_MAX);
         if (r < 0) {
             close_conn(g, i);
             return;
         }
         c->c_eof = r == 0;
+        size_t got = c->c2u.len - c->c2u.off - before;
+        if (got && c->ws != WS_NO) {
+            /* scanned before anything of it reaches civetweb */
+            ws_rx_scan(&c->cscan, (const uint8_t *)c->c2u.data + c->c2u.len - got, got);
+            if (c->ws == WS_OPEN && c->cscan.unmasked) {
+                ws_fail_start(g, i);
+                return;
+            }
+        }
     }
-    if (!c->u_eof && c->c2u.off < c->c2u.len && flush(c->ufd, &c->c2u, &moved) < 0) {
+    size_t may = c->ws == WS_ASKED ? c->c2u_free : SIZE_MAX;
+    if (!c->u_eof && c->c2u.off < c->c2u.len && may > 0u && flush(c->ufd, &c->c2u, may, &moved) < 0) {
         close_conn(g, i);
         return;
+    }
+    if (c->ws == WS_ASKED) {
+        c->c2u_free -= moved;
     }
     if (c->c_eof && !c->u_shut && !c->u_eof && c->c2u.off == c->c2u.len) {
         (void)shutdown(c->ufd, SHUT_WR);
         c->u_shut = true;
     }
     if (!c->u_eof) {
-        int r = fill(c->ufd, &c->u2c);
+        size_t before = c->u2c.len - c->u2c.off;
+        int r = fill(c->ufd, &c->u2c, SIZE_MAX);
+        size_t got = c->u2c.len - c->u2c.off - before;
+        if (r > 0 && got && c->ws != WS_NO && !on_answer(g, i, got)) {
+            return;
+        }
         if (r <= 0) {
             /* civetweb closed (or failed): nothing more comes, what it sent still goes out */
-            c->u_eof = true;
-            set_interest(g, i, SIDE_U, 0u);
-            pthread_mutex_lock(&g->mu);
-            close(c->ufd);
-            c->ufd = -1;
-            c->up_port = 0;
-            pthread_mutex_unlock(&g->mu);
+            close_upstream(g, i);
         }
     }
-    if (c->u2c.off < c->u2c.len && flush(c->cfd, &c->u2c, &to_client) < 0) {
+    if (c->u2c.off < c->u2c.len && flush(c->cfd, &c->u2c, SIZE_MAX, &to_client) < 0) {
         close_conn(g, i);
         return;
     }
@@ -562,8 +777,10 @@ static void pump(http_gate_t *g, size_t i)
     } else if (to_client || !c->has_deadline) {
         set_deadline(g, c, linux_now_ms(), g->cfg.drain_timeout_ms);
     }
+    /* bytes for civetweb that may go now (not those held while a handshake waits for its answer) */
+    bool c2u_due = c->c2u.off < c->c2u.len && (c->ws != WS_ASKED || c->c2u_free > 0u);
     uint32_t cev = (!c->c_eof && !c->u_eof && c->c2u.len < BUF_SIZE ? EPOLLIN : 0u) | (backlog ? EPOLLOUT : 0u);
-    uint32_t uev = c->u_eof ? 0u : (c->u2c.len < BUF_SIZE ? EPOLLIN : 0u) | (c->c2u.off < c->c2u.len ? EPOLLOUT : 0u);
+    uint32_t uev = c->u_eof ? 0u : (c->u2c.len < BUF_SIZE ? EPOLLIN : 0u) | (c2u_due ? EPOLLOUT : 0u);
     set_interest(g, i, SIDE_C, cev);
     set_interest(g, i, SIDE_U, uev);
     if ((cev && c->cev == NOT_REGISTERED) || (uev && c->uev == NOT_REGISTERED)) {
@@ -623,6 +840,22 @@ static void expire(http_gate_t *g, uint32_t now)
     }
 }
 
+/* http_gate_close() requests, in the gate's thread (which owns the descriptors). */
+static void on_requests(http_gate_t *g)
+{
+    uint64_t n;
+    (void)!read(g->req, &n, sizeof n);
+    for (size_t i = 0; i < (size_t)g->cfg.max_conns; i++) {
+        gconn_t *c = &g->c[i];
+        pthread_mutex_lock(&g->mu);
+        bool asked = c->close_req;
+        pthread_mutex_unlock(&g->mu);
+        if (asked && c->state != ST_FREE) {
+            close_conn(g, i);
+        }
+    }
+}
+
 static void *gate_main(void *p)
 {
     http_gate_t *g = p;
@@ -650,6 +883,10 @@ static void *gate_main(void *p)
             }
             if (id == ID_LISTEN) {
                 on_accept(g);
+                continue;
+            }
+            if (id == ID_REQ) {
+                on_requests(g);
                 continue;
             }
             on_event(g, (size_t)(id / 2u), (int)(id % 2u));
@@ -686,6 +923,9 @@ static void gate_free(http_gate_t *g)
     if (g->wake >= 0) {
         close(g->wake);
     }
+    if (g->req >= 0) {
+        close(g->req);
+    }
     pthread_mutex_destroy(&g->mu);
     free(g->c);
     free(g);
@@ -712,7 +952,7 @@ http_gate_t *http_gate_open(const http_gate_cfg_t *cfg, char *why, size_t cap)
     if (g->cfg.max_per_addr > g->cfg.max_conns) {
         g->cfg.max_per_addr = g->cfg.max_conns;
     }
-    g->lfd = g->ep = g->wake = -1;
+    g->lfd = g->ep = g->wake = g->req = -1;
     pthread_mutex_init(&g->mu, NULL);
     g->c = calloc((size_t)g->cfg.max_conns, sizeof *g->c);
     if (!g->c) {
@@ -742,10 +982,12 @@ http_gate_t *http_gate_open(const http_gate_cfg_t *cfg, char *why, size_t cap)
     }
     g->ep = epoll_create1(EPOLL_CLOEXEC);
     g->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    g->req = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event el = {.events = EPOLLIN, .data.u64 = ID_LISTEN};
     struct epoll_event ew = {.events = EPOLLIN, .data.u64 = ID_WAKE};
-    if (g->ep < 0 || g->wake < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &el) != 0 ||
-        epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake, &ew) != 0) {
+    struct epoll_event er = {.events = EPOLLIN, .data.u64 = ID_REQ};
+    if (g->ep < 0 || g->wake < 0 || g->req < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &el) != 0 ||
+        epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake, &ew) != 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, g->req, &er) != 0) {
         snprintf(why, cap, "cannot start the connection gate: %s", strerror(errno));
         gate_free(g);
         return NULL;
@@ -826,4 +1068,41 @@ size_t http_gate_backlog(http_gate_t *g, int upstream_port)
     }
     pthread_mutex_unlock(&g->mu);
     return n;
+}
+
+bool http_gate_ws_handshake(http_gate_t *g, int upstream_port)
+{
+    bool yes = false;
+    if (!g || upstream_port <= 0) {
+        return false;
+    }
+    pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < (size_t)g->cfg.max_conns; i++) {
+        if (g->c[i].up_port == upstream_port) {
+            yes = g->c[i].ws == WS_ASKED;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return yes;
+}
+
+void http_gate_close(http_gate_t *g, int upstream_port)
+{
+    bool found = false;
+    if (!g || upstream_port <= 0) {
+        return;
+    }
+    pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < (size_t)g->cfg.max_conns && !found; i++) {
+        if (g->c[i].up_port == upstream_port) {
+            g->c[i].close_req = true;
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (found) {
+        uint64_t one = 1;
+        (void)!write(g->req, &one, sizeof one);
+    }
 }

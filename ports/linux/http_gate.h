@@ -16,7 +16,17 @@
  *   - only then connects it to civetweb, which listens on 127.0.0.1:<ephemeral>, and relays
  *     bytes both ways until either side closes (keep-alive and WebSocket upgrades pass through
  *     unchanged; a later keep-alive request is bounded by civetweb's own timeouts and by the
- *     per-address limit).
+ *     per-address limit);
+ *   - on a connection whose first request is a WebSocket handshake (GET with "Upgrade:
+ *     websocket"), checks the one rule civetweb 1.15 cannot (it does not pass on the MASK bit):
+ *     every client frame must be masked (RFC 6455 5.1). What the client sends after the handshake
+ *     waits in the gate until civetweb has answered it; after a 101 answer every client byte runs
+ *     through ws_rx_scan (app/ws_rx.h) before it is relayed. On a frame without the MASK bit the
+ *     client gets civetweb's frame in progress, then a close frame with status 1002, and both
+ *     sides are closed (civetweb sees its connection end); counted in
+ *     api_counters_t.ws_failed[WS_RX_ERR_PROTOCOL] and logged like the refusals. A handshake
+ *     later on a kept-alive connection is not scanned: the hub refuses it
+ *     (http_gate_ws_handshake).
  * Every refusal is counted in api_counters_t.rejected (conn_per_addr, conn_total,
  * header_timeout, too_large) and logged at most every few seconds. Memory is bounded by
  * web.max_connections: at most two 16 KB buffers per open connection.
@@ -26,8 +36,10 @@
  * A connection to civetweb's internal port that did not come through the gate has no peer and
  * is refused by the adapter.
  *
- * Threads: http_gate_start/stop from the service's thread; http_gate_peer from civetweb's
- * workers (a short lock); everything else in the gate's own thread. */
+ * Threads: http_gate_open/run/stop from the service's thread; http_gate_peer,
+ * http_gate_ws_handshake, http_gate_backlog and http_gate_close from any thread (civetweb's
+ * workers, the WebSocket writers: a short lock; the gate's thread alone opens, reads, writes and
+ * closes its descriptors); everything else in the gate's own thread. */
 #ifndef PORTS_LINUX_HTTP_GATE_H
 #define PORTS_LINUX_HTTP_GATE_H
 
@@ -63,8 +75,18 @@ int http_gate_port(const http_gate_t *g);
  * 127.0.0.1 and one of the gate's connections to civetweb has that port. */
 bool http_gate_peer(http_gate_t *g, const char *seen_addr, int seen_port, char *out, size_t cap);
 /* Bytes of civetweb's connection from 127.0.0.1:upstream_port that have not reached the client
- * yet: in the gate's socket from civetweb, its buffer and the client socket's send queue (with
- * the send queue of civetweb's own socket, what a client has not taken). 0 for an unknown port. */
+ * yet: unread in the gate's socket from civetweb (SIOCINQ), in the gate's buffer, and in the
+ * client socket's send queue (SIOCOUTQ: not sent or not acknowledged). On a WebSocket the gate
+ * keeps that queue small (32 KB, doubled by Linux), so a client that stops reading shows here
+ * long before civetweb's own socket fills. 0 for an unknown port. */
 size_t http_gate_backlog(http_gate_t *g, int upstream_port);
+/* True while civetweb's connection from 127.0.0.1:upstream_port is a WebSocket handshake that
+ * was its connection's first request and has not been answered yet: the only handshakes whose
+ * frames the gate checks (call from civetweb's handshake callback; false = refuse it). */
+bool http_gate_ws_handshake(http_gate_t *g, int upstream_port);
+/* End the connection civetweb has from 127.0.0.1:upstream_port: the gate closes both of its
+ * sockets (the client's and the one to civetweb, whose reader then sees the end of the stream).
+ * Asynchronous (the gate's thread does it at once); unknown ports are ignored. */
+void http_gate_close(http_gate_t *g, int upstream_port);
 
 #endif

@@ -1,19 +1,12 @@
 #include "ports/linux/http_ws.h"
 
-#include <arpa/inet.h>
 #include <civetweb.h>
-#include <dirent.h>
 #include <errno.h>
-#include <linux/sockios.h>
-#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,18 +14,16 @@
 #include "app/log.h"
 #include "app/ws_rx.h"
 #include "ports/linux/clock.h"
-#include "ports/linux/ws_wire.h"
 
 #define WRITER_STACK (256u * 1024u)
 #define LOG_POLL_MS 250u
 #define IDLE_WAKE_MS 1000u
 #define LOG_BATCH 32u
 #define CAN_MSG_MAX (256u * 1024u)
-/* Per-client buffering: the kernel keeps at most about this much for a client (SO_SNDBUF; Linux
- * doubles it), and while more than WS_BACKLOG_MAX bytes wait unsent the writer skips updates
- * instead of queueing them. A client whose backlog does not drain for web.request_timeout_ms is
- * disconnected. */
-#define WS_SNDBUF (32 * 1024)
+/* Per-client buffering: while more than WS_BACKLOG_MAX bytes wait on the gate's way to the client
+ * (http_gate_backlog: the gate keeps the client socket's send buffer at 32 KB) the writer skips
+ * updates instead of queueing them. A client whose backlog does not drain for
+ * web.request_timeout_ms is disconnected. */
 #define WS_BACKLOG_MAX (16 * 1024)
 #define CONGESTED_POLL_MS 100u
 /* civetweb sends the 101 reply before it calls the ready handler, so a client may open its next
@@ -62,11 +53,10 @@ typedef struct ws_client {
     api_ws_sub_t sub;
     bool closing;
     struct ws_client *next;
-    /* writer thread only */
-    int fd;                    /* the connection's socket (found by address), -1 if unknown */
+    /* set by the ready callback, then read-only */
     char peer[48];             /* the client's address (from the gate) */
-    int up_port;               /* the port civetweb sees it from (the gate's side) */
-    bool wired;                /* ws_wire scans what civetweb reads from fd */
+    int up_port;               /* the port civetweb sees it from: the gate's connection (http_gate_*) */
+    /* writer thread only */
     bool congested;
     uint32_t congested_since;
     atomic_bool dead;
@@ -257,58 +247,12 @@ static void *hub_main(void *p)
     return NULL;
 }
 
-/* ---- the client's socket ------------------------------------------------------------------------------- */
+/* ---- the client's connection ---------------------------------------------------------------------------- */
 
-/* civetweb does not expose a connection's socket; find it among our descriptors by the peer's
- * address and port (unique while the connection is open). -1 if not found. */
-static int find_socket(const struct mg_request_info *ri)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d) {
-        return -1;
-    }
-    int found = -1;
-    struct dirent *e;
-    while (found < 0 && (e = readdir(d)) != NULL) {
-        char *end = NULL;
-        long fd = strtol(e->d_name, &end, 10);
-        struct stat st;
-        if (!end || *end != '\0' || fd < 0 || fd == dirfd(d) || fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-            continue;
-        }
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        if (getpeername((int)fd, (struct sockaddr *)&ss, &len) != 0) {
-            continue;
-        }
-        char addr[INET6_ADDRSTRLEN] = "";
-        int port = -1;
-        if (ss.ss_family == AF_INET) {
-            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, addr, sizeof addr);
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof addr);
-            port = ntohs(a->sin6_port);
-        }
-        if (port == ri->remote_port && strcmp(addr, ri->remote_addr) == 0) {
-            found = (int)fd;
-        }
-    }
-    closedir(d);
-    return found;
-}
-
-/* Bytes written that the client has not taken yet: in civetweb's socket to the gate, and on the
- * gate's way to the client (http_gate_backlog). */
+/* Bytes written that the client has not taken yet, on the gate's way to it. */
 static size_t backlog(const ws_client_t *c)
 {
-    int n = 0;
-    if (c->fd < 0 || ioctl(c->fd, SIOCOUTQ, &n) != 0 || n < 0) {
-        n = 0;
-    }
-    return (size_t)n + http_gate_backlog(c->ws->gate, c->up_port);
+    return http_gate_backlog(c->ws->gate, c->up_port);
 }
 
 static void drop(ws_client_t *c, const char *why)
@@ -318,11 +262,9 @@ static void drop(ws_client_t *c, const char *why)
     }
     atomic_fetch_add(&c->ws->dropped, 1u);
     LOGI("web", "WebSocket client %s dropped: %s", c->peer[0] ? c->peer : "?", why);
-    if (c->fd >= 0) {
-        /* civetweb's reader sees the end of the stream and runs the close callback; the descriptor
-         * itself stays civetweb's to close */
-        shutdown(c->fd, SHUT_RDWR);
-    }
+    /* the gate closes both of its sockets: civetweb's reader sees the end of the stream and runs
+     * the close callback, and a write blocked on this client fails at once */
+    http_gate_close(c->ws->gate, c->up_port);
 }
 
 /* ---- writers --------------------------------------------------------------------------------------------- */
@@ -579,6 +521,15 @@ static int ws_connect(const struct mg_connection *conn, void *cb)
         return 1;
     }
     req.peer = peer;
+    /* The gate checks the MASK bit of client frames only on a connection that began with this
+     * handshake (it holds what the client sends after it until the answer). Browsers and the
+     * WebSocket libraries open a connection of its own for each WebSocket. */
+    if (!http_gate_ws_handshake(ws->gate, ri->remote_port)) {
+        LOGW("web", "WebSocket handshake from %s refused: not the first request of its connection", req.peer);
+        refuse(ws, conn, 400, API_REJ_BAD_VALUE, "bad_request",
+               "a WebSocket handshake must be the first request on its connection");
+        return 1;
+    }
     /* Browsers send Origin on every WebSocket handshake: a page of another site may not read the
      * live data through the visitor's browser (cross-site WebSocket hijacking). */
     if (!auth_same_origin(req.host, req.origin, NULL, mg_get_header(conn, "Sec-Fetch-Site"))) {
@@ -638,20 +589,9 @@ static void ws_ready(struct mg_connection *conn, void *cb)
     pthread_mutex_init(&c->tx, NULL);
     ws_rx_init(&c->rx, c->rx_buf, sizeof c->rx_buf);
     const struct mg_request_info *ri = mg_get_request_info(conn);
-    c->fd = find_socket(ri);
     if (ri) {
         (void)http_gate_peer(ws->gate, ri->remote_addr, ri->remote_port, c->peer, sizeof c->peer);
         c->up_port = ri->remote_port;
-    }
-    if (c->fd >= 0) {
-        int sz = WS_SNDBUF;
-        (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-    }
-    /* the MASK bit: see ws_wire.h (civetweb reads the first frame after this callback returns) */
-    c->wired = ws_wire_watch(c->fd);
-    if (!c->wired) {
-        LOGW("web", "WebSocket client %s: its frames' MASK bit is not checked (socket not found)",
-             mg_get_request_info(conn) ? mg_get_request_info(conn)->remote_addr : "?");
     }
     api_ws_sub_default(&c->sub);
     pthread_mutex_lock(&ws->mu);
@@ -688,11 +628,8 @@ static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len
         return 0;
     }
     atomic_store(&c->last_rx_ms, linux_now_ms());
+    /* the MASK bit, which civetweb does not pass on, is checked by the gate (http_gate.h) */
     ws_rx_action_t a = ws_rx_frame(&c->rx, (uint8_t)flags, (const uint8_t *)data, len);
-    if (a != WS_RX_FAIL && c->wired && ws_wire_unmasked(c->fd)) {
-        /* this frame, or one civetweb read with it (then the connection fails a frame early) */
-        a = ws_rx_unmasked(&c->rx);
-    }
     switch (a) {
     case WS_RX_NONE:
     case WS_RX_PONG:
@@ -756,9 +693,6 @@ static void ws_close(const struct mg_connection *conn, void *cb)
         pthread_join(c->thr, NULL);
     }
     mg_set_user_connection_data(conn, NULL);
-    if (c->wired) {
-        ws_wire_unwatch(c->fd);
-    }
     pthread_mutex_destroy(&c->tx);
     free(c->logbuf);
     free(c->logmsg);

@@ -5,12 +5,15 @@
  * client subscribed to it) and swaps them in as immutable, reference-counted buffers.
  * Each client has its own writer thread that takes references to the newest messages under the
  * hub lock (held for pointer copies only), releases the lock and writes to its socket. Nothing is
- * queued per client: the socket's send buffer is kept small (SO_SNDBUF 32 KB) and while more than
- * 16 KB of it waits unacknowledged (SIOCOUTQ) the writer sends nothing, so a slow client simply
- * finds newer messages next time (the skipped ones are counted). A client whose backlog does not
- * drain for web.request_timeout_ms, or whose send times out, is disconnected (shutdown of its
- * socket) and counted. Only that client's writer ever waits; the owner thread never waits for any
- * of this (it only publishes into the view store).
+ * queued per client: every client comes through the connection gate (http_gate.h), which keeps
+ * the client socket's send buffer small (32 KB); while more than 16 KB wait on the gate's way to
+ * the client (http_gate_backlog, by the port civetweb sees the connection from) the writer sends
+ * nothing, so a slow client simply finds newer messages next time (the skipped ones are
+ * counted). A client whose backlog does not drain for web.request_timeout_ms, or whose send times
+ * out, is disconnected (http_gate_close: the gate closes both of its sockets) and counted. Only
+ * that client's writer ever waits; the owner thread never waits for any of this (it only
+ * publishes into the view store). The MASK bit of client frames is checked by the gate; the
+ * other RFC 6455 rules by app/ws_rx in the data callback.
  *
  * Threads: the civetweb worker that owns the connection runs the handshake and reads client
  * messages (subscriptions); the writer thread runs from the ready callback to the close

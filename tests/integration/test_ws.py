@@ -9,7 +9,9 @@
    message too big, the limit applying to the sum of a fragmented message), is counted in
    tinybms_ws_protocol_errors_total{reason} and leaves the daemon serving; a valid fragmented
    message with a ping between its fragments works; a client's close is answered; a cross-origin
-   handshake is answered 403 with the JSON error, not a bare close.
+   handshake is answered 403 with the JSON error, not a bare close. The MASK bit is checked by the
+   connection gate, also on a frame sent in the same write as the handshake; a handshake that is
+   not the first request of its connection is refused (400): the gate would not scan it.
 3. Slow client: one client with a tiny receive buffer never reads. Meanwhile the CAN frames the
    owner thread writes (the demo's candump log) keep their cadence - 0x351 at least every second -
    and a second client keeps receiving every update at the configured rate. The stalled client
@@ -81,14 +83,15 @@ def wait_clients(gw, n, timeout=5.0):
 
 # ---- a raw WebSocket client: the frames the library would never send --------------------------------
 
-def raw_handshake(gw, origin=None):
-    """(socket, status line, headers+body text, bytes after the header)"""
+def raw_handshake(gw, origin=None, after=b"", s=None):
+    """(socket, status line, headers+body text, bytes after the header). after: bytes sent in the
+    same write as the handshake; s: an open connection to send it on."""
     host, port = gw.base.replace("http://", "").split(":")
-    s = socket.create_connection((host, int(port)), timeout=5)
+    s = s or socket.create_connection((host, int(port)), timeout=5)
     key = base64.b64encode(os.urandom(16)).decode()
     req = ["GET /ws HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket", "Connection: Upgrade",
            f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13", f"Origin: {origin or gw.base}"]
-    s.sendall(("\r\n".join(req) + "\r\n\r\n").encode())
+    s.sendall(("\r\n".join(req) + "\r\n\r\n").encode() + after)
     buf = b""
     while b"\r\n\r\n" not in buf:
         d = s.recv(4096)
@@ -263,6 +266,79 @@ def rfc6455(gw):
     err = json.loads(body or b"{}").get("error") if body.startswith(b"{") else None
     C.check(err == "cross_origin", f"with the JSON error cross_origin ({body[:80]!r})")
     C.check(rejected(gw, "cross_origin") - co0 == 1, "and counted as cross_origin")
+
+    # The MASK bit is checked by the gate. A client that sends an unmasked frame right behind its
+    # handshake (before the 101 answer; civetweb would read both at once) is failed all the same:
+    # the gate holds what follows the handshake until civetweb has answered it.
+    before = ws_errors(gw)
+    s, status, _, rest = raw_handshake(gw, after=frame(0x1, b'{"subscribe":["can"]}', mask=False))
+    C.check(status.startswith("HTTP/1.1 101"), f"handshake with an unmasked frame behind it: {status}")
+    r = RawReader(s, rest)
+    p = r.until(0x8)
+    got = struct.unpack("!H", p[:2])[0] if p and len(p) >= 2 else None
+    C.check(got == 1002, f"an unmasked frame sent with the handshake: closed with 1002 ({got})")
+    C.check(r.closed_by_server(), "and the server closes the TCP connection")
+    s.close()
+    C.check(ws_errors(gw).get("protocol_error", 0) - before.get("protocol_error", 0) == 1,
+            "an unmasked frame sent with the handshake: counted as protocol_error")
+
+    # While the server streams (status, CAN table, debug log), an unmasked frame: the gate lets the
+    # server frame in progress finish before its close frame, so every frame up to it parses.
+    before = ws_errors(gw)
+    s, r = raw_open(gw)
+    s.sendall(frame(0x1, b'{"subscribe":["status","events","log","can"],"log_level":"debug"}'))
+    got_can = False
+    dl = time.time() + 5
+    while time.time() < dl and not got_can:
+        p = r.until(0x1, dl - time.time())
+        got_can = p is not None and json.loads(p).get("type") == "can"
+    C.check(got_can, "streaming: the CAN table arrives")
+    s.sendall(frame(0x1, b"{}", mask=False))
+    ops, code = [], None
+    try:
+        dl = time.time() + 5
+        while time.time() < dl:
+            b0, p = r.frame(dl - time.time())
+            ops.append(b0 & 0x0F)
+            if b0 & 0x0F == 0x8:
+                code = struct.unpack("!H", p[:2])[0] if len(p) >= 2 else None
+                break
+            json.loads(p)  # a whole server frame, not one cut by the close frame
+    except (EOFError, OSError, ValueError) as e:
+        C.check(False, f"streaming, then an unmasked frame: the frames before the close parse ({e!r}, {ops})")
+    C.check(code == 1002, f"streaming, then an unmasked frame: closed with 1002 ({code}, after {len(ops) - 1} frames)")
+    C.check(r.closed_by_server(), "streaming, then an unmasked frame: the server closes the TCP connection")
+    s.close()
+    C.check(ws_errors(gw).get("protocol_error", 0) - before.get("protocol_error", 0) == 1,
+            "streaming, then an unmasked frame: counted once")
+
+    # The gate scans only connections that begin with the handshake: one after another request on
+    # a kept-alive connection is refused (browsers open a connection of their own per WebSocket).
+    bad0 = rejected(gw, "bad_value")
+    host, port = gw.base.replace("http://", "").split(":")
+    s = socket.create_connection((host, int(port)), timeout=5)
+    s.sendall(f"GET /api/status HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))
+    while len(body) < n:
+        body += s.recv(65536)
+    C.check(head.startswith(b"HTTP/1.1 200") and len(body) == n, "keep-alive: GET /api/status first")
+    s, status, _, rest = raw_handshake(gw, s=s)
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            rest += d
+    except OSError:
+        pass
+    C.check(status.startswith("HTTP/1.1 400"), f"a handshake as the second request is refused with 400 ({status})")
+    C.check(b'"bad_request"' in rest, f"with the JSON error bad_request ({rest[:80]!r})")
+    s.close()
+    C.check(rejected(gw, "bad_value") - bad0 == 1, "and counted as bad_value")
 
 
 def can_gaps(path, since, until, can_id="351"):
