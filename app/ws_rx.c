@@ -165,6 +165,7 @@ ws_rx_action_t ws_rx_frame(ws_rx_t *rx, uint8_t hdr, const uint8_t *data, size_t
 void ws_rx_scan_init(ws_rx_scan_t *sc)
 {
     memset(sc, 0, sizeof *sc);
+    sc->max_data = UINT64_MAX;
 }
 
 void ws_rx_scan(ws_rx_scan_t *sc, const uint8_t *p, size_t n)
@@ -198,6 +199,13 @@ void ws_rx_scan(ws_rx_scan_t *sc, const uint8_t *p, size_t n)
         }
         if (!(sc->hdr[1] & 0x80u)) {
             sc->unmasked = true;
+        }
+        if (sc->hdr[0] & 0x08u) {
+            if (len > WS_CONTROL_MAX) {
+                sc->control_too_long = true;
+            }
+        } else if (len > sc->max_data) {
+            sc->too_big = true;
         }
         sc->frames++;
         sc->skip = len;

@@ -97,9 +97,16 @@ typedef struct {
     uint8_t have, need;
     uint64_t skip;             /* payload bytes of the current frame not seen yet */
     uint64_t frames;           /* headers seen */
+    uint64_t max_data;         /* a data frame may declare at most this many payload bytes */
     bool unmasked;             /* a frame without the MASK bit was seen (stays set) */
+    bool control_too_long;     /* a control frame declared more than WS_CONTROL_MAX bytes (1002) */
+    bool too_big;              /* a data frame declared more than max_data bytes (1009) */
 } ws_rx_scan_t;
 
+/* The scanner also checks every declared payload length, so that the transport can fail the
+ * connection before the server library allocates a frame of whatever size the client claims
+ * (civetweb 1.15 mallocs the declared length, up to about 2 GB, before its data callback runs):
+ * max_data is API_WS_CLIENT_MSG_MAX for the gate's client side; UINT64_MAX checks nothing. */
 void ws_rx_scan_init(ws_rx_scan_t *sc);
 void ws_rx_scan(ws_rx_scan_t *sc, const uint8_t *p, size_t n);
 

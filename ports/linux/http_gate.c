@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "app/api_ws.h"
 #include "app/log.h"
 #include "app/ws_rx.h"
 #include "ports/linux/clock.h"
@@ -65,6 +66,7 @@ typedef struct {
      * knows the answer. WS_OPEN: civetweb answered 101; every client byte is scanned before it
      * is relayed. An unmasked frame: ws_fail (see pump_fail). */
     bool ws_fail;
+    uint16_t fail_code;        /* ws_fail: the close status sent to the client (1002 or 1009) */
     bool fin_ok;               /* ws_fail: civetweb's stream ended at a frame boundary: a close frame may follow */
     bool fin_queued;           /* ws_fail: the close frame is in u2c */
     size_t c2u_free;
@@ -448,6 +450,7 @@ static void go_upstream(http_gate_t *g, size_t i)
         /* Bytes the client sent after the handshake: frames to scan, held until civetweb answers. */
         c->c2u_free = c->hdr_end;
         ws_rx_scan_init(&c->cscan);
+        c->cscan.max_data = API_WS_CLIENT_MSG_MAX; /* refused before civetweb allocates the frame */
         ws_rx_scan_init(&c->sscan);
         ws_rx_scan(&c->cscan, (const uint8_t *)c->c2u.data + c->hdr_end, c->c2u.len - c->hdr_end);
         /* A WebSocket: the hub sends the newest update and skips the rest while its socket to the
@@ -588,9 +591,10 @@ static size_t to_boundary(const ws_rx_scan_t *sc)
     return sc->have < 2u ? 2u - sc->have : (size_t)(sc->need - sc->have);
 }
 
-static const char CLOSE_1002[4] = {(char)0x88, 0x02, 0x03, (char)0xEA}; /* close frame, status 1002 */
+#define CLOSE_LEN 4u /* a close frame with a status code and no reason: 0x88 0x02 code */
 
-/* ws_fail: the client sent a frame without the MASK bit. Nothing more of the client's reaches
+/* ws_fail: the client sent a frame without the MASK bit, or declared a frame longer than the
+ * gateway takes. Nothing more of the client's reaches
  * civetweb; what civetweb sent goes on to the client up to the end of the frame in progress
  * (read no further), then the gate closes civetweb's side (the hub's close callback runs), sends
  * the close frame 1002 and closes the connection. Bounded by the deadline set in ws_fail_start. */
@@ -606,7 +610,7 @@ static void pump_fail(http_gate_t *g, size_t i)
         }
         size_t before = c->u2c.len - c->u2c.off;
         compact(&c->u2c);
-        size_t max = BUF_SIZE - c->u2c.len > sizeof CLOSE_1002 ? BUF_SIZE - c->u2c.len - sizeof CLOSE_1002 : 0u;
+        size_t max = BUF_SIZE - c->u2c.len > CLOSE_LEN ? BUF_SIZE - c->u2c.len - CLOSE_LEN : 0u;
         if (max == 0u) {
             break; /* the client takes some first */
         }
@@ -623,9 +627,10 @@ static void pump_fail(http_gate_t *g, size_t i)
     }
     if (c->u_eof && c->fin_ok && !c->fin_queued) {
         compact(&c->u2c);
-        if (BUF_SIZE - c->u2c.len >= sizeof CLOSE_1002) {
-            memcpy(c->u2c.data + c->u2c.len, CLOSE_1002, sizeof CLOSE_1002);
-            c->u2c.len += sizeof CLOSE_1002;
+        if (BUF_SIZE - c->u2c.len >= CLOSE_LEN) {
+            const char close[CLOSE_LEN] = {(char)0x88, 0x02, (char)(c->fail_code >> 8), (char)(c->fail_code & 0xFFu)};
+            memcpy(c->u2c.data + c->u2c.len, close, CLOSE_LEN);
+            c->u2c.len += CLOSE_LEN;
             c->fin_queued = true;
         }
     }
@@ -654,15 +659,31 @@ static void pump_fail(http_gate_t *g, size_t i)
     }
 }
 
+/* What the client's frame headers break, as the close status to send (0: nothing). */
+static uint16_t scan_fault(const ws_rx_scan_t *sc)
+{
+    if (sc->unmasked || sc->control_too_long) {
+        return WS_CLOSE_PROTOCOL;
+    }
+    return sc->too_big ? WS_CLOSE_TOO_BIG : 0u;
+}
+
 /* A frame without the MASK bit from a WebSocket client (RFC 6455 5.1: the server must close the
- * connection): counted and logged as the hub counts its own protocol errors, then pump_fail. */
-static void ws_fail_start(http_gate_t *g, size_t i)
+ * connection), a control frame over 125 bytes, or a data frame declared over
+ * API_WS_CLIENT_MSG_MAX: counted and logged as the hub counts its own protocol errors, then
+ * pump_fail. Checked on the header, before civetweb reads (and allocates) the payload. */
+static void ws_fail_start(http_gate_t *g, size_t i, uint16_t code)
 {
     gconn_t *c = &g->c[i];
+    bool big = code == WS_CLOSE_TOO_BIG;
     if (g->cfg.counters) {
-        atomic_fetch_add(&g->cfg.counters->ws_failed[WS_RX_ERR_PROTOCOL], 1u);
+        atomic_fetch_add(&g->cfg.counters->ws_failed[big ? WS_RX_ERR_TOO_BIG : WS_RX_ERR_PROTOCOL], 1u);
     }
-    note_refusal(g, c->peer, "a WebSocket frame without the MASK bit (RFC 6455 5.1), closed with 1002");
+    note_refusal(g, c->peer,
+                 big ? "a WebSocket frame declared over 512 bytes, closed with 1009"
+                     : c->cscan.unmasked ? "a WebSocket frame without the MASK bit (RFC 6455 5.1), closed with 1002"
+                                         : "a WebSocket control frame over 125 bytes, closed with 1002");
+    c->fail_code = code;
     c->ws_fail = true;
     c->fin_ok = c->u_eof && to_boundary(&c->sscan) == 0u;
     c->c2u.off = c->c2u.len = 0; /* what the client sent stays here */
@@ -701,8 +722,8 @@ static bool on_answer(http_gate_t *g, size_t i, size_t got)
         }
     }
     ws_rx_scan(&c->sscan, (const uint8_t *)p + k, got - k);
-    if (c->cscan.unmasked) {
-        ws_fail_start(g, i); /* sent before the answer, held until now */
+    if (scan_fault(&c->cscan)) {
+        ws_fail_start(g, i, scan_fault(&c->cscan)); /* sent before the answer, held until now */
         return false;
     }
     return true;
@@ -729,8 +750,8 @@ static void pump(http_gate_t *g, size_t i)
         if (got && c->ws != WS_NO) {
             /* scanned before anything of it reaches civetweb */
             ws_rx_scan(&c->cscan, (const uint8_t *)c->c2u.data + c->c2u.len - got, got);
-            if (c->ws == WS_OPEN && c->cscan.unmasked) {
-                ws_fail_start(g, i);
+            if (c->ws == WS_OPEN && scan_fault(&c->cscan)) {
+                ws_fail_start(g, i, scan_fault(&c->cscan));
                 return;
             }
         }

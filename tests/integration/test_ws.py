@@ -230,6 +230,21 @@ def rfc6455(gw):
         C.check(after.get(reason, 0) - before.get(reason, 0) == 1, f"{name}: counted as {reason}")
         C.check(requests.get(gw.base + "/api/status", timeout=5).status_code == 200, f"{name}: the daemon serves on")
 
+    # A header that declares a 2 GB frame, and nothing after it: refused on the header (1009) by the
+    # gate, before civetweb 1.15 would malloc the declared length and wait for it.
+    before = ws_errors(gw)
+    rss0 = tbtest.proc_status(gw.proc.pid)[0]
+    for _ in range(4):
+        s, r = raw_open(gw)
+        s.sendall(struct.pack("!BBQ", 0x81, 0x80 | 127, 0x7FFFFFFF) + os.urandom(4))
+        p = r.until(0x8)
+        got = struct.unpack("!H", p[:2])[0] if p and len(p) >= 2 else None
+        C.check(got == 1009, f"a frame declared 2 GB long: closed with 1009 at once ({got})")
+        s.close()
+    rss1 = tbtest.proc_status(gw.proc.pid)[0]
+    C.check(ws_errors(gw).get("too_big", 0) - before.get("too_big", 0) == 4, "each counted as too_big")
+    C.check(rss1 - rss0 < 64 * 1024, f"and nothing of the declared size was allocated (RSS {rss0} -> {rss1} kB)")
+
     # A fragmented message under the limit, a ping between its fragments: it works.
     s, r = raw_open(gw)
     head_, tail_ = b'{"subscribe":["can"],', b'"log_level":"warn"}'

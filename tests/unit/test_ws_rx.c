@@ -269,6 +269,33 @@ static void scanner_finds_unmasked_frames_in_any_split(void **state)
     assert_int_equal(sc.skip, 1u << 20);
 }
 
+/* The declared lengths, checked on the header (the gate refuses before civetweb allocates). */
+static void scanner_checks_declared_lengths(void **state)
+{
+    (void)state;
+    struct {
+        uint8_t b0;
+        uint64_t len;
+        bool too_big, control_too_long;
+    } cases[] = {
+        {FIN | WS_OP_TEXT, 512, false, false},       {FIN | WS_OP_TEXT, 513, true, false},
+        {WS_OP_CONT, 0x7FFFFFFFull, true, false},    {FIN | WS_OP_PING, 125, false, false},
+        {FIN | WS_OP_PING, 126, false, true},        {FIN | WS_OP_CLOSE, 65535, false, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t h[16];
+        size_t hl = hdr(h, cases[i].b0, true, cases[i].len);
+        ws_rx_scan_t sc;
+        ws_rx_scan_init(&sc);
+        assert_true(sc.max_data == UINT64_MAX); /* by default nothing is checked */
+        sc.max_data = 512;
+        ws_rx_scan(&sc, h, hl); /* the header alone: the payload never needs to arrive */
+        assert_int_equal(sc.too_big, cases[i].too_big);
+        assert_int_equal(sc.control_too_long, cases[i].control_too_long);
+        assert_false(sc.unmasked);
+    }
+}
+
 static void names(void **state)
 {
     (void)state;
@@ -290,6 +317,7 @@ int main(void)
         cmocka_unit_test(close_frames),
         cmocka_unit_test(close_payload_fits_a_control_frame),
         cmocka_unit_test(scanner_finds_unmasked_frames_in_any_split),
+        cmocka_unit_test(scanner_checks_declared_lengths),
         cmocka_unit_test(names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
