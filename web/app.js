@@ -673,7 +673,8 @@
         const fill = (id, obj) => {
           const dl = byId(id);
           dl.textContent = "";
-          for (const k in obj) if (k !== "valid" && k !== "age_ms") { dl.appendChild(h("dt", {text: human(k)})); dl.appendChild(h("dd", {text: String(obj[k])})); }
+          for (const k in obj) if (k !== "valid" && k !== "age_ms") { dl.appendChild(h("dt", {text: human(k)})); const v = obj[k], hex = typeof v === "string" && /^[0-9A-F]+$/.test(v);
+          dl.appendChild(h("dd", {class: hex && v.length > 12 ? "brk" : null, text: typeof v === "string" && !hex ? human(v) : String(v)})); }
           if (!obj.valid) dl.appendChild(h("dd", {text: "not read yet"}));
         };
         fill("stats", st);
