@@ -5,7 +5,7 @@
 (function () {
   const view = document.getElementById("view");
   const state = {
-    status: null, auth: null, page: null, ws: null, wsOpen: false, wsRetry: 1000, lastMsg: 0,
+    status: null, statusAt: 0, auth: null, page: null, ws: null, wsOpen: false, wsRetry: 1000, lastMsg: 0,
     logLevel: "info", pollTimer: null, returnTo: "#/",
   };
 
@@ -51,6 +51,61 @@
     if (!e) return;
     e.textContent = text;
     e.className = "pill pill-" + kind;
+  }
+  /* How far the battery values shown can be trusted (GET /api/status limits.data, bms.age_ms):
+   * fresh, stale (older than failsafe.stale_ms: charging stopped), lost (fail-safe) or none (never
+   * any data). The age keeps growing while no status arrives, and data the page has not heard
+   * about for 5 s is stale whatever the last status said. */
+  function bmsData(st) {
+    const b = (st && st.bms) || {}, l = (st && st.limits) || {};
+    if (!st) return {kind: "unknown", age: null};
+    if (!b.valid || l.data === "no_data") return {kind: "none", age: null};
+    const since = state.statusAt ? Date.now() - state.statusAt : 0;
+    const age = (b.age_ms != null ? b.age_ms : l.data_age_ms || 0) + since;
+    let kind = l.data === "fresh" ? "fresh" : l.data === "failsafe" ? "lost" : "stale";
+    if (kind === "fresh" && since > 5000) kind = "stale";
+    return {kind: kind, age: age};
+  }
+  /* The header pill (battery data, not the page connection) and every element marked data-bms:
+   * greyed with the age when stale or lost, "no data" when there never was any. */
+  function showFreshness() {
+    const f = bmsData(state.status);
+    const txt = {fresh: "battery data live", stale: "battery data stale · " + ago(f.age),
+      lost: "battery data lost · " + ago(f.age), none: "no battery data", unknown: "battery …"}[f.kind];
+    setPill("bms-data", txt, {fresh: "ok", stale: "warn", lost: "bad", none: "bad", unknown: "off"}[f.kind]);
+    byId("bms-data").title = {fresh: "The TinyBMS answers; the values are current.",
+      stale: "The TinyBMS has not answered for " + ago(f.age) + ": charging is stopped and the values shown are the last ones received.",
+      lost: "The TinyBMS has not answered for " + ago(f.age) + ": the fail-safe applies and the values shown are the last ones received.",
+      none: "No data from the TinyBMS since the gateway started.", unknown: "Waiting for the gateway."}[f.kind];
+    const wait = byId("dash-wait");
+    if (wait) {
+      const w = f.kind === "none" ? "No data from the TinyBMS yet: nothing is known about the battery."
+        : f.kind === "stale" || f.kind === "lost" ? "No data from the TinyBMS for " + ago(f.age) +
+          ": the battery values below are the last ones received, not the battery now." : "";
+      if (wait.textContent !== w) wait.textContent = w;
+      wait.hidden = !w;
+      wait.classList.toggle("bad", f.kind !== "stale");
+    }
+    const note = f.kind === "none" ? "no data" : f.kind === "stale" || f.kind === "lost" ? "last data " + ago(f.age) + " ago" : "";
+    for (const e of document.querySelectorAll("[data-bms]")) {
+      e.classList.toggle("stale", f.kind === "stale" || f.kind === "lost" || f.kind === "none");
+      e.classList.toggle("lost", f.kind === "lost" || f.kind === "none");
+      const n = e.querySelector(".age-note");
+      if (n && n.textContent !== note) n.textContent = note;
+      if (n) n.hidden = !note;
+    }
+  }
+  /* A table that becomes one card per row on a phone (app.css table.stack): each cell gets its
+   * column's name as data-label; the first column is the card's heading when `headFirst`. */
+  function stackTable(t, headFirst) {
+    const names = Array.from(t.querySelectorAll("thead th")).map((th) => th.textContent);
+    t.classList.add("stack");
+    for (const tr of t.querySelectorAll("tbody tr")) {
+      Array.from(tr.children).forEach((td, i) => {
+        if (headFirst && i === 0) td.classList.add("stack-head");
+        else td.setAttribute("data-label", names[i] || "");
+      });
+    }
   }
   function levelKind(l) { return l === "ok" ? "ok" : l === "warning" ? "warn" : l === "alarm" ? "bad" : "off"; }
 
@@ -229,8 +284,10 @@
     const p = pages[state.page];
     if (m.type === "status") {
       state.status = m.data;
+      state.statusAt = Date.now();
       configBanner(m.data.config_warning);
       if (p && p.update) p.update(m.data);
+      showFreshness();
     } else if (m.type === "events") {
       const faults = (m.events || []).filter((e) => e.class === "fault");
       if (faults.length) toast("TinyBMS: " + faults[faults.length - 1].name, true);
@@ -250,11 +307,14 @@
     title: "Dashboard",
     render() {
       const card = (title, ...kids) => h("section", {class: "card"}, h("h2", {text: title}), ...kids);
+      /* a card of BMS values: greyed with the age of its data when they are not fresh */
+      const bcard = (id, title, ...kids) => h("section", {class: "card", id: id, "data-bms": ""},
+        h("div", {class: "row card-head"}, h("h2", {text: title}), h("span", {class: "spacer"}), h("span", {class: "age-note", hidden: true})), ...kids);
       const kv = (...pairs) => h("dl", {class: "kv"}, pairs.map(([k, id]) => [h("dt", {text: k}), h("dd", {id: id, text: "–"})]));
       view.appendChild(h("h1", {text: "Dashboard"}));
-      view.appendChild(h("p", {id: "dash-wait", class: "hint", hidden: true}));
+      view.appendChild(h("p", {id: "dash-wait", class: "data-warn", role: "alert", hidden: true}));
       view.appendChild(h("div", {class: "grid"},
-        card("Battery",
+        bcard("card-battery", "Battery",
           h("div", {class: "row"},
             h("div", {class: "big num"}, h("span", {id: "pack-v", text: "–"}), h("span", {class: "unit", text: "V"})),
             h("div", {class: "big num"}, h("span", {id: "pack-a", text: "–"}), h("span", {class: "unit", text: "A"}))),
@@ -263,15 +323,16 @@
             h("strong", {id: "soc", class: "num", text: "–"})),
           h("div", {class: "soc"}, h("div", {id: "soc-bar"})),
           kv(["BMS status", "bms-status"], ["Data age", "bms-age"], ["State of health", "soh"])),
-        card("Charge limits (sent to the GX)",
+        h("section", {class: "card", id: "card-limits"}, h("h2", {text: "Charge limits for the GX"}),
           h("div", {class: "row"}, pill("–", "off", "chg-state"), pill("–", "off", "data-state"), h("span", {class: "spacer"})),
-          h("div", {class: "limits"},
+          h("div", {class: "sent", id: "sent", text: "–"}),
+          h("div", {class: "limits", id: "limits"},
             h("div", {}, h("div", {class: "muted small", text: "CVL"}), h("div", {class: "big num"}, h("span", {id: "cvl", text: "–"}), h("span", {class: "unit", text: "V"})), h("div", {class: "small muted", id: "cvl-lim"})),
             h("div", {}, h("div", {class: "muted small", text: "CCL"}), h("div", {class: "big num"}, h("span", {id: "ccl", text: "–"}), h("span", {class: "unit", text: "A"})), h("div", {class: "small muted", id: "ccl-lim"})),
             h("div", {}, h("div", {class: "muted small", text: "DCL"}), h("div", {class: "big num"}, h("span", {id: "dcl", text: "–"}), h("span", {class: "unit", text: "A"})), h("div", {class: "small muted", id: "dcl-lim"}))),
           h("div", {class: "reason", id: "reason", text: "–"})),
         card("Alarms", h("div", {id: "alarms"}, "–")),
-        card("Cells",
+        bcard("card-cells", "Cells",
           kv(["Lowest", "cell-min"], ["Highest", "cell-max"], ["Spread", "cell-spread"], ["Balancing", "cell-bal"]),
           h("p", {}, h("a", {href: "#/cells", text: "All cells →"}))),
         card("Victron GX and CAN",
@@ -281,16 +342,13 @@
           h("div", {class: "row"}, pill("–", "off", "link")),
           kv(["Last reply", "link-age"], ["Requests / replies", "link-req"], ["Timeouts", "link-to"],
              ["CRC errors", "link-crc"], ["Last round trip", "link-rtt"])),
-        card("Temperatures", kv(["Internal", "t-int"], ["External 1", "t-e1"], ["External 2", "t-e2"])),
+        bcard("card-temps", "Temperatures", kv(["Internal", "t-int"], ["External 1", "t-e1"], ["External 2", "t-e2"])),
         card("Energy", kv(["Charged", "e-in"], ["Discharged", "e-out"], ["Gateway up", "uptime"]))));
       if (state.status) this.update(state.status);
     },
     update(st) {
       const b = st.bms || {};
-      const wait = byId("dash-wait");
-      if (!wait) return;
-      wait.hidden = !!b.valid;
-      wait.textContent = b.valid ? "" : "Waiting for the TinyBMS to answer…";
+      if (!byId("pack-v")) return;
       setText("pack-v", fix(b.pack_voltage_v, 2));
       setText("pack-a", fix(b.pack_current_a, 1));
       setText("pack-p", fix(b.power_w, 0));
@@ -301,18 +359,41 @@
       setText("bms-age", ago(b.age_ms));
       setText("soh", b.soh_pct == null ? "–" : fix(b.soh_pct, 0) + " %");
       const l = st.limits || {};
-      setText("cvl", fix(l.cvl_v, 2));
-      setText("ccl", fix(l.ccl_a, 1));
-      setText("dcl", fix(l.dcl_a, 1));
+      /* what the GX actually receives: nothing at all while CAN is stopped (fail-safe
+       * stop_transmitting, no data yet), the computed limits otherwise */
+      const can = st.can || {};
+      const sent = l.transmit === true && (can.mode === "transmitting" || can.mode === "shadow");
+      const shadow = can.mode === "shadow";
       const lim = l.limiter || {};
-      setText("cvl-lim", lim.cvl ? "limited by " + human(lim.cvl) : "");
-      setText("ccl-lim", lim.ccl ? "limited by " + human(lim.ccl) : "");
-      setText("dcl-lim", lim.dcl ? "limited by " + human(lim.dcl) : "");
+      for (const [id, v, d, k] of [["cvl", l.cvl_v, 2, "cvl"], ["ccl", l.ccl_a, 1, "ccl"], ["dcl", l.dcl_a, 1, "dcl"]]) {
+        setText(id, sent ? fix(v, d) : "–");
+        setText(id + "-lim", !sent ? "not sent" : lim[k] ? "limited by " + human(lim[k]) : "");
+      }
+      byId("limits").classList.toggle("notsent", !sent || shadow);
+      let what, kind;
+      if (!sent && l.state === "no_data") { what = "nothing is sent yet: waiting for the first data from the TinyBMS"; kind = "bad"; }
+      else if (!sent) { what = "nothing is sent: the GX stops charging and discharging within ~3 s"; kind = "bad"; }
+      else if (shadow) { what = "shadow mode: computed, not sent (another BMS talks to the GX)"; kind = "info"; }
+      else if (l.ccl_a === 0 && l.dcl_a === 0) { what = "0 A sent: the GX neither charges nor discharges"; kind = "bad"; }
+      else if (l.ccl_a === 0) { what = "CCL 0 A sent: charging stopped; discharging allowed up to " + fix(l.dcl_a, 1) + " A"; kind = "warn"; }
+      else if (l.dcl_a === 0) { what = "DCL 0 A sent: discharging stopped; charging allowed up to " + fix(l.ccl_a, 1) + " A"; kind = "warn"; }
+      else { what = "sent to the GX"; kind = "ok"; }
+      setText("sent", what);
+      byId("sent").className = "sent sent-" + kind;
       setText("reason", l.reason || "–");
-      const sk = l.state === "bulk" || l.state === "absorption" || l.state === "float" ? "ok" : l.state === "stale" ? "warn" : l.state === "failsafe" ? "bad" : "off";
-      setPill("chg-state", human(l.state || "–"), l.charge_stopped && sk === "ok" ? "warn" : sk);
-      setPill("data-state", "data " + (l.data || "–") + (l.data_age_ms != null ? " (" + ago(l.data_age_ms) + ")" : ""),
-        l.data === "fresh" ? "ok" : l.data === "stale" ? "warn" : l.data === "failsafe" ? "bad" : "off");
+      /* the phase only while it is what happens: stopped or discharging say so */
+      let ph, pk;
+      if (!l.state || l.state === "no_data") { ph = "no data"; pk = "off"; }
+      else if (l.charge_stopped || l.state === "stale" || l.state === "failsafe") {
+        ph = l.discharge_stopped ? "charging and discharging stopped" : "charging stopped";
+        pk = l.state === "failsafe" || l.discharge_stopped ? "bad" : "warn";
+      } else if (b.pack_current_a < 0) { ph = "discharging"; pk = "info"; }
+      else { ph = human(l.state); pk = "ok"; }
+      setPill("chg-state", ph, pk);
+      byId("chg-state").title = "charge phase: " + human(l.phase || l.state || "–") + ", state: " + human(l.state || "–");
+      setPill("data-state", l.data === "fresh" ? "data fresh" : l.data === "stale" ? "data stale · " + ago(l.data_age_ms)
+        : l.data === "failsafe" ? "data lost · " + ago(l.data_age_ms) : "no data",
+        l.data === "fresh" ? "ok" : l.data === "stale" ? "warn" : "bad");
       const al = st.alarms || {};
       const box = byId("alarms");
       box.textContent = "";
@@ -332,7 +413,6 @@
       }
       const gx = st.gx || {};
       setPill("gx", gx.present ? "GX present" : "GX not seen", gx.present ? "ok" : "warn");
-      const can = st.can || {};
       setPill("can-mode", "CAN " + human(can.mode || "–"), can.mode === "transmitting" ? "ok" : can.mode === "shadow" ? "info" : "warn");
       setText("gx-seen", gx.last_seen_ms == null ? "never" : ago(gx.last_seen_ms) + " ago");
       setText("can-tx", can.tx_frames);
@@ -361,7 +441,8 @@
     title: "Cells",
     render() {
       view.appendChild(h("h1", {text: "Cells"}));
-      view.appendChild(h("section", {class: "card"},
+      view.appendChild(h("section", {class: "card", id: "card-cellpage", "data-bms": ""},
+        h("div", {class: "row card-head"}, h("h2", {text: "Pack"}), h("span", {class: "spacer"}), h("span", {class: "age-note", hidden: true})),
         h("dl", {class: "kv", id: "cell-summary"},
           h("dt", {text: "Lowest"}), h("dd", {id: "c-min", text: "–"}),
           h("dt", {text: "Highest"}), h("dd", {id: "c-max", text: "–"}),
@@ -379,7 +460,7 @@
       const b = st.bms || {};
       const box = byId("cells");
       if (!box) return;
-      if (!b.valid) { box.textContent = "Waiting for the TinyBMS…"; return; }
+      if (!b.valid) { box.textContent = "no data"; return; }
       const v = b.cells_v || [];
       const mn = Math.min(...v), mx = Math.max(...v);
       const margin = Math.max(0.02, mx - mn);
@@ -490,6 +571,7 @@
           h("td", {}, inp, h("div", {class: "small", id: "res-" + r.name}))));
       }
       t.appendChild(tb);
+      stackTable(t, true);
     },
     edits() {
       const out = [];
@@ -587,10 +669,12 @@
             h("td", {text: e.name}), h("td", {class: "num mono", text: "0x" + e.id.toString(16).padStart(2, "0")})));
         }
         t.appendChild(tb);
+        stackTable(t, false);
         const fill = (id, obj) => {
           const dl = byId(id);
           dl.textContent = "";
-          for (const k in obj) if (k !== "valid" && k !== "age_ms") { dl.appendChild(h("dt", {text: human(k)})); dl.appendChild(h("dd", {text: String(obj[k])})); }
+          for (const k in obj) if (k !== "valid" && k !== "age_ms") { dl.appendChild(h("dt", {text: human(k)})); const v = obj[k], hex = typeof v === "string" && /^[0-9A-F]+$/.test(v);
+          dl.appendChild(h("dd", {class: hex && v.length > 12 ? "brk" : null, text: typeof v === "string" && !hex ? human(v) : String(v)})); }
           if (!obj.valid) dl.appendChild(h("dd", {text: "not read yet"}));
         };
         fill("stats", st);
@@ -634,6 +718,7 @@
           h("td", {class: "mono small", text: f.data || ""}), h("td", {class: "small", text: fields})));
       }
       t.appendChild(tb);
+      stackTable(t, false);
       const dl = byId("cm-counters");
       dl.textContent = "";
       for (const k in d.counters) { dl.appendChild(h("dt", {text: human(k)})); dl.appendChild(h("dd", {text: String(d.counters[k])})); }
@@ -934,6 +1019,7 @@
     for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name);
     byId("nav").classList.remove("open");
     pages[name].render();
+    showFreshness();
     wsSubscribe();
   }
 
@@ -944,8 +1030,9 @@
   });
   window.addEventListener("hashchange", route);
   setInterval(() => {
-    if (state.wsOpen && Date.now() - state.lastMsg > 5000) setConn("no data", "warn");
+    if (state.wsOpen && Date.now() - state.lastMsg > 5000) setConn("no updates", "warn");
     else if (state.wsOpen) setConn("live", "ok");
+    showFreshness();
   }, 1000);
 
   refreshAuth().then(() => {
