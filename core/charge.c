@@ -1019,4 +1019,11 @@ void chg_step(chg_st_t *st, const bms_snapshot_t *snap, const chg_config_t *cfg,
     out->temp_charge_c[1] = d.tc_hi;
     out->temp_discharge_c[0] = d.td_lo;
     out->temp_discharge_c[1] = d.td_hi;
+    out->soc_pct = in.soc;
+    out->cell_limit_v = d.limit;
+    out->cell_float_v = st->phase == CHG_PHASE_FLOAT ? st->float_cell_v : d.flt;
+    out->soc_taper_pct[0] = cfg->soc_ccl_taper_pct;
+    out->soc_taper_pct[1] = cfg->soc_dcl_taper_pct;
+    out->imbalance_v[0] = cfg->imbalance_hold_v;
+    out->imbalance_v[1] = cfg->imbalance_release_v;
 }

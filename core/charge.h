@@ -47,7 +47,7 @@
 
 #define CHG_CVL_STEP_V 0.1f     /* 0x351 resolution; CVL is rounded down to it */
 #define CHG_CURRENT_STEP_A 0.1f /* 0x351 resolution; CCL/DCL are rounded down to it */
-#define CHG_REASON_LEN 112u     /* reason buffer, NUL included */
+#define CHG_REASON_LEN 384u     /* reason buffer, NUL included (longest sentence ~310, extreme values) */
 
 /* Charge phase: where the charge cycle is. Kept across stale periods. */
 typedef enum {
@@ -229,11 +229,22 @@ typedef struct {
     float dcl_taper_v[2];
     float temp_charge_c[2];
     float temp_discharge_c[2];
+    /* Also for the reason text, when data is fresh (0 otherwise): the state of charge as used,
+     * the per-cell limit of the cell-voltage controller and the float target in force (during the
+     * descent: where it is), the SOC taper starts (CCL above [0], DCL below [1]; 100 / 0 = off)
+     * and the imbalance hold's spreads (starts at [0], ends at [1]). */
+    float soc_pct;
+    float cell_limit_v;
+    float cell_float_v;
+    float soc_taper_pct[2];
+    float imbalance_v[2];
     const char *data_why;  /* failsafe's static explanation when data is not fresh, "" when fresh; never NULL */
     failsafe_mode_t failsafe_mode; /* the configured fail-safe mode (what CHG_STATE_FAILSAFE does) */
-    /* English sentence, e.g. "charge stopped: highest cell 3.652 V at/above BMS over-voltage
-     * cut-off 3.650 V". chg_step() leaves it empty: app/chg_reason.h words the codes and values
-     * above (chg_reason_fill), so the core carries no English text. */
+    /* English sentence, e.g. "bulk — CVL 54.40 V: charging stopped, held at the pack voltage
+     * 54.43 V; CCL 0 A: highest cell 3.652 V at or above the BMS's over-voltage cut-off 3.65 V;
+     * DCL 80.0 A: the BMS's discharge current limit". chg_step() leaves it empty:
+     * app/chg_reason.h words the codes and values above (chg_reason_fill), so the core carries
+     * no English text. */
     char reason[CHG_REASON_LEN];
 } chg_limits_t;
 

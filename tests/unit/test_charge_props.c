@@ -186,6 +186,11 @@ static void check_step(oracle_t *o, const chg_config_t *c, const bms_snapshot_t 
     CHECK(out->ccl_a >= 0.0f && out->dcl_a >= 0.0f && out->cvl_v >= 0.0f);
     CHECK(out->reason[0] != '\0');
     CHECK(out->reason[CHG_REASON_LEN - 1u] == '\0');
+    /* the reason is worded (no internal name such as "config_max"), complete (not cut by the
+     * buffer) and knows every limiter it is given */
+    CHECK(strchr(out->reason, '_') == NULL);
+    CHECK(strlen(out->reason) + 1u < CHG_REASON_LEN);
+    CHECK(strstr(out->reason, "unknown") == NULL);
 
     /* ---- 1: nothing before the first usable snapshot ---- */
     if (!o->have_good) {
