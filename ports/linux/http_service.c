@@ -32,34 +32,63 @@ extern const size_t webui_asset_count;
 
 #define SINGLE_WRITE_MAX (64u * 1024u)
 
-/* Per worker thread, allocated at its first request and kept until the thread ends: the
- * status JSON and the header+body of a response are built here, so the hot path (GET
- * /api/status) allocates nothing. */
-typedef struct {
+/* Buffers lent to one request at a time: the status JSON and the header+body of a response are
+ * built here, so the hot path (GET /api/status) allocates nothing. A pool, not one per thread:
+ * civetweb runs web.http_threads + web.ws_max_clients workers and, as WebSocket clients come and
+ * go, every one of them ends up serving plain requests; a buffer kept per thread made the daemon
+ * grow by 76 kB per worker ever used (up to 20 MB with 256 WebSocket clients, issue 16;
+ * docs/performance.md "Memory under WebSocket load"). The pool keeps at most web.http_threads idle
+ * buffers; a request beyond that borrows one that is freed when it is done. */
+typedef struct thread_bufs {
+    struct thread_bufs *next; /* pool only */
     char scratch[GW_STATUS_JSON_MAX];
     char out[SINGLE_WRITE_MAX];
 } thread_bufs_t;
 
-static pthread_key_t g_bufs_key;
-static pthread_once_t g_bufs_once = PTHREAD_ONCE_INIT;
+typedef struct {
+    pthread_mutex_t mu;
+    thread_bufs_t *idle;
+    int nidle, keep;
+} bufs_pool_t;
 
-static void bufs_key_init(void)
+static thread_bufs_t *bufs_get(bufs_pool_t *p)
 {
-    (void)pthread_key_create(&g_bufs_key, free);
+    pthread_mutex_lock(&p->mu);
+    thread_bufs_t *b = p->idle;
+    if (b) {
+        p->idle = b->next;
+        p->nidle--;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return b ? b : malloc(sizeof *b);
 }
 
-static thread_bufs_t *thread_bufs(void)
+static void bufs_put(bufs_pool_t *p, thread_bufs_t *b)
 {
-    pthread_once(&g_bufs_once, bufs_key_init);
-    thread_bufs_t *b = pthread_getspecific(g_bufs_key);
     if (!b) {
-        b = malloc(sizeof *b);
-        if (b && pthread_setspecific(g_bufs_key, b) != 0) {
-            free(b);
-            b = NULL;
-        }
+        return;
     }
-    return b;
+    pthread_mutex_lock(&p->mu);
+    bool keep = p->nidle < p->keep;
+    if (keep) {
+        b->next = p->idle;
+        p->idle = b;
+        p->nidle++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!keep) {
+        free(b);
+    }
+}
+
+static void bufs_free_all(bufs_pool_t *p)
+{
+    while (p->idle) {
+        thread_bufs_t *b = p->idle;
+        p->idle = b->next;
+        free(b);
+    }
+    p->nidle = 0;
 }
 
 struct http_service {
@@ -73,6 +102,7 @@ struct http_service {
     api_t api;
     http_ws_t *ws;
     http_gate_t *gate;
+    bufs_pool_t bufs;
     char listen[64];
     char config_path[512];
     char server[32];           /* "civetweb 1.15" (GET /api/system) */
@@ -270,7 +300,7 @@ static int on_request(struct mg_connection *conn, void *cb)
         return 403;
     }
     req.peer = peer;
-    thread_bufs_t *tb = thread_bufs();
+    thread_bufs_t *tb = bufs_get(&s->bufs);
     if (tb) {
         req.scratch = tb->scratch;
         req.scratch_cap = sizeof tb->scratch;
@@ -291,6 +321,7 @@ static int on_request(struct mg_connection *conn, void *cb)
     send_response(conn, &resp, req.method == API_HEAD, req.body_too_large, tb);
     int status = resp.status;
     api_resp_free(&resp);
+    bufs_put(&s->bufs, tb);
     free(body);
     return status;
 }
@@ -493,6 +524,8 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     snprintf(s->listen, sizeof s->listen, "%s", cfg->gateway.http_listen);
+    pthread_mutex_init(&s->bufs.mu, NULL);
+    s->bufs.keep = cfg->web.http_threads;
     s->enabled = cfg->web.enabled;
     if (!s->enabled) {
         LOGI("web", "web UI and API disabled (web.enabled = false)");
@@ -574,6 +607,8 @@ void http_service_stop(http_service_t *s)
     if (s->auth_ready) {
         http_auth_port_destroy(&s->auth_port);
     }
+    bufs_free_all(&s->bufs); /* no request can run any more */
+    pthread_mutex_destroy(&s->bufs.mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -78,21 +79,36 @@ static struct {
 
 /* ---- logging to stderr (journald understands the <N> priority prefix) ------------------------ */
 
+/* The line is formatted here and written with one fwrite: fprintf to the unbuffered stderr formats
+ * through an 8 kB buffer on the calling thread's stack, and the stacks of WebSocket writers that
+ * logged (a client dropped) kept those pages resident, also while glibc caches the stack for the
+ * next thread (issue 16; docs/performance.md "Memory under WebSocket load"). */
 static void log_write(void *ctx, const log_entry_t *e)
 {
     (void)ctx;
     static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
     static const int prio[] = {3, 4, 6, 7};
+    char line[LOG_MSG_MAX + 64u];
+    int n;
     if (G.journal) {
-        fprintf(stderr, "<%d>%s: %s\n", prio[e->level], e->module, e->msg);
+        n = snprintf(line, sizeof line, "<%d>%s: %s\n", prio[e->level], e->module, e->msg);
     } else {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         struct tm tm;
         localtime_r(&ts.tv_sec, &tm);
-        fprintf(stderr, "%02d:%02d:%02d.%03ld %-5s %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-                names[e->level], e->module, e->msg);
+        n = snprintf(line, sizeof line, "%02d:%02d:%02d.%03ld %-5s %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000L, names[e->level], e->module, e->msg);
     }
+    if (n <= 0) {
+        return;
+    }
+    size_t len = (size_t)n;
+    if (len >= sizeof line) { /* cut: still one line */
+        len = sizeof line - 1u;
+        line[len - 1u] = '\n';
+    }
+    (void)fwrite(line, 1, len, stderr);
 }
 
 static uint32_t log_now(void *ctx)
@@ -519,8 +535,23 @@ static int restart_self(char **argv)
     return 75;
 }
 
+/* glibc gives each thread that allocates its own malloc arena, up to 8 per core, and memory freed
+ * in an arena stays there for that arena's next use. The web server runs web.http_threads +
+ * web.ws_max_clients threads plus a writer per WebSocket client, and with 200 clients the 16
+ * arenas of a 2-core machine each kept their own high-water mark of transient response buffers:
+ * RSS crept up for minutes (issue 16; docs/performance.md "Memory under WebSocket load"). Two
+ * arenas hold the same load flat; the hot paths allocate nothing, so the lock is not contended.
+ * MALLOC_ARENA_MAX or GLIBC_TUNABLES in the environment still decide if set. Before any thread. */
+static void limit_malloc_arenas(void)
+{
+    if (!getenv("MALLOC_ARENA_MAX") && !getenv("GLIBC_TUNABLES")) {
+        (void)mallopt(M_ARENA_MAX, 2);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    limit_malloc_arenas();
     int prc = parse_args(argc, argv, &G.o);
     if (prc != 0) {
         return prc < 0 ? 0 : prc;
