@@ -61,7 +61,10 @@ broker = tbtest.Broker().start()
 BASE, STATE_S, WS_HZ = "tinybms/soak", 1, 5
 cfg_path = os.path.join(tmp, "soak.json")
 with open(cfg_path, "w") as f:
-    json.dump({"gateway": {"device_id": "soak"}, "web": {"ws_rate_hz": WS_HZ, "ws_max_clients": 256},
+    json.dump({"gateway": {"device_id": "soak"}, "web": {"ws_rate_hz": WS_HZ, "ws_max_clients": 256,
+                                                             # the fleet comes from one address: the gate's caps (tested in
+                                                             # test_http_limits) must not stand in for the hub's limit here
+                                                             "max_connections": 512, "max_conns_per_addr": 512},
                "mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker.port, "state_interval_s": STATE_S,
                         "keepalive_s": 5}}, f)
 sub = tbtest.Subscriber(broker.port, (f"{BASE}/state", f"{BASE}/availability"))
