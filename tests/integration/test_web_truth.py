@@ -69,8 +69,9 @@ def main():
             return requests.get(base + "/api/status", timeout=2).json()
         except Exception:
             return None
-    st = tbtest.wait_for(lambda: (s := status()) and s["limits"].get("data") == "fresh"
-                         and s["limits"].get("transmit") and s, 20, 0.2)
+    # (503 {"error":"starting"} until the first view: no "limits" yet; the sanitizer builds start slowly)
+    st = tbtest.wait_for(lambda: (s := status()) and s.get("limits", {}).get("data") == "fresh"
+                         and s["limits"].get("transmit") and s, 30, 0.2)
     if not st:
         print(open(os.path.join(tmp, "gateway.log"), errors="replace").read()[-2000:])
     C.check(bool(st), "the gateway reads the simulator: data fresh, limits sent")
