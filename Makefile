@@ -19,7 +19,7 @@ FUZZ_SMOKE_SECONDS ?= 4
 CMAKE_FLAGS ?=
 TARGET_BUILD ?= $(BUILD)/target
 
-.PHONY: all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-tsan test-fuzz fuzz demo lint plot clean install bench soak
+.PHONY: firmware all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-tsan test-fuzz fuzz demo lint plot clean install bench soak
 
 PREFIX ?= /usr/local
 
@@ -40,7 +40,10 @@ $(BUILD)/CMakeCache.txt:
 build: deps-build $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
-test: deps-test build
+# Configured again here: a tree first configured by `make demo` (no cmocka yet) gains its tests.
+test: deps-test
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
@@ -80,6 +83,14 @@ test-fuzz: deps-test $(FUZZ_BUILD)/CMakeCache.txt
 fuzz: deps-test $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) -j$(JOBS)
 	@scripts/run-fuzzers.sh $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS)
+
+# The ESP32 firmware (ports/esp-idf) for FW_TARGET with the ESP-IDF of $$IDF_PATH (5.1+) and its
+# toolchain on PATH; build/firmware/<target>/ gets the app, bootloader, partition table and a
+# merged 4 MB flash image (flash.bin) for QEMU or esptool. docs/porting.md.
+FW_TARGET ?= esp32c3
+FW_BUILD ?= $(BUILD)/firmware/$(FW_TARGET)
+firmware:
+	@scripts/firmware-build.sh $(FW_TARGET) $(FW_BUILD)
 
 # Footprint of core/ on rv32imc at -Os, per module and total, checked against
 # tests/target/size-budget.txt (docs/performance.md). Same build tree as the host build's

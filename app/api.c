@@ -827,10 +827,7 @@ static void h_history(api_t *api, const api_req_t *req, api_resp_t *resp, const 
         }
         points = (size_t)pv;
     }
-    size_t cap = range == HISTORY_7D ? HISTORY_COARSE_N : HISTORY_FINE_N;
-    if (range == HISTORY_1H) {
-        cap = 3600u / HISTORY_FINE_S + 2u;
-    }
+    size_t cap = history_max_samples(range);
     history_sample_t *s = malloc(cap * sizeof *s);
     if (!s) {
         api_error(api, resp, 503, API_REJ_UNAVAILABLE, "no_memory", NULL, "out of memory");
@@ -838,7 +835,7 @@ static void h_history(api_t *api, const api_req_t *req, api_resp_t *resp, const 
     }
     uint64_t wall = api->port.wall_ms(api->port.ctx);
     size_t n = api->port.history(api->port.ctx, range, (uint32_t)(wall / 1000u), s, cap);
-    uint32_t interval = range == HISTORY_7D ? HISTORY_COARSE_S : HISTORY_FINE_S;
+    uint32_t interval = history_interval_s(range);
     if (points && n > points) {
         interval = (uint32_t)((double)interval * (double)n / (double)points + 0.5);
         n = downsample(s, n, points);

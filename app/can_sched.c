@@ -145,10 +145,10 @@ const char *can_sched_port_spec_error(const char *spec)
         }
         return NULL;
     }
-    if (has_prefix(spec, "log:")) {
+    if (has_prefix(spec, "log:") || strcmp(spec, "twai") == 0) {
         return NULL;
     }
-    return "must be socketcan:IFACE, slcan:DEVICE[@BAUD] or log:PATH";
+    return "must be socketcan:IFACE, slcan:DEVICE[@BAUD], log:PATH or twai (the ESP32's controller)";
 }
 
 can_identity_t can_sched_identity(const can_sched_cfg_t *cfg)

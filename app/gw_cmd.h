@@ -20,7 +20,11 @@ typedef enum {
     GW_CMD_COUNT
 } gw_cmd_type_t;
 
+/* Build knobs: the largest configuration document a command carries, and its result. The firmware
+ * (ports/esp-idf/components/tinybms_app) uses a smaller text. */
+#ifndef GW_CMD_TEXT_MAX
 #define GW_CMD_TEXT_MAX 16384u
+#endif
 #define GW_CMD_RESULT_MAX 4096u
 
 typedef struct {

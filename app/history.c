@@ -106,10 +106,24 @@ void history_add(history_t *h, uint32_t t, const history_sample_t *obs)
     bucket_add(&h->coarse, &h->acc_c, &h->n_c, h->cnt_c, &h->start_c, HISTORY_COARSE_S, t, obs);
 }
 
+static uint32_t span_s(history_range_t r) { return r == HISTORY_1H ? 3600u : r == HISTORY_24H ? 86400u : 7u * 86400u; }
+
+/* The fine ring when it covers the range (on Linux 24 h; a firmware build keeps 1 h of it). */
+static bool uses_fine(history_range_t r) { return span_s(r) <= HISTORY_FINE_N * HISTORY_FINE_S; }
+
+uint32_t history_interval_s(history_range_t r) { return uses_fine(r) ? HISTORY_FINE_S : HISTORY_COARSE_S; }
+
+size_t history_max_samples(history_range_t r)
+{
+    size_t ring = uses_fine(r) ? HISTORY_FINE_N : HISTORY_COARSE_N;
+    size_t span = span_s(r) / history_interval_s(r) + 2u;
+    return span < ring ? span : ring;
+}
+
 size_t history_get(const history_t *h, history_range_t r, uint32_t now_t, history_sample_t *out, size_t cap)
 {
-    const history_ring_t *ring = r == HISTORY_7D ? &h->coarse : &h->fine;
-    uint32_t span = r == HISTORY_1H ? 3600u : r == HISTORY_24H ? 86400u : 7u * 86400u;
+    uint32_t span = span_s(r);
+    const history_ring_t *ring = uses_fine(r) ? &h->fine : &h->coarse;
     uint32_t from = now_t > span ? now_t - span : 0u;
     size_t n = 0;
     uint32_t first = (ring->head + ring->cap - ring->count) % ring->cap;

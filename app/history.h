@@ -66,6 +66,9 @@ void history_add(history_t *h, uint32_t t, const history_sample_t *obs);
 typedef enum { HISTORY_1H, HISTORY_24H, HISTORY_7D } history_range_t;
 /* Copy the samples of a range, oldest first, into out (cap entries); returns how many. */
 size_t history_get(const history_t *h, history_range_t r, uint32_t now_t, history_sample_t *out, size_t cap);
+/* Width of the samples history_get() returns for a range, and at most how many it returns. */
+uint32_t history_interval_s(history_range_t r);
+size_t history_max_samples(history_range_t r);
 /* "1h" / "24h" / "7d" -> range; false if unknown. */
 bool history_range_parse(const char *s, history_range_t *out);
 

@@ -63,7 +63,7 @@ int can_port_open(can_port_t *p, const char *spec, uint32_t now_ms)
         }
     }
     if (!p->ops) {
-        snprintf(p->err, sizeof p->err, "%s: unknown CAN back-end (use socketcan:IFACE, slcan:DEVICE or log:PATH)", p->spec);
+        snprintf(p->err, sizeof p->err, "%s: not a CAN back-end of the Linux daemon (use socketcan:IFACE, slcan:DEVICE or log:PATH; twai is the ESP32 firmware's)", p->spec);
         return TB_ERR_ARG;
     }
     int rc = p->ops->open(p);

@@ -1,0 +1,407 @@
+#include "http_service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/api.h"
+#include "app/auth.h"
+#include "app/log.h"
+#include "app/netaddr.h"
+#include "clock.h"
+#include "core/tb_err.h"
+#include "http_auth.h"
+#include "http_ws.h"
+#include "lwip/sockets.h"
+
+/* The UI, generated from web/ at build time (web/embed.cmake). */
+extern const api_asset_t webui_assets[];
+extern const size_t webui_asset_count;
+
+#define SERVER_STACK 8192u      /* measured high-water mark: docs/performance.md */
+#define HDR_VALUE_MAX 512u
+
+struct http_service {
+    gw_services_t svc;
+    httpd_handle_t hd;
+    http_auth_port_t auth_port;
+    auth_t auth;
+    api_t api;
+    http_ws_t *ws;
+    char *scratch;               /* GET /api/status: the server task serves one request at a time */
+    SemaphoreHandle_t mu;
+    StaticSemaphore_t mu_buf;
+    bool enabled, listening;
+    uint32_t failures;
+    char error[160];
+    char listen[64];
+};
+
+static const char k_server[] = "esp_http_server (ESP-IDF)";
+
+/* ---- api_port_t over the firmware's stores ------------------------------------------------ */
+
+static bool port_view(void *ctx, gw_view_t *out) { return view_store_get(((http_service_t *)ctx)->svc.views, out) != 0; }
+
+static size_t port_status(void *ctx, char *buf, size_t cap)
+{
+    return view_store_get_status(((http_service_t *)ctx)->svc.views, buf, cap);
+}
+
+static int port_command(void *ctx, gw_cmd_t *cmd, int timeout_ms)
+{
+    return cmdq_call(((http_service_t *)ctx)->svc.cmdq, cmd, timeout_ms);
+}
+
+static size_t port_history(void *ctx, history_range_t r, uint32_t now_s, history_sample_t *out, size_t cap)
+{
+    return history_store_get(((http_service_t *)ctx)->svc.history, r, now_s, out, cap);
+}
+
+static uint32_t port_now(void *ctx) { return esp_now_ms(); }
+static uint64_t port_wall(void *ctx) { return esp_wall_ms(); }
+
+static void port_sync(void *ctx, int timeout_ms)
+{
+    http_service_t *s = ctx;
+    gw_view_t *v = malloc(sizeof *v);
+    if (!v) {
+        return;
+    }
+    uint64_t seq = view_store_get(s->svc.views, v);
+    (void)view_store_wait(s->svc.views, seq, v, timeout_ms);
+    free(v);
+}
+
+static void port_transport(void *ctx, uint32_t *clients, uint64_t *sent, uint64_t *skipped, uint64_t *dropped)
+{
+    http_service_t *s = ctx;
+    if (s->ws) {
+        http_ws_stats(s->ws, clients, sent, skipped, dropped);
+    } else {
+        *clients = 0;
+        *sent = *skipped = *dropped = 0;
+    }
+}
+
+/* ---- requests ---------------------------------------------------------------------------------- */
+
+void http_peer(httpd_req_t *req, char *out, size_t cap)
+{
+    struct sockaddr_storage a;
+    socklen_t al = sizeof a;
+    int fd = httpd_req_to_sockfd(req);
+    snprintf(out, cap, "?");
+    if (getpeername(fd, (struct sockaddr *)&a, &al) != 0) {
+        return;
+    }
+    if (a.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&a)->sin_addr, out, cap);
+    }
+#if CONFIG_LWIP_IPV6
+    else if (a.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a)->sin6_addr, out, cap);
+    }
+#endif
+}
+
+/* A request header, copied into the request's own buffer (NULL if absent or longer than it). */
+static const char *header(httpd_req_t *req, const char *name, char **pool, size_t *left)
+{
+    size_t n = httpd_req_get_hdr_value_len(req, name);
+    if (n == 0 || n + 1u > *left) {
+        return NULL;
+    }
+    char *v = *pool;
+    if (httpd_req_get_hdr_value_str(req, name, v, n + 1u) != ESP_OK) {
+        return NULL;
+    }
+    *pool += n + 1u;
+    *left -= n + 1u;
+    return v;
+}
+
+static api_method_t method_of(int m)
+{
+    switch (m) {
+    case HTTP_GET: return API_GET;
+    case HTTP_HEAD: return API_HEAD;
+    case HTTP_POST: return API_POST;
+    case HTTP_PUT: return API_PUT;
+    case HTTP_DELETE: return API_DELETE;
+    case HTTP_PATCH: return API_PATCH;
+    case HTTP_OPTIONS: return API_OPTIONS;
+    default: return API_OTHER;
+    }
+}
+
+static const char *status_line(int st)
+{
+    switch (st) {
+    case 200: return "200 OK";
+    case 201: return "201 Created";
+    case 202: return "202 Accepted";
+    case 204: return "204 No Content";
+    case 304: return "304 Not Modified";
+    case 400: return "400 Bad Request";
+    case 401: return "401 Unauthorized";
+    case 403: return "403 Forbidden";
+    case 404: return "404 Not Found";
+    case 405: return "405 Method Not Allowed";
+    case 409: return "409 Conflict";
+    case 413: return "413 Payload Too Large";
+    case 429: return "429 Too Many Requests";
+    case 500: return "500 Internal Server Error";
+    case 502: return "502 Bad Gateway";
+    case 503: return "503 Service Unavailable";
+    case 504: return "504 Gateway Timeout";
+    default: return NULL;
+    }
+}
+
+/* Reads the body (at most max bytes); *too_large when it is longer (not read: the connection closes). */
+static char *read_body(httpd_req_t *req, size_t max, size_t *len, bool *too_large)
+{
+    *len = 0;
+    *too_large = false;
+    if (req->content_len == 0) {
+        return NULL;
+    }
+    if (req->content_len > max) {
+        *too_large = true;
+        return NULL;
+    }
+    char *b = malloc(req->content_len + 1u);
+    if (!b) {
+        *too_large = true;
+        return NULL;
+    }
+    while (*len < req->content_len) {
+        int n = httpd_req_recv(req, b + *len, req->content_len - *len);
+        if (n == HTTPD_SOCK_ERR_TIMEOUT) {
+            continue;
+        }
+        if (n <= 0) {
+            free(b);
+            *len = 0;
+            return NULL;
+        }
+        *len += (size_t)n;
+    }
+    b[*len] = '\0';
+    return b;
+}
+
+static esp_err_t on_request(httpd_req_t *req)
+{
+    http_service_t *s = req->user_ctx;
+    char *pool = malloc(2048u), *p = pool;
+    size_t left = 2048u;
+    if (!pool) {
+        return httpd_resp_send_err(req, HTTPD_500_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    api_req_t r;
+    memset(&r, 0, sizeof r);
+    r.method = method_of(req->method);
+    /* the URI with its query; the path is cut at '?' in the pool */
+    size_t ul = strlen(req->uri);
+    char *uri = p;
+    if (ul + 1u > left) {
+        free(pool);
+        return httpd_resp_send_err(req, HTTPD_414_URI_TOO_LONG, "URI too long");
+    }
+    memcpy(uri, req->uri, ul + 1u);
+    p += ul + 1u;
+    left -= ul + 1u;
+    char *q = strchr(uri, '?');
+    if (q) {
+        *q = '\0';
+        r.query = q + 1;
+    }
+    r.path = uri;
+    r.host = header(req, "Host", &p, &left);
+    r.origin = header(req, "Origin", &p, &left);
+    r.referer = header(req, "Referer", &p, &left);
+    r.sec_fetch_site = header(req, "Sec-Fetch-Site", &p, &left);
+    r.cookie = header(req, "Cookie", &p, &left);
+    r.accept_encoding = header(req, "Accept-Encoding", &p, &left);
+    r.if_none_match = header(req, "If-None-Match", &p, &left);
+    char peer[48];
+    http_peer(req, peer, sizeof peer);
+    r.peer = peer;
+    r.scratch = s->scratch;
+    r.scratch_cap = s->scratch ? GW_STATUS_JSON_MAX : 0u;
+    char *body = read_body(req, (size_t)atomic_load(&s->api.max_body), &r.body_len, &r.body_too_large);
+    r.body = body;
+
+    api_resp_t resp;
+    api_handle(&s->api, &r, &resp);
+    free(body);
+
+    char code[8];
+    const char *st = status_line(resp.status);
+    if (!st) {
+        snprintf(code, sizeof code, "%d", resp.status);
+        st = code;
+    }
+    httpd_resp_set_status(req, st);
+    httpd_resp_set_type(req, resp.content_type ? resp.content_type : "application/octet-stream");
+    httpd_resp_set_hdr(req, "Cache-Control", resp.cacheable ? "no-cache" : "no-store");
+    httpd_resp_set_hdr(req, "X-Content-Type-Options", "nosniff");
+    httpd_resp_set_hdr(req, "X-Frame-Options", "DENY");
+    httpd_resp_set_hdr(req, "Referrer-Policy", "same-origin");
+    httpd_resp_set_hdr(req, "Content-Security-Policy",
+                       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    /* the handler's own header lines, split in place ("Name: value\r\n" ...) */
+    char *h = resp.headers;
+    char *end = resp.headers + resp.headers_len;
+    while (h < end) {
+        char *eol = memchr(h, '\r', (size_t)(end - h));
+        char *colon = eol ? memchr(h, ':', (size_t)(eol - h)) : NULL;
+        if (!eol || !colon) {
+            break;
+        }
+        *colon = '\0';
+        *eol = '\0';
+        const char *v = colon + 1;
+        while (*v == ' ') {
+            v++;
+        }
+        httpd_resp_set_hdr(req, h, v);
+        h = eol + 2;
+    }
+    if (r.body_too_large) {
+        httpd_resp_set_hdr(req, "Connection", "close");
+    }
+    bool no_body = r.method == API_HEAD || resp.status == 304 || resp.status == 204;
+    esp_err_t e = httpd_resp_send(req, no_body ? NULL : resp.body, no_body ? 0 : (ssize_t)resp.len);
+    api_resp_free(&resp);
+    free(pool);
+    /* a body left unread cannot be followed by another request on this connection */
+    return r.body_too_large ? ESP_FAIL : e;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static void on_close(httpd_handle_t hd, int fd)
+{
+    http_service_t *s = httpd_get_global_user_ctx(hd);
+    http_ws_closed(s->ws, fd);
+    close(fd);
+}
+
+static void print_setup_code(http_service_t *s)
+{
+    char code[AUTH_SETUP_CODE_LEN + 1u];
+    auth_setup_code(&s->auth, code, sizeof code);
+    if (!code[0]) {
+        return;
+    }
+    /* on the console only (idf.py monitor), never in the log ring that GET /api/logs serves */
+    printf("\n    No web admin password is set yet. Open the web UI and set one with this one-time setup code:\n"
+           "\n        %s\n\n    (a new code is made at every start until a password is set)\n\n",
+           code);
+    LOGW("web", "no admin password yet: changes are refused until it is set with the setup code (printed on the "
+                "serial console at start)");
+}
+
+static void fail(http_service_t *s, const char *why)
+{
+    xSemaphoreTake(s->mu, portMAX_DELAY);
+    s->failures++;
+    snprintf(s->error, sizeof s->error, "%s", why);
+    xSemaphoreGive(s->mu);
+    LOGE("web", "web UI and API not started: %s; the battery side (BMS -> limits -> CAN) runs on without them", why);
+}
+
+http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *cfg)
+{
+    http_service_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        LOGE("web", "web UI and API not started: out of memory");
+        return NULL;
+    }
+    s->svc = *svc;
+    s->mu = xSemaphoreCreateMutexStatic(&s->mu_buf);
+    snprintf(s->listen, sizeof s->listen, "%s", cfg->gateway.http_listen);
+    s->enabled = cfg->web.enabled;
+    if (!s->enabled) {
+        LOGI("web", "web UI and API disabled (web.enabled = false)");
+        return s;
+    }
+    auth_port_t ap;
+    http_auth_port_init(&s->auth_port, &ap);
+    (void)auth_init(&s->auth, &ap, &cfg->web, esp_now_ms());
+    api_port_t port = {port_view, port_status, port_command, port_history, port_now, port_wall, port_sync,
+                       port_transport, s};
+    api_info_t info = {TB_VERSION, k_server, false, "nvs:config.json", "nvs", s->listen, webui_assets,
+                       webui_asset_count};
+    api_init(&s->api, &port, &info, &s->auth, &cfg->web);
+    s->scratch = malloc(GW_STATUS_JSON_MAX);
+    print_setup_code(s);
+
+    netaddr_t na;
+    const char *why = NULL;
+    if (netaddr_parse(s->listen, strlen(s->listen), NETADDR_PORT_REQUIRED, &na, &why) != TB_OK) {
+        fail(s, "gateway.http is not ADDRESS:PORT");
+        return s;
+    }
+    httpd_config_t hc = HTTPD_DEFAULT_CONFIG();
+    hc.server_port = na.port;
+    hc.ctrl_port = (uint16_t)(na.port == 32768 ? 32769 : 32768);
+    hc.stack_size = SERVER_STACK;
+    /* the lwIP socket budget: listen + control + 3 reserved; LRU purge: an idle or slow client
+     * cannot hold the last socket against a new one */
+    int conns = cfg->web.max_connections < CONFIG_LWIP_MAX_SOCKETS - 4 ? cfg->web.max_connections
+                                                                       : CONFIG_LWIP_MAX_SOCKETS - 4;
+    hc.max_open_sockets = (uint16_t)conns;
+    hc.lru_purge_enable = true;
+    hc.max_uri_handlers = 10;
+    hc.max_resp_headers = 16;
+    hc.recv_wait_timeout = (uint16_t)((cfg->web.request_timeout_ms + 999) / 1000);
+    hc.send_wait_timeout = hc.recv_wait_timeout;
+    hc.uri_match_fn = httpd_uri_match_wildcard;
+    hc.global_user_ctx = s;
+    hc.close_fn = on_close;
+    esp_err_t e = httpd_start(&s->hd, &hc);
+    if (e != ESP_OK) {
+        char m[96];
+        snprintf(m, sizeof m, "cannot listen on port %u: %s", (unsigned)na.port, esp_err_to_name(e));
+        fail(s, m);
+        return s;
+    }
+    s->ws = http_ws_start(s->hd, &s->api, svc->views, cfg->web.ws_max_clients);
+    /* /ws first: the first matching handler wins */
+    httpd_uri_t ws = {.uri = "/ws", .method = HTTP_GET, .handler = http_ws_handler, .user_ctx = s->ws,
+                      .is_websocket = true};
+    if (s->ws) {
+        (void)httpd_register_uri_handler(s->hd, &ws);
+    }
+    static const int methods[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_PATCH, HTTP_OPTIONS};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        httpd_uri_t u = {.uri = "/*", .method = methods[i], .handler = on_request, .user_ctx = s};
+        (void)httpd_register_uri_handler(s->hd, &u);
+    }
+    xSemaphoreTake(s->mu, portMAX_DELAY);
+    s->listening = true;
+    xSemaphoreGive(s->mu);
+    LOGI("web", "web UI and API on port %u (%s)", (unsigned)na.port, k_server);
+    return s;
+}
+
+void http_service_status(http_service_t *s, gw_web_status_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s) {
+        snprintf(out->error, sizeof out->error, "not started yet");
+        return;
+    }
+    out->known = true;
+    xSemaphoreTake(s->mu, portMAX_DELAY);
+    out->enabled = s->enabled;
+    out->listening = s->listening;
+    out->bind_failures = s->failures;
+    snprintf(out->error, sizeof out->error, "%s", s->error);
+    xSemaphoreGive(s->mu);
+}

@@ -1,0 +1,80 @@
+#include "net.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "app/log.h"
+#include "esp_eth.h"
+#include "esp_event.h"
+#include "esp_netif.h"
+#include "sdkconfig.h"
+
+static esp_netif_t *s_netif;
+
+static void got_ip(void *arg, esp_event_base_t base, int32_t id, void *data)
+{
+    const ip_event_got_ip_t *e = data;
+    LOGI("net", "address " IPSTR " (gateway " IPSTR ")", IP2STR(&e->ip_info.ip), IP2STR(&e->ip_info.gw));
+}
+
+static void link_event(void *arg, esp_event_base_t base, int32_t id, void *data)
+{
+    if (id == ETHERNET_EVENT_CONNECTED) {
+        LOGI("net", "Ethernet link up");
+    } else if (id == ETHERNET_EVENT_DISCONNECTED) {
+        LOGW("net", "Ethernet link down");
+    }
+}
+
+bool net_start(char *err, size_t cap)
+{
+    esp_err_t e = esp_netif_init();
+    if (e == ESP_OK) {
+        e = esp_event_loop_create_default();
+    }
+    if (e != ESP_OK) {
+        snprintf(err, cap, "network stack: %s", esp_err_to_name(e));
+        return false;
+    }
+#if CONFIG_TB_NET_ETH_OPENETH
+    esp_netif_config_t ncfg = ESP_NETIF_DEFAULT_ETH();
+    s_netif = esp_netif_new(&ncfg);
+    eth_mac_config_t mac_config = ETH_MAC_DEFAULT_CONFIG();
+    eth_phy_config_t phy_config = ETH_PHY_DEFAULT_CONFIG();
+    phy_config.autonego_timeout_ms = 100;
+    esp_eth_mac_t *mac = esp_eth_mac_new_openeth(&mac_config);
+    esp_eth_phy_t *phy = esp_eth_phy_new_dp83848(&phy_config);
+    esp_eth_config_t config = ETH_DEFAULT_CONFIG(mac, phy);
+    esp_eth_handle_t eth = NULL;
+    const char *step = "esp_eth_driver_install";
+    e = esp_eth_driver_install(&config, &eth);
+    if (e == ESP_OK) {
+        step = "esp_netif_attach";
+        e = esp_netif_attach(s_netif, esp_eth_new_netif_glue(eth));
+    }
+    if (e == ESP_OK) {
+        (void)esp_event_handler_register(IP_EVENT, IP_EVENT_ETH_GOT_IP, got_ip, NULL);
+        (void)esp_event_handler_register(ETH_EVENT, ESP_EVENT_ANY_ID, link_event, NULL);
+        step = "esp_eth_start";
+        e = esp_eth_start(eth);
+    }
+    if (e != ESP_OK) {
+        snprintf(err, cap, "Ethernet: %s: %s", step, esp_err_to_name(e));
+        return false;
+    }
+    return true;
+#else
+    snprintf(err, cap, "no network interface in this build (menuconfig: TinyBMS gateway > Network)");
+    return false;
+#endif
+}
+
+void net_address(char *out, size_t cap)
+{
+    esp_netif_ip_info_t ip;
+    if (s_netif && esp_netif_get_ip_info(s_netif, &ip) == ESP_OK && ip.ip.addr != 0) {
+        snprintf(out, cap, IPSTR, IP2STR(&ip.ip));
+    } else if (cap) {
+        out[0] = '\0';
+    }
+}
