@@ -966,6 +966,7 @@ typedef struct {
     api_t *api;
     const gw_view_t *v; /* may be NULL */
     uint32_t now;
+    const api_platform_t *pf; /* NULL: the port has no such figures */
 } sys_ctx_t;
 
 static void render_system(jw_t *w, const void *p)
@@ -1016,6 +1017,22 @@ static void render_system(jw_t *w, const void *p)
     jw_kv_uint(w, "bytes", api->ui_bytes);
     jw_kv_uint(w, "gzip_bytes", api->ui_gz_bytes);
     jw_obj_end(w);
+    jw_key(w, "platform");
+    if (s->pf) {
+        jw_obj_begin(w);
+        jw_kv_uint(w, "heap_free_bytes", s->pf->heap_free);
+        jw_kv_uint(w, "heap_min_free_bytes", s->pf->heap_min_free);
+        jw_kv_uint(w, "heap_largest_block_bytes", s->pf->heap_largest);
+        jw_key(w, "task_stack_free_bytes");
+        jw_obj_begin(w);
+        for (uint32_t i = 0; i < s->pf->ntasks && i < API_TASKS_MAX; i++) {
+            jw_kv_uint(w, s->pf->task[i].name, s->pf->task[i].stack_free);
+        }
+        jw_obj_end(w);
+        jw_obj_end(w);
+    } else {
+        jw_null(w);
+    }
     jw_obj_end(w);
 }
 
@@ -1025,7 +1042,12 @@ static void h_system(api_t *api, const api_req_t *req, api_resp_t *resp, const c
     (void)arg;
     gw_view_t *v = malloc(sizeof *v);
     bool have = v && api->port.view(api->port.ctx, v);
-    sys_ctx_t s = {api, have ? v : NULL, api->port.now_ms(api->port.ctx)};
+    api_platform_t pf;
+    memset(&pf, 0, sizeof pf);
+    if (api->port.platform) {
+        api->port.platform(api->port.ctx, &pf);
+    }
+    sys_ctx_t s = {api, have ? v : NULL, api->port.now_ms(api->port.ctx), api->port.platform ? &pf : NULL};
     render(resp, 200, 2048u, render_system, &s);
     free(v);
 }
@@ -1046,7 +1068,14 @@ static void h_metrics(api_t *api, const api_req_t *req, api_resp_t *resp, const 
     if (api->port.transport_stats) {
         api->port.transport_stats(api->port.ctx, &x.ws_clients, &x.ws_sent, &x.ws_skipped, &x.ws_dropped);
     }
-    size_t cap = 65536u;
+    api_platform_t pf;
+    if (api->port.platform) {
+        memset(&pf, 0, sizeof pf);
+        api->port.platform(api->port.ctx, &pf);
+        x.platform = &pf;
+    }
+    /* ~20 kB for 16 cells: a first try that fits without asking a microcontroller's heap for 64 kB */
+    size_t cap = 24576u;
     for (;;) {
         char *buf = malloc(cap);
         if (!buf) {

@@ -82,6 +82,19 @@ typedef struct {
     const char *etag;          /* "\"sha256-prefix\"" */
 } api_asset_t;
 
+/* Figures of a microcontroller port (heap and task stacks) for GET /api/system and /metrics. */
+#define API_TASKS_MAX 10u
+typedef struct {
+    uint32_t heap_free;        /* bytes free now */
+    uint32_t heap_min_free;    /* lowest since start */
+    uint32_t heap_largest;     /* largest free block */
+    uint32_t ntasks;
+    struct {
+        char name[16];
+        uint32_t stack_free;   /* bytes of its stack never used since it started (high-water mark) */
+    } task[API_TASKS_MAX];
+} api_platform_t;
+
 /* What the API needs from the platform. Every callback may be called from any HTTP thread. */
 typedef struct {
     /* Copy the latest published view. false if nothing has been published yet. */
@@ -103,6 +116,8 @@ typedef struct {
     void (*transport_stats)(void *ctx, uint32_t *ws_clients, uint64_t *ws_sent, uint64_t *ws_skipped,
                             uint64_t *ws_dropped);
     void *ctx;
+    /* Optional (NULL on Linux): heap and stack figures of a firmware; "platform" in /api/system. */
+    void (*platform)(void *ctx, api_platform_t *out);
 } api_port_t;
 
 typedef struct {

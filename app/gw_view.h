@@ -20,7 +20,11 @@
 #include "core/jw.h"
 #include "core/tb_poll.h"
 
+/* Room for the status document (about 2.7 kB running with 16 cells, 5.2 kB at its largest:
+ * tests/unit/test_status_size.c); the firmware sets 8192 to save RAM in each copy of the view. */
+#ifndef GW_STATUS_JSON_MAX
 #define GW_STATUS_JSON_MAX 12288u
+#endif
 #define GW_VIEW_EVENTS 16u
 #define GW_CONFIG_SOURCE_MAX 12u
 #define GW_CONFIG_WARNING_MAX 512u

@@ -340,6 +340,17 @@ static void service(mb_t *m, const metrics_extra_t *x)
     counter(m, "log_security_lines_total", "Security log lines (logins, changes, sessions; never rate-limited).",
             (double)x->log_security);
     gauge(m, "web_uptime_seconds", "Time since the web service started.", x->uptime_s);
+    const api_platform_t *pf = x->platform;
+    if (pf) {
+        gauge(m, "heap_free_bytes", "Free heap of the firmware now.", pf->heap_free);
+        gauge(m, "heap_min_free_bytes", "Lowest free heap of the firmware since it started.", pf->heap_min_free);
+        gauge(m, "heap_largest_block_bytes", "Largest free heap block (fragmentation).", pf->heap_largest);
+        head(m, "task_stack_free_bytes", "gauge", "Stack a firmware task never used since it started (high-water mark).");
+        for (uint32_t i = 0; i < pf->ntasks && i < API_TASKS_MAX; i++) {
+            snprintf(lab, sizeof lab, "task=\"%s\"", pf->task[i].name);
+            put(m, "tinybms_task_stack_free_bytes{%s} %lu\n", lab, (unsigned long)pf->task[i].stack_free);
+        }
+    }
 }
 
 int metrics_render(const gw_view_t *v, const metrics_extra_t *x, char *buf, size_t cap)

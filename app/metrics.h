@@ -28,6 +28,7 @@ typedef struct {
     uint64_t ws_sent;
     uint64_t ws_skipped;       /* intermediate updates a slow client never got (latest-value) */
     uint64_t ws_dropped;       /* clients disconnected for not reading */
+    const void *platform;      /* const api_platform_t * (app/api.h) of a firmware, or NULL */
 } metrics_extra_t;
 
 /* Render into buf. v may be NULL (nothing published yet). Returns the length (NUL-terminated)

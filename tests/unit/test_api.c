@@ -104,7 +104,7 @@ static void p_sync(void *ctx, int timeout_ms)
     P.syncs++;
 }
 
-static const api_port_t g_port = {p_view, p_status, p_command, p_history, p_now, p_wall, p_sync, NULL, NULL};
+static const api_port_t g_port = {p_view, p_status, p_command, p_history, p_now, p_wall, p_sync, NULL, NULL, NULL};
 
 static const unsigned char k_js[] = "console.log(1)";
 static const unsigned char k_js_gz[] = {0x1f, 0x8b, 0x08, 0x00};
@@ -548,11 +548,44 @@ static void view_endpoints(void **state)
     assert_true(body_has("\"version\":\"9.9.9\""));
     assert_true(body_has("\"config_path\":\"/etc/x.json\""));
     assert_true(body_has("\"password_set\":false"));
+    assert_true(body_has("\"platform\":null")); /* a port without heap/stack figures (Linux) */
     get("/api/auth", NULL);
     assert_true(body_has("\"setup_required\":true"));
     P.have_view = false;
     get("/api/bms/events", NULL);
     assert_int_equal(R.status, 503);
+}
+
+/* A firmware port's heap and stack figures: in GET /api/system and /metrics. */
+static void p_platform(void *ctx, api_platform_t *out)
+{
+    (void)ctx;
+    out->heap_free = 151000;
+    out->heap_min_free = 140500;
+    out->heap_largest = 65536;
+    out->ntasks = 2;
+    snprintf(out->task[0].name, sizeof out->task[0].name, "owner");
+    out->task[0].stack_free = 1868;
+    snprintf(out->task[1].name, sizeof out->task[1].name, "httpd");
+    out->task[1].stack_free = 2048;
+}
+
+static void platform_figures(void **state)
+{
+    (void)state;
+    api_port_t port = g_port;
+    port.platform = p_platform;
+    api_info_t info = {"9.9.9", "test", false, "nvs:config.json", "nvs", "0.0.0.0:80", k_assets, 2};
+    api_init(&g_api, &port, &info, &g_auth, &g_cfg.web);
+    get("/api/system", NULL);
+    assert_int_equal(R.status, 200);
+    assert_true(body_has("\"platform\":{\"heap_free_bytes\":151000,\"heap_min_free_bytes\":140500,"
+                         "\"heap_largest_block_bytes\":65536,\"task_stack_free_bytes\":{\"owner\":1868,\"httpd\":2048}}"));
+    get("/metrics", NULL);
+    assert_int_equal(R.status, 200);
+    assert_true(body_has("tinybms_heap_free_bytes 151000\n"));
+    assert_true(body_has("tinybms_heap_min_free_bytes 140500\n"));
+    assert_true(body_has("tinybms_task_stack_free_bytes{task=\"owner\"} 1868\n"));
 }
 
 static void history(void **state)
@@ -865,6 +898,7 @@ int main(void)
         cmocka_unit_test_setup(status_is_the_prerendered_view, setup),
         cmocka_unit_test_setup(routing, setup),
         cmocka_unit_test_setup(assets, setup),
+        cmocka_unit_test_setup(platform_figures, setup),
         cmocka_unit_test_setup(writes_need_a_session_and_the_same_origin, setup),
         cmocka_unit_test_setup(read_only_closed, setup),
         cmocka_unit_test_setup(config_update, setup),

@@ -287,6 +287,7 @@ static void config_keys(void **state)
         {"{\"can\":{\"port\":\"slcan:@115200\"}}", "can.port", "device path is missing"},
         {"{\"can\":{\"port\":\"log:\"}}", "can.port", "log:PATH"},
         {"{\"can\":{\"port\":\"can0\"}}", "can.port", "socketcan:IFACE"},
+        {"{\"can\":{\"port\":\"twai:0\"}}", "can.port", "or twai (the ESP32's controller)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gw_config_t c;
@@ -332,6 +333,10 @@ static void config_keys(void **state)
     assert_int_equal(gw_config_check(&c, &d), TB_ERR_RANGE);
     assert_string_equal(d.key, "gateway.http");
     assert_null(can_sched_port_spec_error("log:x"));
+    /* the ESP32 firmware's TWAI controller: exactly "twai" */
+    assert_null(can_sched_port_spec_error("twai"));
+    assert_non_null(can_sched_port_spec_error("twai0"));
+    assert_non_null(can_sched_port_spec_error("TWAI"));
 }
 
 int main(void)

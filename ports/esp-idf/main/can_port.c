@@ -5,6 +5,7 @@
 
 #include "core/tb_err.h"
 #include "driver/twai.h"
+#include "esp_timer.h"
 #include "sdkconfig.h"
 
 #define ALERTS                                                                                                   \
@@ -72,6 +73,9 @@ int can_port_send_cb(void *ctx, const can_frame_t *f)
     esp_err_t e = twai_transmit(&m, 0);
     if (e == ESP_OK) {
         p->st.tx_frames++;
+        if (f->id == 0x351u && p->first_351_ms == 0u) {
+            p->first_351_ms = (uint32_t)(esp_timer_get_time() / 1000);
+        }
         return 0;
     }
     if (e == ESP_ERR_TIMEOUT || e == ESP_FAIL) { /* TX queue full */

@@ -27,6 +27,7 @@ typedef struct {
 
 typedef struct {
     bool installed, started;
+    uint32_t first_351_ms;    /* ms after boot when the first 0x351 (the limits) was queued; 0 = not yet */
     can_port_stats_t st;
     char err[CAN_PORT_ERR_MAX];
 } can_port_t;

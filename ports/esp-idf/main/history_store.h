@@ -1,5 +1,5 @@
 /* history_store: the history rings (app/history.h, sized for the firmware by the tinybms_app
- * component: 1 h of 10 s samples, 7 d of 30 min ones) behind a mutex (the twin of
+ * component: 1 h of 30 s samples, 7 d of 30 min ones) behind a mutex (the twin of
  * ports/linux/history_store.c). */
 #ifndef PORTS_ESP_HISTORY_STORE_H
 #define PORTS_ESP_HISTORY_STORE_H

@@ -12,6 +12,8 @@
 #include "core/tb_err.h"
 #include "http_auth.h"
 #include "http_ws.h"
+#include "esp_heap_caps.h"
+#include "freertos/task.h"
 #include "lwip/sockets.h"
 
 /* The UI, generated from web/ at build time (web/embed.cmake). */
@@ -81,6 +83,25 @@ static void port_transport(void *ctx, uint32_t *clients, uint64_t *sent, uint64_
     } else {
         *clients = 0;
         *sent = *skipped = *dropped = 0;
+    }
+}
+
+static void port_platform(void *ctx, api_platform_t *out)
+{
+    (void)ctx;
+    out->heap_free = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_8BIT);
+    out->heap_min_free = (uint32_t)heap_caps_get_minimum_free_size(MALLOC_CAP_8BIT);
+    out->heap_largest = (uint32_t)heap_caps_get_largest_free_block(MALLOC_CAP_8BIT);
+    /* the firmware's own tasks and the system's busiest ones */
+    static const char *const names[] = {"owner", "httpd", "ws_push", "tiT", "sys_evt", "esp_timer", "Tmr Svc", "IDLE"};
+    out->ntasks = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && out->ntasks < API_TASKS_MAX; i++) {
+        TaskHandle_t t = xTaskGetHandle(names[i]);
+        if (t) {
+            snprintf(out->task[out->ntasks].name, sizeof out->task[0].name, "%s", names[i]);
+            out->task[out->ntasks].stack_free = (uint32_t)uxTaskGetStackHighWaterMark(t);
+            out->ntasks++;
+        }
     }
 }
 
@@ -334,7 +355,7 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     http_auth_port_init(&s->auth_port, &ap);
     (void)auth_init(&s->auth, &ap, &cfg->web, esp_now_ms());
     api_port_t port = {port_view, port_status, port_command, port_history, port_now, port_wall, port_sync,
-                       port_transport, s};
+                       port_transport, s, port_platform};
     api_info_t info = {TB_VERSION, k_server, false, "nvs:config.json", "nvs", s->listen, webui_assets,
                        webui_asset_count};
     api_init(&s->api, &port, &info, &s->auth, &cfg->web);

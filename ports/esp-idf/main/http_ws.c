@@ -38,8 +38,7 @@ struct http_ws {
     SemaphoreHandle_t sent;    /* a queued send finished: the buffer is free again */
     StaticSemaphore_t sent_buf;
     TaskHandle_t task;
-    gw_view_t *v;              /* the pusher's copy */
-    char *buf;                 /* one message at a time */
+    char *buf;                 /* one message at a time, rendered from the view store under its lock */
     log_entry_t logs[LOG_BATCH];
     /* the queued send */
     int job_fd;
@@ -253,20 +252,41 @@ static bool send_to(http_ws_t *ws, int fd, size_t len)
     return true;
 }
 
+/* Renderers run under the view store's lock (view_store_read): no copy of the ~14 kB view. */
+typedef struct {
+    http_ws_t *ws;
+    int kind;            /* 0 status, 1 events, 2 can */
+    uint32_t event_seq;  /* out: the view's */
+    api_web_cfg_t web;
+} render_t;
+
+static int render(const gw_view_t *v, void *ctx)
+{
+    render_t *r = ctx;
+    r->event_seq = v->event_seq;
+    r->web = v->cfg.web;
+    switch (r->kind) {
+    case 0: return api_ws_status(r->ws->buf, MSG_MAX, v->status_json, v->status_len);
+    case 1: return api_ws_events(r->ws->buf, MSG_MAX, v);
+    case 2: return api_ws_can(r->ws->buf, MSG_MAX, v);
+    default: return 0; /* only the figures above */
+    }
+}
+
 static void pusher(void *arg)
 {
     http_ws_t *ws = arg;
     uint64_t seq = 0;
     for (;;) {
-        uint64_t s = view_store_wait(ws->views, seq, ws->v, 250);
+        uint64_t s = view_store_wait(ws->views, seq, NULL, 250);
         api_tick(ws->api); /* session expiry, security log summaries */
-        if (s == 0) {
-            if (seq == 0 || view_store_get(ws->views, ws->v) == 0) {
-                continue; /* nothing published yet */
-            }
-        } else {
+        render_t rd = {ws, 3, 0, {0}};
+        if (view_store_read(ws->views, render, &rd) < 0) {
+            continue; /* nothing published yet */
+        }
+        if (s != 0) {
             seq = s;
-            api_set_web_cfg(ws->api, &ws->v->cfg.web);
+            api_set_web_cfg(ws->api, &rd.web);
         }
         uint32_t now = esp_now_ms();
         uint32_t interval = 1000u / (uint32_t)atomic_load(&ws->api->ws_rate_hz);
@@ -279,24 +299,27 @@ static void pusher(void *arg)
             }
             bool alive = true;
             if (c.sub.status && api_ws_rate_wait(&c.status_rate, now, interval) == 0) {
-                int n = api_ws_status(ws->buf, MSG_MAX, ws->v->status_json, ws->v->status_len);
+                rd.kind = 0;
+                int n = view_store_read(ws->views, render, &rd);
                 if (n > 0) {
                     alive = send_to(ws, c.fd, (size_t)n);
                     api_ws_rate_sent(&c.status_rate, now, interval);
                 }
             }
-            if (alive && c.sub.events && c.event_seq != ws->v->event_seq) {
+            if (alive && c.sub.events && c.event_seq != rd.event_seq) {
                 if (c.event_seq != UINT32_MAX) {
-                    int n = api_ws_events(ws->buf, MSG_MAX, ws->v);
+                    rd.kind = 1;
+                    int n = view_store_read(ws->views, render, &rd);
                     if (n > 0) {
                         api_ws_utf8_sanitize(ws->buf, (size_t)n);
                         alive = send_to(ws, c.fd, (size_t)n);
                     }
                 }
-                c.event_seq = ws->v->event_seq;
+                c.event_seq = rd.event_seq;
             }
             if (alive && c.sub.can && api_ws_rate_wait(&c.can_rate, now, interval) == 0) {
-                int n = api_ws_can(ws->buf, MSG_MAX, ws->v);
+                rd.kind = 2;
+                int n = view_store_read(ws->views, render, &rd);
                 if (n > 0) {
                     alive = send_to(ws, c.fd, (size_t)n);
                     api_ws_rate_sent(&c.can_rate, now, interval);
@@ -342,11 +365,8 @@ http_ws_t *http_ws_start(httpd_handle_t hd, api_t *api, view_store_t *views, int
     if (!ws) {
         return NULL;
     }
-    ws->v = malloc(sizeof *ws->v);
     ws->buf = malloc(MSG_MAX);
-    if (!ws->v || !ws->buf) {
-        free(ws->v);
-        free(ws->buf);
+    if (!ws->buf) {
         free(ws);
         return NULL;
     }

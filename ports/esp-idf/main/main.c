@@ -235,7 +235,7 @@ static void owner_task(void *arg)
 {
     (void)arg;
     (void)esp_task_wdt_add(NULL);
-    bool restart = false;
+    bool restart = false, first_351_logged = false;
     uint32_t restart_at = 0;
     for (;;) {
         uint32_t now = esp_now_ms();
@@ -266,6 +266,10 @@ static void owner_task(void *arg)
         can_port_service(&G.can, now);
         run_commands(now);
         gateway_run(&G.gw, now);
+        if (G.can.first_351_ms && !first_351_logged) {
+            LOGI("can", "first 0x351 (charge limits) %" PRIu32 " ms after boot", G.can.first_351_ms);
+            first_351_logged = true;
+        }
         (void)esp_task_wdt_reset();
         G.owner_stack_free = uxTaskGetStackHighWaterMark(NULL);
 

@@ -54,7 +54,9 @@ uint64_t view_store_wait(view_store_t *vs, uint64_t after, gw_view_t *out, int t
     for (;;) {
         xSemaphoreTake(vs->mu, portMAX_DELAY);
         if (vs->seq > after && !vs->closing) {
-            memcpy(out, &vs->view, sizeof *out);
+            if (out) {
+                memcpy(out, &vs->view, sizeof *out);
+            }
             s = vs->seq;
         }
         if (s || vs->closing) {
@@ -86,6 +88,14 @@ uint64_t view_store_wait(view_store_t *vs, uint64_t after, gw_view_t *out, int t
     }
     xSemaphoreGive(vs->mu);
     return 0;
+}
+
+int view_store_read(view_store_t *vs, int (*fn)(const gw_view_t *v, void *ctx), void *ctx)
+{
+    xSemaphoreTake(vs->mu, portMAX_DELAY);
+    int r = vs->seq ? fn(&vs->view, ctx) : -1;
+    xSemaphoreGive(vs->mu);
+    return r;
 }
 
 void view_store_close(view_store_t *vs)

@@ -30,8 +30,11 @@ void view_store_init(view_store_t *vs);
 void view_store_publish(void *vs, const gw_view_t *v);
 uint64_t view_store_get(view_store_t *vs, gw_view_t *out);
 size_t view_store_get_status(view_store_t *vs, char *buf, size_t cap);
-/* Wait until a view newer than `after` exists or timeout_ms passes; copies it if so. Returns the
- * new seq, or 0 on timeout / shutdown. */
+/* Wait until a view newer than `after` exists or timeout_ms passes; copies it into out if so (out
+ * may be NULL: only wait). Returns the new seq, or 0 on timeout / shutdown. */
 uint64_t view_store_wait(view_store_t *vs, uint64_t after, gw_view_t *out, int timeout_ms);
+/* Run fn on the latest view under the lock, without a copy (fn must be quick: the owner's next
+ * publication waits for it). Returns fn's result, or -1 if nothing was published yet. */
+int view_store_read(view_store_t *vs, int (*fn)(const gw_view_t *v, void *ctx), void *ctx);
 void view_store_close(view_store_t *vs);
 #endif
