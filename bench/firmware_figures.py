@@ -2,7 +2,8 @@
 """Figures of the ESP32-C3 firmware image, measured under QEMU (docs/performance.md "Firmware").
 
 Boots build/firmware/esp32c3/flash.bin (a fresh copy) with tinybms-sim on UART1, opens the UI
-(GET / and its assets), connects 4 WebSocket clients, waits, then prints: the app size against
+(GET / and its assets), sets the admin password, logs in and saves a configuration change (the
+deepest stacks), connects 4 WebSocket clients, waits, then prints: the app size against
 its 1.25 MB goal, the free heap (now, lowest since boot, largest block) from GET /api/system,
 each task's stack high-water mark, and the time from boot to the first 0x351 as the firmware
 logs it. QEMU's timing is not a board's: the boot time is printed as QEMU measured it.
@@ -75,11 +76,31 @@ def main():
         html = urllib.request.urlopen(base + "/", timeout=5).read().decode()
         for ref in re.findall(r'(?:src|href)="(/?[^"#?]+\.(?:js|css|svg))"', html):
             urllib.request.urlopen(base + "/" + ref.lstrip("/"), timeout=5).read()
+        # the write path (setup code, PBKDF2 login, a configuration saved to NVS): the owner's and
+        # the server's deepest stacks
+        with open(os.path.join(work, "console.log"), errors="replace") as f:
+            code = re.search(r"setup code:\s+([0-9A-Z]{5}-[0-9A-Z]{5})", ANSI.sub("", f.read()))
+        t_login = None
+        if code:
+            def post(path, body, method="POST", cookie=None):
+                rq = urllib.request.Request(base + path, data=json.dumps(body).encode(), method=method,
+                                            headers={"Origin": base, "Content-Type": "application/json",
+                                                     **({"Cookie": cookie} if cookie else {})})
+                return urllib.request.urlopen(rq, timeout=30)
+            r = post("/api/auth/setup", {"code": code.group(1), "password": "a long passphrase"})
+            t0 = time.monotonic()
+            r = post("/api/auth/login", {"password": "a long passphrase"})
+            t_login = time.monotonic() - t0
+            cookie = r.headers.get("Set-Cookie", "").split(";")[0]
+            post("/api/config", {"charge": {"cell_bulk_v": 3.5}}, "PUT", cookie).read()
         clients = []
         for _ in range(4):
             w = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=5,
                                             origin=base, host=f"127.0.0.1:{port}")
             w.recv()  # hello
+            if len(clients) % 2:
+                # half of them take everything: the pusher's deepest stack and largest messages
+                w.send(json.dumps({"subscribe": ["status", "events", "log", "can"], "log_level": "debug"}))
             clients.append(w)
         end = time.monotonic() + 10
         got = 0
@@ -98,7 +119,7 @@ def main():
         with open(os.path.join(work, "console.log"), errors="replace") as f:
             console = ANSI.sub("", f.read())
         m = re.search(r"first 0x351 \(charge limits\) (\d+) ms after boot", console)
-        print("Firmware figures (ESP32-C3 image under QEMU, 16-cell simulator, UI loaded, 4 WebSocket clients)")
+        print("Firmware figures (ESP32-C3 image under QEMU, 16-cell simulator, UI loaded, 4 WebSocket clients, 2 of them subscribed to everything)")
         print(f"  app size                 {app_size} bytes ({app_size / 1048576:.2f} MB; goal <= 1.25 MB, OTA slot 1.625 MB)")
         print(f"  heap free                {pf.get('heap_free_bytes')} bytes (goal >= 150 KB = 153600)")
         print(f"  heap lowest since boot   {pf.get('heap_min_free_bytes')} bytes")
@@ -107,6 +128,8 @@ def main():
             print(f"  stack never used: {k:<10} {v} bytes")
         print(f"  WebSocket messages in 10 s to 4 clients: {got}")
         print(f"  boot to first 0x351      {m.group(1) if m else '?'} ms (QEMU time, not a board's)")
+        if t_login is not None:
+            print(f"  login (PBKDF2-SHA256)    {t_login:.1f} s (QEMU time, not a board's)")
         return 0
     finally:
         for p in reversed(procs):
