@@ -33,6 +33,10 @@ struct http_service {
     SemaphoreHandle_t mu;
     StaticSemaphore_t mu_buf;
     bool enabled, listening;
+    /* open sockets and their peers, for web.max_conns_per_addr (the server task only) */
+    int conn_fd[CONFIG_LWIP_MAX_SOCKETS];
+    char conn_peer[CONFIG_LWIP_MAX_SOCKETS][48];
+    int max_per_addr;
     uint32_t failures;
     char error[160];
     char listen[64];
@@ -304,9 +308,50 @@ static esp_err_t on_request(httpd_req_t *req)
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
+static void peer_of(int fd, char *out, size_t cap)
+{
+    struct sockaddr_storage a;
+    socklen_t al = sizeof a;
+    snprintf(out, cap, "?");
+    if (getpeername(fd, (struct sockaddr *)&a, &al) == 0 && a.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&a)->sin_addr, out, cap);
+    }
+}
+
+/* A new connection (server task): at most web.max_conns_per_addr from one address, as the Linux
+ * gate allows; the total is the server's socket budget, with the least recently used connection
+ * closed first when it is full (lru_purge_enable). */
+static esp_err_t on_open(httpd_handle_t hd, int fd)
+{
+    http_service_t *s = httpd_get_global_user_ctx(hd);
+    char peer[48];
+    peer_of(fd, peer, sizeof peer);
+    int same = 0, slot = -1;
+    for (int i = 0; i < CONFIG_LWIP_MAX_SOCKETS; i++) {
+        if (s->conn_fd[i] > 0 && strcmp(s->conn_peer[i], peer) == 0) {
+            same++;
+        } else if (s->conn_fd[i] <= 0 && slot < 0) {
+            slot = i;
+        }
+    }
+    if (same >= s->max_per_addr || slot < 0) {
+        atomic_fetch_add(&s->api.n.rejected[API_REJ_CONN_PER_ADDR], 1u);
+        LOGW("web", "connection from %s refused: %d open already (web.max_conns_per_addr)", peer, same);
+        return ESP_FAIL; /* the server closes it */
+    }
+    s->conn_fd[slot] = fd;
+    snprintf(s->conn_peer[slot], sizeof s->conn_peer[slot], "%s", peer);
+    return ESP_OK;
+}
+
 static void on_close(httpd_handle_t hd, int fd)
 {
     http_service_t *s = httpd_get_global_user_ctx(hd);
+    for (int i = 0; i < CONFIG_LWIP_MAX_SOCKETS; i++) {
+        if (s->conn_fd[i] == fd) {
+            s->conn_fd[i] = 0;
+        }
+    }
     http_ws_closed(s->ws, fd);
     close(fd);
 }
@@ -382,7 +427,9 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     hc.send_wait_timeout = hc.recv_wait_timeout;
     hc.uri_match_fn = httpd_uri_match_wildcard;
     hc.global_user_ctx = s;
+    hc.open_fn = on_open;
     hc.close_fn = on_close;
+    s->max_per_addr = cfg->web.max_conns_per_addr;
     esp_err_t e = httpd_start(&s->hd, &hc);
     if (e != ESP_OK) {
         char m[96];
