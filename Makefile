@@ -19,7 +19,7 @@ FUZZ_SMOKE_SECONDS ?= 4
 CMAKE_FLAGS ?=
 TARGET_BUILD ?= $(BUILD)/target
 
-.PHONY: firmware all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-tsan test-fuzz fuzz demo lint plot clean install bench soak
+.PHONY: firmware firmware-qemu all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-tsan test-fuzz fuzz demo lint plot clean install bench soak
 
 PREFIX ?= /usr/local
 
@@ -87,10 +87,14 @@ fuzz: deps-test $(FUZZ_BUILD)/CMakeCache.txt
 # The ESP32 firmware (ports/esp-idf) for FW_TARGET with the ESP-IDF of $$IDF_PATH (5.1+) and its
 # toolchain on PATH; build/firmware/<target>/ gets the app, bootloader, partition table and a
 # merged 4 MB flash image (flash.bin) for QEMU or esptool. docs/porting.md.
+# `make firmware-qemu`: the emulated board's image (Ethernet on QEMU's open_eth) that the fw-*
+# tests and scripts/firmware-qemu.sh run; never flash it onto a board.
 FW_TARGET ?= esp32c3
 FW_BUILD ?= $(BUILD)/firmware/$(FW_TARGET)
 firmware:
 	@scripts/firmware-build.sh $(FW_TARGET) $(FW_BUILD)
+firmware-qemu:
+	@scripts/firmware-build.sh --qemu $(FW_TARGET) $(BUILD)/firmware/$(FW_TARGET)-qemu
 
 # Footprint of core/ on rv32imc at -Os, per module and total, checked against
 # tests/target/size-budget.txt (docs/performance.md). Same build tree as the host build's

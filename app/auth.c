@@ -862,8 +862,8 @@ void auth_setup(auth_t *a, const char *peer, const char *code, const char *passw
         a->n.setup_failed++;
         rate_done(a, &t, DONE_FAILED, now_ms);
         ulk(a);
-        fail(res, TB_ERR_AUTH, "wrong setup code (it is printed in the gateway's log at start and stored in the "
-                               "state directory as web-setup-code)");
+        fail(res, TB_ERR_AUTH, "wrong setup code (it is printed when the gateway starts: in its log and the "
+                               "state directory's web-setup-code file on Linux, on the serial console of an ESP32)");
         return;
     }
     ulk(a);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Figures of the ESP32-C3 firmware image, measured under QEMU (docs/performance.md "Firmware").
 
-Boots build/firmware/esp32c3/flash.bin (a fresh copy) with tinybms-sim on UART1, opens the UI
+Boots build/firmware/esp32c3-qemu/flash.bin (make firmware-qemu) (a fresh copy) with tinybms-sim on UART1, opens the UI
 (GET / and its assets), sets the admin password, logs in and saves a configuration change (the
 deepest stacks), connects 4 WebSocket clients, waits, then prints: the app size against
 its 1.25 MB goal, the free heap (now, lowest since boot, largest block) from GET /api/system,
@@ -26,7 +26,7 @@ import websocket  # python3-websocket
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build")
-IMAGE = os.path.join(BUILD, "firmware", "esp32c3", "flash.bin")
+IMAGE = os.path.join(BUILD, "firmware", "esp32c3-qemu", "flash.bin")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -40,7 +40,7 @@ def free_port():
 
 def main():
     if not os.environ.get("ESP_QEMU") or not os.path.exists(IMAGE):
-        print("firmware figures: skipped (no ESP_QEMU or no image; make firmware)")
+        print("firmware figures: skipped (no ESP_QEMU or no image; make firmware-qemu)")
         return 0
     app = [f for f in os.listdir(os.path.dirname(IMAGE)) if f == "tinybms-gateway.bin"]
     app_size = os.path.getsize(os.path.join(os.path.dirname(IMAGE), app[0])) if app else 0

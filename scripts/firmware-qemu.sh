@@ -6,14 +6,15 @@
 # (or Ctrl-A X on a terminal).
 #
 # Usage: scripts/firmware-qemu.sh --bms PTY --http-port N [--image PATH] [--can-log FILE]
-#   --image PATH   4 MB flash image (default build/firmware/esp32c3/flash.bin). QEMU writes to it
+#   --image PATH   4 MB flash image (default build/firmware/esp32c3-qemu/flash.bin, from `make
+#                  firmware-qemu`: the board image has no network under QEMU). QEMU writes to it
 #                  (NVS: configuration, counters, password), so a second run is a reboot with
 #                  what the first one saved; copy it first to start from a fresh device.
 # Needs ESP_QEMU (qemu-system-riscv32 with -M esp32c3) and ESP_QEMU_BIOS (its esp32c3-rom.bin
 # directory); ESP_QEMU_EFUSE (an eFuse image) is optional. docs/porting.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bms="" port="" image="$root/build/firmware/esp32c3/flash.bin" canlog=""
+bms="" port="" image="$root/build/firmware/esp32c3-qemu/flash.bin" canlog=""
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,7 +30,7 @@ done
 [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] ||
   { echo "firmware-qemu: --http-port must be 1..65535, not '$port'" >&2; exit 2; }
 [ -e "$bms" ] || { echo "firmware-qemu: --bms $bms does not exist" >&2; exit 2; }
-[ -f "$image" ] || { echo "firmware-qemu: no image at $image (make firmware)" >&2; exit 2; }
+[ -f "$image" ] || { echo "firmware-qemu: no image at $image (make firmware-qemu)" >&2; exit 2; }
 [ -n "${ESP_QEMU:-}" ] && [ -x "$ESP_QEMU" ] || { echo "firmware-qemu: ESP_QEMU is not set to Espressif's qemu-system-riscv32" >&2; exit 2; }
 [ -n "${ESP_QEMU_BIOS:-}" ] || { echo "firmware-qemu: ESP_QEMU_BIOS (the directory of esp32c3-rom.bin) is not set" >&2; exit 2; }
 

@@ -398,8 +398,3 @@ void http_ws_stats(http_ws_t *ws, uint32_t *clients, uint64_t *sent, uint64_t *s
     xSemaphoreGive(ws->mu);
     *clients = n;
 }
-
-uint32_t http_ws_stack_free(const http_ws_t *ws)
-{
-    return ws && ws->task ? (uint32_t)uxTaskGetStackHighWaterMark(ws->task) : 0u;
-}

@@ -31,6 +31,4 @@ esp_err_t http_ws_handler(httpd_req_t *req);
 /* The server closed a socket: forget the client. */
 void http_ws_closed(http_ws_t *ws, int fd);
 void http_ws_stats(http_ws_t *ws, uint32_t *clients, uint64_t *sent, uint64_t *skipped, uint64_t *dropped);
-/* Smallest stack space the pusher task has left since it started (bytes). */
-uint32_t http_ws_stack_free(const http_ws_t *ws);
 #endif

@@ -62,7 +62,8 @@ static struct {
     StaticSemaphore_t log_mu_buf;
     TaskHandle_t owner;
     http_service_t *http;
-    uint32_t owner_stack_free; /* bytes never used, sampled by the owner */
+    bool refused;              /* neither saved configuration is valid: running on the defaults */
+    char web_off[sizeof ((gw_web_status_t *)0)->error]; /* why there is no web server, "" if there is one */
 } G;
 
 /* ---- log: app/log's ring and the console; ESP-IDF's own lines go through the same path ------ */
@@ -152,8 +153,9 @@ static int save_config(void *ctx, const gw_config_t *cfg, char *err, size_t cap)
         free(text);
         return n;
     }
-    /* running from the backup: the broken current version must not become the backup */
-    bool keep_backup = strcmp(G.gw.config_source, "backup") != 0;
+    /* running from the backup, or on the defaults because neither is valid: the broken current
+     * version must not become the backup */
+    bool keep_backup = strcmp(G.gw.config_source, "backup") != 0 && !G.refused;
     int rc = nvs_storage_save_with_backup(CONFIG_KEY, keep_backup ? CONFIG_KEY ".bak" : NULL, text, (size_t)n, err, cap);
     free(text);
     return rc;
@@ -177,15 +179,22 @@ static void load_config(void)
     free(text);
     if (rc != TB_OK || gw_config_check(&G.cfg, &d) != TB_OK) {
         LOGE("config", "%s", G.cres.message[0] ? G.cres.message : d.message);
-        LOGE("config", "running on the defaults with CAN in shadow mode (nothing sent) until a valid configuration "
-                       "is saved");
+        LOGE("config", "running on the defaults with CAN in shadow mode (nothing sent): review the configuration, "
+                       "then set can.shadow to false");
         G.cfg = G.base;
         G.cfg.can.shadow = true;
+        G.refused = true;
         G.cres.source = CFGFILE_SRC_DEFAULTS;
         snprintf(G.cres.message, sizeof G.cres.message,
-                 "the saved configuration and its backup are not valid: CAN is in shadow mode until a valid "
-                 "configuration is saved");
-    } else if (G.cres.source == CFGFILE_SRC_BACKUP) {
+                 "neither saved configuration (config.json, config.json.bak) is valid: the gateway runs on the "
+                 "defaults with CAN in shadow mode (nothing is sent to the GX); review the configuration, then "
+                 "set can.shadow to false");
+    } else if (strcmp(G.cfg.can.port, "twai") != 0) {
+        /* a configuration brought over from the Linux daemon: the firmware has one CAN port */
+        LOGW("config", "can.port \"%s\" is not a port of the firmware: using twai", G.cfg.can.port);
+        snprintf(G.cfg.can.port, sizeof G.cfg.can.port, "twai");
+    }
+    if (!G.refused && G.cres.source == CFGFILE_SRC_BACKUP) {
         LOGE("config", "%s", G.cres.problem);
         LOGE("config", "started from %s.bak, the last good configuration (until a change is saved)", CONFIG_KEY);
     }
@@ -206,6 +215,10 @@ static void web_status(void *ctx, gw_web_status_t *out)
 {
     (void)ctx;
     http_service_status(G.http, out);
+    if (!G.http && G.web_off[0]) {
+        out->known = true;
+        snprintf(out->error, sizeof out->error, "%s", G.web_off);
+    }
 }
 
 /* cmdq's wake-up: the owner task waits on the UART driver's event queue */
@@ -213,7 +226,41 @@ static void wake_owner(void *ctx)
 {
     (void)ctx;
     uart_event_t ev = {.type = WAKE_EVENT};
-    (void)xQueueSend(G.serial.events, &ev, 0); /* full: the owner is awake anyway */
+    if (G.serial.events) { /* no UART driver: the owner wakes every cycle (<= 100 ms) anyway */
+        (void)xQueueSend(G.serial.events, &ev, 0); /* full: the owner is awake anyway */
+    }
+}
+
+/* CAN and UART trouble in the log, once per change (the Linux daemon's can_watch) */
+static void port_watch(void)
+{
+    static can_bus_state_t bus = CAN_BUS_ACTIVE;
+    static uint64_t tx_errors, dropped;
+    static uint32_t overflows, framing;
+    const can_port_stats_t *st = can_port_stats(&G.can);
+    if (G.can.started && st->state != bus) {
+        static const char *const names[] = {"active", "warning", "passive", "bus-off", "down"};
+        if (st->state == CAN_BUS_ACTIVE) {
+            LOGI("can", "CAN bus error-active again (%llu bus-off, %llu recoveries so far)",
+                 (unsigned long long)st->bus_off, (unsigned long long)st->restarts);
+        } else {
+            LOGW("can", "CAN bus %s: %s", names[st->state], can_port_error(&G.can));
+        }
+        bus = st->state;
+    }
+    if (st->tx_errors != tx_errors || st->tx_dropped != dropped) {
+        LOGW("can", "CAN transmit trouble: %llu failed, %llu dropped (queue full) so far: %s",
+             (unsigned long long)st->tx_errors, (unsigned long long)st->tx_dropped, can_port_error(&G.can));
+        tx_errors = st->tx_errors;
+        dropped = st->tx_dropped;
+    }
+    if (G.serial.overflows != overflows || G.serial.framing_errors != framing) {
+        LOGW("serial", "UART%d: %" PRIu32 " receive overflows, %" PRIu32 " framing errors so far (bytes lost; the "
+                       "poller retries)",
+             G.serial.uart, G.serial.overflows, G.serial.framing_errors);
+        overflows = G.serial.overflows;
+        framing = G.serial.framing_errors;
+    }
 }
 
 static void run_commands(uint32_t now)
@@ -270,8 +317,8 @@ static void owner_task(void *arg)
             LOGI("can", "first 0x351 (charge limits) %" PRIu32 " ms after boot", G.can.first_351_ms);
             first_351_logged = true;
         }
+        port_watch();
         (void)esp_task_wdt_reset();
-        G.owner_stack_free = uxTaskGetStackHighWaterMark(NULL);
 
         if (gateway_restart_requested(&G.gw)) {
             if (!restart) {
@@ -287,8 +334,6 @@ static void owner_task(void *arg)
         }
     }
 }
-
-uint32_t firmware_owner_stack_free(void) { return G.owner_stack_free; }
 
 void app_main(void)
 {
@@ -354,7 +399,10 @@ void app_main(void)
     }
 
     if (!net_start(err, sizeof err)) {
-        LOGE("net", "%s", err);
+        /* no interface: no web server either (its RAM stays free); the battery path runs on */
+        LOGE("net", "%s; the web UI and API are not started", err);
+        snprintf(G.web_off, sizeof G.web_off, "not started: %.140s", err);
+        return;
     }
     gw_services_t svc = {.views = &G.views, .cmdq = &G.cmdq, .history = &G.history};
     G.http = http_service_start(&svc, &G.cfg);

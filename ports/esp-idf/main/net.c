@@ -4,11 +4,18 @@
 #include <string.h>
 
 #include "app/log.h"
-#include "esp_eth.h"
 #include "esp_event.h"
 #include "esp_netif.h"
 #include "sdkconfig.h"
+#include "soc/soc.h"
+#if CONFIG_TB_NET_ETH_OPENETH
+#include "esp_eth.h"
+#endif
 
+/* the emulated MAC's mode register and its reset value (esp_eth/src/openeth.h, not public) */
+#define OPENETH_MODER 0x600CD000u
+
+#if CONFIG_TB_NET_ETH_OPENETH
 static esp_netif_t *s_netif;
 
 static void got_ip(void *arg, esp_event_base_t base, int32_t id, void *data)
@@ -26,6 +33,8 @@ static void link_event(void *arg, esp_event_base_t base, int32_t id, void *data)
     }
 }
 
+#endif
+
 bool net_start(char *err, size_t cap)
 {
     esp_err_t e = esp_netif_init();
@@ -37,6 +46,13 @@ bool net_start(char *err, size_t cap)
         return false;
     }
 #if CONFIG_TB_NET_ETH_OPENETH
+    /* ESP-IDF's open_eth driver aborts when the emulated MAC is not there (a QEMU image flashed
+     * onto a board): check its reset value first, as the driver does, and go on without a network */
+    if (REG_READ(OPENETH_MODER) != 0xa000u) {
+        snprintf(err, cap, "this image is built for QEMU's emulated Ethernet (sdkconfig.qemu), which this board does "
+                           "not have: no network (build without sdkconfig.qemu)");
+        return false;
+    }
     esp_netif_config_t ncfg = ESP_NETIF_DEFAULT_ETH();
     s_netif = esp_netif_new(&ncfg);
     eth_mac_config_t mac_config = ETH_MAC_DEFAULT_CONFIG();
@@ -67,14 +83,4 @@ bool net_start(char *err, size_t cap)
     snprintf(err, cap, "no network interface in this build (menuconfig: TinyBMS gateway > Network)");
     return false;
 #endif
-}
-
-void net_address(char *out, size_t cap)
-{
-    esp_netif_ip_info_t ip;
-    if (s_netif && esp_netif_get_ip_info(s_netif, &ip) == ESP_OK && ip.ip.addr != 0) {
-        snprintf(out, cap, IPSTR, IP2STR(&ip.ip));
-    } else if (cap) {
-        out[0] = '\0';
-    }
 }

@@ -8,6 +8,4 @@
 #include <stddef.h>
 /* Starts the interface (returns at once; the address comes later). false with err on failure. */
 bool net_start(char *err, size_t cap);
-/* "10.0.2.15" once an address is assigned, else "". */
-void net_address(char *out, size_t cap);
 #endif

@@ -53,13 +53,13 @@ uint64_t view_store_wait(view_store_t *vs, uint64_t after, gw_view_t *out, int t
     int slot = -1;
     for (;;) {
         xSemaphoreTake(vs->mu, portMAX_DELAY);
-        if (vs->seq > after && !vs->closing) {
+        if (vs->seq > after) {
             if (out) {
                 memcpy(out, &vs->view, sizeof *out);
             }
             s = vs->seq;
         }
-        if (s || vs->closing) {
+        if (s) {
             if (slot >= 0) {
                 vs->waiter[slot] = NULL;
             }
@@ -96,16 +96,4 @@ int view_store_read(view_store_t *vs, int (*fn)(const gw_view_t *v, void *ctx), 
     int r = vs->seq ? fn(&vs->view, ctx) : -1;
     xSemaphoreGive(vs->mu);
     return r;
-}
-
-void view_store_close(view_store_t *vs)
-{
-    xSemaphoreTake(vs->mu, portMAX_DELAY);
-    vs->closing = true;
-    for (int i = 0; i < VIEW_STORE_WAITERS; i++) {
-        if (vs->waiter[i]) {
-            xTaskNotifyGive(vs->waiter[i]);
-        }
-    }
-    xSemaphoreGive(vs->mu);
 }

@@ -2,7 +2,8 @@
  * (the twin of ports/linux/view_store.c, on FreeRTOS primitives). One mutex, held only for a
  * memcpy; a reader can wait for the next publication (the WebSocket pusher): publish notifies up
  * to VIEW_STORE_WAITERS waiting tasks directly (task notifications, no polling). Latest-value
- * semantics: a slow reader sees a later view; the owner never waits for a reader. */
+ * semantics: a slow reader sees a later view. The owner waits for a reader only while one renders
+ * a WebSocket message under the lock (view_store_read: a memcpy or a few kB of JSON). */
 #ifndef PORTS_ESP_VIEW_STORE_H
 #define PORTS_ESP_VIEW_STORE_H
 
@@ -22,7 +23,6 @@ typedef struct {
     StaticSemaphore_t mu_buf;
     gw_view_t view;
     uint64_t seq;
-    bool closing;
     TaskHandle_t waiter[VIEW_STORE_WAITERS];
 } view_store_t;
 
@@ -36,5 +36,4 @@ uint64_t view_store_wait(view_store_t *vs, uint64_t after, gw_view_t *out, int t
 /* Run fn on the latest view under the lock, without a copy (fn must be quick: the owner's next
  * publication waits for it). Returns fn's result, or -1 if nothing was published yet. */
 int view_store_read(view_store_t *vs, int (*fn)(const gw_view_t *v, void *ctx), void *ctx);
-void view_store_close(view_store_t *vs);
 #endif
