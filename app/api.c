@@ -1023,6 +1023,7 @@ static void render_system(jw_t *w, const void *p)
         jw_kv_uint(w, "heap_free_bytes", s->pf->heap_free);
         jw_kv_uint(w, "heap_min_free_bytes", s->pf->heap_min_free);
         jw_kv_uint(w, "heap_largest_block_bytes", s->pf->heap_largest);
+        jw_kv_str(w, "reset_reason", s->pf->reset_reason);
         jw_key(w, "task_stack_free_bytes");
         jw_obj_begin(w);
         for (uint32_t i = 0; i < s->pf->ntasks && i < API_TASKS_MAX; i++) {

@@ -88,6 +88,7 @@ typedef struct {
     uint32_t heap_free;        /* bytes free now */
     uint32_t heap_min_free;    /* lowest since start */
     uint32_t heap_largest;     /* largest free block */
+    char reset_reason[32];     /* why the chip last started: "power-on", "panic", "task watchdog", ... */
     uint32_t ntasks;
     struct {
         char name[16];

@@ -563,6 +563,7 @@ static void p_platform(void *ctx, api_platform_t *out)
     out->heap_free = 151000;
     out->heap_min_free = 140500;
     out->heap_largest = 65536;
+    snprintf(out->reset_reason, sizeof out->reset_reason, "task watchdog");
     out->ntasks = 2;
     snprintf(out->task[0].name, sizeof out->task[0].name, "owner");
     out->task[0].stack_free = 1868;
@@ -580,7 +581,8 @@ static void platform_figures(void **state)
     get("/api/system", NULL);
     assert_int_equal(R.status, 200);
     assert_true(body_has("\"platform\":{\"heap_free_bytes\":151000,\"heap_min_free_bytes\":140500,"
-                         "\"heap_largest_block_bytes\":65536,\"task_stack_free_bytes\":{\"owner\":1868,\"httpd\":2048}}"));
+                         "\"heap_largest_block_bytes\":65536,\"reset_reason\":\"task watchdog\","
+                         "\"task_stack_free_bytes\":{\"owner\":1868,\"httpd\":2048}}"));
     get("/metrics", NULL);
     assert_int_equal(R.status, 200);
     assert_true(body_has("tinybms_heap_free_bytes 151000\n"));

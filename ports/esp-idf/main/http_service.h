@@ -17,6 +17,8 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
 /* The client's address as text ("10.0.2.2"), for the API's rate limits and logs. */
 #include "esp_http_server.h"
 void http_peer(httpd_req_t *req, char *out, size_t cap);
+/* Why the chip last started, in words (main.c). */
+const char *firmware_reset_reason(void);
 /* s may be NULL (not started yet). */
 void http_service_status(http_service_t *s, gw_web_status_t *out);
 #endif

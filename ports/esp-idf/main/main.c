@@ -276,6 +276,23 @@ static void run_commands(uint32_t now)
     }
 }
 
+const char *firmware_reset_reason(void)
+{
+    switch (esp_reset_reason()) {
+    case ESP_RST_POWERON: return "power-on";
+    case ESP_RST_EXT: return "reset pin";
+    case ESP_RST_SW: return "software restart";
+    case ESP_RST_PANIC: return "panic";
+    case ESP_RST_INT_WDT: return "interrupt watchdog";
+    case ESP_RST_TASK_WDT: return "task watchdog";
+    case ESP_RST_WDT: return "watchdog";
+    case ESP_RST_DEEPSLEEP: return "deep sleep";
+    case ESP_RST_BROWNOUT: return "brown-out";
+    case ESP_RST_SDIO: return "SDIO";
+    default: return "unknown";
+    }
+}
+
 /* ---- the owner task ---------------------------------------------------------------------------- */
 
 static void owner_task(void *arg)
@@ -356,8 +373,12 @@ void app_main(void)
     nvs_storage_init(&G.ns, &G.storage);
     load_config();
     log_set_level((log_level_t)G.cfg.gateway.log_level);
-    LOGI("gateway", "tinybms-gateway %s firmware starting on %s; configuration from %s", TB_VERSION, CONFIG_IDF_TARGET,
-         cfgfile_src_name(G.cres.source));
+    LOGI("gateway", "tinybms-gateway %s firmware starting on %s (reset: %s); configuration from %s", TB_VERSION,
+         CONFIG_IDF_TARGET, firmware_reset_reason(), cfgfile_src_name(G.cres.source));
+    if (esp_reset_reason() == ESP_RST_PANIC || esp_reset_reason() == ESP_RST_TASK_WDT ||
+        esp_reset_reason() == ESP_RST_INT_WDT || esp_reset_reason() == ESP_RST_BROWNOUT) {
+        LOGE("gateway", "the last run ended with a %s (GET /api/system: platform.reset_reason)", firmware_reset_reason());
+    }
 
     view_store_init(&G.views);
     history_store_init(&G.history);
