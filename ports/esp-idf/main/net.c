@@ -6,6 +6,7 @@
 #include "app/log.h"
 #include "esp_event.h"
 #include "esp_netif.h"
+#include "esp_netif_sntp.h"
 #include "sdkconfig.h"
 #include "soc/soc.h"
 #if CONFIG_TB_NET_ETH_OPENETH
@@ -33,6 +34,30 @@ static void link_event(void *arg, esp_event_base_t base, int32_t id, void *data)
     }
 }
 
+#endif
+
+#if CONFIG_TB_NET_ETH_OPENETH
+/* The wall clock, for log lines, history and events: SNTP from the server DHCP names, else
+ * pool.ntp.org. Nothing depends on it (monotonic time drives the battery path); until it is set the
+ * history is not recorded and times show as uptime. */
+static void time_synced(struct timeval *tv)
+{
+    LOGI("net", "clock set by SNTP: %lld s since the epoch", (long long)tv->tv_sec);
+}
+
+static void start_sntp(void)
+{
+    esp_sntp_config_t c = ESP_NETIF_SNTP_DEFAULT_CONFIG("pool.ntp.org");
+    c.server_from_dhcp = true;
+    c.renew_servers_after_new_IP = true;
+    c.index_of_first_server = 1;
+    c.ip_event_to_renew = IP_EVENT_ETH_GOT_IP;
+    c.sync_cb = time_synced;
+    esp_err_t e = esp_netif_sntp_init(&c);
+    if (e != ESP_OK) {
+        LOGW("net", "SNTP not started (%s): times show as uptime", esp_err_to_name(e));
+    }
+}
 #endif
 
 bool net_start(char *err, size_t cap)
@@ -78,6 +103,7 @@ bool net_start(char *err, size_t cap)
         snprintf(err, cap, "Ethernet: %s: %s", step, esp_err_to_name(e));
         return false;
     }
+    start_sntp();
     return true;
 #else
     snprintf(err, cap, "no network interface in this build (menuconfig: TinyBMS gateway > Network)");
