@@ -44,7 +44,7 @@ const gw_config_section_t gw_config_sections[] = {
     {&energy_section, offsetof(gw_config_t, energy)},
     {&can_sched_cfg_section, offsetof(gw_config_t, can)},
     {&mqtt_cfg_section, offsetof(gw_config_t, mqtt)},
-
+    {&wifi_prov_cfg_section, offsetof(gw_config_t, wifi)},
 
     {&api_web_cfg_section, offsetof(gw_config_t, web)},
 };
@@ -328,6 +328,9 @@ int gw_config_check(const gw_config_t *cfg, cfg_diag_t *d)
     }
     const char *mkey = NULL;
     if (mqtt_cfg_check(&cfg->mqtt, &mkey, &why) != TB_OK) {
+        return key_error(d, cfg, mkey, why);
+    }
+    if (wifi_prov_cfg_check(&cfg->wifi, &mkey, &why) != TB_OK) {
         return key_error(d, cfg, mkey, why);
     }
     if (cfg->link.backoff_min_ms > cfg->link.backoff_max_ms) {

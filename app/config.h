@@ -22,6 +22,7 @@
 #include "app/can_sched.h"
 #include "app/log.h"
 #include "app/mqtt_cfg.h"
+#include "app/wifi_prov.h"
 #include "core/alarms.h"
 #include "core/cfg_schema.h"
 #include "core/charge.h"
@@ -45,7 +46,7 @@ typedef struct {
     energy_config_t energy;
     can_sched_cfg_t can;
     mqtt_cfg_t mqtt;
-
+    wifi_prov_cfg_t wifi;    /* the firmware's Wi-Fi (section "wifi"); the Linux daemon ignores it */
 
     api_web_cfg_t web;
 } gw_config_t;
