@@ -48,7 +48,7 @@ static void spec_errors(void **state)
     (void)state;
     can_port_t p;
     assert_int_equal(can_port_open(&p, "bogus:x", 0), TB_ERR_ARG);
-    assert_non_null(strstr(can_port_error(&p), "bogus:x: unknown CAN back-end"));
+    assert_non_null(strstr(can_port_error(&p), "bogus:x: not a CAN back-end of the Linux daemon"));
     assert_int_equal(can_port_fd(&p), -1);
     assert_false(can_port_is_open(&p));
     can_frame_t f = {.id = 0x351, .dlc = 0, .flags = 0, .data = {0}};
