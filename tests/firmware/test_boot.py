@@ -6,10 +6,14 @@ cannot pass) on UART1; the console must show the gateway's start lines and no cr
 watchdog or reset; GET /api/status over QEMU's emulated Ethernet (slirp, forwarded port) must
 give the simulator's truth: cell count, SOC, pack voltage and each cell voltage within the
 TinyBMS register resolution; the link must count replies and no CRC error; /api/system must
-say it is the firmware (esp_http_server, TWAI, NVS); QEMU stops cleanly on SIGTERM."""
+say it is the firmware (esp_http_server, TWAI, NVS). Five seconds later it still runs: the uptime
+grew (no reset), new views, data fresh, no CRC error. QEMU stops cleanly on SIGTERM."""
+import time
+
 import fwrig
 
 CELLS, SOC = 12, 63
+STAY_S = 5  # how long it must keep running after the checks (a crash soon after the start)
 
 
 def main(rig):
@@ -51,6 +55,16 @@ def main(rig):
             f"({ {k: sysdoc.get(k) for k in ('server', 'can_port', 'state_dir', 'demo')} })")
     code, page = b.get("/")
     C.check(code == 200 and isinstance(page, str) and "<html" in page.lower(), f"GET / serves the UI ({code})")
+
+    # it keeps running: a crash or a reset a few seconds after the start shows here
+    time.sleep(STAY_S)
+    st2 = b.status()
+    C.check(st2 is not None, f"{STAY_S} s later: /api/status still answers")
+    if st2:
+        C.check(st2["uptime_s"] >= st["uptime_s"] + STAY_S - 1, f"{STAY_S} s later: uptime {st['uptime_s']} -> "
+                                                                 f"{st2['uptime_s']} s (no reset)")
+        C.check(st2["seq"] > st["seq"] and st2["limits"]["data"] == "fresh" and st2["link"]["crc_errors"] == 0,
+                f"{STAY_S} s later: new views, data fresh, no CRC error (seq {st['seq']} -> {st2['seq']})")
     rig.check_no_crash(b)
     rc = b.stop()
     C.check(rc == 0, f"QEMU stops on SIGTERM with status 0 ({rc})")
