@@ -113,6 +113,16 @@ class Boot:
                                   "--can-log", self.can_path], stdin=subprocess.DEVNULL, stdout=self._log,
                                  stderr=subprocess.STDOUT)
         self.can = CanLog(self.can_path)
+        self.stopped = False  # by stop(); QEMU gone without it = killed or crashed
+        self.death = None     # died() as stop() found it
+
+    def died(self):
+        """None while QEMU runs or after stop(); else why it ended (its status and, when a signal
+        ended it, QEMU's own line naming the sender: another program on the machine may kill it)."""
+        if self.stopped or self.proc.poll() is None:
+            return None
+        m = re.search(r"terminating on signal \d+ from pid \d+ \([^)]*\)", self.console())
+        return f"QEMU ended before the test stopped it (status {self.proc.returncode})" + (f" ({m.group(0)})" if m else "")
 
     def console(self):
         with open(self.console_path, "rb") as f:
@@ -179,6 +189,8 @@ class Boot:
         """SIGTERM to QEMU (firmware-qemu.sh execs it, so the PID is QEMU's): it flushes the flash
         image and exits. Returns its exit status."""
         self.can.stop()
+        self.death = self.died()
+        self.stopped = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -267,6 +279,9 @@ class Rig:
 
     def done(self):
         for b in self.boots:
+            why = b.death or b.died()
+            if why:
+                self.C.check(False, f"boot {b.n}: {why}")
             if b.proc.poll() is None:
                 b.stop()
         if self.C.failures:
