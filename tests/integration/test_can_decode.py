@@ -7,6 +7,9 @@
 2. The real scheduler writes its frames through the log: back-end (build/tests/can_sched_driver
    log:FILE); victron-can-decode reads that file back: the frame set, the values and the absence
    of 0x305/0x306/0x307.
+3. slcan input (QEMU's can-host-chardev log of the firmware, serial-line CAN adapters): CR, LF
+   and CR LF line ends, the same objects as the same frames in candump -L form (time null, iface
+   ""), 29-bit and remote frames, acknowledgements skipped, malformed slcan lines named as such.
 """
 import json
 import os
@@ -115,6 +118,57 @@ class Decode(unittest.TestCase):
         self.assertIn("/nonexistent/bus.log", err)
         rc, objs, err = run_decode(["a", "b"])
         self.assertEqual(rc, 2)
+
+    def test_slcan(self):
+        # the frames of Victron's candump example, once as candump -L and once as slcan lines
+        candump = ("(1618650000.000001) can0 351#45024C044C040000\n"
+                   "(1618650000.000002) can0 355#5900640000000000\n"
+                   "(1618650000.000003) can0 356#3116CE003E010000\n")
+        slcan = "t35184502 4C044C040000\rt35585900640000000000\rt3568 3116CE003E010000\r".replace(" ", "")
+        rc, want, _ = run_decode([], stdin=candump)
+        self.assertEqual(rc, 0)
+        for ends in ("\r", "\n", "\r\n"):
+            rc, objs, err = run_decode([], stdin=slcan.replace("\r", ends))
+            self.assertEqual(rc, 0, err)
+            self.assertIn("3 frames, 0 unparsable lines", err)
+            self.assertEqual(len(objs), 3)
+            for got, exp in zip(objs, want):
+                self.assertEqual(got["time"], None)
+                self.assertEqual(got["iface"], "")
+                for k in ("line", "id", "dlc", "data", "name", "fields"):
+                    self.assertEqual(got[k], exp[k], f"{k} with line end {ends!r}")
+        # mixed with candump lines, 29-bit, remote, a timestamp suffix, acknowledgements, errors
+        mixed = ("z\rt35585900640000000000ABCD\r"        # ack skipped; 4-digit timestamp ignored
+                 "T1ABCDEF02AABB\rr3510\rR1ABCDEF00\r"   # 29-bit data, 11- and 29-bit remote
+                 "t3514\r"                                # DLC 4 without its data
+                 "t8001AA\r"                              # 11-bit id above 7FF
+                 "t3559450064000000000000\r"              # one data digit too many
+                 "can0 355#4300640000000000\n"            # candump in the same input
+                 "tap0\n")                                # a t-word that is no frame
+        rc, objs, err = run_decode([], stdin=mixed)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("5 frames, 4 unparsable lines", err)
+        by_line = {o["line"]: o for o in objs}
+        self.assertNotIn(1, by_line)
+        self.assertEqual(by_line[2]["fields"]["soc_pct"], 89)
+        self.assertEqual(by_line[3]["id"], "0x1ABCDEF0")
+        self.assertTrue(by_line[3]["ext"])
+        self.assertEqual(by_line[3]["data"], "AABB")
+        self.assertTrue(by_line[4]["rtr"])
+        self.assertEqual(by_line[4]["id"], "0x351")
+        self.assertNotIn("fields", by_line[4])
+        self.assertTrue(by_line[5]["rtr"] and by_line[5]["ext"])
+        for n in (6, 7, 8, 10):
+            self.assertTrue(by_line[n]["error"].startswith("not an slcan frame: expected tIIIL<data>"), by_line[n])
+        self.assertEqual(by_line[9]["fields"]["soc_pct"], 67)
+        self.assertEqual(by_line[9]["iface"], "can0")
+        # nothing but bad slcan lines: status 1 and the hint names both formats
+        rc, objs, err = run_decode([], stdin="t3514\r")
+        self.assertEqual(rc, 1)
+        self.assertIn("slcan lines such as", err)
+        p = subprocess.run([DECODE, "--help"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("slcan", p.stdout)
 
     def test_log_backend_closed_loop(self):
         with tempfile.TemporaryDirectory() as d:

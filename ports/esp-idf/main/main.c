@@ -221,13 +221,17 @@ static void web_status(void *ctx, gw_web_status_t *out)
     }
 }
 
-/* cmdq's wake-up: the owner task waits on the UART driver's event queue */
+/* cmdq's wake-up: the owner task waits on the UART driver's event queue, or on its task
+ * notification when the UART could not be opened (then there may be no queue at all: a failed
+ * uart_driver_install leaves it NULL, and xQueueSend(NULL) asserts) */
 static void wake_owner(void *ctx)
 {
     (void)ctx;
-    uart_event_t ev = {.type = WAKE_EVENT};
-    if (G.serial.events) { /* no UART driver: the owner wakes every cycle (<= 100 ms) anyway */
+    if (G.serial_ok) {
+        uart_event_t ev = {.type = WAKE_EVENT};
         (void)xQueueSend(G.serial.events, &ev, 0); /* full: the owner is awake anyway */
+    } else if (G.owner) {
+        xTaskNotifyGive(G.owner);
     }
 }
 
@@ -313,7 +317,7 @@ static void owner_task(void *arg)
         if (G.serial_ok) {
             (void)xQueuePeek(G.serial.events, &ev, pdMS_TO_TICKS(wait) ? pdMS_TO_TICKS(wait) : 1);
         } else {
-            vTaskDelay(pdMS_TO_TICKS(wait) ? pdMS_TO_TICKS(wait) : 1);
+            (void)ulTaskNotifyTake(pdTRUE, pdMS_TO_TICKS(wait) ? pdMS_TO_TICKS(wait) : 1);
         }
         now = esp_now_ms();
         if (G.serial_ok) {

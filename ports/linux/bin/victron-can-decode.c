@@ -1,8 +1,16 @@
-/* victron-can-decode [FILE|-]: decodes a CAN capture (candump -L, or plain candump output) into
- * one JSON object per line, with the Victron CAN-bus BMS fields named and scaled.
+/* victron-can-decode [FILE|-]: decodes a CAN capture (candump -L, plain candump output, or the
+ * slcan lines of a serial-line CAN adapter or of QEMU's can-host-chardev) into one JSON object
+ * per line, with the Victron CAN-bus BMS fields named and scaled.
  *
  *   candump -L can0 > bus.log ; victron-can-decode bus.log
  *   candump -L can0 | victron-can-decode -
+ *   victron-can-decode can.slcan        (lines "t3518...\r" as scripts/firmware-qemu.sh --can-log writes)
+ *
+ * Lines end with LF, CR or CR LF. A line that starts with t, T, r or R and holds no blank is an
+ * slcan frame (ports/linux/can_slcan.h: tIIIL<data>, TIIIIIIIIL<data>, rIIIL, RIIIIIIIIL, with an
+ * optional 4-digit timestamp that is ignored); its object has "time":null and "iface":"". The
+ * slcan acknowledgements "z" and "Z" are skipped like blank lines. Anything else is read as
+ * candump.
  *
  * Output per frame:
  *   {"line":3,"time":"1700000000.123456","iface":"can0","id":"0x351","dlc":8,
@@ -25,14 +33,17 @@
 #include "app/vcan_json.h"
 #include "core/vcan.h"
 #include "ports/linux/can_candump.h"
+#include "ports/linux/can_slcan.h"
 #include "ports/linux/can_socketcan.h"
 
 static void usage(FILE *to)
 {
     fputs("usage: victron-can-decode [FILE|-]\n"
           "       victron-can-decode --version | --help\n"
-          "Reads candump -L (or plain candump) lines from FILE or standard input and prints one JSON\n"
-          "object per frame with the Victron CAN-bus BMS fields decoded (see docs/victron-can.md).\n"
+          "Reads candump -L (or plain candump) lines, or slcan lines (t3518...<CR>, as QEMU's\n"
+          "can-host-chardev and serial-line CAN adapters write them), from FILE or standard input and\n"
+          "prints one JSON object per frame with the Victron CAN-bus BMS fields decoded (see\n"
+          "docs/victron-can.md). Lines may end with LF, CR or CR LF.\n"
           "Exit status: 0 frames decoded, 1 no frame in the input, 2 usage or read error.\n",
           to);
 }
@@ -120,6 +131,101 @@ static void print_frame(unsigned long lineno, const candump_rec_t *r)
     puts(buf);
 }
 
+#define LINE_MAX_BYTES (1024L * 1024L)
+#define TOO_LONG (-2)
+
+/* One line of in into *buf (NUL-terminated, without its terminator): LF, CR or CR LF end a line,
+ * so that slcan captures (CR only) and candump files (LF, or CR LF) read alike. Returns its
+ * length, -1 at the end of the input (a last line without a terminator counts), or TOO_LONG for
+ * a line past LINE_MAX_BYTES (the rest of it is skipped). */
+static ssize_t read_line(FILE *in, char **buf, size_t *cap)
+{
+    size_t len = 0;
+    bool any = false;
+    bool too_long = false;
+    int c;
+    while ((c = getc(in)) != EOF) {
+        any = true;
+        if (c == '\n') {
+            break;
+        }
+        if (c == '\r') {
+            int next = getc(in);
+            if (next != '\n' && next != EOF) {
+                ungetc(next, in);
+            }
+            break;
+        }
+        if (too_long) {
+            continue;
+        }
+        if ((long)len >= LINE_MAX_BYTES) {
+            too_long = true;
+            continue;
+        }
+        if (len + 2u > *cap) {
+            size_t ncap = *cap ? *cap * 2u : 256u;
+            char *nb = realloc(*buf, ncap);
+            if (!nb) {
+                fprintf(stderr, "victron-can-decode: out of memory\n");
+                exit(2);
+            }
+            *buf = nb;
+            *cap = ncap;
+        }
+        (*buf)[len++] = (char)c;
+    }
+    if (!any) {
+        return -1;
+    }
+    if (too_long) {
+        return TOO_LONG;
+    }
+    if (*cap == 0u) {
+        *buf = malloc(1);
+        if (!*buf) {
+            fprintf(stderr, "victron-can-decode: out of memory\n");
+            exit(2);
+        }
+        *cap = 1;
+    }
+    (*buf)[len] = '\0';
+    return (ssize_t)len;
+}
+
+/* An slcan line: starts with a frame letter and holds no blank (candump lines always do, or a '#'). */
+static bool is_slcan(const char *line, size_t len)
+{
+    if (len == 0u || !strchr("tTrRzZ", line[0])) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == ' ' || line[i] == '\t' || line[i] == '#') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Same return convention as candump_parse_line: 1 frame, 0 nothing to do (an acknowledgement),
+ * TB_ERR_FORMAT with *why. */
+static int parse_slcan(const char *line, size_t len, candump_rec_t *out, const char **why)
+{
+    can_frame_t f;
+    switch (slcan_parse_line(line, len, &f)) {
+    case SLCAN_LINE_FRAME:
+        memset(out, 0, sizeof *out);
+        out->frame = f;
+        return 1;
+    case SLCAN_LINE_ACK:
+        return 0;
+    default:
+        *why = "not an slcan frame: expected tIIIL<data> (11-bit id <= 7FF) or TIIIIIIIIL<data> (29-bit id "
+               "<= 1FFFFFFF), L = 0..8 data bytes as 2L hex digits, optionally a 4-digit timestamp";
+        return TB_ERR_FORMAT;
+    }
+}
+
 static void print_error(unsigned long lineno, const char *why)
 {
     char buf[512];
@@ -172,11 +278,17 @@ int main(int argc, char **argv)
     unsigned long frames = 0;
     unsigned long bad = 0;
     ssize_t n;
-    while ((n = getline(&line, &cap, in)) >= 0) {
+    while ((n = read_line(in, &line, &cap)) >= 0) {
         lineno++;
+        if (n == TOO_LONG) {
+            bad++;
+            print_error(lineno, "line too long (more than 1 MiB)");
+            continue;
+        }
         candump_rec_t rec;
         const char *why = NULL;
-        int rc = candump_parse_line(line, (size_t)n, &rec, &why);
+        int rc = is_slcan(line, (size_t)n) ? parse_slcan(line, (size_t)n, &rec, &why)
+                                           : candump_parse_line(line, (size_t)n, &rec, &why);
         if (rc == 0) {
             continue;
         }
@@ -204,7 +316,8 @@ int main(int argc, char **argv)
     }
     if (frames == 0u) {
         fprintf(stderr, "victron-can-decode: %s: no CAN frame found (expected candump -L lines such as "
-                        "\"(1700000000.000000) can0 351#2C01E8030000D007\")\n",
+                        "\"(1700000000.000000) can0 351#2C01E8030000D007\" or slcan lines such as "
+                        "\"t35182C01E8030000D007\")\n",
                 strcmp(path, "-") == 0 ? "standard input" : path);
         return 1;
     }
