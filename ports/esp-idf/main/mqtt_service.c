@@ -24,14 +24,14 @@
 #include "storage.h"
 
 #define M "mqtt"
-#define TASK_STACK 6144u       /* mqtt_pub_step under the view lock: docs/performance.md */
+#define TASK_STACK 4608u       /* mqtt_pub_step under the view lock: docs/performance.md */
 #define TASK_PRIO 3            /* below the web server (5), the WebSocket pusher (4) and the owner (10) */
 #define CMD_STACK 3584u
-#define ESP_MQTT_STACK 3072    /* esp-mqtt's task: the event handler below only records and queues */
+#define ESP_MQTT_STACK 2304    /* esp-mqtt's task: the event handler below only records and queues */
 #define ESP_MQTT_PRIO 3
-#define IN_BUF 1024            /* received messages; a longer one arrives in parts */
-#define OUT_BUF 768            /* CONNECT with a long will topic and credentials; a longer publication
-                                * is written in parts */
+#define IN_BUF 512             /* received messages (a topic fits); a longer one arrives in parts */
+#define OUT_BUF 512            /* a publication's header and topic fit; its payload is written in parts.
+                                * Larger when CONNECT (will topic, credentials) needs it */
 #define NET_TIMEOUT_MS 10000   /* a write or CONNACK that takes longer: the connection is dropped */
 #define ESP_OUTBOX_LIMIT (8u * 1024u) /* esp-mqtt's copies of unacknowledged QoS 1/2 messages (a 5.2 kB state
                                       * document must fit) */
@@ -84,6 +84,8 @@ struct mqtt_service {
     cmd_item_t *queue[MQTT_CMD_QUEUE];
     unsigned q_head, q_count;
     TaskHandle_t cmd_task;         /* NULL when not running */
+    cmd_item_t *busy[MQTT_CMD_QUEUE]; /* refused for a full queue, to be answered by the mqtt task */
+    unsigned busy_count;
     ob_msg_t *replies, *replies_tail; /* command results, published by the mqtt task */
     mqtt_service_stats_t st;
 
@@ -96,15 +98,18 @@ struct mqtt_service {
     uint64_t view_seq;
     uint32_t first_view_ms;
     uint32_t now;
-    /* what the task reads from each view (under the view lock) */
-    mqtt_cfg_t cur;
-    char cur_devid[sizeof(((gw_main_cfg_t *)0)->device_id)];
+    /* what the task reads from each view (under the view lock): no copy of the configuration, only
+     * how it differs from run_cfg */
+    bool v_enabled, v_commands;
+    bool conn_diff;                /* a connection parameter or gateway.device_id differs from run_cfg */
+    bool base_diff, id_diff;
     bool ver_valid;
     uint16_t serial[6];
     uint32_t event_seq;
     uint8_t recent_count;
     /* the connection */
-    mqtt_cfg_t run_cfg;            /* parameters in use (or of the last attempt that could not start) */
+    mqtt_cfg_t run_cfg;            /* the configuration of the client (or of the last attempt that could
+                                    * not start), copied from the view when a client is created */
     char run_devid[sizeof(((gw_main_cfg_t *)0)->device_id)];
     bool create_failed;
     bool was_enabled;
@@ -249,8 +254,11 @@ static void send_msg(mqtt_service_t *s, const ob_msg_t *m)
     }
 }
 
+static void answer_busy(mqtt_service_t *s);
+
 static void drain(mqtt_service_t *s)
 {
+    answer_busy(s);
     ob_msg_t *m = s->ob_head;
     s->ob_head = s->ob_tail = NULL;
     s->ob_bytes = 0;
@@ -315,8 +323,8 @@ static void machine_fallback(char *out, size_t cap)
 /* The device id for topics and Home Assistant; false while it is worth waiting for the BMS. */
 static bool resolve_device_id(mqtt_service_t *s, uint32_t now)
 {
-    if (s->cur_devid[0]) {
-        return mqtt_slug(s->cur_devid, s->device_id, sizeof s->device_id) > 0;
+    if (s->run_devid[0]) {
+        return mqtt_slug(s->run_devid, s->device_id, sizeof s->device_id) > 0;
     }
     if (s->persisted_id[0]) {
         snprintf(s->device_id, sizeof s->device_id, "%s", s->persisted_id);
@@ -401,19 +409,40 @@ static void enqueue_command(mqtt_service_t *s, cmd_item_t *it)
         }
         s->cmd_task = NULL;
         s->q_count--;
-        s->st.cmd_busy++;
-        unlock(s);
         LOGE(M, "cannot start the MQTT command task (out of memory): command refused");
-    } else {
-        s->st.cmd_busy++;
-        unlock(s);
     }
-    mqtt_cmd_req_t req;
-    const char *why = NULL;
-    (void)mqtt_cmd_parse(it->sub, it->sub_len, it->payload, it->len, &req, &why);
-    reply(s, &req, req.kind < MQTT_CMD_KIND_COUNT ? mqtt_cmd_topic(req.kind) : NULL, TB_ERR_BUSY, 503,
-          "too many commands waiting; try again", NULL);
-    free(it);
+    /* answered "busy" by the mqtt task (parsing it here would need a larger stack for esp-mqtt's
+     * task); beyond MQTT_CMD_QUEUE of those, dropped without an answer */
+    s->st.cmd_busy++;
+    bool keep = s->busy_count < MQTT_CMD_QUEUE;
+    if (keep) {
+        s->busy[s->busy_count++] = it;
+    }
+    unlock(s);
+    if (keep) {
+        xTaskNotifyGive(s->task);
+    } else {
+        free(it);
+    }
+}
+
+/* mqtt task: the "busy" answers */
+static void answer_busy(mqtt_service_t *s)
+{
+    for (;;) {
+        lock(s);
+        cmd_item_t *it = s->busy_count ? s->busy[--s->busy_count] : NULL;
+        unlock(s);
+        if (!it) {
+            return;
+        }
+        mqtt_cmd_req_t req;
+        const char *why = NULL;
+        (void)mqtt_cmd_parse(it->sub, it->sub_len, it->payload, it->len, &req, &why);
+        reply(s, &req, req.kind < MQTT_CMD_KIND_COUNT ? mqtt_cmd_topic(req.kind) : NULL, TB_ERR_BUSY, 503,
+              "too many commands waiting; try again", NULL);
+        free(it);
+    }
 }
 
 static void on_data(mqtt_service_t *s, const esp_mqtt_event_t *e)
@@ -663,10 +692,6 @@ static void schedule_retry(mqtt_service_t *s, uint32_t now, const char *why)
     s->waiting_retry = true;
 }
 
-static bool conn_changed(const mqtt_service_t *s)
-{
-    return !mqtt_cfg_conn_equal(&s->run_cfg, &s->cur) || strcmp(s->run_devid, s->cur_devid) != 0;
-}
 
 /* The address Home Assistant shows as the device's web UI: the interface's IPv4 address. */
 static void own_address(char *out, size_t cap)
@@ -679,12 +704,10 @@ static void own_address(char *out, size_t cap)
     }
 }
 
-/* Create and start the client for s->cur. false (logged) if it cannot. */
+/* Create and start the client for s->run_cfg. false (logged) if it cannot. */
 static bool client_create(mqtt_service_t *s, uint32_t now)
 {
-    const mqtt_cfg_t *c = &s->cur;
-    s->run_cfg = *c;
-    snprintf(s->run_devid, sizeof s->run_devid, "%s", s->cur_devid);
+    const mqtt_cfg_t *c = &s->run_cfg;
     char base[MQTT_TOPIC_MAX];
     if (mqtt_base_resolve(c->base_topic, s->device_id, base, sizeof base) < 0 || !mqtt_topic_valid(base, sizeof base - 8u)) {
         LOGE(M, "base topic %s with device id %s is not a valid topic; MQTT stays off", c->base_topic, s->device_id);
@@ -732,8 +755,9 @@ static bool client_create(mqtt_service_t *s, uint32_t now)
     mc.network.timeout_ms = NET_TIMEOUT_MS;
     mc.task.priority = ESP_MQTT_PRIO;
     mc.task.stack_size = ESP_MQTT_STACK;
+    size_t connect_len = 32u + strlen(s->client_id) + strlen(will) + 7u + strlen(c->username) + strlen(c->password);
     mc.buffer.size = IN_BUF;
-    mc.buffer.out_size = OUT_BUF;
+    mc.buffer.out_size = connect_len > OUT_BUF ? (int)connect_len : OUT_BUF;
     mc.outbox.limit = ESP_OUTBOX_LIMIT;
     esp_mqtt_client_handle_t cl = esp_mqtt_client_init(&mc);
     if (!cl) {
@@ -970,39 +994,44 @@ static void publish_stats(mqtt_service_t *s, uint32_t now)
     }
 }
 
+static int take_config(const gw_view_t *v, void *ctx);
+
 /* Follow the configuration: start, stop or replace the client; retry after a failure. */
 static void follow_config(mqtt_service_t *s, uint32_t now)
 {
-    const mqtt_cfg_t *c = &s->cur;
     lock(s);
-    s->commands_enabled = c->commands;
-    s->st.enabled = c->enabled;
+    s->commands_enabled = s->v_commands;
+    s->st.enabled = s->v_enabled;
     unlock(s);
-    if (c->enabled != s->was_enabled) {
-        LOGI(M, "MQTT %s", c->enabled ? "enabled" : "disabled");
-        s->was_enabled = c->enabled;
+    if (s->v_enabled != s->was_enabled) {
+        LOGI(M, "MQTT %s", s->v_enabled ? "enabled" : "disabled");
+        s->was_enabled = s->v_enabled;
     }
-    if (s->client && conn_changed(s)) {
-        bool id_changed = strcmp(s->run_devid, s->cur_devid) != 0;
-        bool base_changed = id_changed || strcmp(s->run_cfg.base_topic, c->base_topic) != 0;
-        if (c->enabled) {
+    if (s->client && s->conn_diff) {
+        if (s->v_enabled) {
             LOGI(M, "connection settings changed: reconnecting");
         }
-        client_destroy(s, c->enabled && base_changed);
-        if (id_changed) {
+        client_destroy(s, s->v_enabled && s->base_diff);
+        if (s->id_diff) {
             s->device_id[0] = '\0';
         }
         s->create_failed = false;
     }
-    if (!s->client && !c->enabled && s->pub) {
+    if (!s->client && !s->v_enabled && s->pub) {
         lock(s);
         free(s->pub);
         s->pub = NULL;
         unlock(s);
     }
-    if (!s->client && c->enabled) {
-        if (s->create_failed && !conn_changed(s)) {
+    if (!s->client && s->v_enabled) {
+        if (s->create_failed && !s->conn_diff) {
             return; /* logged once; wait for a new configuration */
+        }
+        if (s->conn_diff) {
+            if (s->id_diff) {
+                s->device_id[0] = '\0';
+            }
+            (void)view_store_read(s->svc.views, take_config, s);
         }
         if (!resolve_device_id(s, now)) {
             return;
@@ -1020,18 +1049,32 @@ static void follow_config(mqtt_service_t *s, uint32_t now)
     }
 }
 
-/* Runs under the view store's lock: copy what the task needs and publish what is due. No network
+/* Under the view store's lock: the configuration a new client is made for. */
+static int take_config(const gw_view_t *v, void *ctx)
+{
+    mqtt_service_t *s = ctx;
+    s->run_cfg = v->cfg.mqtt;
+    snprintf(s->run_devid, sizeof s->run_devid, "%s", v->cfg.gateway.device_id);
+    s->conn_diff = s->base_diff = s->id_diff = false;
+    return 0;
+}
+
+/* Runs under the view store's lock: note what the task needs and publish what is due. No network
  * call and no esp-mqtt call here: messages go to the outbox. */
 static int read_view(const gw_view_t *v, void *ctx)
 {
     mqtt_service_t *s = ctx;
-    s->cur = v->cfg.mqtt;
-    snprintf(s->cur_devid, sizeof s->cur_devid, "%s", v->cfg.gateway.device_id);
+    const mqtt_cfg_t *c = &v->cfg.mqtt;
+    s->v_enabled = c->enabled;
+    s->v_commands = c->commands;
+    s->id_diff = strcmp(s->run_devid, v->cfg.gateway.device_id) != 0;
+    s->base_diff = s->id_diff || strcmp(s->run_cfg.base_topic, c->base_topic) != 0;
+    s->conn_diff = s->id_diff || !mqtt_cfg_conn_equal(&s->run_cfg, c);
     s->ver_valid = v->snap.version.valid;
     memcpy(s->serial, v->snap.version.serial, sizeof s->serial);
     s->event_seq = v->event_seq;
     s->recent_count = v->recent_count;
-    if (s->client && !conn_changed(s)) {
+    if (s->client && !s->conn_diff) {
         lock(s);
         mqtt_pub_step(s->pub, v, s->now);
         unlock(s);
