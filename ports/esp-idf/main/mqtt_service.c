@@ -24,7 +24,7 @@
 #include "storage.h"
 
 #define M "mqtt"
-#define TASK_STACK 4608u       /* mqtt_pub_step under the view lock: docs/performance.md */
+#define TASK_STACK 4096u       /* mqtt_pub_step under the view lock used 3 kB: docs/performance.md */
 #define TASK_PRIO 3            /* below the web server (5), the WebSocket pusher (4) and the owner (10) */
 #define CMD_STACK 3584u
 #define ESP_MQTT_STACK 2304    /* esp-mqtt's task: the event handler below only records and queues */
