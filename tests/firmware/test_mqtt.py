@@ -13,6 +13,8 @@ QEMU's slirp as 10.0.2.2; Debian's mosquitto_sub watches everything.
   voltage, and the same top-level fields as GET /api/status.
 - A command is refused while mqtt.commands is false (the default): 403 on <base>/cmd/result with the
   request's id, and nothing changes (CAN keeps transmitting).
+- A stalled broker (SIGSTOP for 8 s) never stops the CAN output nor the views; publishing resumes
+  after it continues.
 - QEMU killed (SIGKILL: the connection ends without DISCONNECT): the broker publishes the last
   will, "offline", retained.
 The free heap with MQTT connected (GET /api/system "platform") is printed.
@@ -218,11 +220,43 @@ def main(C, work):
                          10, 0)
     C.check(stats is not None, f"{base}/mqtt counts the refused commands")
 
+    # ---- a stalled broker never stops the CAN output ------------------------------------------
+    STALL_S = 8
+    samples = []
+    _, sysinfo = b.get("/api/system")
+    heap_before = (sysinfo.get("platform") or {}).get("heap_free_bytes") if isinstance(sysinfo, dict) else None
+    broker.pause()  # SIGSTOP: TCP still accepted by the host's kernel, nothing answered
+    t_stall = time.monotonic()
+    try:
+        while time.monotonic() - t_stall < STALL_S:
+            _, st = b.get("/api/status", timeout=2)
+            if isinstance(st, dict):
+                samples.append((time.monotonic(), st.get("can", {}).get("tx_frames", 0), st.get("seq", 0)))
+            time.sleep(0.5)
+    finally:
+        broker.resume()
+    # when each status read first showed more frames sent than the one before
+    seen = [samples[i][0] for i in range(1, len(samples)) if samples[i][1] > samples[i - 1][1]]
+    marks = [t_stall] + seen + [t_stall + STALL_S]
+    longest = max(b2 - a for a, b2 in zip(marks, marks[1:]))
+    C.check(len(samples) >= STALL_S, f"the web answered during the {STALL_S} s stall ({len(samples)} status reads)")
+    C.check(len(seen) >= STALL_S and longest < 2.0,
+            f"CAN frames kept going out while the broker was stopped: {len(seen)} reads saw new frames, longest "
+            f"time without one {longest:.1f} s")
+    C.check(len(samples) >= 2 and samples[-1][2] > samples[0][2], "views kept being published during the stall")
+    n0 = sub.count()
+    m = sub.wait_for(lambda m: m[1] == f"{base}/state", 40, n0)
+    C.check(m is not None, "state documents reach the broker again after it resumed (within 40 s)")
+    if m:
+        print(f"state again {m[0] - (t_stall + STALL_S):.1f} s after the broker resumed", flush=True)
+
     # ---- heap with MQTT connected, then the last will -----------------------------------------
+    time.sleep(3)  # what was in flight when the broker resumed is acknowledged
     _, sysinfo = b.get("/api/system")
     pf = sysinfo.get("platform") if isinstance(sysinfo, dict) else None
     if pf:
-        print(f"heap free with MQTT connected: {pf.get('heap_free_bytes')} bytes (lowest {pf.get('heap_min_free_bytes')}); "
+        print(f"heap free with MQTT connected: {heap_before} bytes before the stall, {pf.get('heap_free_bytes')} after "
+              f"(lowest {pf.get('heap_min_free_bytes')}); "
               f"stacks never used: {pf.get('task_stack_free_bytes')}", flush=True)
     bad = [line for line in b.console().splitlines() if CRASH.search(line)]
     C.check(not bad, f"no crash on the console: {bad[:5]}")

@@ -27,7 +27,8 @@
 #define TASK_STACK 4096u       /* mqtt_pub_step under the view lock used 3 kB: docs/performance.md */
 #define TASK_PRIO 3            /* below the web server (5), the WebSocket pusher (4) and the owner (10) */
 #define CMD_STACK 3584u
-#define ESP_MQTT_STACK 2304    /* esp-mqtt's task: the event handler below only records and queues */
+#define ESP_MQTT_STACK 3072    /* esp-mqtt's task (2 kB used across a stalled broker): its event handler only
+                                * records and queues */
 #define ESP_MQTT_PRIO 3
 #define IN_BUF 512             /* received messages (a topic fits); a longer one arrives in parts */
 #define OUT_BUF 512            /* a publication's header and topic fit; its payload is written in parts.
