@@ -7,6 +7,7 @@
 #include "app/bms_json.h"
 #include "core/bms.h"
 #include "core/jw.h"
+#include "core/tb_bits.h"
 #include "core/tb_err.h"
 
 void mqtt_pub_init(mqtt_pub_t *p, const mqtt_pub_port_t *port, const mqtt_pub_ident_t *ident, const char *base,
@@ -293,7 +294,7 @@ bool mqtt_pub_remove_all(mqtt_pub_t *p)
 
 /* ---- events ----------------------------------------------------------------------------------- */
 
-static void run_events(mqtt_pub_t *p, const gw_view_t *v)
+TB_NOINLINE static void run_events(mqtt_pub_t *p, const gw_view_t *v)
 {
     uint32_t newest = v->event_seq;
     unsigned n = v->recent_count <= GW_VIEW_EVENTS ? v->recent_count : GW_VIEW_EVENTS;
@@ -367,7 +368,9 @@ static void run_state(mqtt_pub_t *p, const gw_view_t *v, uint32_t now)
     }
 }
 
-static void run_alarms(mqtt_pub_t *p, const gw_view_t *v)
+/* TB_NOINLINE here and below: each step's buffers are on the stack only during that step (the
+ * firmware's MQTT task renders under the view lock on a small stack). */
+TB_NOINLINE static void run_alarms(mqtt_pub_t *p, const gw_view_t *v)
 {
     char buf[MQTT_PUB_ALARMS_MAX];
     jw_t w;
@@ -391,13 +394,9 @@ static void run_alarms(mqtt_pub_t *p, const gw_view_t *v)
     }
 }
 
-void mqtt_pub_step(mqtt_pub_t *p, const gw_view_t *v, uint32_t now_ms)
+/* The device description wanted for view v (held back a while for the cell count). */
+TB_NOINLINE static void refresh_ha(mqtt_pub_t *p, const gw_view_t *v, uint32_t now_ms)
 {
-    if (!p->started) {
-        p->started = true;
-        p->first_view_ms = now_ms;
-    }
-    p->cfg = v->cfg.mqtt;
     mqtt_ha_device_t want;
     mqtt_pub_ha_device(p, v, &want);
     bool hold = !p->ha_known && want.enabled && want.cell_count == 0u &&
@@ -405,6 +404,16 @@ void mqtt_pub_step(mqtt_pub_t *p, const gw_view_t *v, uint32_t now_ms)
     if (!hold) {
         update_ha(p, &want);
     }
+}
+
+void mqtt_pub_step(mqtt_pub_t *p, const gw_view_t *v, uint32_t now_ms)
+{
+    if (!p->started) {
+        p->started = true;
+        p->first_view_ms = now_ms;
+    }
+    p->cfg = v->cfg.mqtt;
+    refresh_ha(p, v, now_ms);
     if (!p->connected) {
         return;
     }

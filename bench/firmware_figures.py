@@ -8,7 +8,12 @@ its 1.25 MB goal, the free heap (now, lowest since boot, largest block) from GET
 each task's stack high-water mark, and the time from boot to the first 0x351 as the firmware
 logs it. QEMU's timing is not a board's: the boot time is printed as QEMU measured it.
 
-Usage: bench/firmware_figures.py [BUILD_DIR]   (needs ESP_QEMU/ESP_QEMU_BIOS: source ESP-IDF's env)
+With --mqtt, a Debian mosquitto on a free loopback port (anonymous, no persistence) is the broker:
+the configuration change also enables MQTT towards it (the guest reaches the host as 10.0.2.2),
+and the figures are taken once the broker holds the gateway's state document, with the MQTT
+client connected and publishing (the number of messages the broker delivered is printed).
+
+Usage: bench/firmware_figures.py [--mqtt] [BUILD_DIR]   (needs ESP_QEMU/ESP_QEMU_BIOS: source ESP-IDF's env)
 """
 import json
 import os
@@ -25,7 +30,9 @@ import urllib.request
 import websocket  # python3-websocket
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build")
+ARGS = [a for a in sys.argv[1:] if a != "--mqtt"]
+MQTT = "--mqtt" in sys.argv[1:]
+BUILD = ARGS[0] if ARGS else os.path.join(ROOT, "build")
 IMAGE = os.path.join(BUILD, "firmware", "esp32c3-qemu", "flash.bin")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -49,6 +56,28 @@ def main():
     try:
         img = os.path.join(work, "flash.bin")
         shutil.copyfile(IMAGE, img)
+        broker_port = None
+        sub = None
+        if MQTT:
+            if not shutil.which("mosquitto") or not shutil.which("mosquitto_sub"):
+                print("firmware figures: --mqtt needs Debian's mosquitto and mosquitto-clients")
+                return 1
+            broker_port = free_port()
+            with open(os.path.join(work, "mosquitto.conf"), "w") as f:
+                f.write(f"listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+            procs.append(subprocess.Popen(["mosquitto", "-c", os.path.join(work, "mosquitto.conf")],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", broker_port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            sub_log = open(os.path.join(work, "mqtt.log"), "w")
+            sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker_port), "-t", "#", "-v"],
+                                   stdout=sub_log, stderr=subprocess.DEVNULL)
+            procs.append(sub)
         sim = subprocess.Popen([os.path.join(BUILD, "bin", "tinybms-sim"), "--pty", "--no-stdin"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         procs.append(sim)
@@ -92,7 +121,20 @@ def main():
             r = post("/api/auth/login", {"password": "a long passphrase"})
             t_login = time.monotonic() - t0
             cookie = r.headers.get("Set-Cookie", "").split(";")[0]
-            post("/api/config", {"charge": {"cell_bulk_v": 3.5}}, "PUT", cookie).read()
+            change = {"charge": {"cell_bulk_v": 3.5}}
+            if MQTT:
+                change["mqtt"] = {"enabled": True, "host": "10.0.2.2", "port": broker_port}
+            post("/api/config", change, "PUT", cookie).read()
+        if MQTT:
+            deadline = time.monotonic() + 30
+            state = False
+            while time.monotonic() < deadline and not state:
+                time.sleep(0.5)
+                with open(os.path.join(work, "mqtt.log"), errors="replace") as f:
+                    state = any(re.match(r"tinybms/\S+/state \{", line) for line in f)
+            if not state:
+                print("firmware figures: no MQTT state document reached the broker in 30 s")
+                return 1
         clients = []
         for _ in range(4):
             w = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=5,
@@ -119,7 +161,12 @@ def main():
         with open(os.path.join(work, "console.log"), errors="replace") as f:
             console = ANSI.sub("", f.read())
         m = re.search(r"first 0x351 \(charge limits\) (\d+) ms after boot", console)
-        print("Firmware figures (ESP32-C3 image under QEMU, 16-cell simulator, UI loaded, 4 WebSocket clients, 2 of them subscribed to everything)")
+        mqtt_msgs = None
+        if MQTT:
+            with open(os.path.join(work, "mqtt.log"), errors="replace") as f:
+                mqtt_msgs = sum(1 for line in f if re.match(r"\S+ ", line))
+        print("Firmware figures (ESP32-C3 image under QEMU, 16-cell simulator, UI loaded, 4 WebSocket clients, 2 of them subscribed to everything"
+              + (", MQTT connected to a local mosquitto)" if MQTT else ")"))
         print(f"  app size                 {app_size} bytes ({app_size / 1048576:.2f} MB; goal <= 1.25 MB, OTA slot 1.625 MB)")
         print(f"  heap free                {pf.get('heap_free_bytes')} bytes (goal >= 150 KB = 153600)")
         print(f"  heap lowest since boot   {pf.get('heap_min_free_bytes')} bytes")
@@ -127,6 +174,8 @@ def main():
         for k, v in (pf.get("task_stack_free_bytes") or {}).items():
             print(f"  stack never used: {k:<10} {v} bytes")
         print(f"  WebSocket messages in 10 s to 4 clients: {got}")
+        if MQTT:
+            print(f"  MQTT messages the broker delivered: {mqtt_msgs} (discovery, state every 5 s, alarms, counters)")
         print(f"  boot to first 0x351      {m.group(1) if m else '?'} ms (QEMU time, not a board's)")
         if t_login is not None:
             print(f"  login (PBKDF2-SHA256)    {t_login:.1f} s (QEMU time, not a board's)")

@@ -97,7 +97,7 @@ static void port_platform(void *ctx, api_platform_t *out)
     out->heap_largest = (uint32_t)heap_caps_get_largest_free_block(MALLOC_CAP_8BIT);
     snprintf(out->reset_reason, sizeof out->reset_reason, "%s", firmware_reset_reason());
     /* the firmware's own tasks and the system's busiest ones */
-    static const char *const names[] = {"owner", "httpd", "ws_push", "tiT", "sys_evt", "esp_timer", "Tmr Svc", "IDLE"};
+    static const char *const names[] = {"owner", "httpd", "ws_push", "mqtt", "mqtt_task", "tiT", "sys_evt", "esp_timer", "Tmr Svc", "IDLE"};
     out->ntasks = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0] && out->ntasks < API_TASKS_MAX; i++) {
         TaskHandle_t t = xTaskGetHandle(names[i]);

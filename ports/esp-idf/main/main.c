@@ -2,9 +2,9 @@
  *
  * app_main: NVS, log, configuration (NVS "config.json", its ".bak", else the defaults), then one
  * owner task that runs poll -> limits -> alarms -> CAN (app/gateway) on the TinyBMS UART and the
- * TWAI controller, watched by the task watchdog. The network and the web server start after it and
- * only read published views and send commands through the queue: nothing they do decides whether
- * the battery path runs. */
+ * TWAI controller, watched by the task watchdog. The network, the web server and the MQTT client
+ * start after it and only read published views and send commands through the queue: nothing they
+ * do decides whether the battery path runs. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +28,7 @@
 #include "freertos/task.h"
 #include "history_store.h"
 #include "http_service.h"
+#include "mqtt_service.h"
 #include "net.h"
 #include "nvs_flash.h"
 #include "serial.h"
@@ -62,6 +63,7 @@ static struct {
     StaticSemaphore_t log_mu_buf;
     TaskHandle_t owner;
     http_service_t *http;
+    mqtt_service_t *mqtt;
     bool refused;              /* neither saved configuration is valid: running on the defaults */
     char web_off[sizeof ((gw_web_status_t *)0)->error]; /* why there is no web server, "" if there is one */
 } G;
@@ -431,4 +433,8 @@ void app_main(void)
     }
     gw_services_t svc = {.views = &G.views, .cmdq = &G.cmdq, .history = &G.history};
     G.http = http_service_start(&svc, &G.cfg);
+    G.mqtt = mqtt_service_start(&svc, &G.cfg);
+    if (!G.mqtt) {
+        LOGE("mqtt", "MQTT not started (see above); the battery side (BMS -> limits -> CAN) runs on without it");
+    }
 }

@@ -1,0 +1,299 @@
+#!/usr/bin/python3
+"""fw-mqtt: the firmware's MQTT client (esp-mqtt, ports/esp-idf/main/mqtt_service.c) against a real
+broker: a Debian mosquitto on a free loopback port of the host, which the guest reaches through
+QEMU's slirp as 10.0.2.2; Debian's mosquitto_sub watches everything.
+
+- MQTT is enabled through the API (setup code from the console, then PUT /api/config): no restart.
+- The device id comes from the simulated TinyBMS's serial number (24 hex digits).
+- The availability topic holds "online", retained.
+- The Home Assistant discovery documents are retained under homeassistant/: valid JSON, one per
+  measurement and one per cell of the simulated pack, each reading <base>/state and tied to
+  <base>/availability.
+- The state document (retained, every mqtt.state_interval_s) has the simulator's SOC and pack
+  voltage, and the same top-level fields as GET /api/status.
+- A command is refused while mqtt.commands is false (the default): 403 on <base>/cmd/result with the
+  request's id, and nothing changes (CAN keeps transmitting).
+- A stalled broker (SIGSTOP for 8 s) never stops the CAN output nor the views; publishing resumes
+  after it continues.
+- QEMU killed (SIGKILL: the connection ends without DISCONNECT): the broker publishes the last
+  will, "offline", retained.
+The free heap with MQTT connected (GET /api/system "platform") is printed.
+
+Exits 77 with one line when ESP_QEMU/ESP_QEMU_BIOS are unset, the image is missing or mosquitto
+is not installed. Run with Debian's /usr/bin/python3 (python3-requests).
+
+The helpers below are a subset of tests/firmware/fwrig.py (branch fwtest), copied to keep this test
+self-contained until both meet."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import tbtest  # noqa: E402
+
+SKIP = 77
+IMAGE = os.environ.get("TB_FW_IMAGE") or os.path.join(tbtest.SRC, "build", "firmware", "esp32c3-qemu", "flash.bin")
+QEMU_SCRIPT = os.path.join(tbtest.SRC, "scripts", "firmware-qemu.sh")
+CRASH = re.compile(r"Guru Meditation|abort\(\) was called|stack overflow|Stack canary|assert failed|"
+                   r"Task watchdog got triggered|Backtrace:|Rebooting\.\.\.|CORRUPT HEAP|panic'ed")
+SETUP_CODE = re.compile(r"setup code:\s*\n\s*\n\s*([0-9A-Z]{5}-[0-9A-Z]{5})")
+PASSWORD = "fw-test-admin-passphrase"
+INTERVAL_S = 2
+KEEPALIVE_S = 5
+CELLS = 12
+STATE_KEYS = {"seq", "time_ms", "uptime_s", "bms", "limits", "alarms", "link", "can", "gx", "energy"}
+
+
+def require():
+    missing = [v for v in ("ESP_QEMU", "ESP_QEMU_BIOS") if not os.environ.get(v)]
+    if missing:
+        print(f"skipped: {' and '.join(missing)} unset (source the ESP-IDF kit's env.sh; docs/porting.md)", flush=True)
+        sys.exit(SKIP)
+    if not os.path.isfile(IMAGE):
+        print(f"skipped: no firmware image at {IMAGE} (make firmware-qemu)", flush=True)
+        sys.exit(SKIP)
+    if not shutil.which("mosquitto") or not shutil.which("mosquitto_sub"):
+        print("skipped: mosquitto or mosquitto-clients not installed (scripts/deps.sh test)", flush=True)
+        sys.exit(SKIP)
+
+
+class Boot:
+    """QEMU on a copy of the image, its console in a file, its web server on a free loopback port."""
+
+    def __init__(self, dirname, image, pty):
+        self.port = tbtest.free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.console_path = os.path.join(dirname, "console.log")
+        self._log = open(self.console_path, "wb")
+        self.proc = tbtest.spawn([QEMU_SCRIPT, "--bms", pty, "--http-port", str(self.port), "--image", image],
+                                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def console(self):
+        with open(self.console_path, "rb") as f:
+            return f.read().decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+    def get(self, path, timeout=3.0):
+        import requests
+        try:
+            r = requests.get(self.base + path, timeout=timeout)
+            return r.status_code, r.json()
+        except Exception as e:  # the guest boots, or the answer is not JSON
+            return None, str(e)
+
+    def wait_ready(self, timeout=60.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                return None
+            st, doc = self.get("/api/status")
+            if st == 200 and doc.get("bms", {}).get("valid") and doc.get("limits", {}).get("valid"):
+                return doc
+            time.sleep(0.3)
+        return None
+
+    def kill(self):
+        """SIGKILL: no orderly MQTT disconnect. The guest's connection is a socket of QEMU's slirp on
+        the host, so the broker sees it close at once (no DISCONNECT: it publishes the will); a
+        board that loses power is noticed when the keep-alive runs out."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self._log.close()
+
+
+class Session:
+    def __init__(self, base):
+        import requests
+        self.base = base
+        self.s = requests.Session()
+
+    def req(self, method, path, body=None, timeout=20):
+        h = {"Origin": self.base} if method in ("POST", "PUT", "PATCH", "DELETE") else {}
+        return self.s.request(method, self.base + path, data=None if body is None else json.dumps(body), headers=h,
+                              timeout=timeout)
+
+
+def main(C, work):
+    broker = tbtest.Broker().start()
+    sub = tbtest.Subscriber(broker.port)
+    image = os.path.join(work, "flash.bin")
+    shutil.copyfile(IMAGE, image)
+    sim, pty, ctl = tbtest.start_sim(work, "--cells", str(CELLS))
+    b = Boot(work, image, pty)
+    t0 = time.monotonic()
+    st = b.wait_ready()
+    if not C.check(st is not None, "the firmware serves valid BMS data and limits within 60 s"):
+        return b
+    print(f"serving valid data {time.monotonic() - t0:.1f} s after QEMU started", flush=True)
+
+    # ---- MQTT on through the API (no restart) --------------------------------------------------
+    m = SETUP_CODE.search(b.console())
+    if not C.check(m is not None, "the console printed the setup code"):
+        return b
+    s = Session(b.base)
+    r = s.req("POST", "/api/auth/setup", {"code": m.group(1), "password": PASSWORD})
+    if not C.check(r.status_code == 200, f"POST /api/auth/setup: {r.status_code} {r.text[:200]}"):
+        return b
+    cfg = {"mqtt": {"enabled": True, "host": "10.0.2.2", "port": broker.port, "state_interval_s": INTERVAL_S,
+                    "keepalive_s": KEEPALIVE_S}}
+    r = s.req("PUT", "/api/config", cfg)
+    C.check(r.status_code == 200, f"PUT /api/config {json.dumps(cfg)}: {r.status_code} {r.text[:300]}")
+    C.check(r.status_code != 200 or r.json()["result"]["restart_required"] == [],
+            "the mqtt keys apply without a restart")
+    t_cfg = time.monotonic()
+
+    # ---- availability, device id --------------------------------------------------------------
+    online = sub.wait_for(lambda m: m[1].endswith("/availability") and m[3] == "online", 30)
+    if not C.check(online is not None, "availability \"online\" reaches the broker within 30 s of the change"):
+        return b
+    print(f"online {online[0] - t_cfg:.1f} s after PUT /api/config", flush=True)
+    base = online[1][: -len("/availability")]
+    dev = base.split("/", 1)[1] if base.startswith("tinybms/") else ""
+    C.check(re.fullmatch(r"[0-9a-f]{24}", dev) is not None,
+            f"base topic tinybms/<device id> with the id from the BMS serial number: {base}")
+    node = f"tinybms_{dev}"
+    time.sleep(3 * INTERVAL_S)  # discovery, state and alarms go out meanwhile
+    held = tbtest.retained(broker.port, "#", settle=1.5)
+    C.check(held.get(f"{base}/availability") == "online", f"availability retained \"online\": "
+                                                            f"{held.get(f'{base}/availability')!r}")
+
+    # ---- Home Assistant discovery -----------------------------------------------------------------
+    disc = {t: p for t, p in held.items() if t.startswith("homeassistant/") and f"/{node}/" in t and p}
+    C.check(len(disc) >= 30, f"discovery documents retained under homeassistant/: {len(disc)}")
+    docs = {}
+    for t, p in disc.items():
+        try:
+            docs[t] = json.loads(p)
+        except ValueError:
+            C.check(False, f"{t}: valid JSON: {p[:120]!r}")
+    for obj in ["soc", "pack_voltage", "pack_current", "cvl", "ccl", "dcl"] + [f"cell_{i:02d}" for i in range(1, CELLS + 1)]:
+        t = f"homeassistant/sensor/{node}/{obj}/config"
+        C.check(t in docs, f"discovery: {t}")
+    C.check(f"homeassistant/sensor/{node}/cell_{CELLS + 1:02d}/config" not in docs,
+            f"discovery: no sensor for a cell beyond the pack's {CELLS}")
+    bad = []
+    for t, d in docs.items():
+        avail = json.dumps(d.get("availability", d.get("availability_topic", "")))
+        if d.get("state_topic") != f"{base}/state" or f"{base}/availability" not in avail or \
+                not d.get("unique_id", "").startswith(node) or node not in json.dumps(d.get("device", {})):
+            bad.append(t)
+    C.check(not bad, f"every discovery document reads {base}/state, is tied to {base}/availability and to "
+                     f"device {node}: wrong ones {bad[:3]}")
+
+    # ---- state against the simulator -----------------------------------------------------------
+    C.check(f"{base}/state" in held, f"{base}/state is retained")
+    n0 = sub.count()
+    m = sub.wait_for(lambda m: m[1] == f"{base}/state", INTERVAL_S + 3, n0)
+    truth = ctl.truth()
+    if C.check(m is not None, f"a new state document within {INTERVAL_S + 3} s (mqtt.state_interval_s {INTERVAL_S})"):
+        state = json.loads(m[3])
+        C.check(STATE_KEYS <= set(state), f"state has the fields of /api/status: missing {STATE_KEYS - set(state)}")
+        bms = state.get("bms", {})
+        C.close(truth["bms_soc"], bms.get("soc_pct"), "state SOC vs the simulator", 0.5)
+        C.close(truth["pack_v"], bms.get("pack_voltage_v"), "state pack voltage vs the simulator", 0.1)
+        C.check(bms.get("cell_count") == CELLS, f"state cell count {bms.get('cell_count')} = {CELLS}")
+        later = sub.wait_for(lambda m: m[1] == f"{base}/state", INTERVAL_S + 3, sub.count())
+        C.check(later is not None and json.loads(later[3])["seq"] > state["seq"],
+                "the state document keeps coming with newer views")
+
+    # ---- a command while mqtt.commands is false -----------------------------------------------
+    n0 = sub.count()
+    tbtest.mqtt_publish(broker.port, f"{base}/cmd/can/shadow", '{"on": true, "id": "fw-1"}')
+    m = sub.wait_for(lambda m: m[1] == f"{base}/cmd/result" and m[3] and json.loads(m[3]).get("id") == "fw-1", 15, n0)
+    res = json.loads(m[3]) if m else None
+    C.check(res is not None and res.get("status") == 403 and res.get("command") == "can/shadow",
+            f"can/shadow refused with 403 while mqtt.commands is false: {res}")
+    n0 = sub.count()
+    tbtest.mqtt_publish(broker.port, f"{base}/cmd/bms/set", '{"name": "nope", "value": 1, "id": 7}')
+    m = sub.wait_for(lambda m: m[1] == f"{base}/cmd/result" and m[3] and json.loads(m[3]).get("id") == 7, 15, n0)
+    C.check(m is not None and json.loads(m[3]).get("status") == 403, f"bms/set refused too: {m and m[3]}")
+    time.sleep(1)
+    _, st = b.get("/api/status")
+    C.check(isinstance(st, dict) and st.get("can", {}).get("mode") == "transmitting",
+            f"CAN still transmitting after the refused commands: {isinstance(st, dict) and st.get('can', {}).get('mode')}")
+    stats = sub.wait_for(lambda m: m[1] == f"{base}/mqtt" and m[3] and json.loads(m[3])["commands"]["refused"] >= 2,
+                         10, 0)
+    C.check(stats is not None, f"{base}/mqtt counts the refused commands")
+
+    # ---- a stalled broker never stops the CAN output ------------------------------------------
+    STALL_S = 8
+    samples = []
+    _, sysinfo = b.get("/api/system")
+    heap_before = (sysinfo.get("platform") or {}).get("heap_free_bytes") if isinstance(sysinfo, dict) else None
+    broker.pause()  # SIGSTOP: TCP still accepted by the host's kernel, nothing answered
+    t_stall = time.monotonic()
+    try:
+        while time.monotonic() - t_stall < STALL_S:
+            _, st = b.get("/api/status", timeout=2)
+            if isinstance(st, dict):
+                samples.append((time.monotonic(), st.get("can", {}).get("tx_frames", 0), st.get("seq", 0)))
+            time.sleep(0.5)
+    finally:
+        broker.resume()
+    # when each status read first showed more frames sent than the one before
+    seen = [samples[i][0] for i in range(1, len(samples)) if samples[i][1] > samples[i - 1][1]]
+    marks = [t_stall] + seen + [t_stall + STALL_S]
+    longest = max(b2 - a for a, b2 in zip(marks, marks[1:]))
+    C.check(len(samples) >= STALL_S, f"the web answered during the {STALL_S} s stall ({len(samples)} status reads)")
+    C.check(len(seen) >= STALL_S and longest < 2.0,
+            f"CAN frames kept going out while the broker was stopped: {len(seen)} reads saw new frames, longest "
+            f"time without one {longest:.1f} s")
+    C.check(len(samples) >= 2 and samples[-1][2] > samples[0][2], "views kept being published during the stall")
+    n0 = sub.count()
+    m = sub.wait_for(lambda m: m[1] == f"{base}/state", 40, n0)
+    C.check(m is not None, "state documents reach the broker again after it resumed (within 40 s)")
+    if m:
+        print(f"state again {m[0] - (t_stall + STALL_S):.1f} s after the broker resumed", flush=True)
+
+    # ---- heap with MQTT connected, then the last will -----------------------------------------
+    time.sleep(3)  # what was in flight when the broker resumed is acknowledged
+    _, sysinfo = b.get("/api/system")
+    pf = sysinfo.get("platform") if isinstance(sysinfo, dict) else None
+    if pf:
+        print(f"heap free with MQTT connected: {heap_before} bytes before the stall, {pf.get('heap_free_bytes')} after "
+              f"(lowest {pf.get('heap_min_free_bytes')}); "
+              f"stacks never used: {pf.get('task_stack_free_bytes')}", flush=True)
+    bad = [line for line in b.console().splitlines() if CRASH.search(line)]
+    C.check(not bad, f"no crash on the console: {bad[:5]}")
+    n0 = sub.count()
+    t_kill = time.monotonic()
+    b.kill()
+    m = sub.wait_for(lambda m: m[1] == f"{base}/availability" and m[3] == "offline", 3 * KEEPALIVE_S + 10, n0)
+    C.check(m is not None, f"QEMU killed: the broker publishes the last will \"offline\" (keep-alive {KEEPALIVE_S} s)")
+    if m:
+        print(f"last will {m[0] - t_kill:.1f} s after QEMU was killed", flush=True)
+        C.check(tbtest.retained(broker.port, f"{base}/availability").get(f"{base}/availability") == "offline",
+                "availability retained \"offline\"")
+    sub.close()
+    return b
+
+
+def run():
+    require()
+    C = tbtest.Checker("fw-mqtt")
+    work = tbtest.tmpdir("tb-fw-mqtt-")
+    b = None
+    try:
+        b = main(C, work)
+    except Exception as e:  # a broken firmware may answer anything: report it, keep the console
+        import traceback
+        traceback.print_exc()
+        C.check(False, f"exception: {e!r}")
+    finally:
+        if C.failures and os.path.exists(os.path.join(work, "console.log")):
+            with open(os.path.join(work, "console.log"), "rb") as f:
+                lines = f.read().decode("utf-8", errors="replace").splitlines()
+            print(f"---- console (last 80 of {len(lines)} lines) ----")
+            print("\n".join(lines[-80:]))
+            print("----", flush=True)
+        tbtest.cleanup()
+    C.done()
+
+
+if __name__ == "__main__":
+    run()
