@@ -26,6 +26,8 @@
 
 #define BUF_SIZE 16384u      /* a request header must fit (civetweb's max_request_size); relay buffers */
 #define MAX_EVENTS 64
+#define LINGER_MS 2000       /* lingering close: how long a client may go on sending after the reply */
+#define LINGER_BYTES (1024u * 1024u)
 #define ACCEPT_BATCH 64      /* accepts per wake-up, so that relays and deadlines keep their turn */
 #define TICK_MS 1000
 #define LOG_EVERY_MS 10000u
@@ -55,6 +57,10 @@ typedef struct {
     bool u_shut;               /* the client's FIN was passed on to civetweb */
     bool has_deadline;
     uint32_t deadline;         /* linux_now_ms() */
+    bool lingering;            /* reply sent and FIN given: reading what the client still sends */
+    bool up_wfail;             /* civetweb stopped taking the request (it answered and closed): what
+                                * the client still sends is dropped, what civetweb sent still goes out */
+    size_t linger_left;        /* bytes it may still send before the gate closes anyway */
     uint32_t cev, uev;         /* epoll interest registered, NOT_REGISTERED when not in the set */
     size_t scanned;            /* header bytes already searched for the blank line */
     size_t hdr_end;            /* the complete request header is c2u.data[0, hdr_end) */
@@ -763,9 +769,15 @@ static void pump(http_gate_t *g, size_t i)
         }
     }
     size_t may = c->ws == WS_ASKED ? c->c2u_free : SIZE_MAX;
+    if (c->up_wfail) {
+        c->c2u.off = c->c2u.len; /* nobody takes it any more */
+    }
     if (!c->u_eof && c->c2u.off < c->c2u.len && may > 0u && flush(c->ufd, &c->c2u, may, &moved) < 0) {
-        close_conn(g, i);
-        return;
+        /* civetweb closed its reading side, typically after a reply sent before the request's
+         * end (413 to an oversized body): that reply may still be waiting to be read, so the
+         * connection goes on without the client's remaining bytes rather than being cut */
+        c->up_wfail = true;
+        c->c2u.off = c->c2u.len;
     }
     if (c->ws == WS_ASKED) {
         c->c2u_free -= moved;
@@ -795,7 +807,39 @@ static void pump(http_gate_t *g, size_t i)
     c->u2c_wait = c->u2c.len - c->u2c.off;
     pthread_mutex_unlock(&g->mu);
     if (c->u_eof && !backlog) {
-        close_conn(g, i);
+        if (c->c_eof) {
+            close_conn(g, i);
+            return;
+        }
+        /* Lingering close: civetweb answered before the request ended (413 to an oversized body)
+         * and closed. Closing now with the client's bytes still arriving would reset the
+         * connection, and a reset may destroy the reply before the client reads it. So: FIN after
+         * the reply, then what the client still sends is read and dropped until its FIN, for at
+         * most LINGER_MS and LINGER_BYTES. */
+        if (!c->lingering) {
+            (void)shutdown(c->cfd, SHUT_WR);
+            c->lingering = true;
+            c->linger_left = LINGER_BYTES;
+            set_deadline(g, c, linux_now_ms(), LINGER_MS);
+        }
+        char sink[4096];
+        ssize_t r;
+        while ((r = recv(c->cfd, sink, sizeof sink, MSG_DONTWAIT)) > 0) {
+            if ((size_t)r >= c->linger_left) {
+                close_conn(g, i);
+                return;
+            }
+            c->linger_left -= (size_t)r;
+        }
+        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            close_conn(g, i);
+            return;
+        }
+        set_interest(g, i, SIDE_U, 0u);
+        set_interest(g, i, SIDE_C, EPOLLIN);
+        if (c->cev == NOT_REGISTERED) {
+            close_conn(g, i);
+        }
         return;
     }
     /* a client that takes nothing of what waits for it for web.request_timeout_ms is closed */
@@ -860,6 +904,8 @@ static void expire(http_gate_t *g, uint32_t now)
         } else if (c->state == ST_CONNECTING) {
             refuse_conn(g, i, (api_reject_t)-1, 503, "Service Unavailable", "unavailable",
                         "the web server did not take the connection");
+        } else if (c->lingering) {
+            close_conn(g, i); /* the client went on sending after the reply: enough */
         } else {
             LOGD("web", "connection from %s closed: it took nothing of the reply for web.request_timeout_ms", c->peer);
             close_conn(g, i);

@@ -404,6 +404,10 @@ static bool try_listen(http_service_t *s)
                               "enable_websocket_ping_pong", "no",
                               "enable_keep_alive", "yes",
                               "keep_alive_timeout_ms", "5000",
+                              /* a reply sent before the request's end (413 to an oversized
+                               * body): civetweb shuts its side and reads the rest before closing,
+                               * so no reset destroys the reply on its way to the gate */
+                              "linger_timeout_ms", "2000",
                               "tcp_nodelay", "1",
                               "enable_directory_listing", "no",
                               NULL};
