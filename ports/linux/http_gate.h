@@ -57,6 +57,8 @@ typedef struct {
     int header_timeout_ms;  /* web.header_timeout_ms */
     int drain_timeout_ms;   /* web.request_timeout_ms: a reply left for a client that does not read */
     api_counters_t *counters; /* refusals are counted here; must outlive the gate */
+    atomic_int *max_body;   /* web.max_body_bytes (api_t.max_body), may be NULL: a request that
+                             * declares a longer body is answered 413 by the gate itself */
 } http_gate_cfg_t;
 
 /* Bind and listen on cfg->listen (connections wait in the kernel's backlog until

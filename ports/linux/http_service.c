@@ -386,7 +386,8 @@ static bool try_listen(http_service_t *s)
 {
     char why[160] = "";
     http_gate_cfg_t gc = {s->listen, (int)s->web.max_connections, (int)s->web.max_conns_per_addr,
-                          (int)s->web.header_timeout_ms, (int)s->web.request_timeout_ms, &s->api.n};
+                          (int)s->web.header_timeout_ms, (int)s->web.request_timeout_ms, &s->api.n,
+                          &s->api.max_body};
     http_gate_t *gate = http_gate_open(&gc, why, sizeof why);
     struct mg_context *ctx = NULL;
     http_ws_t *ws = NULL;
