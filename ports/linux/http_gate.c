@@ -411,8 +411,9 @@ static bool header_complete(gconn_t *c)
 
 static void pump(http_gate_t *g, size_t i);
 
-/* Case-insensitive search of a lower-case ASCII needle in bytes. */
-static bool has_ci(const char *b, size_t n, const char *needle)
+/* Case-insensitive search of a lower-case ASCII needle in bytes: the offset just after the first
+ * match, or 0 if there is none (a match never ends at offset 0). */
+static size_t find_ci(const char *b, size_t n, const char *needle)
 {
     size_t m = strlen(needle);
     for (size_t i = 0; i + m <= n; i++) {
@@ -421,11 +422,13 @@ static bool has_ci(const char *b, size_t n, const char *needle)
             k++;
         }
         if (k == m) {
-            return true;
+            return i + m;
         }
     }
-    return false;
+    return 0;
 }
+
+static bool has_ci(const char *b, size_t n, const char *needle) { return find_ci(b, n, needle) != 0; }
 
 static void connected(http_gate_t *g, size_t i)
 {
@@ -513,30 +516,21 @@ static bool body_too_long(http_gate_t *g, gconn_t *c)
     }
     const char *b = c->c2u.data;
     size_t n = c->hdr_end;
-    static const char key[] = "\ncontent-length:";
-    size_t m = sizeof key - 1u;
-    for (size_t i = 0; i + m <= n; i++) {
-        size_t k = 0;
-        while (k < m && tolower((unsigned char)b[i + k]) == key[k]) {
-            k++;
-        }
-        if (k < m) {
-            continue;
-        }
-        size_t j = i + m;
-        while (j < n && (b[j] == ' ' || b[j] == '\t')) {
-            j++;
-        }
-        unsigned long long v = 0;
-        bool digits = false;
-        while (j < n && b[j] >= '0' && b[j] <= '9' && v < (1ull << 40)) {
-            v = v * 10u + (unsigned)(b[j] - '0');
-            j++;
-            digits = true;
-        }
-        return digits && v > (unsigned long long)atomic_load(g->cfg.max_body);
+    size_t j = find_ci(b, n, "\ncontent-length:");
+    if (j == 0) {
+        return false;
     }
-    return false;
+    while (j < n && (b[j] == ' ' || b[j] == '\t')) {
+        j++;
+    }
+    unsigned long long v = 0;
+    bool digits = false;
+    while (j < n && b[j] >= '0' && b[j] <= '9' && v < (1ull << 40)) {
+        v = v * 10u + (unsigned)(b[j] - '0');
+        j++;
+        digits = true;
+    }
+    return digits && v > (unsigned long long)atomic_load(g->cfg.max_body);
 }
 
 /* 413 from the gate: the body is never relayed to civetweb. The reply leaves through the relay's

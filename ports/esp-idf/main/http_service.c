@@ -111,11 +111,11 @@ static void port_platform(void *ctx, api_platform_t *out)
 
 /* ---- requests ---------------------------------------------------------------------------------- */
 
-void http_peer(httpd_req_t *req, char *out, size_t cap)
+/* The peer of a socket as text ("10.0.2.2"), "?" if unknown. */
+static void fd_peer(int fd, char *out, size_t cap)
 {
     struct sockaddr_storage a;
     socklen_t al = sizeof a;
-    int fd = httpd_req_to_sockfd(req);
     snprintf(out, cap, "?");
     if (getpeername(fd, (struct sockaddr *)&a, &al) != 0) {
         return;
@@ -129,6 +129,8 @@ void http_peer(httpd_req_t *req, char *out, size_t cap)
     }
 #endif
 }
+
+void http_peer(httpd_req_t *req, char *out, size_t cap) { fd_peer(httpd_req_to_sockfd(req), out, cap); }
 
 /* A request header, copied into the request's own buffer (NULL if absent or longer than it). */
 static const char *header(httpd_req_t *req, const char *name, char **pool, size_t *left)
@@ -309,16 +311,6 @@ static esp_err_t on_request(httpd_req_t *req)
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
-static void peer_of(int fd, char *out, size_t cap)
-{
-    struct sockaddr_storage a;
-    socklen_t al = sizeof a;
-    snprintf(out, cap, "?");
-    if (getpeername(fd, (struct sockaddr *)&a, &al) == 0 && a.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&a)->sin_addr, out, cap);
-    }
-}
-
 /* A new connection (server task): at most web.max_conns_per_addr from one address, as the Linux
  * gate allows; the total is the server's socket budget, with the least recently used connection
  * closed first when it is full (lru_purge_enable). */
@@ -326,7 +318,7 @@ static esp_err_t on_open(httpd_handle_t hd, int fd)
 {
     http_service_t *s = httpd_get_global_user_ctx(hd);
     char peer[48];
-    peer_of(fd, peer, sizeof peer);
+    fd_peer(fd, peer, sizeof peer);
     int same = 0, slot = -1;
     for (int i = 0; i < CONFIG_LWIP_MAX_SOCKETS; i++) {
         if (s->conn_fd[i] > 0 && strcmp(s->conn_peer[i], peer) == 0) {
