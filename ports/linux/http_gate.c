@@ -965,7 +965,7 @@ static void expire(http_gate_t *g, uint32_t now)
         } else if (c->lingering) {
             close_conn(g, i); /* the client went on sending after the reply: enough */
         } else {
-            LOGD("web", "connection from %s closed: it took nothing of the reply for web.request_timeout_ms", c->peer);
+            note_refusal(g, c->peer, "it took nothing of what was sent to it for web.request_timeout_ms");
             close_conn(g, i);
         }
     }

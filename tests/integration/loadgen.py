@@ -63,6 +63,8 @@ class _Client:
         self.bad_json = 0
         self.last_seq = 0
         self.connects = 0
+        self.last_read = 0.0         # when data last came from the socket (monotonic)
+        self.opened_at = 0.0
 
 
 class WsFleet(threading.Thread):
@@ -83,6 +85,7 @@ class WsFleet(threading.Thread):
         self.lock = threading.Lock()
         self.handshakes = self.refused = self.broken = self.closed_by_us = 0
         self.errors = []
+        self.max_lag = 0.0           # the longest pause of this thread's loop: a stalled load generator
 
     # ---- figures ----------------------------------------------------------------------------
     def open_count(self):
@@ -102,7 +105,7 @@ class WsFleet(threading.Thread):
                 k["bad_json"] += c.bad_json
             return {"handshakes": self.handshakes, "refused": self.refused, "broken": self.broken,
                     "closed_by_us": self.closed_by_us, "open": self.open_count(), "kinds": by,
-                    "errors": self.errors[:5]}
+                    "errors": self.errors[:5], "max_lag_s": round(self.max_lag, 2)}
 
     # ---- one client -------------------------------------------------------------------------
     def _connect(self, c, now):
@@ -140,11 +143,16 @@ class WsFleet(threading.Thread):
         with self.lock:
             self.broken += 1
             if len(self.errors) < 20:
-                self.errors.append(f"{c.kind}#{c.idx}: {why}")
+                # how long the client had read nothing, and how long it had been open: a server may
+                # close a client that stops reading (web.request_timeout_ms), never one that reads
+                quiet = now - c.last_read if c.last_read else None
+                self.errors.append(f"{c.kind}#{c.idx}: {why}" + (
+                    f" (open {now - c.opened_at:.1f} s, nothing read for {quiet:.1f} s)" if quiet is not None and c.opened_at else ""))
         self._close(c, now, c.rng.uniform(0.5, 2.0))
 
     def _opened(self, c, now):
         c.state = "open"
+        c.opened_at = c.last_read = now
         with self.lock:
             self.handshakes += 1
         sub = SUBS[c.idx % len(SUBS)]
@@ -229,6 +237,7 @@ class WsFleet(threading.Thread):
                 self._broken(c, now, "connection closed by the server")
                 return
             if data:
+                c.last_read = now
                 c.rx += data
                 self._parse(c, now)
                 if c.sock is None:
@@ -253,8 +262,11 @@ class WsFleet(threading.Thread):
                 self.sel.register(c.sock, ev, c)
 
     def run(self):
+        last = time.monotonic()
         while not self.halt:
             now = time.monotonic()
+            self.max_lag = max(self.max_lag, now - last)
+            last = now
             for c in self.clients:
                 if c.state == "idle" and now >= c.next_at:
                     self._connect(c, now)
