@@ -75,7 +75,7 @@ void gw_view_json_alarms(jw_t *w, const alarms_out_t *a)
 /* The "warnings" array: one sentence per condition, bounded by the number of GW_WARN_* bits. */
 static void json_warnings(jw_t *w, const gw_view_t *v)
 {
-    char text[200];
+    char text[256];
     jw_arr_begin(w);
     if (v->warnings & GW_WARN_BMS_FULL_VOLTAGE) {
         /* register 300 is at most 65.535 V and the target is range-checked: clamped all the same */
@@ -83,7 +83,7 @@ static void json_warnings(jw_t *w, const gw_view_t *v)
         float bulk = isfinite(v->warn_bulk_v) ? fminf(fmaxf(v->warn_bulk_v, 0.0f), 99.0f) : 0.0f;
         snprintf(text, sizeof text,
                  "The TinyBMS's fully charged voltage %.3f V is above the charge target %.3f V (charge.cell_bulk_v): "
-                 "it never sees a full charge and its SOC drifts. Set it to %u mV.",
+                 "it never sees a full charge and its SOC drifts. Set it to %u mV or raise the target.",
                  (double)full, (double)bulk, (unsigned)(bulk * 1000.0f + 0.5f));
         jw_obj_begin(w);
         jw_kv_str(w, "id", "bms_full_voltage");
