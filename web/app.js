@@ -760,7 +760,10 @@
         r.lo = lo;
         r.hi = hi;
         const inp = r.writable ? h("input", {type: "number", id: "in-" + r.name, "data-name": r.name, value: r.value,
-          min: lo, max: hi, step: step, disabled: !loggedIn(), oninput: () => this.changed()}) : h("span", {class: "muted", text: "read-only"});
+          min: lo, max: hi, step: step, disabled: !loggedIn(), oninput: (ev) => {
+            if (ev.target.classList.contains("invalid")) { ev.target.classList.remove("invalid"); setText("res-" + r.name, ""); }
+            this.changed();
+          }}) : h("span", {class: "muted", text: "read-only"});
         tb.appendChild(h("tr", {id: "row-" + r.name},
           h("td", {}, h("div", {text: r.label}), h("div", {class: "small muted mono", text: r.name + " (" + r.address + ")"}),
             r.values ? h("div", {class: "small muted", text: r.values}) : null,
@@ -796,7 +799,8 @@
     check(e) {
       const errs = [];
       for (const x of e) {
-        const msg = rangeError(x.reg.name, x.value, x.reg.lo, x.reg.hi, x.reg.unit, x.reg.type !== "FLOAT32" && x.reg.unit !== "V");
+        /* no whole-number rule here: registers are scaled (0.1 Ah, 0.01 %), the BMS write rounds */
+        const msg = rangeError(x.reg.name, x.value, x.reg.lo, x.reg.hi, x.reg.unit, false);
         const cell = byId("res-" + x.reg.name);
         x.inp.classList.toggle("invalid", !!msg);
         if (cell) { cell.textContent = msg ? "✗ " + msg : ""; cell.className = "small" + (msg ? " err" : ""); }
