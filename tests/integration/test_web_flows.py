@@ -11,7 +11,8 @@ test_web.py):
 - Start-up warnings reach the UI: a charge target below the BMS's fully charged voltage shows the
   status document's warning as a banner on the configuration page and the dashboard.
 - Restore: the chosen file's diff is shown before anything is applied; a file the gateway refuses
-  (a cross-field rule the page cannot check) is refused inside the dialog, at the row.
+  (a cross-field rule the page cannot check) is refused inside the dialog, at the row; a file
+  that is not JSON is refused in the dialog without sending anything.
 - Lost session: the gateway restarts from under a logged-in page -> the header says "Log in" and
   the page says the login ended -> a write asks for the password in a dialog -> after the login
   the same write goes through, on the same page.
@@ -322,6 +323,15 @@ def main():
         time.sleep(0.2)
         fits(m, "the restore dialog with a refusal")
         m.save_screenshot(os.path.join(shots, "phone-restore.png"))
+        m.find_element(By.ID, "dialog-cancel").click()
+        junk = os.path.join(tmp, "not-a-backup.json")
+        with open(junk, "w") as f:
+            f.write("this is no JSON\n")
+        choose_file(m, junk)
+        wm.until(lambda d: is_open(d) and d.find_elements(By.ID, "restore-bad"))
+        C.check(not m.find_elements(By.ID, "dialog-ok") and "not a configuration backup" in text(m, "#restore-bad"),
+                f"a file that is not JSON is refused in the dialog, nothing offered: {text(m, '#restore-bad')!r}")
+        fits(m, "the restore dialog for a file that is not JSON")
         m.find_element(By.ID, "dialog-cancel").click()
         # the session ends server-side (logged out elsewhere): the login dialog
         c = m.get_cookie("tbgw_session")
