@@ -34,6 +34,7 @@ static void restore_energy(gateway_t *g, uint32_t now)
     }
     if (rc != TB_OK || energy_restore(&g->energy, blob, n, now) != TB_OK) {
         LOGW("energy", "saved energy counters unreadable (%s): starting from 0 Wh", rc != TB_OK ? tb_err_str(rc) : "corrupt");
+        g->energy_unreadable = true;
         return;
     }
     g->energy_restored = true;
@@ -218,6 +219,9 @@ static void publish(gateway_t *g, uint32_t now)
     v->config_version = g->config_version;
     memcpy(v->config_source, g->config_source, sizeof v->config_source);
     memcpy(v->config_warning, g->config_warning, sizeof v->config_warning);
+    v->warnings = (g->warned_full_voltage ? GW_WARN_BMS_FULL_VOLTAGE : 0u) | (g->energy_unreadable ? GW_WARN_ENERGY_UNREADABLE : 0u);
+    v->warn_bms_full_v = g->poll.snap.settings.fully_charged_v;
+    v->warn_bulk_v = g->cfg.charge.cell_bulk_v;
     v->cfg = g->cfg;
     if (gw_view_render(v) < 0) {
         LOGE("view", "status JSON does not fit in %u bytes", (unsigned)sizeof v->status_json);
@@ -240,6 +244,9 @@ static void check_bms_settings(gateway_t *g)
              "TinyBMS fully_charged_voltage %.3f V > charge.cell_bulk_v %.3f V: the BMS never sees a full charge "
              "and its SOC drifts; set it to %u mV or raise charge.cell_bulk_v",
              (double)full, (double)bulk, (unsigned)(bulk * 1000.0f + 0.5f));
+    }
+    if (mismatch != g->warned_full_voltage) {
+        g->dirty = true; /* the status document's "warnings" changes */
     }
     g->warned_full_voltage = mismatch;
 }
@@ -433,6 +440,9 @@ void gateway_reconfigure(gateway_t *g, const gw_config_t *cfg, uint32_t now_ms)
     memcpy(g->cfg.gateway.state_dir, old.gateway.state_dir, sizeof old.gateway.state_dir);
     memcpy(g->cfg.can.port, old.can.port, sizeof old.can.port);
     log_set_level((log_level_t)g->cfg.gateway.log_level);
+    if (g->poll.snap.settings.valid) {
+        check_bms_settings(g); /* a new charge target can make or end the mismatch */
+    }
     tb_poll_reconfigure(&g->poll, &g->cfg.link, now_ms);
     cfg_error_t err = {NULL, NULL};
     if (can_sched_configure(&g->can, &g->cfg.can, &err) != TB_OK) {

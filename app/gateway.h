@@ -77,6 +77,7 @@ typedef struct {
     bool fresh_live;          /* a live block arrived since the last CAN update */
     bool link_up;             /* last link state logged */
     bool warned_full_voltage; /* BMS register 300 above the absorption target (logged once) */
+    bool energy_unreadable;   /* the saved energy counters could not be read at the start */
     bool dirty;               /* something worth publishing changed */
     uint32_t last_publish_ms;
     uint32_t last_cycle_ms;

@@ -1,6 +1,7 @@
 #include "app/gw_view.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #include "app/bms_json.h"
 
@@ -71,6 +72,33 @@ void gw_view_json_alarms(jw_t *w, const alarms_out_t *a)
     jw_obj_end(w);
 }
 
+/* The "warnings" array: one sentence per condition, bounded by the number of GW_WARN_* bits. */
+static void json_warnings(jw_t *w, const gw_view_t *v)
+{
+    char text[256];
+    jw_arr_begin(w);
+    if (v->warnings & GW_WARN_BMS_FULL_VOLTAGE) {
+        /* register 300 is at most 65.535 V and the target is range-checked: clamped all the same */
+        float full = isfinite(v->warn_bms_full_v) ? fminf(fmaxf(v->warn_bms_full_v, 0.0f), 99.0f) : 0.0f;
+        float bulk = isfinite(v->warn_bulk_v) ? fminf(fmaxf(v->warn_bulk_v, 0.0f), 99.0f) : 0.0f;
+        snprintf(text, sizeof text,
+                 "The TinyBMS's fully charged voltage %.3f V is above the charge target %.3f V (charge.cell_bulk_v): "
+                 "it never sees a full charge and its SOC drifts. Set it to %u mV or raise the target.",
+                 (double)full, (double)bulk, (unsigned)(bulk * 1000.0f + 0.5f));
+        jw_obj_begin(w);
+        jw_kv_str(w, "id", "bms_full_voltage");
+        jw_kv_str(w, "text", text);
+        jw_obj_end(w);
+    }
+    if (v->warnings & GW_WARN_ENERGY_UNREADABLE) {
+        jw_obj_begin(w);
+        jw_kv_str(w, "id", "energy_unreadable");
+        jw_kv_str(w, "text", "The saved energy counters could not be read at the start: they count from 0 Wh again.");
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+}
+
 int gw_view_render(gw_view_t *v)
 {
     jw_t w;
@@ -93,6 +121,8 @@ int gw_view_render(gw_view_t *v)
     } else {
         jw_kv_null(&w, "config_warning");
     }
+    jw_key(&w, "warnings");
+    json_warnings(&w, v);
     jw_key(&w, "bms");
     bms_json_live(&w, &v->snap.live, v->t_ms);
     jw_key(&w, "limits");

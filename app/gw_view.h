@@ -79,6 +79,12 @@ typedef struct {
     uint8_t recent_count;
     bms_event_t recent_events[GW_VIEW_EVENTS]; /* oldest first */
 
+    /* Conditions worth telling a person, also logged (GET /api/status "warnings"): GW_WARN_*
+     * bits, with the figures their sentence quotes. */
+    uint32_t warnings;
+    float warn_bms_full_v;     /* GW_WARN_BMS_FULL_VOLTAGE: the BMS's fully charged voltage ... */
+    float warn_bulk_v;         /* ... above the gateway's per-cell charge target */
+
     uint32_t config_version;   /* increments when the configuration changes */
     char config_source[GW_CONFIG_SOURCE_MAX];   /* "file", "backup", "defaults"; "" = not told */
     char config_warning[GW_CONFIG_WARNING_MAX]; /* "" or why the saved file is not what runs */
@@ -88,6 +94,12 @@ typedef struct {
     size_t status_len;
     char status_json[GW_STATUS_JSON_MAX];
 } gw_view_t;
+
+/* gw_view_t.warnings: each bit is one entry {"id","text"} of the status document's "warnings". */
+enum {
+    GW_WARN_BMS_FULL_VOLTAGE = 1u << 0,  /* TinyBMS fully_charged_voltage above charge.cell_bulk_v */
+    GW_WARN_ENERGY_UNREADABLE = 1u << 1, /* the saved energy counters were unreadable: from 0 Wh */
+};
 
 /* Render v->status_json from the other fields. Returns the length or TB_ERR_NOSPACE. */
 int gw_view_render(gw_view_t *v);

@@ -119,24 +119,112 @@
     toastTimer = setTimeout(() => { t.hidden = true; }, bad ? 7000 : 3500);
   }
 
-  /* A modal dialog; resolves true when the primary button is pressed. */
-  function confirmDialog(title, body, okText, danger) {
+  /* A modal dialog; resolves true when the primary button is pressed. With `action` (async), the
+   * primary button runs it first and the dialog stays open when it fails: the reason is shown in
+   * the dialog (#dialog-err) and at the row of the field it names ([data-key] inside the body). */
+  function confirmDialog(title, body, okText, danger, action) {
     const d = byId("dialog");
     d.textContent = "";
     return new Promise((resolve) => {
+      const msg = h("p", {class: "err", id: "dialog-err", role: "alert", hidden: true});
       const ok = h("button", {class: danger ? "danger" : "primary", id: "dialog-ok", text: okText || "OK",
-        onclick: () => { d.close(); resolve(true); }});
-      const cancel = h("button", {id: "dialog-cancel", text: "Cancel", onclick: () => { d.close(); resolve(false); }});
+        onclick: async () => {
+          if (action) {
+            ok.disabled = true;
+            msg.hidden = true;
+            for (const e of d.querySelectorAll(".row-bad")) e.classList.remove("row-bad");
+            for (const e of d.querySelectorAll(".row-err")) e.textContent = "";
+            try {
+              await action();
+            } catch (e) {
+              const f = e.data && e.data.field;
+              const row = f && Array.from(d.querySelectorAll("[data-key]")).find((r) => r.dataset.key === f);
+              msg.textContent = row ? "Nothing was changed: the gateway refused " + f + " (marked above)." : e.message;
+              msg.hidden = false;
+              if (row) {
+                row.classList.add("row-bad");
+                const re = row.querySelector(".row-err");
+                if (re) re.textContent = e.message;
+                row.scrollIntoView({block: "nearest"});
+              }
+              ok.disabled = false;
+              return;
+            }
+          }
+          d.close();
+          resolve(true);
+        }});
+      const cancel = h("button", {id: "dialog-cancel", text: okText === null ? "Close" : "Cancel", onclick: () => { d.close(); resolve(false); }});
       d.appendChild(h("h2", {text: title}));
       d.appendChild(typeof body === "string" ? h("p", {text: body}) : body);
-      d.appendChild(h("div", {class: "row"}, ok, cancel));
+      d.appendChild(msg);
+      d.appendChild(h("div", {class: "row"}, okText === null ? null : ok, cancel));
       d.addEventListener("cancel", () => resolve(false), {once: true});
       d.showModal();
     });
   }
 
+  /* ---- reviewing changes: shared by BMS settings and the configuration ------------------------ */
+  /* A value as a person reads it, with its unit. */
+  function showValue(v, unit) {
+    if (v === undefined || v === null) return "–";
+    if (v === true) return "on";
+    if (v === false) return "off";
+    if (v === "") return "(empty)";
+    return String(v) + (unit ? " " + unit : "");
+  }
+  /* The diff table of a review dialog: one row per change, old → new, with its flags; a refused
+   * value's reason goes to the row's .row-err (confirmDialog). rows: {key, label, sub, old, new,
+   * unit, flags: [nodes], error} */
+  function diffTable(id, rows) {
+    return h("table", {class: "diff", id: id}, h("tbody", {}, rows.map((r) => h("tr", {"data-key": r.key, class: r.error ? "row-bad" : null},
+      h("td", {}, h("div", {text: r.label}), r.sub ? h("div", {class: "small muted mono", text: r.sub}) : null, r.flags || null,
+        h("div", {class: "small err row-err", text: r.error || ""})),
+      h("td", {class: "num old", text: showValue(r.old, r.unit)}), h("td", {text: "→"}),
+      h("td", {class: "num new", text: showValue(r.new, r.unit)})))));
+  }
+  /* Why a number is refused, or null: the same checks as the gateway's, before anything is sent. */
+  function rangeError(name, v, min, max, unit, integer) {
+    if (typeof v !== "number" || !isFinite(v)) return name + " must be a number";
+    if (integer && Math.round(v) !== v) return name + " = " + v + " must be a whole number";
+    if ((min != null && v < min) || (max != null && v > max)) {
+      return name + " = " + v + " is out of range: allowed " + (min != null ? min : "…") + " … " + (max != null ? max : "…") + (unit ? " " + unit : "");
+    }
+    return null;
+  }
+  /* The bar under a form that stays on screen (app.css .actions): "N unsaved changes", Review,
+   * Discard. ids: {review, discard, count, result}. Returns the element; .update(n) refreshes it. */
+  function saveBar(ids, reviewText, onReview, onDiscard) {
+    const count = h("span", {id: ids.count, class: "pending", text: "No unsaved changes"});
+    const rv = h("button", {class: "primary", id: ids.review, text: reviewText, disabled: true, onclick: onReview});
+    const dc = h("button", {id: ids.discard, text: "Discard changes", disabled: true, onclick: onDiscard});
+    const bar = h("div", {class: "row actions savebar"}, count, rv, dc, h("span", {class: "spacer"}), h("span", {id: ids.result, class: "small"}));
+    bar.update = (n) => {
+      count.textContent = n ? n + " unsaved change" + (n > 1 ? "s" : "") : "No unsaved changes";
+      count.classList.toggle("has", n > 0);
+      rv.disabled = !n; /* fields are read-only without a login; a lost session asks at the write */
+      dc.disabled = !n;
+    };
+    return bar;
+  }
+  /* Bring the first refused field into view and say so in the save bar (`where`), not in a toast
+   * that would cover the bar. */
+  function showFieldErrors(errs, where) {
+    const res = byId(where);
+    if (res) {
+      res.textContent = !errs.length ? "" : "Not saved: " + (errs.length === 1 ? errs[0].msg : errs.length + " values are not allowed (marked)");
+      res.className = "small err";
+    }
+    if (!errs.length) return;
+    errs[0].inp.scrollIntoView({block: "center"});
+    errs[0].inp.focus({preventScroll: true});
+  }
+
   /* ---- API --------------------------------------------------------------------------------- */
-  async function api(method, path, body) {
+  /* A change refused with 401 means the session is gone (a restart, an expiry, a logout
+   * elsewhere): the login dialog asks for the password in place, and the same request is sent
+   * once more after a login, so nothing typed on the page is lost. */
+  async function api(method, path, body, again) {
     const opt = {method: method, headers: {}, credentials: "same-origin", cache: "no-store"};
     if (body !== undefined) {
       opt.headers["Content-Type"] = "application/json";
@@ -151,6 +239,11 @@
       e.data = data;
       e.retryAfter = r.headers.get("Retry-After");
       if (r.status === 401 && method === "GET") needLogin();
+      if (r.status === 401 && method !== "GET" && path.indexOf("/api/auth/") !== 0) {
+        if (!again && await sessionLost()) return api(method, path, body, true);
+        e.message = state.auth && state.auth.setup_required ? "Nothing was changed: no admin password is set yet."
+          : "Nothing was changed: you are not logged in.";
+      }
       throw e;
     }
     return data;
@@ -160,9 +253,38 @@
   function needLogin() {
     if (location.hash !== "#/login" && location.hash !== "#/setup") {
       state.returnTo = location.hash || "#/";
-      location.hash = state.auth && state.auth.setup_required ? "#/setup" : "#/login";
+      location.hash = "#/login";
     }
   }
+
+  /* The session ended behind the page's back: update the header and ask for the password in a
+   * dialog over the page. Resolves true once logged in again (one dialog for any number of
+   * refused requests). */
+  function sessionLost() {
+    if (state.relogin) return state.relogin;
+    state.relogin = (async () => {
+      await refreshAuth();
+      if (loggedIn()) return true; /* someone logged in meanwhile (another tab) */
+      const d = byId("login-dialog");
+      d.textContent = "";
+      const ok = await new Promise((resolve) => {
+        const done = (v) => { d.close(); resolve(v); };
+        d.appendChild(h("h2", {text: state.auth.setup_required ? "Set the admin password" : "Log in again"}));
+        d.appendChild(h("p", {id: "relogin-why", text: state.auth.setup_required
+          ? "This gateway has no admin password any more. Set one with the setup code to carry on; nothing was changed yet."
+          : "You are no longer logged in: the gateway restarted or your login expired. Log in to carry on; nothing was changed yet."}));
+        d.appendChild(authForm(state.auth.setup_required ? "setup" : "login", "rl-", () => done(true), () => done(false)));
+        d.addEventListener("cancel", () => resolve(false), {once: true});
+        d.showModal();
+      });
+      if (ok && state.renderedLoggedOut && !pageDirty()) route(); /* its fields were read-only */
+      return ok;
+    })();
+    state.relogin.finally(() => { state.relogin = null; });
+    return state.relogin;
+  }
+  /* Whether the page holds edits a re-render would throw away. */
+  function pageDirty() { return !!document.querySelector("#view .changed"); }
 
   function showError(where, e) {
     const msg = e.data && e.data.field ? e.data.field + ": " + e.message : e.message;
@@ -172,10 +294,18 @@
 
   /* ---- authentication ----------------------------------------------------------------------- */
   async function refreshAuth() {
+    const was = state.auth && state.auth.logged_in;
     try {
       state.auth = await get("/api/auth");
     } catch (e) {
       state.auth = {setup_required: false, logged_in: false, read_only_open: false};
+    }
+    /* logged in before, not now, without "Log out": the session ended by itself */
+    if (was && !state.auth.logged_in && !state.loggingOut) state.sessionEnded = true;
+    if (state.auth.logged_in) state.sessionEnded = false;
+    clearTimeout(state.authTimer);
+    if (state.auth.logged_in && state.auth.expires_in_s != null) {
+      state.authTimer = setTimeout(refreshAuth, Math.min(state.auth.expires_in_s + 2, 86400) * 1000);
     }
     const who = byId("who");
     who.textContent = "";
@@ -186,20 +316,68 @@
       who.appendChild(h("a", {href: "#/login", id: "login-link", class: "btn", text: "Log in"}));
     }
     const b = byId("banner");
+    b.textContent = "";
     if (state.auth.setup_required) {
-      b.textContent = "";
       b.appendChild(document.createTextNode("No admin password is set yet: nothing can be changed until it is. "));
-      b.appendChild(h("a", {href: "#/setup", text: "Set the admin password"}));
-      b.hidden = false;
-    } else {
-      b.hidden = true;
+      b.appendChild(h("a", {href: "#/login", text: "Set the admin password"}));
+    } else if (state.sessionEnded) {
+      b.appendChild(document.createTextNode("You were logged out: the gateway restarted or your login expired. "));
+      b.appendChild(h("button", {id: "relogin", text: "Log in again", onclick: () => sessionLost()}));
     }
+    b.hidden = !b.firstChild;
     return state.auth;
+  }
+
+  /* The login form, or while no password is set the set-up form (setup code + new password).
+   * Used by the login page and the login dialog (ids prefixed with `pre`). */
+  function authForm(kind, pre, onDone, onCancel) {
+    const id = (x) => pre + x;
+    const cancel = onCancel ? h("button", {type: "button", id: id("auth-cancel"), text: "Cancel", onclick: onCancel}) : null;
+    if (kind === "setup") {
+      const f = h("form", {class: "formbox", id: id("setup-form"), onsubmit: async (ev) => {
+        ev.preventDefault();
+        if (byId(id("new-pw")).value !== byId(id("new-pw2")).value) { setText(id("setup-msg"), "The passwords differ."); return; }
+        try {
+          await api("POST", "/api/auth/setup", {code: byId(id("setup-code")).value.trim(), password: byId(id("new-pw")).value});
+          await refreshAuth();
+          toast("Admin password set; you are logged in");
+          onDone();
+        } catch (e) { showError(byId(id("setup-msg")), e); }
+      }},
+        h("p", {class: "hint", text: "This gateway has no password yet. The one-time setup code is printed in the gateway's log when it starts (journalctl -u tinybms-gateway) and stored in the file web-setup-code of its state directory, so only someone with access to the gateway itself can set the password."}),
+        h("label", {for: id("setup-code"), text: "Setup code"}),
+        h("input", {type: "text", id: id("setup-code"), autocomplete: "off", placeholder: "XXXXX-XXXXX", required: true}),
+        h("label", {for: id("new-pw"), text: "New admin password (at least 8 characters)"}),
+        h("input", {type: "password", id: id("new-pw"), autocomplete: "new-password", minlength: 8, required: true}),
+        h("label", {for: id("new-pw2"), text: "Password again"}),
+        h("input", {type: "password", id: id("new-pw2"), autocomplete: "new-password", minlength: 8, required: true}),
+        h("p", {class: "row"}, h("button", {class: "primary", type: "submit", id: id("setup-btn"), text: "Set password"}), cancel),
+        h("p", {class: "small err", id: id("setup-msg")}));
+      return f;
+    }
+    return h("form", {class: "formbox", id: id("login-form"), onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("POST", "/api/auth/login", {password: byId(id("password")).value});
+        await refreshAuth();
+        toast("Logged in");
+        onDone();
+      } catch (e) {
+        showError(byId(id("login-msg")), e.status === 429 ? Object.assign(e, {message: e.message + " (" + e.retryAfter + " s)"}) : e);
+      }
+    }},
+      h("label", {for: id("password"), text: "Admin password"}),
+      h("input", {type: "password", id: id("password"), autocomplete: "current-password", required: true, autofocus: true}),
+      h("p", {class: "row"}, h("button", {class: "primary", type: "submit", id: id("login-btn"), text: "Log in"}), cancel),
+      h("p", {class: "small err", id: id("login-msg")}),
+      h("p", {class: "hint", text: "Forgot it? Stop the gateway, delete web-admin.json in its state directory and start it again: it prints a new setup code."}));
   }
 
   async function logout() {
     try { await api("POST", "/api/auth/logout", {}); } catch (e) { /* the cookie is gone either way */ }
+    state.loggingOut = true;
     await refreshAuth();
+    state.loggingOut = false;
     toast("Logged out");
     route();
   }
@@ -236,7 +414,11 @@
       return;
     }
     state.ws = ws;
-    ws.onopen = () => { state.wsOpen = true; state.wsRetry = 1000; stopPolling(); setConn("live", "ok"); wsSubscribe(); };
+    ws.onopen = () => {
+      state.wsOpen = true; state.wsRetry = 1000; stopPolling(); setConn("live", "ok"); wsSubscribe();
+      if (state.wsWasOpen) refreshAuth(); /* back after a restart or an outage: is the session still there? */
+      state.wsWasOpen = true;
+    };
     ws.onmessage = (ev) => {
       let m;
       try { m = JSON.parse(ev.data); } catch (e) { return; }
@@ -280,12 +462,30 @@
     b.hidden = !warning;
   }
 
+  /* Conditions the gateway warns about (GET /api/status warnings), on the pages where they matter. */
+  function warningsBanner() {
+    const w = (state.status && state.status.warnings) || [];
+    const b = byId("warn-banner");
+    const show = w.length > 0 && ["dashboard", "config", "settings"].indexOf(state.page) >= 0;
+    const txt = show ? w.map((x) => x.text).join("\n") : "";
+    if (b.dataset.txt !== txt) {
+      b.dataset.txt = txt;
+      b.textContent = "";
+      for (const x of show ? w : []) {
+        b.appendChild(h("p", {class: "warn-item", "data-id": x.id}, h("strong", {text: "Warning: "}), x.text,
+          x.id === "bms_full_voltage" && state.page !== "settings" ? h("span", {}, " ", h("a", {href: "#/settings", text: "BMS settings"})) : null));
+      }
+    }
+    b.hidden = !show;
+  }
+
   function dispatch(m) {
     const p = pages[state.page];
     if (m.type === "status") {
       state.status = m.data;
       state.statusAt = Date.now();
       configBanner(m.data.config_warning);
+      warningsBanner();
       if (p && p.update) p.update(m.data);
       showFreshness();
     } else if (m.type === "events") {
@@ -537,10 +737,8 @@
     async render() {
       view.appendChild(h("h1", {text: "TinyBMS settings"}));
       const info = h("p", {class: "hint", id: "set-info", text: "Reading the settings…"});
-      const actions = h("div", {class: "row actions"},
-        h("button", {class: "primary", id: "review", text: "Review changes", disabled: true, onclick: () => this.review()}),
-        h("button", {id: "revert", text: "Discard changes", onclick: () => route()}),
-        h("span", {class: "spacer"}), h("span", {id: "set-result", class: "small"}));
+      const actions = this.bar = saveBar({review: "review", discard: "revert", count: "set-pending", result: "set-result"},
+        "Review changes", () => this.review(), () => route());
       view.appendChild(h("section", {class: "card"}, loginNote(), info,
         h("div", {class: "scroll"}, h("table", {id: "settings"})), actions));
       let d;
@@ -559,8 +757,13 @@
         const both = (a, b, f) => a == null ? b : b == null ? a : f(a, b);
         const lo = both(r.device_min, r.min, Math.max), hi = both(r.device_max, r.max, Math.min);
         const step = r.unit === "V" ? 0.001 : r.type === "FLOAT32" ? "any" : 1;
+        r.lo = lo;
+        r.hi = hi;
         const inp = r.writable ? h("input", {type: "number", id: "in-" + r.name, "data-name": r.name, value: r.value,
-          min: lo, max: hi, step: step, disabled: !loggedIn(), oninput: () => this.changed()}) : h("span", {class: "muted", text: "read-only"});
+          min: lo, max: hi, step: step, disabled: !loggedIn(), oninput: (ev) => {
+            if (ev.target.classList.contains("invalid")) { ev.target.classList.remove("invalid"); setText("res-" + r.name, ""); }
+            this.changed();
+          }}) : h("span", {class: "muted", text: "read-only"});
         tb.appendChild(h("tr", {id: "row-" + r.name},
           h("td", {}, h("div", {text: r.label}), h("div", {class: "small muted mono", text: r.name + " (" + r.address + ")"}),
             r.values ? h("div", {class: "small muted", text: r.values}) : null,
@@ -577,9 +780,9 @@
       const out = [];
       for (const r of this.regs || []) {
         const inp = byId("in-" + r.name);
-        if (!inp || inp.value === "") continue;
-        const nv = Number(inp.value);
-        if (isFinite(nv) && Math.abs(nv - r.value) > 1e-9) out.push({reg: r, value: nv});
+        if (!inp || (inp.value === "" && !inp.validity.badInput)) continue;
+        const nv = inp.validity.badInput ? NaN : Number(inp.value);
+        if (!(Math.abs(nv - r.value) <= 1e-9)) out.push({reg: r, value: nv, inp: inp});
       }
       return out;
     },
@@ -589,15 +792,29 @@
         const inp = byId("in-" + r.name);
         if (inp) inp.classList.toggle("changed", e.some((x) => x.reg === r));
       }
-      byId("review").disabled = !e.length || !loggedIn();
+      if (this.bar) this.bar.update(e.length);
+    },
+    /* each new value against the register's range (the documented one, narrowed by the BMS's
+     * own limits) before anything is shown or sent; the BMS write checks again */
+    check(e) {
+      const errs = [];
+      for (const x of e) {
+        /* no whole-number rule here: registers are scaled (0.1 Ah, 0.01 %), the BMS write rounds */
+        const msg = rangeError(x.reg.name, x.value, x.reg.lo, x.reg.hi, x.reg.unit, false);
+        const cell = byId("res-" + x.reg.name);
+        x.inp.classList.toggle("invalid", !!msg);
+        if (cell) { cell.textContent = msg ? "✗ " + msg : ""; cell.className = "small" + (msg ? " err" : ""); }
+        if (msg) errs.push({inp: x.inp, msg: msg});
+      }
+      showFieldErrors(errs, "set-result");
+      return !errs.length;
     },
     async review() {
       const e = this.edits();
-      if (!e.length) return;
-      const rows = e.map((x) => h("tr", {}, h("td", {text: x.reg.label}), h("td", {class: "num old", text: x.reg.value + " " + x.reg.unit}),
-        h("td", {text: "→"}), h("td", {class: "num new", text: x.value + " " + x.reg.unit})));
+      if (!e.length || !this.check(e)) return;
       const body = h("div", {}, h("p", {text: "These settings will be written to the TinyBMS, one after the other, and read back:"}),
-        h("table", {class: "diff", id: "diff"}, h("tbody", {}, rows)),
+        diffTable("diff", e.map((x) => ({key: x.reg.name, label: x.reg.label, sub: x.reg.name, old: x.reg.value, new: x.value, unit: x.reg.unit,
+          flags: x.reg.reboots_bms ? h("div", {class: "small err", text: "restarts the BMS"}) : null}))),
         e.some((x) => x.reg.reboots_bms) ? h("p", {class: "err", text: "At least one of them restarts the BMS."}) : null,
         h("p", {class: "hint", text: "Wrong protection settings can damage cells. Check each value against the cell maker's datasheet."}));
       if (!(await confirmDialog("Write " + e.length + " setting" + (e.length > 1 ? "s" : "") + " to the BMS?", body, "Write to BMS"))) return;
@@ -621,6 +838,7 @@
           cell.textContent = "✗ " + err.message;
           cell.className = "small err";
           byId("in-" + x.reg.name).classList.add("invalid");
+          if (err.status === 401) break; /* not logged in: the rest would be refused as well */
         }
       }
       res.textContent = ok + " of " + e.length + " written and read back.";
@@ -745,17 +963,20 @@
       const top = h("section", {class: "card"},
         loginNote(),
         h("div", {class: "row"},
-          h("button", {class: "primary", id: "cfg-save", text: "Save changes", disabled: !loggedIn(), onclick: () => this.save()}),
           h("label", {class: "row small"}, h("input", {type: "checkbox", id: "cfg-adv", onchange: () => this.showAdvanced()}), "show advanced settings"),
           h("span", {class: "spacer"}),
           h("a", {class: "btn", id: "cfg-backup", href: "/api/config?download=1", download: "tinybms-gateway-config.json", text: "Backup"}),
           h("label", {class: "btn", for: "cfg-restore", text: "Restore…"}),
           h("input", {type: "file", id: "cfg-restore", accept: ".json,application/json", hidden: true, disabled: !loggedIn(), onchange: (e) => this.restore(e)})),
-        h("p", {class: "hint", text: "Backups never contain passwords or other secrets; a restore keeps the secrets that are set. Settings marked \"restart\" apply after a restart of the gateway."}),
+        h("p", {class: "hint", text: "Edit any value, then \"Review and save\" (at the bottom of the screen) shows every change before it is saved. Backups never contain passwords or other secrets; a restore shows what it would change first and keeps the secrets that are set. Settings marked \"restart\" apply after a restart of the gateway."}),
         h("div", {id: "cfg-result", class: "small"}));
       view.appendChild(top);
       const form = h("div", {id: "cfg-form"});
       view.appendChild(form);
+      this.bar = saveBar({review: "cfg-save", discard: "cfg-discard", count: "cfg-pending", result: "cfg-bar-msg"},
+        "Review and save…", () => this.review(), () => this.discard());
+      view.appendChild(this.bar);
+      this.schema = null;
       try {
         [this.schema, this.cfg] = await Promise.all([get("/api/config/schema"), get("/api/config")]);
       } catch (e) { showError(byId("cfg-result"), e); return; }
@@ -780,8 +1001,13 @@
       else if (p.secret) inp = h("input", {type: "password", id: id, value: "", placeholder: "(unchanged)", autocomplete: "new-password", disabled: dis});
       else inp = h("input", {type: "text", id: id, value: cur == null ? "" : cur, maxlength: p.max_length, disabled: dis});
       inp.dataset.key = p.key;
-      inp.addEventListener("input", () => inp.classList.toggle("changed", this.value(p, inp) !== undefined));
-      inp.addEventListener("change", () => inp.classList.toggle("changed", this.value(p, inp) !== undefined));
+      const mark = () => {
+        inp.classList.toggle("changed", this.value(p, inp) !== undefined);
+        if (inp.classList.contains("invalid")) { inp.classList.remove("invalid"); setText("err-" + id, ""); }
+        this.changed();
+      };
+      inp.addEventListener("input", mark);
+      inp.addEventListener("change", mark);
       const range = p.type === "int" || p.type === "float" ? " [" + p.min + " … " + p.max + (p.unit ? " " + p.unit : "") + ", default " + p.default + "]" : "";
       const row = h("div", {class: "field" + (p.advanced ? " adv" : ""), id: "f-" + id},
         h("label", {for: id}, h("div", {text: p.key.split(".").slice(1).join(".")}),
@@ -791,11 +1017,12 @@
           h("div", {class: "doc", text: (p.doc || "") + range}), h("div", {class: "small err", id: "err-" + id})));
       return row;
     },
-    /* the changed value of a field, or undefined if unchanged */
+    /* the changed value of a field, or undefined if unchanged (NaN: not a number) */
     value(p, inp) {
       const cur = cfgGet(this.cfg, p.key);
       if (p.type === "bool") return inp.checked !== cur ? inp.checked : undefined;
       if (p.type === "int" || p.type === "float") {
+        if (inp.validity && inp.validity.badInput) return NaN;
         if (inp.value === "") return undefined;
         const v = Number(inp.value);
         return Math.abs(v - cur) > 1e-9 ? v : undefined;
@@ -803,60 +1030,146 @@
       if (p.secret) return inp.value !== "" ? inp.value : undefined;
       return inp.value !== cur ? inp.value : undefined;
     },
+    /* Why a value is refused by the schema, or null (the gateway checks again, and more). */
+    check(p, v) {
+      if (p.type === "int" || p.type === "float") return rangeError(p.key, v, p.min, p.max, p.unit, p.type === "int");
+      if (p.type === "enum" && p.values.indexOf(v) < 0) return p.key + " must be one of " + p.values.join(", ");
+      if (p.type === "bool" && typeof v !== "boolean") return p.key + " must be true or false";
+      if (p.type === "string" && typeof v !== "string") return p.key + " must be a string";
+      if (p.type === "string" && p.max_length != null && new TextEncoder().encode(v).length > p.max_length) return p.key + " is longer than " + p.max_length + " bytes";
+      return null;
+    },
+    edits() {
+      const out = [];
+      for (const p of this.schema || []) {
+        const inp = byId("cfg-" + p.key.replace(/\./g, "-"));
+        const v = inp ? this.value(p, inp) : undefined;
+        if (v !== undefined) out.push({p: p, inp: inp, value: v});
+      }
+      return out;
+    },
+    changed() { if (this.bar) this.bar.update(this.edits().length); },
+    discard() {
+      for (const x of this.edits()) {
+        const cur = cfgGet(this.cfg, x.p.key);
+        if (x.p.type === "bool") x.inp.checked = cur === true;
+        else x.inp.value = x.p.secret || cur == null ? "" : cur;
+        x.inp.classList.remove("changed", "invalid");
+        setText("err-" + x.inp.id, "");
+      }
+      this.changed();
+    },
     showAdvanced() {
       const on = byId("cfg-adv") && byId("cfg-adv").checked;
       for (const e of document.querySelectorAll(".field.adv")) e.hidden = !on;
     },
+    /* the rows of a diff: the running value and the new one, with its unit and flags */
+    rows(list) {
+      return list.map((x) => ({key: x.p.key, label: x.p.key, old: x.p.secret ? "(secret)" : cfgGet(this.cfg, x.p.key),
+        new: x.p.secret ? "(new secret)" : x.value, unit: x.p.type === "enum" ? "" : x.p.unit, error: x.error,
+        flags: x.p.restart ? h("div", {}, pill("restart needed", "warn")) : null}));
+    },
+    /* PUT a document; on success show the outcome and read the configuration back. Throws the
+     * refusal (e.data.field names the key), after marking that field on the page. */
     async send(doc, what) {
       const res = byId("cfg-result");
       for (const e of document.querySelectorAll("#cfg-form .err")) e.textContent = "";
       for (const e of document.querySelectorAll("#cfg-form .invalid")) e.classList.remove("invalid");
+      let r;
       try {
-        const r = await api("PUT", "/api/config", doc);
-        const rr = r.result || {};
-        res.textContent = "";
-        res.className = "small ok";
-        res.appendChild(h("span", {text: what + ": " + (rr.changed && rr.changed.length ? rr.changed.length + " setting(s) changed." : "nothing changed.")}));
-        if (rr.restart_required && rr.restart_required.length) {
-          res.appendChild(h("span", {class: "err", text: " Applies after a restart: " + rr.restart_required.join(", ") + ". "}));
-          res.appendChild(h("button", {id: "cfg-restart", text: "Restart now", onclick: restartGateway}));
-        }
-        toast(what + " saved");
-        this.cfg = await get("/api/config");
-        for (const e of document.querySelectorAll("#cfg-form .changed")) e.classList.remove("changed");
-        for (const e of document.querySelectorAll("#cfg-form input[type=password]")) e.value = "";
+        r = await api("PUT", "/api/config", doc);
       } catch (e) {
-        res.className = "small err";
-        res.textContent = e.message;
         const f = e.data && e.data.field;
-        if (f) {
-          const id = "cfg-" + f.replace(/\./g, "-");
-          if (byId(id)) { byId(id).classList.add("invalid"); setText("err-" + id, e.message); byId(id).scrollIntoView({block: "center"}); }
-        }
-        toast(e.message, true);
+        const id = f ? "cfg-" + f.replace(/\./g, "-") : null;
+        if (id && byId(id)) { byId(id).classList.add("invalid"); setText("err-" + id, e.message); }
+        res.className = "small err";
+        res.textContent = what + " refused: " + e.message;
+        throw e;
       }
+      const rr = r.result || {};
+      res.textContent = "";
+      res.className = "small ok";
+      res.appendChild(h("span", {text: what + ": " + (rr.changed && rr.changed.length ? rr.changed.length + " setting(s) changed." : "nothing changed.")}));
+      if (rr.restart_required && rr.restart_required.length) {
+        res.appendChild(h("span", {class: "err", text: " Applies after a restart: " + rr.restart_required.join(", ") + ". "}));
+        res.appendChild(h("button", {id: "cfg-restart", text: "Restart now", onclick: restartGateway}));
+      }
+      toast(what + " saved");
+      setText("cfg-bar-msg", res.firstChild.textContent);
+      byId("cfg-bar-msg").className = "small ok";
+      this.cfg = await get("/api/config");
+      for (const e of document.querySelectorAll("#cfg-form .changed")) e.classList.remove("changed");
+      for (const e of document.querySelectorAll("#cfg-form input[type=password]")) e.value = "";
+      this.changed();
+      return rr;
     },
-    save() {
+    /* Save: every changed value is checked against the schema first (refused at its field, no
+     * dialog); then the dialog lists each change, old → new, and saves on confirmation. */
+    async review() {
+      const e = this.edits();
+      if (!e.length) { toast("Nothing to save"); return; }
+      const errs = [];
+      for (const x of e) {
+        const msg = this.check(x.p, x.value);
+        x.inp.classList.toggle("invalid", !!msg);
+        setText("err-" + x.inp.id, msg || "");
+        if (msg) errs.push({inp: x.inp, msg: msg});
+      }
+      showFieldErrors(errs, "cfg-bar-msg");
+      if (errs.length) return;
       const doc = {};
-      let n = 0;
-      for (const p of this.schema || []) {
-        const inp = byId("cfg-" + p.key.replace(/\./g, "-"));
-        const v = inp ? this.value(p, inp) : undefined;
-        if (v !== undefined) { cfgSet(doc, p.key, v); n++; }
-      }
-      if (!n) { toast("Nothing to save"); return; }
-      this.send(doc, "Configuration");
+      for (const x of e) cfgSet(doc, x.p.key, x.value);
+      const restart = e.filter((x) => x.p.restart).length;
+      const body = h("div", {}, h("p", {text: e.length === 1 ? "This setting changes:" : "These " + e.length + " settings change:"}),
+        diffTable("cfg-diff", this.rows(e)),
+        restart ? h("p", {class: "small", text: restart + " of them appl" + (restart > 1 ? "y" : "ies") + " only after a restart of the gateway."}) : null);
+      await confirmDialog("Save " + e.length + " change" + (e.length > 1 ? "s" : "") + "?", body, "Save", false, () => this.send(doc, "Configuration"));
     },
+    /* Restore: the file is read here first, and the dialog shows what it would change (values
+     * the schema refuses are marked, and then it cannot be restored); the gateway validates it
+     * as a whole, and a refusal is shown in the dialog. */
     restore(ev) {
       const f = ev.target.files[0];
       if (!f) return;
       const rd = new FileReader();
       rd.onload = async () => {
-        if (await confirmDialog("Restore the configuration?", "Every setting in " + f.name + " replaces the current one (secrets that are set stay as they are).", "Restore")) {
-          await this.send(String(rd.result), "Restore");
-          route();
-        }
         ev.target.value = "";
+        const text = String(rd.result);
+        let doc;
+        try {
+          doc = JSON.parse(text);
+          if (!doc || typeof doc !== "object" || Array.isArray(doc)) throw new Error("it is not a JSON object");
+        } catch (e) {
+          await confirmDialog("Cannot restore " + f.name, h("p", {id: "restore-bad", class: "err", text: f.name + " is not a configuration backup: " + e.message}), null);
+          return;
+        }
+        const known = {};
+        for (const p of this.schema || []) known[p.key] = p;
+        const unknown = [], list = [];
+        const walk = (o, pre) => {
+          for (const k in o) {
+            const key = pre ? pre + "." + k : k;
+            if (known[key]) {
+              const p = known[key], v = o[k];
+              if (p.secret && v === "") continue;
+              const cur = cfgGet(this.cfg, key);
+              const same = p.type === "int" || p.type === "float" ? typeof v === "number" && Math.abs(v - cur) <= 1e-9 : v === cur;
+              if (!same || p.secret) list.push({p: p, value: v, error: this.check(p, v)});
+            } else if (o[k] && typeof o[k] === "object" && !Array.isArray(o[k])) walk(o[k], key);
+            else unknown.push(key);
+          }
+        };
+        walk(doc, "");
+        const bad = list.filter((x) => x.error).length + unknown.length;
+        const body = h("div", {},
+          h("p", {id: "restore-summary", text: list.length ? "Restoring " + f.name + " changes " + (list.length === 1 ? "this setting" : "these " + list.length + " settings") + ":"
+            : f.name + " holds the running configuration: restoring it changes nothing."}),
+          list.length ? diffTable("restore-diff", this.rows(list)) : null,
+          unknown.length ? h("p", {class: "err", id: "restore-unknown", text: "Not settings of this gateway: " + unknown.join(", ")}) : null,
+          bad ? h("p", {class: "err", text: "This file cannot be restored as it is: correct the marked values."}) : null,
+          h("p", {class: "hint", text: "Settings the file does not name keep their value; secrets that are set stay as they are."}));
+        const done = await confirmDialog("Restore the configuration?", body, bad ? null : "Restore", false, () => this.send(text, "Restore"));
+        if (done) route();
       };
       rd.readAsText(f);
     },
@@ -953,27 +1266,18 @@
     },
   };
 
-  /* Login and first-start set-up ------------------------------------------------------------------------ */
+  /* Login and first-start set-up: both go back to the page the user came from ---------------------- */
+  function backToPage() {
+    location.hash = state.returnTo && !/^#\/(login|setup)/.test(state.returnTo) ? state.returnTo : "#/";
+  }
   pages.login = {
     title: "Log in",
     render() {
+      if (state.auth && state.auth.setup_required) { pages.setup.render(); return; } /* nothing to log in with yet */
       view.appendChild(h("h1", {text: "Log in"}));
-      const f = h("form", {class: "formbox card", id: "login-form", onsubmit: async (ev) => {
-        ev.preventDefault();
-        try {
-          await api("POST", "/api/auth/login", {password: byId("password").value});
-          await refreshAuth();
-          toast("Logged in");
-          location.hash = state.returnTo && state.returnTo !== "#/login" ? state.returnTo : "#/";
-        } catch (e) {
-          showError(byId("login-msg"), e.status === 429 ? Object.assign(e, {message: e.message + " (" + e.retryAfter + " s)"}) : e);
-        }
-      }},
-        h("label", {for: "password", text: "Admin password"}),
-        h("input", {type: "password", id: "password", autocomplete: "current-password", required: true, autofocus: true}),
-        h("p", {}, h("button", {class: "primary", type: "submit", id: "login-btn", text: "Log in"})),
-        h("p", {class: "small err", id: "login-msg"}),
-        h("p", {class: "hint", text: "Forgot it? Stop the gateway, delete web-admin.json in its state directory and start it again: it prints a new setup code."}));
+      if (loggedIn()) view.appendChild(h("p", {class: "hint", text: "You are logged in already."}));
+      const f = authForm("login", "", backToPage);
+      f.classList.add("card");
       view.appendChild(f);
     },
   };
@@ -982,25 +1286,12 @@
     title: "Set the admin password",
     render() {
       view.appendChild(h("h1", {text: "Set the admin password"}));
-      const f = h("form", {class: "formbox card", id: "setup-form", onsubmit: async (ev) => {
-        ev.preventDefault();
-        if (byId("new-pw").value !== byId("new-pw2").value) { setText("setup-msg", "The passwords differ."); return; }
-        try {
-          await api("POST", "/api/auth/setup", {code: byId("setup-code").value, password: byId("new-pw").value});
-          await refreshAuth();
-          toast("Admin password set; you are logged in");
-          location.hash = "#/";
-        } catch (e) { showError(byId("setup-msg"), e); }
-      }},
-        h("p", {class: "hint", text: "This gateway has no password yet. The one-time setup code is printed in the gateway's log when it starts (journalctl -u tinybms-gateway) and stored in the file web-setup-code of its state directory, so only someone with access to the gateway itself can set the password."}),
-        h("label", {for: "setup-code", text: "Setup code"}),
-        h("input", {type: "text", id: "setup-code", autocomplete: "off", placeholder: "XXXXX-XXXXX", required: true}),
-        h("label", {for: "new-pw", text: "New admin password (at least 8 characters)"}),
-        h("input", {type: "password", id: "new-pw", autocomplete: "new-password", minlength: 8, required: true}),
-        h("label", {for: "new-pw2", text: "Password again"}),
-        h("input", {type: "password", id: "new-pw2", autocomplete: "new-password", minlength: 8, required: true}),
-        h("p", {}, h("button", {class: "primary", type: "submit", id: "setup-btn", text: "Set password"})),
-        h("p", {class: "small err", id: "setup-msg"}));
+      if (state.auth && !state.auth.setup_required) {
+        view.appendChild(h("p", {class: "hint"}, "The admin password is set already: ", h("a", {href: "#/login", text: "log in"}), "."));
+        return;
+      }
+      const f = authForm("setup", "", backToPage);
+      f.classList.add("card");
       view.appendChild(f);
     },
   };
@@ -1013,6 +1304,9 @@
     const name = routes[(location.hash || "").replace(/^#\/?/, "").split("?")[0]] || "dashboard";
     const old = pages[state.page];
     if (old && old.leave) old.leave();
+    /* where "Log in" (a link on any page) returns to */
+    if (name !== "login" && name !== "setup") state.returnTo = location.hash || "#/";
+    state.renderedLoggedOut = !loggedIn();
     state.page = name;
     view.textContent = "";
     document.title = pages[name].title + " · TinyBMS gateway";
@@ -1020,6 +1314,7 @@
     byId("nav").classList.remove("open");
     pages[name].render();
     showFreshness();
+    warningsBanner();
     wsSubscribe();
   }
 
@@ -1029,6 +1324,7 @@
     byId("menu-btn").setAttribute("aria-expanded", n.classList.contains("open"));
   });
   window.addEventListener("hashchange", route);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden && state.auth) refreshAuth(); });
   setInterval(() => {
     if (state.wsOpen && Date.now() - state.lastMsg > 5000) setConn("no updates", "warn");
     else if (state.wsOpen) setConn("live", "ok");

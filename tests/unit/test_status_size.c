@@ -58,6 +58,9 @@ static void worst_case_fits_the_firmware(void **state)
         g_v.recent_events[i].id = 0x0B;
         g_v.recent_events[i].timestamp_s = UINT32_MAX;
     }
+    g_v.warnings = GW_WARN_BMS_FULL_VOLTAGE | GW_WARN_ENERGY_UNREADABLE;
+    g_v.warn_bms_full_v = 65.535f; /* register 300 at its largest, in V */
+    g_v.warn_bulk_v = 1e30f;       /* clamped */
     g_v.energy_known = true;
     g_v.energy_in_wh = 1e12;
     g_v.energy_out_wh = 1e12;
