@@ -13,12 +13,6 @@
 #include "core/vcan.h"
 #include "ports/linux/fileio.h"
 
-#define DEMO_CELLS 16u
-#define DEMO_CAPACITY_AH 280.0
-#define DEMO_SOC_PCT 62.0
-#define DEMO_START_HOUR 7.0
-#define DEMO_PV_PEAK_A 110.0
-#define DEMO_LOAD_MEAN_A 12.0
 #define DEMO_FILE_MAX 4096u
 #define DEMO_CHECK_MS 2000u
 
@@ -194,7 +188,7 @@ int demo_init(demo_t *d, const char *state_dir, float cell_bulk_v, uint32_t now)
     sc.speed = DEMO_SPEED;
     d->seed = restored ? sv.seed : (uint32_t)time(NULL);
     sc.seed = d->seed;
-    sc.soc_spread_pct = 0.4;
+    sc.soc_spread_pct = DEMO_SOC_SPREAD_PCT;
     sc.start_ms = now;
     if (sim_init(&d->sim, &sc) != 0) {
         LOGE("demo", "simulator refused its configuration");

@@ -24,7 +24,15 @@
 #include "ports/linux/can_port.h"
 #include "sim/sim.h"
 
+/* The simulated battery and its day (tests/unit/test_scenario_demo_day.c runs the same). */
 #define DEMO_SPEED 30.0            /* model seconds per wall second: a simulated day in 48 minutes */
+#define DEMO_CELLS 16u
+#define DEMO_CAPACITY_AH 280.0
+#define DEMO_SOC_PCT 62.0          /* a new battery */
+#define DEMO_START_HOUR 7.0        /* a new battery's first morning */
+#define DEMO_PV_PEAK_A 110.0       /* PV at noon on a clear day */
+#define DEMO_LOAD_MEAN_A 12.0      /* the household's mean draw */
+#define DEMO_SOC_SPREAD_PCT 0.4
 #define DEMO_GX_PERIOD_MS 1000u    /* the GX's 0x305 / 0x307 cadence */
 #define DEMO_SAVE_EVERY_MS 300000u /* state of charge and time of day saved at least this often */
 #define DEMO_STATE_FILE "demo-bms.txt"
