@@ -615,7 +615,13 @@ int main(int argc, char **argv)
 
     if (G.o.demo) {
         const char *hp = G.cfg.gateway.http_listen;
-        printf("TinyBMS gateway demo: web UI at http://%s/\n", strncmp(hp, "0.0.0.0:", 8) == 0 ? hp + 8 : hp);
+        gw_web_status_t ws;
+        services_web_status(&G.services, &ws);
+        if (ws.listening) {
+            printf("TinyBMS gateway demo: web UI at http://%s/\n", strncmp(hp, "0.0.0.0:", 8) == 0 ? hp + 8 : hp);
+        } else {
+            printf("TinyBMS gateway demo: the web UI is not available on %s yet (see the message above)\n", hp);
+        }
         fflush(stdout);
     }
     sd_notify(0, "READY=1");
