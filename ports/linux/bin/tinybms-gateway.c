@@ -523,8 +523,14 @@ int main(int argc, char **argv)
         return rc;
     }
     if (G.o.check_only) {
-        printf("configuration OK (%s%s)\n", G.config_path,
-               cres.source == CFGFILE_SRC_DEFAULTS ? " does not exist: the built-in defaults" : "");
+        if (cres.source == CFGFILE_SRC_DEFAULTS) {
+            printf("configuration OK: %s does not exist, so the built-in defaults%s would be used (a change saved "
+                   "through the web UI or API creates the file)\n",
+                   G.config_path, G.o.serial || G.o.can || G.o.http || G.o.state_dir || G.o.log_level || G.o.demo
+                                      ? " with the command-line options" : "");
+        } else {
+            printf("configuration OK (%s)\n", G.config_path);
+        }
         return 0;
     }
 
