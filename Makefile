@@ -2,7 +2,7 @@
 #   make            build the gateway and tools into build/bin
 #   make test       build and run every test (unit, integration, ASan/UBSan, TSan, fuzz smoke;
 #                   the firmware in QEMU when IDF_PATH and ESP_QEMU are set)
-#   make demo       run the gateway on a simulated battery with the web UI
+#   make demo       run the gateway on a simulated battery with the web UI (PORT=8081, ARGS="...")
 #   make bench      print performance figures (docs/performance.md)
 #   make size       footprint of core/ on rv32imc (ESP32-C3 ISA) against its budget
 #   make soak       a simulated week in process + the daemon for SOAK_SECONDS with RSS sampled
@@ -149,8 +149,10 @@ soak: deps-test build
 	TB_SOAK_SECONDS=$(SOAK_SECONDS) TB_BIN_DIR=$(CURDIR)/$(BUILD)/bin TB_SRC_DIR=$(CURDIR) \
 	  /usr/bin/python3 tests/integration/test_soak_daemon.py
 
+# make demo PORT=8081: the web UI on 127.0.0.1:8081 instead of 8080; make demo ARGS="...": any
+# other tinybms-gateway options (e.g. ARGS="--log-level debug --state-dir state/demo2").
 demo: deps-build build
-	@scripts/demo.sh $(BUILD)
+	@scripts/demo.sh $(BUILD) $(if $(PORT),--http 127.0.0.1:$(PORT)) $(ARGS)
 
 # Installs the programs, the systemd unit and the docs (run as root).
 install: build

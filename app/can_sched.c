@@ -26,7 +26,7 @@ static const cfg_param_t can_rows[] = {
     CFG_ROW_BOOL(S, shadow, "can.shadow", false, 0,
                  "Listen-only commissioning mode: compute and show every frame but transmit nothing."),
     CFG_ROW_STR(S, port, "can.port", 1, "socketcan:can0", CFG_F_RESTART,
-                "CAN back-end: socketcan:IFACE, slcan:/dev/ttyACM0 (CANable, 500 kbit/s) or log:PATH (candump -L file)."),
+                "CAN back-end: socketcan:IFACE, slcan:/dev/ttyACM0 (CANable, 500 kbit/s) or log:PATH[@SIZE] (candump -L file, renamed to PATH.1 past SIZE bytes, default 8M)."),
     CFG_ROW_STR(S, manufacturer, "can.manufacturer", 1, "TinyBMS", 0,
                 "Manufacturer name in 0x35E (8 ASCII characters). Known battery brands are refused: the GX would apply that brand's DVCC quirks."),
     CFG_ROW_STR(S, battery_name, "can.battery_name", 0, "", 0,
@@ -145,10 +145,50 @@ const char *can_sched_port_spec_error(const char *spec)
         }
         return NULL;
     }
-    if (has_prefix(spec, "log:") || strcmp(spec, "twai") == 0) {
+    if (has_prefix(spec, "log:")) {
+        const char *at = strrchr(spec, '@');
+        uint64_t bytes;
+        if (at && !can_sched_log_size(at + 1, &bytes)) {
+            return "log: the size after '@' must be a number of bytes with an optional k or M suffix, at most 1024M "
+                   "(e.g. log:/var/log/tinybms/can.log@16M; 0 = no bound)";
+        }
+        if (spec[4] == '\0' || spec + 4 == at) {
+            return "log: the file path is missing (e.g. log:/var/log/tinybms/can.log)";
+        }
         return NULL;
     }
-    return "must be socketcan:IFACE, slcan:DEVICE[@BAUD], log:PATH or twai (the ESP32's controller)";
+    if (strcmp(spec, "twai") == 0) {
+        return NULL;
+    }
+    return "must be socketcan:IFACE, slcan:DEVICE[@BAUD], log:PATH[@SIZE] or twai (the ESP32's controller)";
+}
+
+bool can_sched_log_size(const char *text, uint64_t *bytes)
+{
+    uint64_t v = 0;
+    const char *q = text;
+    for (; *q >= '0' && *q <= '9'; q++) {
+        v = v * 10u + (uint64_t)(*q - '0');
+        if (v > 1024u * 1024u * 1024u) {
+            return false;
+        }
+    }
+    if (q == text) {
+        return false;
+    }
+    uint64_t unit = 1;
+    if (*q == 'k' || *q == 'K') {
+        unit = 1024u;
+        q++;
+    } else if (*q == 'M') {
+        unit = 1024u * 1024u;
+        q++;
+    }
+    if (*q != '\0' || v * unit > 1024u * 1024u * 1024u) {
+        return false;
+    }
+    *bytes = v * unit;
+    return true;
 }
 
 can_identity_t can_sched_identity(const can_sched_cfg_t *cfg)

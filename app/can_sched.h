@@ -74,10 +74,15 @@ int can_sched_cfg_validate(const can_sched_cfg_t *cfg, cfg_error_t *err);
 
 /* Syntax of a can.port spec, as the port opens it: "socketcan:IFACE" (a Linux interface name,
  * 1..15 characters without '/', ':' or spaces), "slcan:DEVICE" or "slcan:DEVICE@BAUD" (BAUD one
- * of the tty speeds the back-end drives), "log:PATH" (non-empty). A spec the port would refuse for
+ * of the tty speeds the back-end drives), "log:PATH" or "log:PATH@SIZE" (PATH non-empty, SIZE as
+ * can_sched_log_size() reads it). A spec the port would refuse for
  * good (never retried, CAN silent) is refused here, when the configuration is loaded or changed.
  * Returns NULL when valid, else a static sentence saying what is wrong. */
 const char *can_sched_port_spec_error(const char *spec);
+
+/* The SIZE of a "log:PATH@SIZE" CAN port: digits with an optional k/K or M suffix (1024-based), at
+ * most 1024M; 0 = no bound. true with *bytes set, or false. */
+bool can_sched_log_size(const char *text, uint64_t *bytes);
 
 /* The identity part of a config, as can_inputs_build() wants it (pointers into *cfg). */
 can_identity_t can_sched_identity(const can_sched_cfg_t *cfg);

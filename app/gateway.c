@@ -717,3 +717,8 @@ void gateway_set_config_origin(gateway_t *g, const char *source, const char *war
     snprintf(g->config_warning, sizeof g->config_warning, "%s", warning ? warning : "");
     g->dirty = true;
 }
+
+void gateway_set_energy_time_scale(gateway_t *g, double scale)
+{
+    g->energy.time_scale = scale > 0.0 ? scale : 0.0;
+}

@@ -142,6 +142,10 @@ void gateway_shutdown(gateway_t *g, uint32_t now_ms);
  * "file" and clears the warning. */
 void gateway_set_config_origin(gateway_t *g, const char *source, const char *warning);
 
+/* Battery seconds per measured second for the energy counters (energy_state_t.time_scale): the demo
+ * gives its simulator's speed, so that kWh and SOC move together; real hardware leaves it at 0. */
+void gateway_set_energy_time_scale(gateway_t *g, double scale);
+
 /* The last published view (owner thread only; other threads use the port's copy). */
 const gw_view_t *gateway_view(const gateway_t *g);
 

@@ -67,6 +67,9 @@ void energy_sample(energy_state_t *st, const energy_config_t *cfg, uint32_t t_ms
         st->gaps++;
     } else {
         double h = (double)dt / 3600000.0; /* hours */
+        if (st->time_scale > 0.0) {
+            h *= st->time_scale;
+        }
         double p0 = (double)st->prev_p_w;
         double p1 = (double)p;
         double pos;

@@ -55,6 +55,9 @@ typedef struct {
     uint32_t samples;           /* intervals integrated */
     uint32_t gaps;              /* intervals skipped as too long */
     uint32_t rejected;          /* samples dropped (non-finite, time going backwards) */
+    double time_scale;          /* battery seconds per measured second: > 0 multiplies each
+                                 * interval (the demo's simulated battery runs at its speed);
+                                 * 0 (energy_init) = real time. Gaps are judged on the measured time. */
 } energy_state_t;
 
 extern const cfg_section_t energy_section;

@@ -58,7 +58,7 @@ static void usage(FILE *f)
             "  --no-sleep            never sleep (no request is swallowed)\n"
             "  --current A           constant current, + charges, - discharges\n"
             "  --profile FILE        CSV profile (time_s,current_a); --loop repeats it\n"
-            "  --load 'CMD'          any load command: 'charge 40', 'solar 30 5', 'discharge 20'\n"
+            "  --load 'CMD'          any load command: 'charge 40', 'solar 30 5', 'day 110 12', 'discharge 20'\n"
             "  --fault SPEC          a fault, e.g. 'crc 0.2', 'delay:300:0.5', 'cellhigh 3' (repeat)\n"
             "  --set REG=VALUE       write a settings register at start (repeatable)\n"
             "  --control PATH        also accept control commands on a unix socket\n"

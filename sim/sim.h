@@ -105,7 +105,13 @@ typedef enum {
     SIM_LOAD_CHARGER,     /* CC/CV charger: charge_a until the pack reaches charge_v, then CV */
     SIM_LOAD_SOLAR,       /* PV (half-sine between 06:00 and 18:00) minus a constant load,
                              through an MPPT that regulates to charge_v */
-    SIM_LOAD_PROFILE      /* time_s,current_a points, linear interpolation */
+    SIM_LOAD_PROFILE,     /* time_s,current_a points, linear interpolation */
+    SIM_LOAD_DAY          /* a household on solar: PV half-sine between 06:00 and 18:00 scaled by
+                             each day's weather (0.35..1 of solar_peak_a, drawn from the seed and
+                             the day's number; passing clouds on the duller days), minus a
+                             household load curve around a mean of solar_load_a (a night base,
+                             a morning and an evening peak), through an MPPT that regulates to
+                             charge_v: charge in the morning, loads, a night discharge, every day */
 } sim_load_kind_t;
 
 typedef struct {
@@ -120,10 +126,10 @@ typedef struct {
     double charge_a;     /* CHARGER: CC limit (> 0) */
     double charge_v;     /* CHARGER/SOLAR: CV set point, pack volts; 0 = cells x register 300 */
     double tail_a;       /* CHARGER: stop once CV current stays below this for 60 s; 0 = never */
-    double solar_peak_a; /* SOLAR: PV current at noon */
-    double solar_load_a; /* SOLAR: constant load (magnitude) */
-    double day_s;        /* SOLAR: length of a day in model seconds (0 = 86400) */
-    double start_hour;   /* SOLAR: time of day when the load starts, 0..24 */
+    double solar_peak_a; /* SOLAR, DAY: PV current at noon (DAY: on a clear day) */
+    double solar_load_a; /* SOLAR: constant load (magnitude); DAY: the load curve's mean */
+    double day_s;        /* SOLAR, DAY: length of a day in model seconds (0 = 86400) */
+    double start_hour;   /* SOLAR, DAY: time of day when the load starts, 0..24 */
     const sim_point_t *points; /* PROFILE: caller-owned, must stay valid while this load is set */
     size_t n_points;     /* PROFILE: 1..; times strictly increasing */
     bool loop;           /* PROFILE: repeat after the last point (else hold its current) */
@@ -322,6 +328,11 @@ int sim_read_register(const sim_t *sim, uint16_t addr, uint16_t *value);
  * SIM_ERR_READONLY outside, SIM_ERR_RANGE when refused, SIM_ERR_BUSY while rebooting).
  * Writing 340 reboots the BMS. Reserved registers accept any value and keep reading 0. */
 int sim_write_register(sim_t *sim, uint16_t addr, uint16_t value, uint32_t now_ms);
+
+/* Write several settings registers at once, checked together as one Modbus 0x10 write is (a
+ * 32-bit pair such as 312/313 may change both halves); nothing changes on an error. Same
+ * results as sim_write_register. For restoring saved settings. */
+int sim_write_registers(sim_t *sim, const uint16_t *addrs, const uint16_t *values, size_t n, uint32_t now_ms);
 
 /* Connect a load (copied; for PROFILE the points array is only referenced). SIM_ERR_ARG for
  * out-of-range fields. The load's own clock starts at the current model time. */

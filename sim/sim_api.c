@@ -122,6 +122,7 @@ int sim_set_load(sim_t *s, const sim_load_t *l, uint32_t now)
         ok = in(l->charge_a, 0.001, 10000) && in(l->charge_v, 0, 1000) && in(l->tail_a, 0, 10000);
         break;
     case SIM_LOAD_SOLAR:
+    case SIM_LOAD_DAY:
         ok = in(l->solar_peak_a, 0, 10000) && in(l->solar_load_a, 0, 10000) &&
              in(l->charge_v, 0, 1000) && in(l->day_s, 0, 1e7) && (l->day_s == 0 || l->day_s >= 60) &&
              in(l->start_hour, 0, 24);

@@ -470,6 +470,7 @@ int sim_ctl_exec(sim_ctl_t *ctl, const char *line, uint32_t now, char *out, size
         return reply(out, cap, SIM_CTL_OK,
                      "ok commands: current <A> | idle | discharge <A> [stop_soc] | "
                      "charge [A] [V] [tail_A] | solar [peak_A] [load_A] [day_s] [start_hour] | "
+                     "day [peak_A] [load_A] [day_s] [start_hour] | "
                      "profile <file> [loop] | charger auto|on|off | limits <cvl> <ccl> <dcl> | "
                      "limits off | fault <kind> [args] | fault clear [kind] | faults | "
                      "set soc|ambient|temp|speed|latency <v> | set sleep on|off | "
@@ -578,6 +579,19 @@ int sim_ctl_exec(sim_ctl_t *ctl, const char *line, uint32_t now, char *out, size
             return fail(out, cap, SIM_ERR_ARG, "usage: solar [peak_A] [load_A] [day_s] [start_hour]");
         }
         return set_load(ctl, &ld, now, out, cap, "solar");
+    }
+    if (strcmp(c, "day") == 0) {
+        ld.kind = SIM_LOAD_DAY;
+        ld.solar_peak_a = 0.4 * cap_ah;
+        ld.solar_load_a = 0.04 * cap_ah;
+        ld.day_s = 86400;
+        ld.start_hour = 6;
+        if (n > 5 || (n >= 2 && !num(t[1], &ld.solar_peak_a)) ||
+            (n >= 3 && !num(t[2], &ld.solar_load_a)) || (n >= 4 && !num(t[3], &ld.day_s)) ||
+            (n >= 5 && !num(t[4], &ld.start_hour))) {
+            return fail(out, cap, SIM_ERR_ARG, "usage: day [peak_A] [load_A] [day_s] [start_hour]");
+        }
+        return set_load(ctl, &ld, now, out, cap, "day");
     }
     if (strcmp(c, "profile") == 0) {
         if (n < 2 || n > 3 || (n == 3 && strcmp(t[2], "loop") != 0)) {

@@ -278,6 +278,30 @@ static double profile_current(const sim_t *s, double t)
     return p[lo].current_a + f * (p[hi].current_a - p[lo].current_a);
 }
 
+/* DAY load: the weather of day n (0 = the first), 0.35 (overcast) .. 1 (clear), the same for the
+ * same seed and day. */
+static double day_weather(const sim_t *s, double n_day)
+{
+    uint64_t st = sim__rng_seed(((uint64_t)s->cfg.seed << 20) ^ (uint64_t)(n_day < 0 ? 0 : n_day) ^ 0x5EA5u);
+    return 0.35 + 0.65 * sim__rng_unit(&st);
+}
+
+/* DAY load: the household's draw at time of day tod (0..1) as a multiple of its mean, one point per
+ * hour from midnight, linear between them (the 24 values average 0.99). */
+static double house_load(double tod)
+{
+    static const double k_hour[24] = {0.45, 0.4, 0.4, 0.4, 0.4, 0.5, 1.0, 1.6, 1.4, 0.9, 0.8, 0.9,
+                                      1.1,  0.9, 0.8, 0.8, 1.0, 1.5, 1.9, 2.0, 1.7, 1.3, 0.9, 0.6};
+    double h = tod * 24.0;
+    int k = (int)floor(h);
+    if (k < 0 || k > 23) {
+        k = 0;
+        h = 0;
+    }
+    double f = h - k;
+    return k_hour[k] + f * (k_hour[(k + 1) % 24] - k_hour[k]);
+}
+
 /* The current the load asks for during the next sub-step; sets the automatic charger detection. */
 static double load_current(sim_t *s, double dt, bool *auto_charger)
 {
@@ -323,6 +347,30 @@ static double load_current(sim_t *s, double dt, bool *auto_charger)
             pv = l->solar_peak_a * sin(SIM_PI * (tod - 0.25) / 0.5);
         }
         double net = pv - l->solar_load_a;
+        if (net > 0) {
+            double icv = cv_current(s, charge_setpoint(s, l->charge_v), dt);
+            i = net < icv ? net : (icv > 0 ? icv : 0.0);
+        } else {
+            i = net;
+        }
+        *auto_charger = pv > 0;
+        break;
+    }
+    case SIM_LOAD_DAY: {
+        double day = l->day_s > 0 ? l->day_s : 86400.0;
+        double td = l->start_hour / 24.0 * day + t;
+        double n_day = floor(td / day);
+        double tod = (td - n_day * day) / day; /* 0..1 */
+        double pv = 0;
+        if (tod > 0.25 && tod < 0.75) {
+            double w = day_weather(s, n_day);
+            /* passing clouds on the duller days: up to 60 % of the rest gone, periods of 40 and 11
+             * minutes of a 24-hour day */
+            double h = tod * 24.0;
+            double c = (1.0 - w) * 0.6 * (0.5 + 0.25 * sin(2.0 * SIM_PI * h * 1.5) + 0.25 * sin(2.0 * SIM_PI * h * 5.5));
+            pv = l->solar_peak_a * w * (1.0 - c) * sin(SIM_PI * (tod - 0.25) / 0.5);
+        }
+        double net = pv - l->solar_load_a * house_load(tod);
         if (net > 0) {
             double icv = cv_current(s, charge_setpoint(s, l->charge_v), dt);
             i = net < icv ? net : (icv > 0 ? icv : 0.0);

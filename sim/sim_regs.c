@@ -279,3 +279,15 @@ int sim_write_register(sim_t *s, uint16_t addr, uint16_t value, uint32_t now)
     }
     return sim__write_list(s, &addr, &value, 1, now);
 }
+
+int sim_write_registers(sim_t *s, const uint16_t *addrs, const uint16_t *values, size_t n, uint32_t now)
+{
+    if (!s || (n > 0u && (!addrs || !values))) {
+        return SIM_ERR_ARG;
+    }
+    sim_advance(s, now);
+    if (s->rebooting) {
+        return SIM_ERR_BUSY;
+    }
+    return sim__write_list(s, addrs, values, n, now);
+}

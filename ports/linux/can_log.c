@@ -6,14 +6,21 @@
  * began. Truncating (rather than keeping the rest buffered to finish later) means the file is
  * readable at every instant, also while the disk stays full and if the gateway stops before
  * there is space again; the frame is lost either way, and counted as a send error. A torn
- * last line left by a power cut is removed when the file is opened. */
+ * last line left by a power cut is removed when the file is opened.
+ *
+ * The file is bounded ("log:PATH@SIZE", default CAN_PORT_LOG_DEFAULT_MAX): before a line would take
+ * it past SIZE, PATH is renamed to PATH.1 (replacing the older one) and a new PATH is started, so
+ * the frames of the last SIZE to 2 x SIZE bytes are kept. If the rename fails the file is emptied
+ * instead (the bound wins over the history), with a warning. */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "app/can_sched.h"
 #include "app/log.h"
 #include "core/tb_err.h"
 #include "ports/linux/can_candump.h"
@@ -45,16 +52,31 @@ static off_t complete_length(int fd)
     return 0;
 }
 
+static int open_file(const char *path)
+{
+    /* O_RDWR: the tail check reads the end of the file; write-only if reading is not allowed */
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0 && errno == EACCES) {
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    }
+    return fd;
+}
+
 static int lg_open(can_port_t *p)
 {
-    if (p->dev[0] == '\0') {
+    char *at = strrchr(p->dev, '@');
+    uint64_t max = CAN_PORT_LOG_DEFAULT_MAX;
+    if (at && !can_sched_log_size(at + 1, &max)) {
+        return can_port_fail(p, TB_ERR_ARG, 0, "the size after '@' must be bytes with an optional k or M suffix");
+    }
+    size_t plen = at ? (size_t)(at - p->dev) : strlen(p->dev);
+    if (plen == 0u) {
         return can_port_fail(p, TB_ERR_ARG, 0, "missing log file path");
     }
-    /* O_RDWR: the tail check reads the end of the file; write-only if reading is not allowed */
-    int fd = open(p->dev, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-    if (fd < 0 && errno == EACCES) {
-        fd = open(p->dev, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-    }
+    memcpy(p->u.log.path, p->dev, plen);
+    p->u.log.path[plen] = '\0';
+    p->u.log.max_bytes = max;
+    int fd = open_file(p->u.log.path);
     if (fd < 0) {
         return can_port_fail(p, TB_ERR_IO, errno, "open");
     }
@@ -66,15 +88,44 @@ static int lg_open(can_port_t *p)
             close(fd);
             return can_port_fail(p, TB_ERR_IO, e, "removing a torn last line");
         }
-        LOGW("can", "%s: removed a torn last line (%lld bytes, left by a power cut or a full disk)", p->dev,
+        LOGW("can", "%s: removed a torn last line (%lld bytes, left by a power cut or a full disk)", p->u.log.path,
              (long long)(st.st_size - cut));
     }
     p->fd = fd;
+    p->u.log.size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0u;
     memcpy(p->u.log.iface, "can0", 5);
     return TB_OK;
 }
 
-static int lg_send(can_port_t *p, const can_frame_t *f)
+/* PATH -> PATH.1 and a new PATH; if that fails, PATH emptied. The caller's line goes to the new file. */
+static void rotate(can_port_t *p)
+{
+    char old[CAN_PORT_SPEC_MAX + 4];
+    snprintf(old, sizeof old, "%s.1", p->u.log.path);
+    if (rename(p->u.log.path, old) == 0) {
+        int fd = open_file(p->u.log.path);
+        if (fd >= 0) {
+            close(p->fd);
+            p->fd = fd;
+            p->u.log.size = 0;
+            p->u.log.rotations++;
+            LOGI("can", "%s reached %llu bytes: kept as %s, a new log begins", p->u.log.path,
+                 (unsigned long long)p->u.log.max_bytes, old);
+            return;
+        }
+        LOGW("can", "%s: cannot create it again after keeping the old log as %s: %s; emptying the old one instead",
+             p->u.log.path, old, strerror(errno));
+    } else {
+        LOGW("can", "%s reached %llu bytes and cannot be renamed to %s: %s; emptying it instead", p->u.log.path,
+             (unsigned long long)p->u.log.max_bytes, old, strerror(errno));
+    }
+    if (ftruncate(p->fd, 0) == 0) {
+        p->u.log.size = 0;
+        p->u.log.rotations++;
+    }
+}
+
+static int lg_write(can_port_t *p, const can_frame_t *f)
 {
     struct timespec ts;
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
@@ -95,6 +146,9 @@ static int lg_send(can_port_t *p, const can_frame_t *f)
         return can_port_fail(p, n, 0, "send: frame cannot be logged");
     }
     line[n++] = '\n';
+    if (p->u.log.max_bytes > 0u && p->u.log.size > 0u && p->u.log.size + (uint64_t)n > p->u.log.max_bytes) {
+        rotate(p);
+    }
     /* O_APPEND: the line goes to the end, in one write() when the file system has room for it. */
     size_t done = 0;
     off_t start = -1; /* where the line began, known once a write was cut short */
@@ -110,7 +164,7 @@ static int lg_send(can_port_t *p, const can_frame_t *f)
             }
             done += (size_t)w;
             if (done == (size_t)n) {
-                p->stats.tx_frames++;
+                p->u.log.size += (uint64_t)n;
                 return (int)f->dlc;
             }
             continue; /* the rest once more: the next write() says why it does not fit */
@@ -124,6 +178,27 @@ static int lg_send(can_port_t *p, const can_frame_t *f)
         }
         return can_port_fail(p, e == ENOSPC || e == EDQUOT ? TB_ERR_NOSPACE : TB_ERR_IO, e, "write");
     }
+}
+
+static int lg_send(can_port_t *p, const can_frame_t *f)
+{
+    int rc = lg_write(p, f);
+    if (rc >= 0) {
+        p->stats.tx_frames++;
+    }
+    return rc;
+}
+
+int can_port_log_peer(can_port_t *p, const can_frame_t *f)
+{
+    if (!p || !f || p->ops != &can_port_log_ops || p->fd < 0) {
+        return 0;
+    }
+    int rc = lg_write(p, f);
+    if (rc >= 0) {
+        p->stats.rx_frames++;
+    }
+    return rc;
 }
 
 static int lg_recv(can_port_t *p, can_frame_t *f)

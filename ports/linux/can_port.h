@@ -7,10 +7,14 @@
  *   slcan:DEVICE[@BAUD]  serial-line CAN (Lawicel ASCII) adapter such as a CANable with slcan
  *                        firmware (e.g. slcan:/dev/ttyACM0). Opened raw (default 115200 8N1), then
  *                        "C", "S6" (500 kbit/s), "O". A lost device is reopened with backoff.
- *   log:PATH             appends every transmitted frame to PATH in `candump -L` format
+ *   log:PATH[@SIZE]      appends every transmitted frame to PATH in `candump -L` format
  *                        "(seconds.micros) can0 ID#HEXDATA"; receives nothing (fd -1). Only
  *                        whole lines: a write cut short (disk full) is truncated back to the last
  *                        complete line, and a torn last line (power cut) is removed at open.
+ *                        Bounded: once PATH would grow past SIZE bytes (a number with an optional
+ *                        k or M suffix, 1024-based; default 8M, 0 = no bound) it is renamed to
+ *                        PATH.1, replacing the previous one, and a new PATH begins: at most twice
+ *                        SIZE on disk. PATH itself cannot contain '@'.
  *
  * The caller owns the can_port_t (no allocation). All functions run on the owner thread only.
  * Errors are returned as TB_ERR_* and described, naming the device, in can_port_error().
@@ -104,6 +108,10 @@ struct can_port {
         } sl;
         struct {
             char iface[16];
+            char path[CAN_PORT_SPEC_MAX]; /* dev without "@SIZE" */
+            uint64_t max_bytes;           /* rotate beyond this; 0 = never */
+            uint64_t size;                /* bytes in the current file */
+            uint64_t rotations;
         } log;
     } u;
 };
@@ -130,6 +138,12 @@ const char *can_port_error(const can_port_t *p); /* "" if none (or the problem i
 /* True while the last send failed; false again after the next successful one. */
 bool can_port_send_failing(const can_port_t *p);
 const char *can_port_state_name(can_bus_state_t st);
+
+/* log: back-end only (the others do nothing and return 0): records a frame that another node sent
+ * (the demo's simulated GX) as a line of the log, as candump on the bus would show it; counted in
+ * rx_frames. >= 0 written, < 0 TB_ERR_*. */
+int can_port_log_peer(can_port_t *p, const can_frame_t *f);
+#define CAN_PORT_LOG_DEFAULT_MAX (8u * 1024u * 1024u) /* SIZE syntax: can_sched_log_size() */
 
 /* Adapter for app/can_sched's send callback: ctx is a can_port_t *. */
 int can_port_send_cb(void *ctx, const can_frame_t *f);

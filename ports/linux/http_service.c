@@ -459,6 +459,16 @@ static bool try_listen(http_service_t *s)
             LOGE("web", "cannot serve the web UI and API on %s: %s; the battery side (BMS -> limits -> CAN) runs "
                         "on, retrying every %u s",
                  s->listen, why, HTTP_RETRY_MS / 1000u);
+            if (s->svc.demo) {
+                /* the demo is run by hand: say what to do, once per reason */
+                fprintf(stderr,
+                        "\n    The demo's web UI cannot listen on %s (%s).\n"
+                        "    If another program (perhaps another demo) uses that port, stop it or start the demo on\n"
+                        "    another one: make demo PORT=8081, or tinybms-gateway --demo --http 127.0.0.1:8081.\n"
+                        "    This one keeps retrying every %u s.\n\n",
+                        s->listen, why, HTTP_RETRY_MS / 1000u);
+                fflush(stderr);
+            }
         }
         return false;
     }

@@ -45,6 +45,14 @@ for text, want in cases:
     t.check("not started" in err, "says it did not start")
 rc, out, err = run("--config", os.path.join(tmp, "missing.json"), "--check-config")
 t.check(rc == 2 and "missing.json" in err, f"missing --config file named ({err.strip()!r})")
+# no file at the default place: say that the defaults are used, never "configuration OK (PATH)"
+empty = tbtest.tmpdir("tb-ops-empty-")
+rc, out, err = run("--check-config", "--state-dir", empty)
+t.check(rc == 0 and f"{empty}/config.json does not exist" in out and "built-in defaults" in out
+        and f"OK ({empty}" not in out, f"--check-config without a file says the defaults are used ({out.strip()!r})")
+write(os.path.join(empty, "config.json"), "{}\n")
+rc, out, err = run("--check-config", "--state-dir", empty)
+t.check(rc == 0 and out.strip() == f"configuration OK ({empty}/config.json)", f"--check-config with a file ({out.strip()!r})")
 rc, out, err = run("--serial", "", "--check-config")
 t.check(rc == 2 and "--serial" in err, f"empty override refused ({err.strip()!r})")
 rc, out, err = run("--log-level", "loud", "--check-config", "--state-dir", tmp)

@@ -225,6 +225,72 @@ static void log_backend(void **state)
     can_port_close(&p);
 }
 
+static int check_whole_lines(const char *path);
+
+/* log:PATH@SIZE: before a line would take PATH past SIZE it becomes PATH.1 (replacing the older
+ * one) and a new PATH begins; both only ever hold whole lines, neither grows past SIZE. Frames of
+ * other nodes (the demo's GX) are logged too and counted as received. The default bound applies
+ * without '@'. */
+static void log_backend_rotates(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tbgw-can-rot-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[96], old[100], spec[128];
+    snprintf(path, sizeof path, "%s/can.log", dir);
+    snprintf(old, sizeof old, "%s.1", path);
+    snprintf(spec, sizeof spec, "log:%s@1k", path);
+    can_port_t p;
+    assert_int_equal(can_port_open(&p, spec, 0), TB_OK);
+    can_frame_t f = {.id = 0x351, .dlc = 8, .flags = 0, .data = {0x45, 0x02, 0x4C, 0x04, 0x4C, 0x04, 0, 0}};
+    can_frame_t gx = {.id = 0x305, .dlc = 8, .flags = 0, .data = {0}};
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(can_port_send(&p, &f), 8);
+        assert_int_equal(can_port_log_peer(&p, &gx), 8);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(st.st_size <= 1024);
+    }
+    assert_int_equal(can_port_stats(&p)->tx_frames, 100);
+    assert_int_equal(can_port_stats(&p)->rx_frames, 100);
+    assert_true(p.u.log.rotations >= 5u); /* 200 lines of ~46 bytes in 1 KiB files */
+    can_port_close(&p);
+    struct stat a, b;
+    assert_int_equal(stat(path, &a), 0);
+    assert_int_equal(stat(old, &b), 0);
+    assert_true(a.st_size <= 1024 && b.st_size <= 1024 && b.st_size > 1024 - 50);
+    int n = check_whole_lines(path) + check_whole_lines(old);
+    assert_true(n > 20 && n < 50);
+    /* reopened: the size already in the file counts */
+    assert_int_equal(can_port_open(&p, spec, 0), TB_OK);
+    for (int i = 0; i < 30; i++) {
+        assert_int_equal(can_port_send(&p, &f), 8);
+        assert_int_equal(stat(path, &a), 0);
+        assert_true(a.st_size <= 1024);
+    }
+    can_port_close(&p);
+    /* no '@': the default bound; '@0': none */
+    snprintf(spec, sizeof spec, "log:%s", path);
+    assert_int_equal(can_port_open(&p, spec, 0), TB_OK);
+    assert_int_equal(p.u.log.max_bytes, CAN_PORT_LOG_DEFAULT_MAX);
+    can_port_close(&p);
+    snprintf(spec, sizeof spec, "log:%s@0", path);
+    assert_int_equal(can_port_open(&p, spec, 0), TB_OK);
+    assert_int_equal(p.u.log.max_bytes, 0);
+    can_port_close(&p);
+    /* a bad size is a bad spec: never retried */
+    snprintf(spec, sizeof spec, "log:%s@lots", path);
+    assert_int_equal(can_port_open(&p, spec, 0), TB_ERR_ARG);
+    assert_non_null(strstr(can_port_error(&p), "the size after '@'"));
+    /* the other back-ends log no peer frames */
+    can_port_t none;
+    memset(&none, 0, sizeof none);
+    assert_int_equal(can_port_log_peer(&none, &gx), 0);
+    unlink(path);
+    unlink(old);
+    rmdir(dir);
+}
+
 /* Every line of the file parses as a candump record and the file ends with a newline. Returns the
  * number of lines. */
 static int check_whole_lines(const char *path)
@@ -443,6 +509,7 @@ int main(void)
         cmocka_unit_test(socketcan_vcan_loopback),
         cmocka_unit_test(log_backend),
         cmocka_unit_test(log_backend_full_disk),
+        cmocka_unit_test(log_backend_rotates),
         cmocka_unit_test(slcan_over_pty),
         cmocka_unit_test(slcan_reopen_after_loss),
     };

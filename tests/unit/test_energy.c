@@ -42,6 +42,26 @@ static void constant_power(void **state)
     NEAR(e.discharged_wh, 500.0 + ramp_neg, 1e-9);
 }
 
+/* time_scale (the demo's simulated battery at 30x): each interval counts scale times; the gap
+ * limit stays on the measured time. */
+static void time_scale(void **state)
+{
+    (void)state;
+    energy_config_t c = defcfg();
+    energy_state_t e;
+    energy_init(&e, 0);
+    assert_true(e.time_scale <= 0.0); /* real time by default */
+    e.time_scale = 30.0;
+    for (uint32_t t = 0; t <= 120u * 1000u; t += 1000u) {
+        energy_sample(&e, &c, t, 50.0f, 10.0f); /* 500 W for 2 measured minutes = 1 battery hour */
+    }
+    NEAR(e.charged_wh, 500.0, 1e-9);
+    uint32_t gaps = e.gaps;
+    energy_sample(&e, &c, 120u * 1000u + (uint32_t)c.max_gap_ms + 1u, 50.0f, 10.0f);
+    assert_int_equal(e.gaps, gaps + 1u);
+    NEAR(e.charged_wh, 500.0, 1e-9);
+}
+
 static void linear_power_is_exact(void **state)
 {
     (void)state;
@@ -259,6 +279,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(constant_power),
+        cmocka_unit_test(time_scale),
         cmocka_unit_test(linear_power_is_exact),
         cmocka_unit_test(zero_crossing_split),
         cmocka_unit_test(gaps_duplicates_and_bad_samples),

@@ -333,6 +333,23 @@ static void config_keys(void **state)
     assert_int_equal(gw_config_check(&c, &d), TB_ERR_RANGE);
     assert_string_equal(d.key, "gateway.http");
     assert_null(can_sched_port_spec_error("log:x"));
+    /* log:PATH@SIZE: the bound of the file */
+    assert_null(can_sched_port_spec_error("log:/var/log/can.log@16M"));
+    assert_null(can_sched_port_spec_error("log:x@4096"));
+    assert_null(can_sched_port_spec_error("log:x@512k"));
+    assert_null(can_sched_port_spec_error("log:x@0"));
+    assert_null(can_sched_port_spec_error("log:x@1024M"));
+    assert_non_null(can_sched_port_spec_error("log:x@1025M"));
+    assert_non_null(can_sched_port_spec_error("log:x@"));
+    assert_non_null(can_sched_port_spec_error("log:x@16MB"));
+    assert_non_null(can_sched_port_spec_error("log:x@-1"));
+    assert_non_null(can_sched_port_spec_error("log:user@host/can.log"));
+    assert_non_null(can_sched_port_spec_error("log:@16M"));
+    assert_non_null(can_sched_port_spec_error("log:"));
+    uint64_t bytes = 0;
+    assert_true(can_sched_log_size("8M", &bytes) && bytes == 8u * 1024u * 1024u);
+    assert_true(can_sched_log_size("3k", &bytes) && bytes == 3072u);
+    assert_false(can_sched_log_size("99999999999999999999", &bytes));
     /* the ESP32 firmware's TWAI controller: exactly "twai" */
     assert_null(can_sched_port_spec_error("twai"));
     assert_non_null(can_sched_port_spec_error("twai0"));

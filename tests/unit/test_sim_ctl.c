@@ -81,6 +81,8 @@ static void loads_and_settings(void **state)
     ok("charge 30 27.6 1");
     ok("solar");
     ok("solar 50 5 3600 12");
+    ok("day");
+    ok("day 50 5 3600 12");
     ok("charger off");
     ok("charger auto");
     ok("limits 28.0 50 50");
@@ -171,6 +173,10 @@ static void refusals_change_nothing(void **state)
         "charge 10 -1",
         "solar 10 1 5",
         "solar 10 1 3600 25",
+        "day 10 1 5",
+        "day 10 1 3600 25",
+        "day 10 1 3600 12 5",
+        "day -1",
         "profile",
         "profile /nonexistent/file.csv",
         "profile a b",

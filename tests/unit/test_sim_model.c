@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "sim/sim.h"
@@ -895,6 +896,94 @@ static void profile_interpolates(void **state)
     assert_int_equal(sim_profile_parse("0,inf\n", 6, p, 2, &n, &line), SIM_ERR_FORMAT);
 }
 
+/* The DAY load: PV only between 06:00 and 18:00 with each day's own weather (the same for the same
+ * seed), a household load curve whose mean is solar_load_a (evening peak above the night base), so
+ * that a battery on it charges by day and discharges by night, day after day. */
+static void day_load_cycles(void **state)
+{
+    (void)state;
+    sim_t *s = mk(16, 50, 600, 5);
+    sim_load_t l;
+    memset(&l, 0, sizeof l);
+    l.kind = SIM_LOAD_DAY;
+    l.solar_peak_a = 16;
+    l.solar_load_a = 4;
+    l.start_hour = 0;
+    assert_int_equal(sim_set_load(s, &l, g_now), SIM_OK);
+    double peak[4] = {0}, night_min[4] = {0}, evening[4] = {0}, soc_min = 100, soc_max = 0;
+    double mean_night = 0;
+    int n_night = 0;
+    for (int step = 0; step < 4 * 24 * 60; step++) { /* one model minute per 100 ms */
+        run_ms(s, 100);
+        sim_truth_t t;
+        sim_truth(s, &t);
+        int day = (int)(t.model_s / 86400.0);
+        double h = fmod(t.model_s / 3600.0, 24.0);
+        if (day > 3) {
+            break;
+        }
+        if (h > 11.5 && h < 12.5 && t.soc_pct < 95) {
+            peak[day] = fmax(peak[day], t.pack_i); /* not yet full: PV minus the load reaches the pack */
+        }
+        if (h < 5) {
+            night_min[day] = fmin(night_min[day], t.pack_i);
+            mean_night += t.pack_i;
+            n_night++;
+        }
+        if (h > 18.5 && h < 19.5) {
+            evening[day] = fmin(evening[day], t.pack_i);
+        }
+        soc_min = fmin(soc_min, t.soc_pct);
+        soc_max = fmax(soc_max, t.soc_pct);
+    }
+    mean_night /= n_night;
+    for (int d = 0; d < 4; d++) {
+        printf("day %d: noon %.2f A, night %.2f A, evening %.2f A\n", d, peak[d], night_min[d], evening[d]);
+    }
+    printf("SOC %.1f..%.1f %%, mean night %.2f A\n", soc_min, soc_max, mean_night);
+    for (int d = 0; d < 4; d++) {
+        assert_true(night_min[d] < -1.4 && night_min[d] > -2.0); /* 0.4..0.5 of the mean 4 A */
+        assert_true(evening[d] < -7.5 && evening[d] > -8.5);     /* 1.9..2.0 of it */
+    }
+    assert_true(mean_night < -1.5 && mean_night > -1.8);
+    assert_true(soc_max - soc_min > 10);
+    /* the weather changes from day to day (0.35..1 of the clear-day peak) */
+    double lo = peak[0], hi = peak[0];
+    for (int d = 1; d < 4; d++) {
+        assert_true(peak[d] > 0);
+        lo = fmin(lo, peak[d]);
+        hi = fmax(hi, peak[d]);
+    }
+    assert_true(hi - lo > 1.0);
+}
+
+/* sim_write_registers: one checked list, as a Modbus 0x10 write; a refused list changes nothing. */
+static void write_registers_list(void **state)
+{
+    (void)state;
+    sim_t *s = mk(16, 50, 1, 1);
+    uint16_t a[3] = {315, 312, 313}, v[3] = {3700, 0xA120, 0x0007}; /* 0x7A120 = 500000: out of 1..100000 */
+    uint16_t before[3];
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(sim_read_register(s, a[k], &before[k]), SIM_OK);
+    }
+    assert_int_equal(sim_write_registers(s, a, v, 3, g_now), SIM_ERR_RANGE);
+    for (int k = 0; k < 3; k++) {
+        uint16_t x;
+        assert_int_equal(sim_read_register(s, a[k], &x), SIM_OK);
+        assert_int_equal(x, before[k]);
+    }
+    v[1] = 0x86A0;
+    v[2] = 0x0001; /* 100000 */
+    assert_int_equal(sim_write_registers(s, a, v, 3, g_now), SIM_OK);
+    for (int k = 0; k < 3; k++) {
+        uint16_t x;
+        assert_int_equal(sim_read_register(s, a[k], &x), SIM_OK);
+        assert_int_equal(x, v[k]);
+    }
+    assert_int_equal(sim_write_registers(s, NULL, v, 1, g_now), SIM_ERR_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -926,6 +1015,8 @@ int main(void)
         cmocka_unit_test(bad_arguments_change_nothing),
         cmocka_unit_test(truth_json_fits_2048),
         cmocka_unit_test(profile_interpolates),
+        cmocka_unit_test(day_load_cycles),
+        cmocka_unit_test(write_registers_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,12 +28,12 @@
 #include "ports/linux/clock.h"
 #include "ports/linux/cmdq.h"
 #include "ports/linux/daemon.h"
+#include "ports/linux/demo.h"
 #include "ports/linux/fileio.h"
 #include "ports/linux/history_store.h"
 #include "ports/linux/serial.h"
 #include "ports/linux/services.h"
 #include "ports/linux/view_store.h"
-#include "sim/sim.h"
 
 #define CONFIG_MAX (256u * 1024u)
 #define DEMO_STATE_DIR "state/demo"
@@ -67,9 +67,7 @@ static struct {
     int serial_fd;
     uint32_t serial_retry_at;
     bool serial_error_logged;
-    sim_t sim;
-    bool demo_limits_on;
-    uint32_t demo_silent_since;
+    demo_t demo;
     int sfd;
     bool journal;
     pthread_mutex_t log_mu;
@@ -142,10 +140,12 @@ static void usage(FILE *f)
           "                          is missing or unreadable, FILE.bak (the previous version) is used,\n"
           "                          with an error in the log and GET /api/status; if neither is valid,\n"
           "                          the gateway does not start.\n"
-          "  --demo                  run on the built-in battery simulator: no hardware, no root; CAN frames\n"
-          "                          go to a candump log in the state directory, web UI on 127.0.0.1:8080\n"
+          "  --demo                  run on the built-in battery simulator (a household day at 30x speed, a\n"
+          "                          simulated inverter and GX): no hardware, no root; CAN frames go to a\n"
+          "                          candump log in the state directory, web UI on 127.0.0.1:8080\n"
           "  --serial PATH           TinyBMS serial device (overrides gateway.serial)\n"
-          "  --can SPEC              socketcan:IFACE | slcan:PATH | log:PATH (overrides can.port)\n"
+          "  --can SPEC              socketcan:IFACE | slcan:PATH | log:PATH[@SIZE] (overrides can.port; a log\n"
+          "                          is renamed to PATH.1 past SIZE bytes, default 8M)\n"
           "  --http ADDR:PORT        web UI and API address (overrides gateway.http)\n"
           "  --state-dir DIR         persistent state (overrides gateway.state_dir)\n"
           "  --log-level LEVEL       error | warn | info | debug (overrides gateway.log_level)\n"
@@ -342,7 +342,7 @@ static void serial_lost(uint32_t now, const char *why)
 static void uart_send(const uint8_t *b, size_t n, uint32_t now)
 {
     if (G.o.demo) {
-        sim_rx(&G.sim, b, n, now);
+        demo_uart_rx(&G.demo, b, n, now);
         return;
     }
     if (G.serial_fd < 0) {
@@ -377,61 +377,6 @@ static void can_watch(void)
         G.can_failing = false;
     }
     G.can_tx_errors = e;
-}
-
-/* ---- demo: the simulated battery obeys the limits, as a Victron system would ------------------ */
-
-static int demo_init(uint32_t now)
-{
-    sim_config_t sc;
-    sim_config_default(&sc);
-    sc.cells = 16;
-    sc.capacity_ah = 280;
-    sc.soc_pct = 62;
-    sc.speed = 30; /* a simulated day in 48 minutes */
-    sc.seed = (uint32_t)time(NULL);
-    sc.soc_spread_pct = 0.4;
-    sc.start_ms = now;
-    if (sim_init(&G.sim, &sc) != 0) {
-        LOGE("demo", "simulator refused its configuration");
-        return -1;
-    }
-    /* a well set-up TinyBMS: "fully charged" at the gateway's absorption target, so the BMS resets
-     * its SOC to 100 % when the gateway ends a charge */
-    uint16_t full_mv = (uint16_t)(G.cfg.charge.cell_bulk_v * 1000.0f + 0.5f);
-    if (sim_write_register(&G.sim, 300, full_mv, now) != 0) {
-        LOGW("demo", "simulated TinyBMS refused fully_charged_voltage %u mV", (unsigned)full_mv);
-    }
-    sim_load_t load;
-    memset(&load, 0, sizeof load);
-    load.kind = SIM_LOAD_SOLAR;
-    load.solar_peak_a = 110;
-    load.solar_load_a = 28;
-    load.start_hour = 9.5;
-    if (sim_set_load(&G.sim, &load, now) != 0) {
-        LOGE("demo", "simulator refused the solar-day load");
-        return -1;
-    }
-    LOGI("demo", "simulated TinyBMS: 16 x 280 Ah LiFePO4, solar day at 30x speed; the simulated inverter obeys CVL/CCL/DCL");
-    return 0;
-}
-
-static void demo_step(uint32_t now)
-{
-    const chg_limits_t *l = &G.gw.limits;
-    sim_advance(&G.sim, now);
-    if (l->valid && l->transmit) {
-        sim_set_limits(&G.sim, true, l->cvl_v, l->ccl_a, l->dcl_a, now);
-        G.demo_silent_since = now;
-    } else if ((uint32_t)(now - G.demo_silent_since) > 3000u) {
-        /* a GX without 0x351 for 3 s stops charging and discharging */
-        sim_set_limits(&G.sim, true, 0.0, 0.0, 0.0, now);
-    }
-    uint8_t b[512];
-    size_t n;
-    while ((n = sim_tx(&G.sim, b, sizeof b, now)) > 0) {
-        gateway_uart_rx(&G.gw, b, n, now);
-    }
 }
 
 /* ---- commands, signals ----------------------------------------------------------------------- */
@@ -580,8 +525,14 @@ int main(int argc, char **argv)
         return rc;
     }
     if (G.o.check_only) {
-        printf("configuration OK (%s%s)\n", G.config_path,
-               cres.source == CFGFILE_SRC_DEFAULTS ? " does not exist: the built-in defaults" : "");
+        if (cres.source == CFGFILE_SRC_DEFAULTS) {
+            printf("configuration OK: %s does not exist, so the built-in defaults%s would be used (a change saved "
+                   "through the web UI or API creates the file)\n",
+                   G.config_path, G.o.serial || G.o.can || G.o.http || G.o.state_dir || G.o.log_level || G.o.demo
+                                      ? " with the command-line options" : "");
+        } else {
+            printf("configuration OK (%s)\n", G.config_path);
+        }
         return 0;
     }
 
@@ -629,7 +580,7 @@ int main(int argc, char **argv)
     LOGI("gateway", "tinybms-gateway %s starting%s; configuration %s", TB_VERSION, G.o.demo ? " in DEMO mode" : "",
          G.config_path);
 
-    if (G.o.demo && demo_init(now) != 0) {
+    if (G.o.demo && demo_init(&G.demo, G.cfg.gateway.state_dir, G.cfg.charge.cell_bulk_v, now) != 0) {
         return 1;
     }
     if (can_port_open(&G.can, G.cfg.can.port, now) == TB_OK) {
@@ -659,6 +610,10 @@ int main(int argc, char **argv)
     history_store_init(&G.history);
     gateway_init(&G.gw, &G.cfg, &ports, now);
     gateway_set_config_origin(&G.gw, cfgfile_src_name(cres.source), cres.message);
+    if (G.o.demo) {
+        /* the counters follow the simulated battery's clock, so kWh and SOC agree */
+        gateway_set_energy_time_scale(&G.gw, DEMO_SPEED);
+    }
     serial_try_open(now);
 
     G.services = (services_t){0};
@@ -668,7 +623,13 @@ int main(int argc, char **argv)
 
     if (G.o.demo) {
         const char *hp = G.cfg.gateway.http_listen;
-        printf("TinyBMS gateway demo: web UI at http://%s/\n", strncmp(hp, "0.0.0.0:", 8) == 0 ? hp + 8 : hp);
+        gw_web_status_t ws;
+        services_web_status(&G.services, &ws);
+        if (ws.listening) {
+            printf("TinyBMS gateway demo: web UI at http://%s/\n", strncmp(hp, "0.0.0.0:", 8) == 0 ? hp + 8 : hp);
+        } else {
+            printf("TinyBMS gateway demo: the web UI is not available on %s yet (see the message above)\n", hp);
+        }
         fflush(stdout);
     }
     sd_notify(0, "READY=1");
@@ -687,7 +648,7 @@ int main(int argc, char **argv)
             uart_send(tx, (size_t)n, now);
         }
         if (G.o.demo) {
-            demo_step(now);
+            demo_step(&G.demo, &G.gw, &G.can, now);
         }
 
         struct pollfd pfd[4];
@@ -706,7 +667,7 @@ int main(int argc, char **argv)
         uint32_t wait = gateway_wait_ms(&G.gw, now);
         if (G.o.demo) {
             uint32_t due;
-            if (sim_tx_pending(&G.sim, &due)) {
+            if (demo_uart_pending(&G.demo, &due)) {
                 int32_t d = (int32_t)(due - now);
                 uint32_t w = d <= 0 ? 0u : (uint32_t)d;
                 wait = w < wait ? w : wait;
@@ -795,6 +756,9 @@ int main(int argc, char **argv)
     services_stop(&G.services);
     view_store_close(&G.views);
     gateway_shutdown(&G.gw, now);
+    if (G.o.demo) {
+        demo_save(&G.demo, now);
+    }
     can_port_close(&G.can);
     if (G.serial_fd >= 0) {
         close(G.serial_fd);
