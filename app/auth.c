@@ -292,11 +292,14 @@ static bool parse_v6(const char *s, size_t n, uint8_t out[16])
     unsigned o = 0;
     for (unsigned k = 0; k < nw; k++) {
         if (gap >= 0 && k == (unsigned)gap) {
-            for (unsigned z = 0; z < 8u - nw; z++) {
+            for (unsigned z = 0; z < 8u - nw && o < 8u; z++) {
                 out[2u * o] = 0;
                 out[2u * o + 1u] = 0;
                 o++;
             }
+        }
+        if (o >= 8u) { /* cannot happen (nw <= 8): says so to the compiler at -O3 */
+            return false;
         }
         out[2u * o] = (uint8_t)(w[k] >> 8);
         out[2u * o + 1u] = (uint8_t)w[k];
