@@ -636,6 +636,8 @@ static void render_energy(jw_t *w, const void *p)
     jw_kv_double(w, "net_wh", v->energy_in_wh - v->energy_out_wh, 1);
     jw_kv_double(w, "charged_kwh", v->energy_in_wh / 1000.0, 3);
     jw_kv_double(w, "discharged_kwh", v->energy_out_wh / 1000.0, 3);
+    jw_key(w, "daily");
+    gw_view_json_energy_days(w, v);
     jw_obj_end(w);
 }
 
@@ -1346,7 +1348,7 @@ static const api_route_t k_routes[] = {
     ROUTE("/api/history.csv", M_GET, 0, h_history_csv, "GET, HEAD"),
     VIEW("/api/can/frames", render_can, 16384u),
     ROUTE("/api/logs", M_GET, 0, h_logs, "GET, HEAD"),
-    VIEW("/api/energy", render_energy, 512u),
+    VIEW("/api/energy", render_energy, 2048u),
     ROUTE("/api/system", M_GET, 0, h_system, "GET, HEAD"),
     ROUTE("/api/system/restart", M_POST, 0, h_restart, "POST"),
     ROUTE("/api/auth", M_GET, R_OPEN, h_auth_state, "GET, HEAD"),

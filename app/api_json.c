@@ -35,6 +35,26 @@ void api_json_settings(jw_t *w, const gw_view_t *v)
     jw_obj_end(w);
 }
 
+/* One event with its wall-clock time: the log was read at e->t_ms, when the BMS's lifetime clock
+ * said e->bms_time_s, so the event happened (bms_time_s - timestamp_s) s of BMS lifetime before
+ * that. Approximate: the lifetime clock does not run while the BMS is off. null while the wall
+ * clock is unknown or the event is not older than the read. */
+static void event_row(jw_t *w, const bms_event_t *ev, const bms_events_t *e, const gw_view_t *v)
+{
+    jw_obj_begin(w);
+    jw_kv_uint(w, "timestamp_s", ev->timestamp_s);
+    jw_kv_uint(w, "id", ev->id);
+    jw_kv_str(w, "class", bms_event_class_name(bms_event_class(ev->id)));
+    jw_kv_str(w, "name", bms_json_event_name(ev->id));
+    uint64_t back = (uint64_t)(v->t_ms - e->t_ms) + (uint64_t)(e->bms_time_s - ev->timestamp_s) * 1000u;
+    if (e->valid && v->wall_ms && ev->timestamp_s <= e->bms_time_s && back < v->wall_ms) {
+        jw_kv_uint(w, "time_ms", v->wall_ms - back);
+    } else {
+        jw_kv_null(w, "time_ms");
+    }
+    jw_obj_end(w);
+}
+
 void api_json_events(jw_t *w, const gw_view_t *v)
 {
     const bms_events_t *e = &v->events;
@@ -45,17 +65,22 @@ void api_json_events(jw_t *w, const gw_view_t *v)
     } else {
         jw_kv_null(w, "bms_time_s");
     }
+    if (v->wall_ms) {
+        jw_kv_uint(w, "time_ms", v->wall_ms);
+    } else {
+        jw_kv_null(w, "time_ms");
+    }
     jw_key(w, "events");
     jw_arr_begin(w);
     for (unsigned i = 0; e->valid && i < e->count && i < BMS_EVENT_SLOTS; i++) {
-        bms_json_event(w, &e->ev[i]);
+        event_row(w, &e->ev[i], e, v);
     }
     jw_arr_end(w);
     jw_kv_uint(w, "new_seq", v->event_seq);
     jw_key(w, "new_events");
     jw_arr_begin(w);
     for (unsigned i = 0; i < v->recent_count && i < GW_VIEW_EVENTS; i++) {
-        bms_json_event(w, &v->recent_events[i]);
+        event_row(w, &v->recent_events[i], e, v);
     }
     jw_arr_end(w);
     jw_obj_end(w);

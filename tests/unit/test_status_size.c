@@ -64,6 +64,20 @@ static void worst_case_fits_the_firmware(void **state)
     g_v.gx_present = true;
     g_v.gx_age_ms = UINT32_MAX - 1u;
     g_v.lat_samples = UINT32_MAX;
+    for (unsigned i = 0; i < ALARM_COUNT; i++) { /* every category active for the longest time */
+        g_v.alarm_active[i] = true;
+        g_v.alarm_since_ms[i] = g_v.t_ms + 1u;
+    }
+    /* charging and discharging stopped with the longest causes (the cut-offs, values at their widest) */
+    g_v.limits.valid = true;
+    g_v.limits.state = CHG_STATE_BULK;
+    g_v.limits.charge_stopped = g_v.limits.discharge_stopped = true;
+    g_v.limits.ccl_a = g_v.limits.dcl_a = 0.0f;
+    g_v.limits.ccl_lim = CHG_LIM_CELL_OVER_VOLTAGE;
+    g_v.limits.dcl_lim = CHG_LIM_CELL_UNDER_VOLTAGE;
+    g_v.limits.cell_max_v = g_v.limits.cell_min_v = -1e30f;
+    g_v.limits.cell_ov_v = g_v.limits.cell_uv_v = -1e30f;
+    g_v.energy_days.clock_known = true;
     int n = gw_view_render(&g_v);
     assert_true(n > 0);
     printf("status document: %zu bytes running, %d bytes at its largest; firmware room %u bytes\n", normal, n,
