@@ -544,7 +544,10 @@ static void put_setting(api_t *api, const api_req_t *req, api_resp_t *resp, cons
                 lo = dlo > lo ? dlo : lo;
                 hi = dhi < hi ? dhi : hi;
             }
-            snprintf(range, sizeof range, " (allowed %g..%g%s%s)", lo, hi, tb_reg_unit(r)[0] ? " " : "", tb_reg_unit(r));
+            /* with the register's decimals: 3.2 V, not 3.200000048 (the scale is a float) */
+            int dec = (int)tb_reg_decimals(r);
+            snprintf(range, sizeof range, " (allowed %.*f..%.*f%s%s)", dec, lo, dec, hi, tb_reg_unit(r)[0] ? " " : "",
+                     tb_reg_unit(r));
         }
         api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", tb_reg_name(r), "%s = %g%s%s refused: %s%s", tb_reg_name(r), value,
                    tb_reg_unit(r)[0] ? " " : "", tb_reg_unit(r), why ? why : "invalid", range);
