@@ -147,6 +147,25 @@ static const char *wake_source(uint8_t c)
     return c < sizeof k / sizeof k[0] ? k[c] : "undocumented";
 }
 
+const char *bms_json_reset_cause_text(uint8_t c)
+{
+    static const char *const k[] = {"unknown",        "low-power reset", "window watchdog", "independent watchdog",
+                                    "software reset", "power-on reset",  "reset pin",       "option byte load"};
+    return c < sizeof k / sizeof k[0] ? k[c] : "undocumented code";
+}
+
+const char *bms_json_wake_source_text(uint8_t c)
+{
+    static const char *const k[] = {"charger connected", "ignition", "discharging detected", "UART communication"};
+    return c < sizeof k / sizeof k[0] ? k[c] : "undocumented code";
+}
+
+const char *bms_json_current_sensor_text(uint8_t c)
+{
+    static const char *const k[] = {"internal shunt", "internal Hall sensor", "external sensor"};
+    return c < sizeof k / sizeof k[0] ? k[c] : "undocumented code";
+}
+
 void bms_json_stats(jw_t *w, const bms_stats_t *s, uint32_t now_ms)
 {
     jw_obj_begin(w);
