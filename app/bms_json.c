@@ -259,6 +259,9 @@ void bms_json_register(jw_t *w, const tb_reg_t *r, const uint16_t *words, const 
     jw_kv_str(w, "unit", tb_reg_unit(r));
     jw_kv_uint(w, "raw", r->words == 2u ? ((uint32_t)words[1] << 16 | words[0]) : words[0]);
     jw_kv_bool(w, "writable", (r->flags & TB_REGF_WRITABLE) != 0u);
+    if ((r->flags & TB_REGF_READBACK_FFFF) && r->words == 1u && words[0] == 0xFFFFu) {
+        jw_kv_bool(w, "not_set", true); /* the BMS reads 0xFFFF: no preset pending (value is meaningless) */
+    }
     if (r->flags & TB_REGF_RANGE) {
         jw_key(w, "min");
         raw_value(w, r, tb_reg_min(r));
