@@ -159,13 +159,17 @@ void gw_view_json_battery(jw_t *w, const gw_view_t *v)
 
 void gw_view_json_alarm_since(jw_t *w, const gw_view_t *v)
 {
-    jw_obj_begin(w);
+    /* an array, not an object keyed by category: 9 names would cost the firmware's status buffer
+     * about 200 bytes more (tests/unit/test_status_size.c) */
+    jw_arr_begin(w);
     for (unsigned i = 0; i < ALARM_COUNT; i++) {
         if (v->alarm_active[i]) {
-            jw_kv_uint(w, alarms_category_name((alarm_id_t)i), v->t_ms - v->alarm_since_ms[i]);
+            jw_uint(w, (v->t_ms - v->alarm_since_ms[i]) / 1000u);
+        } else {
+            jw_null(w);
         }
     }
-    jw_obj_end(w);
+    jw_arr_end(w);
 }
 
 static void day_pair(jw_t *w, const char *key, const energy_days_t *d, int32_t first, int32_t last)
@@ -242,7 +246,7 @@ int gw_view_render(gw_view_t *v)
     gw_view_json_limits(&w, &v->limits);
     jw_key(&w, "alarms");
     gw_view_json_alarms(&w, &v->alarms);
-    jw_key(&w, "alarm_since");
+    jw_key(&w, "alarm_since_s");
     gw_view_json_alarm_since(&w, v);
     jw_key(&w, "battery");
     gw_view_json_battery(&w, v);

@@ -104,8 +104,8 @@ void gw_view_json_alarms(jw_t *w, const alarms_out_t *a);
 /* The "battery" object of the status: capacity and Ah, time to go, charge counts, charging and
  * discharging allowed and why not (docs/api.md). */
 void gw_view_json_battery(jw_t *w, const gw_view_t *v);
-/* The "alarm_since" object: each category at warning or alarm -> ms since it left "ok" (the wall
- * time is the status's time_ms minus that). */
+/* The "alarm_since_s" array: per 0x35A category, in the order of the "alarms" object, the seconds
+ * since it left "ok" while it is at warning or alarm, else null. */
 void gw_view_json_alarm_since(jw_t *w, const gw_view_t *v);
 /* The "daily" energy object of GET /api/energy (docs/api.md). */
 void gw_view_json_energy_days(jw_t *w, const gw_view_t *v);

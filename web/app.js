@@ -535,9 +535,10 @@
       box.textContent = "";
       const active = Object.keys(al).filter((k) => al[k] === "warning" || al[k] === "alarm");
       if (!active.length) box.appendChild(h("div", {}, pill("all clear", "ok", "alarms-ok")));
-      const since = st.alarm_since || {};
+      /* alarm_since_s: seconds per category, in the order of the alarms object's categories */
+      const since = st.alarm_since_s || [], cats = Object.keys(al).slice(0, since.length);
       for (const k of active) {
-        const age = since[k];
+        const s = since[cats.indexOf(k)], age = s == null ? null : s * 1000;
         const at = age == null ? "" : st.time_ms ? "since " + when(st.time_ms - age) : "for " + ago(age);
         box.appendChild(h("div", {class: "row"}, pill(al[k], levelKind(al[k])), h("span", {text: human(k)}),
           h("span", {class: "small muted", text: at})));
