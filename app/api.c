@@ -544,7 +544,10 @@ static void put_setting(api_t *api, const api_req_t *req, api_resp_t *resp, cons
                 lo = dlo > lo ? dlo : lo;
                 hi = dhi < hi ? dhi : hi;
             }
-            snprintf(range, sizeof range, " (allowed %g..%g%s%s)", lo, hi, tb_reg_unit(r)[0] ? " " : "", tb_reg_unit(r));
+            /* with the register's decimals: 3.2 V, not 3.200000048 (the scale is a float) */
+            int dec = (int)tb_reg_decimals(r);
+            snprintf(range, sizeof range, " (allowed %.*f..%.*f%s%s)", dec, lo, dec, hi, tb_reg_unit(r)[0] ? " " : "",
+                     tb_reg_unit(r));
         }
         api_errorf(api, resp, 400, API_REJ_BAD_VALUE, "out_of_range", tb_reg_name(r), "%s = %g%s%s refused: %s%s", tb_reg_name(r), value,
                    tb_reg_unit(r)[0] ? " " : "", tb_reg_unit(r), why ? why : "invalid", range);
@@ -636,6 +639,8 @@ static void render_energy(jw_t *w, const void *p)
     jw_kv_double(w, "net_wh", v->energy_in_wh - v->energy_out_wh, 1);
     jw_kv_double(w, "charged_kwh", v->energy_in_wh / 1000.0, 3);
     jw_kv_double(w, "discharged_kwh", v->energy_out_wh / 1000.0, 3);
+    jw_key(w, "daily");
+    gw_view_json_energy_days(w, v);
     jw_obj_end(w);
 }
 
@@ -1346,7 +1351,7 @@ static const api_route_t k_routes[] = {
     ROUTE("/api/history.csv", M_GET, 0, h_history_csv, "GET, HEAD"),
     VIEW("/api/can/frames", render_can, 16384u),
     ROUTE("/api/logs", M_GET, 0, h_logs, "GET, HEAD"),
-    VIEW("/api/energy", render_energy, 512u),
+    VIEW("/api/energy", render_energy, 2048u),
     ROUTE("/api/system", M_GET, 0, h_system, "GET, HEAD"),
     ROUTE("/api/system/restart", M_POST, 0, h_restart, "POST"),
     ROUTE("/api/auth", M_GET, R_OPEN, h_auth_state, "GET, HEAD"),

@@ -35,6 +35,49 @@ void api_json_settings(jw_t *w, const gw_view_t *v)
     jw_obj_end(w);
 }
 
+/* The BMS's lifetime clock (ms) now, from the live block (registers 32-33, read every second) or
+ * else from the event log's own time stamp (0x11/0x12 replies carry it; a register read does not).
+ * false if neither is known. */
+static bool bms_lifetime_now(const gw_view_t *v, uint64_t *ms)
+{
+    const bms_live_t *l = &v->snap.live;
+    if (l->valid && l->lifetime_s) {
+        *ms = (uint64_t)l->lifetime_s * 1000u + (uint32_t)(v->t_ms - l->t_ms);
+        return true;
+    }
+    if (v->events.valid && v->events.bms_time_s) {
+        *ms = (uint64_t)v->events.bms_time_s * 1000u + (uint32_t)(v->t_ms - v->events.t_ms);
+        return true;
+    }
+    return false;
+}
+
+/* One event with its wall-clock time: it happened (lifetime now - timestamp_s) of BMS lifetime
+ * before the gateway's wall clock now. Approximate: the lifetime clock does not run while the BMS
+ * is off. null while the wall clock or the BMS's clock is unknown, or the event is "in the future". */
+static void event_row(jw_t *w, const bms_event_t *ev, const gw_view_t *v)
+{
+    jw_obj_begin(w);
+    jw_kv_uint(w, "timestamp_s", ev->timestamp_s);
+    jw_kv_uint(w, "id", ev->id);
+    jw_kv_str(w, "class", bms_event_class_name(bms_event_class(ev->id)));
+    jw_kv_str(w, "name", bms_json_event_name(ev->id));
+    uint64_t life = 0;
+    bool known = v->wall_ms && bms_lifetime_now(v, &life);
+    /* the record's time stamp is 24 bits (194 days): put it in the lifetime's current window */
+    uint64_t life_s = life / 1000u, at_s = (life_s & ~(uint64_t)0xFFFFFFu) | (ev->timestamp_s & 0xFFFFFFu);
+    if (at_s > life_s && at_s >= 0x1000000u) {
+        at_s -= 0x1000000u;
+    }
+    uint64_t at = at_s * 1000u;
+    if (known && at <= life && life - at < v->wall_ms) {
+        jw_kv_uint(w, "time_ms", v->wall_ms - (life - at));
+    } else {
+        jw_kv_null(w, "time_ms");
+    }
+    jw_obj_end(w);
+}
+
 void api_json_events(jw_t *w, const gw_view_t *v)
 {
     const bms_events_t *e = &v->events;
@@ -45,17 +88,22 @@ void api_json_events(jw_t *w, const gw_view_t *v)
     } else {
         jw_kv_null(w, "bms_time_s");
     }
+    if (v->wall_ms) {
+        jw_kv_uint(w, "time_ms", v->wall_ms);
+    } else {
+        jw_kv_null(w, "time_ms");
+    }
     jw_key(w, "events");
     jw_arr_begin(w);
     for (unsigned i = 0; e->valid && i < e->count && i < BMS_EVENT_SLOTS; i++) {
-        bms_json_event(w, &e->ev[i]);
+        event_row(w, &e->ev[i], v);
     }
     jw_arr_end(w);
     jw_kv_uint(w, "new_seq", v->event_seq);
     jw_key(w, "new_events");
     jw_arr_begin(w);
     for (unsigned i = 0; i < v->recent_count && i < GW_VIEW_EVENTS; i++) {
-        bms_json_event(w, &v->recent_events[i]);
+        event_row(w, &v->recent_events[i], v);
     }
     jw_arr_end(w);
     jw_obj_end(w);

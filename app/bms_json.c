@@ -147,6 +147,25 @@ static const char *wake_source(uint8_t c)
     return c < sizeof k / sizeof k[0] ? k[c] : "undocumented";
 }
 
+const char *bms_json_reset_cause_text(uint8_t c)
+{
+    static const char *const k[] = {"unknown",        "low-power reset", "window watchdog", "independent watchdog",
+                                    "software reset", "power-on reset",  "reset pin",       "option byte load"};
+    return c < sizeof k / sizeof k[0] ? k[c] : "undocumented code";
+}
+
+const char *bms_json_wake_source_text(uint8_t c)
+{
+    static const char *const k[] = {"charger connected", "ignition", "discharging detected", "UART communication"};
+    return c < sizeof k / sizeof k[0] ? k[c] : "undocumented code";
+}
+
+const char *bms_json_current_sensor_text(uint8_t c)
+{
+    static const char *const k[] = {"internal shunt", "internal Hall sensor", "external sensor"};
+    return c < sizeof k / sizeof k[0] ? k[c] : "undocumented code";
+}
+
 void bms_json_stats(jw_t *w, const bms_stats_t *s, uint32_t now_ms)
 {
     jw_obj_begin(w);
@@ -240,6 +259,9 @@ void bms_json_register(jw_t *w, const tb_reg_t *r, const uint16_t *words, const 
     jw_kv_str(w, "unit", tb_reg_unit(r));
     jw_kv_uint(w, "raw", r->words == 2u ? ((uint32_t)words[1] << 16 | words[0]) : words[0]);
     jw_kv_bool(w, "writable", (r->flags & TB_REGF_WRITABLE) != 0u);
+    if ((r->flags & TB_REGF_READBACK_FFFF) && r->words == 1u && words[0] == 0xFFFFu) {
+        jw_kv_bool(w, "not_set", true); /* the BMS reads 0xFFFF: no preset pending (value is meaningless) */
+    }
     if (r->flags & TB_REGF_RANGE) {
         jw_key(w, "min");
         raw_value(w, r, tb_reg_min(r));

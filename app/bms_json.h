@@ -2,7 +2,7 @@
  * so that every interface names and scales the same fields the same way (docs/cli.md).
  *
  * Writers append one JSON value to a jw_t (core/jw.h); the caller owns the buffer. Values are SI
- * (V, A, W, degC, %, s) except register listings, which keep each register's own unit.
+ * (V, A, W, °C, %, s) except register listings, which keep each register's own unit.
  * No allocation; no OS calls.
  */
 #ifndef APP_BMS_JSON_H
@@ -36,5 +36,11 @@ void bms_json_link(jw_t *w, const tb_link_stats_t *s, uint32_t now_ms);
 /* English description of a TinyBMS event ID ("Over-voltage cutoff"), "Unknown event" if
  * undocumented (vendor list, protocol document chapter 4). Never NULL; static storage. */
 const char *bms_json_event_name(uint8_t id);
+/* The codes of the statistics and version blocks in words, for people (the JSON keeps the stable
+ * identifiers): last reset cause (register 114 low byte), wake-up source (114 high byte), current
+ * sensor (501 bits 9-10). "undocumented code" for a code the vendor does not list. */
+const char *bms_json_reset_cause_text(uint8_t c);
+const char *bms_json_wake_source_text(uint8_t c);
+const char *bms_json_current_sensor_text(uint8_t c);
 
 #endif

@@ -346,6 +346,33 @@ void chg_reason_format(const chg_limits_t *l, char *buf, size_t cap)
     }
 }
 
+void chg_reason_stop(const chg_limits_t *l, bool charge, char *buf, size_t cap)
+{
+    if (cap == 0u) {
+        return;
+    }
+    rs_t r = {buf, cap, 0, false};
+    buf[0] = '\0';
+    bool stopped = charge ? l->charge_stopped || (l->valid && !(l->ccl_a > 0.0f))
+                          : l->discharge_stopped || (l->valid && !(l->dcl_a > 0.0f));
+    if (!stopped) {
+        return;
+    }
+    if (l->state == CHG_STATE_NO_DATA) {
+        rs_str(&r, "no usable BMS data yet");
+    } else if (l->state == CHG_STATE_FAILSAFE) {
+        rs_str(&r, "fail-safe, no usable BMS data for ");
+        rs_age(&r, l);
+    } else if (l->state == CHG_STATE_STALE && charge) {
+        rs_str(&r, "BMS data stale for ");
+        rs_age(&r, l);
+    } else if (charge) {
+        cause(&r, l, SLOT_CCL, l->ccl_lim, l->ccl_a, l->ccl_target_a);
+    } else {
+        cause(&r, l, SLOT_DCL, l->dcl_lim, l->dcl_a, l->dcl_target_a);
+    }
+}
+
 void chg_reason_fill(chg_limits_t *l)
 {
     chg_reason_format(l, l->reason, sizeof l->reason);

@@ -14,6 +14,7 @@
 #ifndef TB_CHG_REASON_H
 #define TB_CHG_REASON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/charge.h"
@@ -22,6 +23,12 @@
  * bytes, never inside a UTF-8 character; CHG_REASON_LEN holds every sentence, also with extreme
  * values). buf may be l->reason: only the other fields are read. Nothing is written when cap is 0. */
 void chg_reason_format(const chg_limits_t *l, char *buf, size_t cap);
+
+/* Why charging (charge = true) or discharging is stopped, as the cause clause alone ("highest cell
+ * 3.652 V at or above the BMS's over-voltage cut-off 3.650 V", "BMS data stale for 6.2 s"), for
+ * the dashboard's "charging not allowed: …". "" when it is not stopped (l->charge_stopped /
+ * l->discharge_stopped false, and the limit is not 0 A). Same buffer rules as chg_reason_format. */
+void chg_reason_stop(const chg_limits_t *l, bool charge, char *buf, size_t cap);
 
 /* chg_reason_format(l, l->reason, sizeof l->reason): what the gateway does after each step. */
 void chg_reason_fill(chg_limits_t *l);

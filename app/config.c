@@ -103,11 +103,23 @@ static void fmt_num(char *buf, size_t cap, double v)
     snprintf(buf, cap, "%.10g", v);
 }
 
+/* A schema bound (a float): whole numbers in full, others with a float's 7 significant digits,
+ * so that 3.2f reads "3.2" and not "3.200000048". */
+static void fmt_bound(char *buf, size_t cap, float f)
+{
+    double v = (double)f;
+    if (fabs(v) < 1e15 && floor(v) == v) {
+        snprintf(buf, cap, "%.0f", v);
+    } else {
+        snprintf(buf, cap, "%.7g", v);
+    }
+}
+
 static int range_error(cfg_diag_t *d, const cfg_param_t *p, const char *key, double v, const char *reason)
 {
     char lo[32], hi[32], val[32];
-    fmt_num(lo, sizeof lo, (double)p->min);
-    fmt_num(hi, sizeof hi, (double)p->max);
+    fmt_bound(lo, sizeof lo, p->min);
+    fmt_bound(hi, sizeof hi, p->max);
     fmt_num(val, sizeof val, v);
     const char *unit = cfg_param_unit(p);
     if (strcmp(reason, "out of range") == 0) {
@@ -501,8 +513,8 @@ static void put_comment(sb_t *s, const cfg_param_t *p, int indent)
     char range[160] = "";
     char lo[32], hi[32];
     const char *unit = cfg_param_unit(p);
-    fmt_num(lo, sizeof lo, (double)p->min);
-    fmt_num(hi, sizeof hi, (double)p->max);
+    fmt_bound(lo, sizeof lo, p->min);
+    fmt_bound(hi, sizeof hi, p->max);
     switch (p->type) {
     case CFG_INT:
     case CFG_FLOAT:

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "app/bms_json.h"
 #include "app/can_inputs.h"
@@ -13,6 +14,8 @@
 #include "core/tb_regs.h"
 
 #define ENERGY_OBJECT "energy"
+#define ENERGY_DAYS_OBJECT "energy_days" /* an NVS key too: at most 15 characters */
+#define WALL_VALID_MS 1704067200000ull   /* 2024-01-01: an earlier wall clock was never set */
 #define PUBLISH_MIN_MS 100u  /* at most 10 views a second */
 #define PUBLISH_MAX_MS 1000u /* and at least one, for ages and timers */
 #define RUN_MAX_WAIT_MS 100u
@@ -41,6 +44,43 @@ static void restore_energy(gateway_t *g, uint32_t now)
     LOGI("energy", "restored: %.1f Wh charged, %.1f Wh discharged", g->energy.charged_wh, g->energy.discharged_wh);
 }
 
+static void restore_energy_days(gateway_t *g)
+{
+    energy_days_init(&g->energy_days);
+    if (!g->ports.storage) {
+        return;
+    }
+    uint8_t blob[ENERGY_DAYS_BLOB_SIZE + 16u];
+    size_t n = 0;
+    int rc = g->ports.storage->load(g->ports.storage->ctx, ENERGY_DAYS_OBJECT, blob, sizeof blob, &n);
+    if (rc == TB_ERR_NOTFOUND) {
+        return;
+    }
+    if (rc == TB_OK) {
+        rc = energy_days_restore(&g->energy_days, blob, n);
+    }
+    if (rc != TB_OK) {
+        LOGW("energy", "saved daily energy unreadable (%s): the days start empty", tb_err_str(rc));
+    }
+}
+
+/* The local calendar day of the wall clock, or ENERGY_DAYS_NO_CLOCK while the gateway does not
+ * know the time (0 from the port: SNTP not done yet; or before 2024: a clock never set). libc's
+ * localtime_r applies the time zone (TZ; UTC when none is set, as on the firmware). */
+static int32_t local_day(const gateway_t *g)
+{
+    uint64_t ms = g->ports.wall_ms ? g->ports.wall_ms(g->ports.wall_ctx) : 0u;
+    if (ms < WALL_VALID_MS) {
+        return ENERGY_DAYS_NO_CLOCK;
+    }
+    time_t t = (time_t)(ms / 1000u);
+    struct tm tm;
+    if (!localtime_r(&t, &tm)) {
+        return ENERGY_DAYS_NO_CLOCK;
+    }
+    return energy_days_from_civil((int32_t)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1u, (unsigned)tm.tm_mday);
+}
+
 /* TB_OK when the counters are on storage. On failure the reason (the storage port's sentence with
  * the OS's words when it has one) goes to why, the failure is counted, and the periodic save waits
  * ENERGY_RETRY_MS before trying again instead of retrying every cycle on a full disk. */
@@ -51,10 +91,15 @@ static int save_energy(gateway_t *g, uint32_t now, char *why, size_t cap)
         snprintf(why, cap, "no storage");
         return TB_ERR_STATE;
     }
-    uint8_t blob[64];
+    uint8_t blob[ENERGY_DAYS_BLOB_SIZE + 16u];
     int n = energy_serialize(&g->energy, blob, sizeof blob);
     const storage_t *st = g->ports.storage;
     int rc = n < 0 ? n : st->save(st->ctx, ENERGY_OBJECT, blob, (size_t)n);
+    if (rc == TB_OK) {
+        /* the days after the counters: a crash between the two loses at most the days' last growth */
+        n = energy_days_serialize(&g->energy_days, blob, sizeof blob);
+        rc = n < 0 ? n : st->save(st->ctx, ENERGY_DAYS_OBJECT, blob, (size_t)n);
+    }
     if (rc == TB_OK) {
         energy_mark_saved(&g->energy, now);
         g->energy_failing = false;
@@ -81,6 +126,7 @@ int gateway_init(gateway_t *g, const gw_config_t *cfg, const gw_ports_t *ports, 
     chg_init(&g->chg);
     alarms_init(&g->alarms_st);
     restore_energy(g, now_ms);
+    restore_energy_days(g);
     cfg_error_t err = {NULL, NULL};
     int rc = can_sched_init(&g->can, &g->cfg.can, ports->can_send, ports->can_ctx, &err);
     if (rc != TB_OK) {
@@ -198,6 +244,9 @@ static void publish(gateway_t *g, uint32_t now)
     v->energy_out_wh = g->energy.discharged_wh;
     v->energy_save_errors = g->energy_save_errors;
     v->energy_save_failing = g->energy_failing;
+    v->energy_days = g->energy_days;
+    memcpy(v->alarm_active, g->alarm_active, sizeof v->alarm_active);
+    memcpy(v->alarm_since_ms, g->alarm_since_ms, sizeof v->alarm_since_ms);
     v->can = g->can.n;
     memcpy(v->can_slots, g->can.slot, sizeof v->can_slots);
     snprintf(v->can_mode, sizeof v->can_mode, "%s", can_sched_mode(&g->can));
@@ -299,6 +348,10 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
         g->lat_reply_ms = g->poll.stats.last_reply_ms;
         energy_sample(&g->energy, &g->cfg.energy, snap->live.t_ms, snap->live.pack_voltage_v, snap->live.pack_current_a);
     }
+    if ((up & (1u << TB_BLK_LIVE)) || (int32_t)(now_ms - g->energy_days_ms) >= 1000) {
+        g->energy_days_ms = now_ms;
+        energy_days_update(&g->energy_days, local_day(g), g->energy.charged_wh, g->energy.discharged_wh);
+    }
     if (up & (1u << TB_BLK_SETTINGS)) {
         check_bms_settings(g);
     }
@@ -316,6 +369,11 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
     alarms_step(&g->alarms_st, snap, g->poll.events.valid ? &g->poll.events : NULL, g->limits.data, g->limits.comm_alarm,
                 &g->cfg.alarms, now_ms, &g->alarms);
     for (unsigned i = 0; i < ALARM_COUNT; i++) {
+        bool active = g->alarms.set.level[i] == ALARM_LEVEL_WARNING || g->alarms.set.level[i] == ALARM_LEVEL_ALARM;
+        if (active && !g->alarm_active[i]) {
+            g->alarm_since_ms[i] = now_ms;
+        }
+        g->alarm_active[i] = active;
         if (alarms_before.level[i] != g->alarms.set.level[i] && g->alarms.set.level[i] != ALARM_LEVEL_UNSUPPORTED) {
             uint8_t lvl = g->alarms.set.level[i];
             log_msg(lvl == ALARM_LEVEL_ALARM ? LOG_ERROR : lvl == ALARM_LEVEL_WARNING ? LOG_WARN : LOG_INFO, "alarm",

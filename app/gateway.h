@@ -19,6 +19,7 @@
 
 #include "app/can_sched.h"
 #include "app/config.h"
+#include "app/energy_days.h"
 #include "app/gw_cmd.h"
 #include "app/gw_view.h"
 #include "app/history.h"
@@ -69,6 +70,10 @@ typedef struct {
     bool energy_failing;      /* the last save of the counters failed */
     uint32_t energy_retry_ms; /* then the next periodic try, not before */
     uint32_t energy_save_errors;
+    bool alarm_active[ALARM_COUNT];      /* 0x35A category at warning or alarm */
+    uint32_t alarm_since_ms[ALARM_COUNT]; /* since when (a warning that became an alarm keeps it) */
+    energy_days_t energy_days; /* per calendar day, saved with the counters ("energy_days") */
+    uint32_t energy_days_ms;   /* last update of energy_days */
     char config_source[GW_CONFIG_SOURCE_MAX];   /* "file", "backup", "defaults" or "" (not told) */
     char config_warning[GW_CONFIG_WARNING_MAX]; /* "" or why the saved file is not what runs */
     uint32_t last_energy_sample_ms;

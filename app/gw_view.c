@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "app/bms_json.h"
+#include "app/chg_reason.h"
 
 static void kv_num_or_null(jw_t *w, const char *k, float v, unsigned d)
 {
@@ -99,6 +100,151 @@ static void json_warnings(jw_t *w, const gw_view_t *v)
     jw_arr_end(w);
 }
 
+#define IDLE_A 0.5f                     /* below this current the battery is idle: no time to go */
+#define TIME_TO_GO_MAX_S (99u * 86400u) /* longer estimates are not worth showing */
+
+static void time_to_go(jw_t *w, const bms_live_t *l, float cap_ah)
+{
+    const char *dir = "unknown", *src = NULL;
+    double s = -1.0;
+    if (l->valid && isfinite(l->pack_current_a)) {
+        float a = l->pack_current_a;
+        double rem = isfinite(cap_ah) ? (double)l->soc_pct / 100.0 * (double)cap_ah : NAN;
+        if (a <= -IDLE_A) {
+            dir = "empty";
+            if (l->time_left_s > 0u) {
+                s = (double)l->time_left_s;
+                src = "bms";
+            } else if (isfinite(rem)) {
+                s = rem / (double)-a * 3600.0;
+                src = "estimate";
+            }
+        } else if (a >= IDLE_A) {
+            dir = "full";
+            if (isfinite(cap_ah)) {
+                s = ((double)cap_ah - rem) / (double)a * 3600.0;
+                src = "estimate";
+            }
+        } else {
+            dir = "idle";
+        }
+    }
+    jw_key(w, "time_to_go");
+    jw_obj_begin(w);
+    jw_kv_str(w, "direction", dir);
+    if (src && s >= 0.0 && s <= (double)TIME_TO_GO_MAX_S) {
+        jw_kv_uint(w, "seconds", (uint32_t)(s + 0.5));
+        jw_kv_str(w, "source", src);
+    } else {
+        jw_kv_null(w, "seconds");
+        jw_kv_null(w, "source");
+    }
+    jw_obj_end(w);
+}
+
+/* Allowed: the GX is told it may (limits valid and sent, not stopped, the limit above 0 A). */
+static void allowed(jw_t *w, const chg_limits_t *l, bool charge)
+{
+    char why[CHG_REASON_LEN];
+    float lim = charge ? l->ccl_a : l->dcl_a;
+    bool stopped = charge ? l->charge_stopped : l->discharge_stopped;
+    bool ok = l->valid && l->transmit && !stopped && lim > 0.0f;
+    jw_kv_bool(w, charge ? "charge_allowed" : "discharge_allowed", ok);
+    chg_reason_stop(l, charge, why, sizeof why);
+    if (!ok && !why[0]) {
+        snprintf(why, sizeof why, "%s", l->valid ? "nothing is sent to the GX" : "no usable BMS data yet");
+    }
+    if (ok) {
+        jw_kv_null(w, charge ? "charge_why_not" : "discharge_why_not");
+    } else {
+        jw_kv_str(w, charge ? "charge_why_not" : "discharge_why_not", why);
+    }
+}
+
+void gw_view_json_battery(jw_t *w, const gw_view_t *v)
+{
+    const bms_snapshot_t *s = &v->snap;
+    float cap = s->settings.valid && s->settings.capacity_ah > 0.0f ? s->settings.capacity_ah : NAN;
+    jw_obj_begin(w);
+    kv_num_or_null(w, "capacity_ah", cap, 2);
+    bool have = s->live.valid && isfinite(cap) && isfinite(s->live.soc_pct);
+    float rem = have ? s->live.soc_pct / 100.0f * cap : NAN;
+    kv_num_or_null(w, "remaining_ah", rem, 1);
+    kv_num_or_null(w, "consumed_ah", have ? cap - rem : NAN, 1);
+    time_to_go(w, &s->live, cap);
+    if (s->stats.valid) {
+        jw_kv_uint(w, "charge_count", s->stats.charging_count);
+        jw_kv_uint(w, "full_charge_count", s->stats.full_charge_count);
+    } else {
+        jw_kv_null(w, "charge_count");
+        jw_kv_null(w, "full_charge_count");
+    }
+    allowed(w, &v->limits, true);
+    allowed(w, &v->limits, false);
+    jw_obj_end(w);
+}
+
+void gw_view_json_alarm_since(jw_t *w, const gw_view_t *v)
+{
+    /* an array, not an object keyed by category: 9 names would cost the firmware's status buffer
+     * about 200 bytes more (tests/unit/test_status_size.c) */
+    jw_arr_begin(w);
+    for (unsigned i = 0; i < ALARM_COUNT; i++) {
+        if (v->alarm_active[i]) {
+            jw_uint(w, (v->t_ms - v->alarm_since_ms[i]) / 1000u);
+        } else {
+            jw_null(w);
+        }
+    }
+    jw_arr_end(w);
+}
+
+static void day_pair(jw_t *w, const char *key, const energy_days_t *d, int32_t first, int32_t last)
+{
+    double in, out;
+    energy_days_sum(d, first, last, &in, &out);
+    jw_key(w, key);
+    jw_obj_begin(w);
+    jw_kv_double(w, "charged_wh", in, 1);
+    jw_kv_double(w, "discharged_wh", out, 1);
+    jw_obj_end(w);
+}
+
+void gw_view_json_energy_days(jw_t *w, const gw_view_t *v)
+{
+    const energy_days_t *d = &v->energy_days;
+    char date[16];
+    jw_obj_begin(w);
+    jw_kv_bool(w, "clock_known", d->clock_known);
+    if (d->clock_known) {
+        energy_days_date(d->today, date, sizeof date);
+        jw_kv_str(w, "date", date);
+        day_pair(w, "today", d, d->today, d->today);
+        day_pair(w, "yesterday", d, d->today - 1, d->today - 1);
+        day_pair(w, "last_7_days", d, d->today - 6, d->today);
+    } else {
+        jw_kv_null(w, "date");
+        jw_kv_null(w, "today");
+        jw_kv_null(w, "yesterday");
+        jw_kv_null(w, "last_7_days");
+    }
+    jw_key(w, "days");
+    jw_arr_begin(w);
+    for (unsigned i = 0; i < d->count && i < ENERGY_DAYS_N; i++) {
+        jw_obj_begin(w);
+        energy_days_date(d->d[i].day, date, sizeof date);
+        jw_kv_str(w, "date", date);
+        jw_kv_double(w, "charged_wh", d->d[i].in_wh, 1);
+        jw_kv_double(w, "discharged_wh", d->d[i].out_wh, 1);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_kv_double(w, "undated_charged_wh", d->undated_in_wh, 1);
+    jw_kv_double(w, "undated_discharged_wh", d->undated_out_wh, 1);
+    jw_kv_uint(w, "clock_steps_back", d->clock_steps_back);
+    jw_obj_end(w);
+}
+
 int gw_view_render(gw_view_t *v)
 {
     jw_t w;
@@ -129,6 +275,10 @@ int gw_view_render(gw_view_t *v)
     gw_view_json_limits(&w, &v->limits);
     jw_key(&w, "alarms");
     gw_view_json_alarms(&w, &v->alarms);
+    jw_key(&w, "alarm_since_s");
+    gw_view_json_alarm_since(&w, v);
+    jw_key(&w, "battery");
+    gw_view_json_battery(&w, v);
     jw_key(&w, "link");
     bms_json_link(&w, &v->link, v->t_ms);
     jw_key(&w, "can");

@@ -14,6 +14,7 @@
 
 #include "app/can_sched.h"
 #include "app/config.h"
+#include "app/energy_days.h"
 #include "core/alarms.h"
 #include "core/bms.h"
 #include "core/charge.h"
@@ -61,6 +62,11 @@ typedef struct {
     bool energy_known;
     uint32_t energy_save_errors; /* failed saves of the counters since the start */
     bool energy_save_failing;    /* the last one failed */
+    energy_days_t energy_days;   /* per calendar day (energy_days.today: the current day or none) */
+
+    /* when each Victron 0x35A category last left "ok" (owner's monotonic ms), while it is not ok */
+    bool alarm_active[ALARM_COUNT];
+    uint32_t alarm_since_ms[ALARM_COUNT];
 
     can_sched_counters_t can;
     can_sched_slot_t can_slots[CAN_SCHED_SLOTS];
@@ -107,5 +113,13 @@ int gw_view_render(gw_view_t *v);
 /* Pieces, reusable by the API handlers. */
 void gw_view_json_limits(jw_t *w, const chg_limits_t *l);
 void gw_view_json_alarms(jw_t *w, const alarms_out_t *a);
+/* The "battery" object of the status: capacity and Ah, time to go, charge counts, charging and
+ * discharging allowed and why not (docs/api.md). */
+void gw_view_json_battery(jw_t *w, const gw_view_t *v);
+/* The "alarm_since_s" array: per 0x35A category, in the order of the "alarms" object, the seconds
+ * since it left "ok" while it is at warning or alarm, else null. */
+void gw_view_json_alarm_since(jw_t *w, const gw_view_t *v);
+/* The "daily" energy object of GET /api/energy (docs/api.md). */
+void gw_view_json_energy_days(jw_t *w, const gw_view_t *v);
 
 #endif

@@ -265,6 +265,13 @@ static void energy(mb_t *m, const gw_view_t *v)
             v->energy_out_wh);
     counter(m, "energy_save_errors_total", "Failed saves of the energy counters (disk full, I/O error).",
             v->energy_save_errors);
+    const energy_days_t *d = &v->energy_days;
+    if (d->clock_known) { /* a day is only known with the wall clock */
+        double in, out;
+        energy_days_sum(d, d->today, d->today, &in, &out);
+        gauge(m, "energy_today_charged_wh", "Energy into the battery today (the gateway's local day).", in);
+        gauge(m, "energy_today_discharged_wh", "Energy out of the battery today (the gateway's local day).", out);
+    }
 }
 
 static void service(mb_t *m, const metrics_extra_t *x)

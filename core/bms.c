@@ -126,7 +126,7 @@ int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint3
     l.soh_pct = regs[45] <= 50000u ? scaled(regs[45], 0.002f) : NAN;
     l.temp_internal_c = scaled((int16_t)regs[48], 0.1f);
     if (!temp_ok(l.temp_internal_c)) {
-        return tb_err_why(why, TB_ERR_RANGE, "internal temperature (register 48) outside -60..150 degC");
+        return tb_err_why(why, TB_ERR_RANGE, "internal temperature (register 48) outside -60..150 °C");
     }
     for (unsigned i = 0; i < BMS_EXT_TEMPS; i++) {
         int16_t raw = (int16_t)regs[42 + i];
@@ -134,7 +134,7 @@ int bms_decode_live(bms_live_t *out, const uint16_t *regs, unsigned count, uint3
         l.temp_ext_c[i] = l.temp_ext_present[i] ? scaled(raw, 0.1f) : 0.0f;
         if (l.temp_ext_present[i] && !temp_ok(l.temp_ext_c[i])) {
             return tb_err_why(why, TB_ERR_RANGE,
-                              "external temperature (registers 42/43) outside -60..150 degC");
+                              "external temperature (registers 42/43) outside -60..150 °C");
         }
     }
     l.status_raw = regs[50];

@@ -40,7 +40,7 @@ enum {
  * missing here does not compile ("initializer element is not constant" at the row, naming
  * cfg_unit_not_in_CFG_UNITS). At most 5 characters each (checked). */
 #define CFG_UNITS(X, u)                                                                                \
-    X(u, unit_none, "") X(u, unit_v, "V") X(u, unit_a, "A") X(u, unit_pct, "%") X(u, unit_degc, "degC")   \
+    X(u, unit_none, "") X(u, unit_v, "V") X(u, unit_a, "A") X(u, unit_pct, "%") X(u, unit_degc, "°C")     \
     X(u, unit_ms, "ms") X(u, unit_s, "s") X(u, unit_min, "min") X(u, unit_d, "d") X(u, unit_a_s, "A/s") \
     X(u, unit_v_min, "V/min") X(u, unit_hz, "Hz") X(u, unit_wh, "Wh") X(u, unit_b, "B") X(u, unit_c, "C")
 
@@ -72,7 +72,7 @@ typedef struct {
     };
 } cfg_param_t;          /* 24 bytes on a 32-bit target (28 with TB_CORE_DOCS) */
 
-/* Unit of an INT/FLOAT value: "V", "A", "ms", "%", "degC", ... or "". Never NULL. */
+/* Unit of an INT/FLOAT value: "V", "A", "ms", "%", "°C", ... or "". Never NULL. */
 static inline const char *cfg_param_unit(const cfg_param_t *p)
 {
     return p->type == CFG_INT || p->type == CFG_FLOAT ? (const char *)&cfg_unit_pool + p->unit : "";

@@ -221,7 +221,7 @@ static const char *nth(const char *pool, unsigned n)
 
 /* In tb_unit_t, tb_reg_group_t and tb_reg_type_t order; the last group and type are for values
  * outside the enum. */
-static const char k_units[] = "\0mV\0V\0A\0mA\0degC\0%\0s\0Ah\0km\0km/h";
+static const char k_units[] = "\0mV\0V\0A\0mA\0°C\0%\0s\0Ah\0km\0km/h";
 static const char k_groups[] = "live\0statistics\0events\0settings\0version\0unknown";
 static const char k_types[] = "UINT16\0INT16\0UINT32\0FLOAT32\0BITS16\0ENUM16\0ENUM8_LSB\0UINT8x2\0INT8x2\0EVENT\0unknown";
 

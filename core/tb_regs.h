@@ -88,7 +88,7 @@ float tb_reg_scale(const tb_reg_t *r);
 /* Raw limits, meaningful if TB_REGF_RANGE (0 otherwise). */
 int32_t tb_reg_min(const tb_reg_t *r);
 int32_t tb_reg_max(const tb_reg_t *r);
-/* Unit of the value: "mV", "V", "A", "mA", "degC", "%", "s", "Ah", "km", "km/h" or "". Never NULL. */
+/* Unit of the value: "mV", "V", "A", "mA", "°C", "%", "s", "Ah", "km", "km/h" or "". Never NULL. */
 const char *tb_reg_unit(const tb_reg_t *r);
 /* Short human label ("Over-voltage cutoff"); "" when built with TB_CORE_DOCS=0. Never NULL. */
 const char *tb_reg_label(const tb_reg_t *r);

@@ -45,6 +45,65 @@
     const d = Math.floor(s / 86400), hh = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
     return (d ? d + " d " : "") + (d || hh ? hh + " h " : "") + m + " min";
   }
+  /* One 24-hour time format everywhere: "14:05", "14:05:09", "2026-12-07 14:05". */
+  const pad2 = (n) => String(n).padStart(2, "0");
+  function hm(ms) { const d = new Date(ms); return pad2(d.getHours()) + ":" + pad2(d.getMinutes()); }
+  function hms(ms) { return hm(ms) + ":" + pad2(new Date(ms).getSeconds()); }
+  function ymd(ms) { const d = new Date(ms); return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()); }
+  function dateTime(ms) { return ymd(ms) + " " + hm(ms); }
+  /* a wall-clock time: the time alone today, with the date otherwise */
+  function when(ms) { return ymd(ms) === ymd(Date.now()) ? hm(ms) : dateTime(ms); }
+  /* a duration for people: "2 h 10 min", "45 min", "3 d 4 h" */
+  function span(s) {
+    if (s == null || !isFinite(s)) return "–";
+    const m = Math.round(s / 60), d = Math.floor(m / 1440), hh = Math.floor(m % 1440 / 60), mm = m % 60;
+    return d ? d + " d " + hh + " h" : hh ? hh + " h " + mm + " min" : Math.max(1, mm) + " min";
+  }
+  function energyText(wh) {
+    if (wh == null || !isFinite(wh)) return "–";
+    return Math.abs(wh) < 1000 ? wh.toFixed(0) + " Wh" : (wh / 1000).toFixed(2) + " kWh";
+  }
+  function unitText(u) { return u === "degC" ? "°C" : u || ""; }
+  /* Names and units a person reads for the BMS statistics and version fields (GET /api/bms/stats,
+   * /api/bms/version), and words for the identifiers among their values. */
+  const FIELD_LABELS = {
+    total_distance_km: ["Total distance", "km"], max_discharge_current_a: ["Highest discharge current", "A"],
+    max_charge_current_a: ["Highest charge current", "A"], max_cell_diff_v: ["Largest cell difference", "mV", 1000],
+    under_voltage_count: ["Under-voltage cut-offs"], over_voltage_count: ["Over-voltage cut-offs"],
+    discharge_over_current_count: ["Discharge over-current cut-offs"], charge_over_current_count: ["Charge over-current cut-offs"],
+    over_heat_count: ["Over-heat cut-offs"], charging_count: ["Charges started"], full_charge_count: ["Full charges"],
+    min_pack_temp_c: ["Lowest pack temperature", "°C"], max_pack_temp_c: ["Highest pack temperature", "°C"],
+    last_reset_cause: ["Last reset cause"], last_wakeup_source: ["Last wake-up source"],
+    stats_cleared_s: ["Statistics cleared at (BMS lifetime)", "lifetime"],
+    hardware_version: ["Hardware version"], hardware_changes: ["Hardware revision"], firmware_public: ["Firmware"],
+    firmware_internal: ["Firmware (internal build)"], bootloader: ["Bootloader"], register_map: ["Register map version"],
+    power_type: ["Board"], current_sensor: ["Current sensor"], serial_hex: ["Serial number"],
+  };
+  const VALUE_WORDS = {
+    high_power_150a: "high power (150 A)", low_power_30a: "low power (30 A)", internal_shunt: "internal shunt",
+    internal_hall: "internal Hall sensor", external: "external sensor", power_on_reset: "power-on reset",
+    low_power_reset: "low-power reset", window_watchdog: "window watchdog", independent_watchdog: "independent watchdog",
+    software_reset: "software reset", pin_reset: "reset pin", option_byte_load: "option byte load",
+    charger_connected: "charger connected", ignition: "ignition", discharging_detected: "discharging detected",
+    uart_communication: "UART communication", undocumented: "undocumented code", unknown: "unknown",
+  };
+  /* limits.limiter{} names (docs/api.md) as the short cause under each limit */
+  const LIMITER_WORDS = {
+    config_max: "the configured maximum", bms_cutoff: "the BMS's settings", float: "the float target",
+    cell_voltage_high: "the highest cell", cell_over_voltage: "a cell over-voltage", cell_voltage_low: "the lowest cell",
+    cell_under_voltage: "a cell under-voltage", temperature_low: "low temperature", temperature_high: "high temperature",
+    soc_taper: "the state of charge", imbalance_hold: "cell imbalance", bms_fault: "a BMS fault", ramp: "the ramp",
+    stale_data: "stale data", no_data: "no data", failsafe: "the fail-safe",
+  };
+  function fieldRow(k, v) {
+    const [label, unit, mul] = FIELD_LABELS[k] || [human(k).replace(/^./, (c) => c.toUpperCase())];
+    let t;
+    if (typeof v === "string") t = VALUE_WORDS[v] || human(v);
+    else if (unit === "lifetime") t = dur(v);
+    else if (typeof v === "number" && unit) t = (mul ? +(v * mul).toFixed(1) : v) + " " + unit;
+    else t = String(v);
+    return [label, t];
+  }
   function pill(text, kind, id) { return h("span", {class: "pill pill-" + (kind || "off"), id: id, text: text}); }
   function setPill(id, text, kind) {
     const e = byId(id);
@@ -502,6 +561,24 @@
   /* ---- pages ---------------------------------------------------------------------------------- */
   const pages = {};
 
+  /* The dashboard's per-cell bars: height within min-margin..max+margin, lowest and highest
+   * marked, a dot over a cell that is balancing. */
+  function miniCells(box, v, act) {
+    if (!box || !v.length) return;
+    const mn = Math.min(...v), mx = Math.max(...v), margin = Math.max(0.01, (mx - mn) * 0.5);
+    const lo = mn - margin, hi = mx + margin;
+    if (box.children.length !== v.length) {
+      box.textContent = "";
+      v.forEach((_, i) => box.appendChild(h("div", {class: "mc", id: "mc-" + (i + 1)}, h("i"))));
+    }
+    v.forEach((cv, i) => {
+      const c = box.children[i];
+      c.className = "mc" + (cv === mn ? " min" : "") + (cv === mx && mx !== mn ? " max" : "") + (act[i] ? " bal" : "");
+      c.firstChild.style.height = Math.max(4, (cv - lo) / (hi - lo) * 100) + "%";
+      c.title = "Cell " + (i + 1) + ": " + cv.toFixed(3) + " V" + (act[i] ? ", balancing" : "");
+    });
+  }
+
   /* Dashboard ---------------------------------------------------------------------------------- */
   pages.dashboard = {
     title: "Dashboard",
@@ -522,10 +599,14 @@
           h("div", {class: "row"}, h("span", {class: "muted", text: "State of charge"}), h("span", {class: "spacer"}),
             h("strong", {id: "soc", class: "num", text: "–"})),
           h("div", {class: "soc"}, h("div", {id: "soc-bar"})),
-          kv(["BMS status", "bms-status"], ["Data age", "bms-age"], ["State of health", "soh"])),
+          h("div", {class: "ttg", id: "ttg", hidden: true}),
+          kv(["Remaining", "ah-rem"], ["Consumed", "ah-used"], ["Installed capacity", "cap"], ["Charge cycles", "cycles"],
+            ["BMS status", "bms-status"], ["Data age", "bms-age"], ["State of health", "soh"])),
         h("section", {class: "card", id: "card-limits"}, h("h2", {text: "Charge limits for the GX"}),
           h("div", {class: "row"}, pill("–", "off", "chg-state"), pill("–", "off", "data-state"), h("span", {class: "spacer"})),
           h("div", {class: "sent", id: "sent", text: "–"}),
+          h("dl", {class: "kv allow"}, h("dt", {text: "Charging"}), h("dd", {id: "chg-ok", text: "–"}),
+            h("dt", {text: "Discharging"}), h("dd", {id: "dis-ok", text: "–"})),
           h("div", {class: "limits", id: "limits"},
             h("div", {}, h("div", {class: "muted small", text: "CVL"}), h("div", {class: "big num"}, h("span", {id: "cvl", text: "–"}), h("span", {class: "unit", text: "V"})), h("div", {class: "small muted", id: "cvl-lim"})),
             h("div", {}, h("div", {class: "muted small", text: "CCL"}), h("div", {class: "big num"}, h("span", {id: "ccl", text: "–"}), h("span", {class: "unit", text: "A"})), h("div", {class: "small muted", id: "ccl-lim"})),
@@ -533,6 +614,7 @@
           h("div", {class: "reason", id: "reason", text: "–"})),
         card("Alarms", h("div", {id: "alarms"}, "–")),
         bcard("card-cells", "Cells",
+          h("div", {class: "minicells", id: "mini-cells", role: "img", "aria-label": "cell voltages"}),
           kv(["Lowest", "cell-min"], ["Highest", "cell-max"], ["Spread", "cell-spread"], ["Balancing", "cell-bal"]),
           h("p", {}, h("a", {href: "#/cells", text: "All cells →"}))),
         card("Victron GX and CAN",
@@ -543,8 +625,42 @@
           kv(["Last reply", "link-age"], ["Requests / replies", "link-req"], ["Timeouts", "link-to"],
              ["CRC errors", "link-crc"], ["Last round trip", "link-rtt"])),
         bcard("card-temps", "Temperatures", kv(["Internal", "t-int"], ["External 1", "t-e1"], ["External 2", "t-e2"])),
-        card("Energy", kv(["Charged", "e-in"], ["Discharged", "e-out"], ["Gateway up", "uptime"]))));
+        card("Energy",
+          h("table", {class: "energy", id: "energy-days"},
+            h("thead", {}, h("tr", {}, h("th", {text: ""}), h("th", {class: "num", text: "Charged"}), h("th", {class: "num", text: "Discharged"}))),
+            h("tbody", {}, [["Today", "today"], ["Yesterday", "yday"], ["Last 7 days", "week"], ["All time", "total"]].map(([k, id]) =>
+              h("tr", {}, h("th", {text: k}), h("td", {class: "num", id: "e-" + id + "-in", text: "–"}), h("td", {class: "num", id: "e-" + id + "-out", text: "–"}))))),
+          h("p", {class: "small muted", id: "e-clock", hidden: true}),
+          kv(["Gateway up", "uptime"])),
+        h("section", {class: "card wide", id: "card-power"}, h("h2", {text: "Power, last hour"}),
+          h("p", {class: "small muted", text: "Positive: charging, negative: discharging."}), h("div", {id: "dash-power"}))));
       if (state.status) this.update(state.status);
+      this.loadExtra();
+      this.timer = setInterval(() => this.loadExtra(), 30000);
+    },
+    leave() { clearInterval(this.timer); },
+    /* daily energy (GET /api/energy) and the power chart (GET /api/history), every 30 s */
+    async loadExtra() {
+      try {
+        const e = await get("/api/energy");
+        if (!byId("energy-days")) return;
+        const d = e.daily || {};
+        const put = (id, o) => { setText("e-" + id + "-in", o ? energyText(o.charged_wh) : "–"); setText("e-" + id + "-out", o ? energyText(o.discharged_wh) : "–"); };
+        put("today", d.today); put("yday", d.yesterday); put("week", d.last_7_days);
+        put("total", {charged_wh: e.charged_wh, discharged_wh: e.discharged_wh});
+        const note = byId("e-clock");
+        note.textContent = d.clock_known ? "Days by the gateway's clock; today is " + d.date + "."
+          : "The gateway does not know the date yet (its clock is not set): energy is counted in the totals only, days start once the clock is known.";
+        note.hidden = false;
+      } catch (err) { /* the next try in 30 s; the status keeps flowing */ }
+      try {
+        const hi = await get("/api/history?range=1h&points=240");
+        const box = byId("dash-power");
+        if (!box) return;
+        const pw = hi.t.map((_, i) => hi.pack_v[i] == null || hi.pack_a[i] == null ? null : hi.pack_v[i] * hi.pack_a[i]);
+        TbChart.line(box, {t: hi.t, gap_s: hi.interval_s * 3, zero: true, height: 160, title: "power",
+          series: [{label: "Power", unit: "W", data: pw, color: "#2471a3", dec: 0}]});
+      } catch (err) { /* idem */ }
     },
     update(st) {
       const b = st.bms || {};
@@ -558,6 +674,26 @@
       setText("bms-status", human(b.status) || "–");
       setText("bms-age", ago(b.age_ms));
       setText("soh", b.soh_pct == null ? "–" : fix(b.soh_pct, 0) + " %");
+      const bt = st.battery || {};
+      const tg = bt.time_to_go || {};
+      const ttg = byId("ttg");
+      const ttgText = !b.valid || tg.seconds == null || (tg.direction !== "full" && tg.direction !== "empty") ? ""
+        : (tg.direction === "full" ? "full in " : "empty in ") + span(tg.seconds) + (tg.source === "estimate" ? " (estimate)" : "");
+      setText("ttg", ttgText);
+      ttg.hidden = !ttgText;
+      const ah = (v) => v == null ? "–" : fix(v, 1) + " Ah";
+      setText("ah-rem", bt.remaining_ah == null ? "–" : ah(bt.remaining_ah) + (bt.capacity_ah ? " (" + fix(b.soc_pct, 0) + "\u00a0%)" : ""));
+      setText("ah-used", ah(bt.consumed_ah));
+      setText("cap", bt.capacity_ah == null ? "not read yet" : ah(bt.capacity_ah));
+      setText("cycles", bt.charge_count == null ? "not read yet"
+        : bt.charge_count + (bt.charge_count === 1 ? " charge, " : " charges, ") + bt.full_charge_count + " full");
+      const allow = (id, ok, why, lim) => {
+        const e = byId(id);
+        e.textContent = ok ? "allowed" + (lim != null ? ", up to " + fix(lim, 1) + "\u00a0A" : "") : "not allowed: " + (why || "–");
+        e.className = ok ? "ok" : "err";
+      };
+      allow("chg-ok", bt.charge_allowed, bt.charge_why_not, (st.limits || {}).ccl_a);
+      allow("dis-ok", bt.discharge_allowed, bt.discharge_why_not, (st.limits || {}).dcl_a);
       const l = st.limits || {};
       /* what the GX actually receives: nothing at all while CAN is stopped (fail-safe
        * stop_transmitting, no data yet), the computed limits otherwise */
@@ -567,7 +703,7 @@
       const lim = l.limiter || {};
       for (const [id, v, d, k] of [["cvl", l.cvl_v, 2, "cvl"], ["ccl", l.ccl_a, 1, "ccl"], ["dcl", l.dcl_a, 1, "dcl"]]) {
         setText(id, sent ? fix(v, d) : "–");
-        setText(id + "-lim", !sent ? "not sent" : lim[k] ? "limited by " + human(lim[k]) : "");
+        setText(id + "-lim", !sent ? "not sent" : lim[k] && lim[k] !== "none" ? "limited by " + (LIMITER_WORDS[lim[k]] || human(lim[k])) : "");
       }
       byId("limits").classList.toggle("notsent", !sent || shadow);
       let what, kind;
@@ -599,7 +735,14 @@
       box.textContent = "";
       const active = Object.keys(al).filter((k) => al[k] === "warning" || al[k] === "alarm");
       if (!active.length) box.appendChild(h("div", {}, pill("all clear", "ok", "alarms-ok")));
-      for (const k of active) box.appendChild(h("div", {class: "row"}, pill(al[k], levelKind(al[k])), h("span", {text: human(k)})));
+      /* alarm_since_s: seconds per category, in the order of the alarms object's categories */
+      const since = st.alarm_since_s || [], cats = Object.keys(al).slice(0, since.length);
+      for (const k of active) {
+        const s = since[cats.indexOf(k)], age = s == null ? null : s * 1000;
+        const at = age == null ? "" : st.time_ms ? "since " + when(st.time_ms - age) : "for " + ago(age);
+        box.appendChild(h("div", {class: "row"}, pill(al[k], levelKind(al[k])), h("span", {text: human(k)}),
+          h("span", {class: "small muted", text: at})));
+      }
       if (al.internal_reason && al.internal_reason !== "none") box.appendChild(h("p", {class: "small muted", text: "BMS internal: " + human(al.internal_reason)}));
       if (al.fault_event) box.appendChild(h("p", {class: "small muted", text: "Fault event: " + al.fault_event}));
       if (b.valid) {
@@ -610,6 +753,7 @@
         setText("cell-spread", fix(b.cell_spread_v * 1000, 0) + " mV");
         const bal = (b.balancing_active || []).filter(Boolean).length;
         setText("cell-bal", bal ? bal + " cell" + (bal > 1 ? "s" : "") : "none");
+        miniCells(byId("mini-cells"), cells, b.balancing_active || []);
       }
       const gx = st.gx || {};
       setPill("gx", gx.present ? "GX present" : "GX not seen", gx.present ? "ok" : "warn");
@@ -629,9 +773,6 @@
       setText("t-int", t.internal == null ? "–" : fix(t.internal, 1) + " °C");
       setText("t-e1", t.external_1 == null ? "no sensor" : fix(t.external_1, 1) + " °C");
       setText("t-e2", t.external_2 == null ? "no sensor" : fix(t.external_2, 1) + " °C");
-      const e = st.energy || {};
-      setText("e-in", e.charged_wh == null ? "–" : fix(e.charged_wh / 1000, 2) + " kWh");
-      setText("e-out", e.discharged_wh == null ? "–" : fix(e.discharged_wh / 1000, 2) + " kWh");
       setText("uptime", dur(st.uptime_s));
     },
   };
@@ -757,9 +898,11 @@
         const both = (a, b, f) => a == null ? b : b == null ? a : f(a, b);
         const lo = both(r.device_min, r.min, Math.max), hi = both(r.device_max, r.max, Math.min);
         const step = r.unit === "V" ? 0.001 : r.type === "FLOAT32" ? "any" : 1;
+        r.unit = unitText(r.unit);
+        const shown = r.not_set ? "not set" : r.value + " " + r.unit;
         r.lo = lo;
         r.hi = hi;
-        const inp = r.writable ? h("input", {type: "number", id: "in-" + r.name, "data-name": r.name, value: r.value,
+        const inp = r.writable ? h("input", {type: "number", id: "in-" + r.name, "data-name": r.name, value: r.not_set ? "" : r.value,
           min: lo, max: hi, step: step, disabled: !loggedIn(), oninput: (ev) => {
             if (ev.target.classList.contains("invalid")) { ev.target.classList.remove("invalid"); setText("res-" + r.name, ""); }
             this.changed();
@@ -768,7 +911,7 @@
           h("td", {}, h("div", {text: r.label}), h("div", {class: "small muted mono", text: r.name + " (" + r.address + ")"}),
             r.values ? h("div", {class: "small muted", text: r.values}) : null,
             r.reboots_bms ? h("div", {class: "small err", text: "changing it restarts the BMS"}) : null),
-          h("td", {class: "num", id: "val-" + r.name, text: r.value + " " + r.unit}),
+          h("td", {class: "num", id: "val-" + r.name, text: shown}),
           h("td", {class: "num small", text: lo != null ? lo + " … " + hi + " " + r.unit : "–"}),
           h("td", {class: "num small", text: r.device_default != null ? r.device_default + " " + r.unit : "–"}),
           h("td", {}, inp, h("div", {class: "small", id: "res-" + r.name}))));
@@ -813,7 +956,7 @@
       const e = this.edits();
       if (!e.length || !this.check(e)) return;
       const body = h("div", {}, h("p", {text: "These settings will be written to the TinyBMS, one after the other, and read back:"}),
-        diffTable("diff", e.map((x) => ({key: x.reg.name, label: x.reg.label, sub: x.reg.name, old: x.reg.value, new: x.value, unit: x.reg.unit,
+        diffTable("diff", e.map((x) => ({key: x.reg.name, label: x.reg.label, sub: x.reg.name, old: x.reg.not_set ? null : x.reg.value, new: x.value, unit: x.reg.unit,
           flags: x.reg.reboots_bms ? h("div", {class: "small err", text: "restarts the BMS"}) : null}))),
         e.some((x) => x.reg.reboots_bms) ? h("p", {class: "err", text: "At least one of them restarts the BMS."}) : null,
         h("p", {class: "hint", text: "Wrong protection settings can damage cells. Check each value against the cell maker's datasheet."}));
@@ -878,11 +1021,14 @@
         const t = byId("events");
         if (!t) return;
         t.textContent = "";
-        setText("ev-info", ev.valid ? "As last read " + ago(ev.age_ms) + " ago; newest first. Times are the BMS's own lifetime clock." : "Not read yet.");
-        t.appendChild(h("thead", {}, h("tr", {}, ["BMS time", "Class", "Event", "ID"].map((x) => h("th", {text: x})))));
+        setText("ev-info", !ev.valid ? "Not read yet." : "As last read " + ago(ev.age_ms) + " ago; newest first. " +
+          (ev.time_ms ? "Times are approximate (≈): worked out from the BMS's lifetime clock, which stops while the BMS is off."
+            : "The gateway does not know the time of day: times are the BMS's lifetime clock."));
+        t.appendChild(h("thead", {}, h("tr", {}, ["Time", "BMS lifetime", "Kind", "Event", "Code"].map((x) => h("th", {text: x})))));
         const tb = h("tbody");
         for (const e of (ev.events || []).slice().reverse()) {
-          tb.appendChild(h("tr", {}, h("td", {class: "num", text: dur(e.timestamp_s)}),
+          tb.appendChild(h("tr", {}, h("td", {class: "num", text: e.time_ms ? "≈ " + dateTime(e.time_ms) : "–"}),
+            h("td", {class: "num", text: dur(e.timestamp_s)}),
             h("td", {}, pill(e.class, e.class === "fault" ? "bad" : e.class === "warning" ? "warn" : "info")),
             h("td", {text: e.name}), h("td", {class: "num mono", text: "0x" + e.id.toString(16).padStart(2, "0")})));
         }
@@ -891,8 +1037,9 @@
         const fill = (id, obj) => {
           const dl = byId(id);
           dl.textContent = "";
-          for (const k in obj) if (k !== "valid" && k !== "age_ms") { dl.appendChild(h("dt", {text: human(k)})); const v = obj[k], hex = typeof v === "string" && /^[0-9A-F]+$/.test(v);
-          dl.appendChild(h("dd", {class: hex && v.length > 12 ? "brk" : null, text: typeof v === "string" && !hex ? human(v) : String(v)})); }
+          for (const k in obj) if (k !== "valid" && k !== "age_ms") { const v = obj[k], hex = typeof v === "string" && /^[0-9A-F]+$/.test(v);
+          const [label, txt] = hex ? [fieldRow(k, 0)[0], v] : fieldRow(k, v);
+          dl.appendChild(h("dt", {text: label})); dl.appendChild(h("dd", {class: hex && v.length > 12 ? "brk" : null, text: txt})); }
           if (!obj.valid) dl.appendChild(h("dd", {text: "not read yet"}));
         };
         fill("stats", st);
@@ -1207,7 +1354,7 @@
       if (!box) return;
       for (const e of entries || []) {
         if (e.seq <= this.last) continue;
-        const t = e.time_ms ? new Date(e.time_ms).toLocaleTimeString() : "";
+        const t = e.time_ms ? hms(e.time_ms) : "";
         box.appendChild(h("div", {class: "lv-" + e.level, text: t + " " + e.level.toUpperCase().padEnd(5) + " " + e.module + ": " + e.msg}));
         this.last = e.seq;
         this.n++;

@@ -24,7 +24,7 @@
     const hm = String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
     if (span <= 1200) return hm + ":" + String(d.getSeconds()).padStart(2, "0");
     if (span <= 26 * 3600) return hm;
-    return (d.getMonth() + 1) + "/" + d.getDate() + " " + hm;
+    return String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0") + " " + hm;
   }
 
   function fmtNum(v, dec) {
@@ -103,7 +103,8 @@
       for (let i = 1; i < t.length; i++) if (Math.abs(t[i] - tv) < Math.abs(t[best] - tv)) best = i;
       hover.setAttribute("x1", x(t[best]));
       hover.setAttribute("x2", x(t[best]));
-      tip.textContent = new Date(t[best] * 1000).toLocaleString() + " — " +
+      const d = new Date(t[best] * 1000);
+      tip.textContent = d.getFullYear() + "-" + fmtTime(t[best], 1e9) + ":" + String(d.getSeconds()).padStart(2, "0") + " — " +
         opts.series.map((s) => s.label + " " + fmtNum(s.data[best], s.dec == null ? 2 : s.dec) + (s.unit ? " " + s.unit : "")).join(", ");
     }
     svg.addEventListener("mousemove", (e) => show(e.clientX));

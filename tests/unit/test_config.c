@@ -41,6 +41,10 @@ static void apply_and_errors_name_the_key(void **state)
     assert_string_equal(d.key, "link.live_period_ms");
     assert_string_equal(d.message, "link.live_period_ms = 20 is out of range: allowed 50..10000 ms");
 
+    /* float bounds without float artefacts (3.3, not 3.299999952) */
+    assert_int_equal(apply(&c, "{\"charge\": {\"cell_bulk_v\": 3.2}}", &d), TB_ERR_RANGE);
+    assert_string_equal(d.message, "charge.cell_bulk_v = 3.2 is out of range: allowed 3.3..3.65 V");
+
     assert_int_equal(apply(&c, "{\"link\": {\"live_period_ms\": 100.5}}", &d), TB_ERR_RANGE);
     assert_non_null(strstr(d.message, "not an integer"));
 

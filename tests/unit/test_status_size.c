@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "app/chg_reason.h"
 #include "app/gateway.h"
 #include "scenario_rig.h"
 
@@ -67,6 +68,47 @@ static void worst_case_fits_the_firmware(void **state)
     g_v.gx_present = true;
     g_v.gx_age_ms = UINT32_MAX - 1u;
     g_v.lat_samples = UINT32_MAX;
+    for (unsigned i = 0; i < ALARM_COUNT; i++) { /* every category active for the longest time */
+        g_v.alarm_active[i] = true;
+        g_v.alarm_since_ms[i] = g_v.t_ms + 1u;
+    }
+    /* charging and discharging stopped ("why not" in the battery object), each with its longest
+     * cause: every limiter tried with the values at their widest that validated data allows
+     * (cells and cut-offs 0.5..5 V, temperatures -60..150 °C, SOC 0..100 %) */
+    chg_limits_t *l = &g_v.limits;
+    l->valid = true;
+    l->state = CHG_STATE_BULK;
+    l->charge_stopped = l->discharge_stopped = true;
+    l->ccl_a = l->dcl_a = 0.0f;
+    l->ccl_target_a = l->dcl_target_a = 999.9f;
+    l->series_cells = 16;
+    l->pack_v = 79.99f;
+    l->cell_max_v = l->cell_min_v = l->spread_v = l->cell_target_v = l->cell_ov_v = l->cell_uv_v = 4.999f;
+    l->cell_limit_v = l->cell_float_v = 4.999f;
+    l->temp_min_c = l->temp_max_c = -59.9f;
+    for (unsigned i = 0; i < 2; i++) {
+        l->ccl_taper_v[i] = l->dcl_taper_v[i] = l->imbalance_v[i] = 4.999f;
+        l->temp_charge_c[i] = l->temp_discharge_c[i] = -59.9f;
+        l->soc_taper_pct[i] = 100.0f;
+    }
+    l->soc_pct = 100.0f;
+    l->data_age_ms = UINT32_MAX - 1u;
+    size_t longest[2] = {0, 0};
+    chg_limiter_t worst[2] = {CHG_LIM_NONE, CHG_LIM_NONE};
+    for (unsigned lim = 0; lim < CHG_LIM_COUNT; lim++) {
+        char why[CHG_REASON_LEN];
+        l->ccl_lim = l->dcl_lim = (chg_limiter_t)lim;
+        for (unsigned c = 0; c < 2; c++) {
+            chg_reason_stop(l, c == 0, why, sizeof why);
+            if (strlen(why) > longest[c]) {
+                longest[c] = strlen(why);
+                worst[c] = (chg_limiter_t)lim;
+            }
+        }
+    }
+    l->ccl_lim = worst[0];
+    l->dcl_lim = worst[1];
+    printf("longest reasons why not: charging %zu, discharging %zu bytes\n", longest[0], longest[1]);
     int n = gw_view_render(&g_v);
     assert_true(n > 0);
     printf("status document: %zu bytes running, %d bytes at its largest; firmware room %u bytes\n", normal, n,

@@ -179,10 +179,10 @@ static int cmd_live(const opts_t *o)
             putchar('\n');
         }
     }
-    printf("Temperature  internal %.1f degC", (double)l->temp_internal_c);
+    printf("Temperature  internal %.1f °C", (double)l->temp_internal_c);
     for (unsigned i = 0; i < BMS_EXT_TEMPS; i++) {
         if (l->temp_ext_present[i]) {
-            printf("   external %u %.1f degC", i + 1, (double)l->temp_ext_c[i]);
+            printf("   external %u %.1f °C", i + 1, (double)l->temp_ext_c[i]);
         } else {
             printf("   external %u none", i + 1);
         }
@@ -427,13 +427,14 @@ static int cmd_stats(const opts_t *o)
     printf("Max discharge current seen   %.1f A\n", (double)s->max_discharge_current_a);
     printf("Max charge current seen      %.1f A\n", (double)s->max_charge_current_a);
     printf("Max cell difference seen     %.1f mV\n", (double)(s->max_cell_diff_v * 1000.0f));
-    printf("Pack temperature seen        %d..%d degC\n", s->min_pack_temp_c, s->max_pack_temp_c);
+    printf("Pack temperature seen        %d..%d °C\n", s->min_pack_temp_c, s->max_pack_temp_c);
     printf("Protections                  under-voltage %u, over-voltage %u, discharge over-current %u, charge "
            "over-current %u, over-heat %u\n",
            s->under_voltage_count, s->over_voltage_count, s->discharge_oc_count, s->charge_oc_count, s->over_heat_count);
     printf("Charging count               %u (full charges %u)\n", s->charging_count, s->full_charge_count);
     printf("Total distance               %.2f km\n", (double)s->total_distance_km);
-    printf("Last reset cause / wake-up   %u / %u\n", s->last_reset_cause, s->last_wakeup_source);
+    printf("Last reset cause             %s\n", bms_json_reset_cause_text(s->last_reset_cause));
+    printf("Last wake-up source          %s\n", bms_json_wake_source_text(s->last_wakeup_source));
     printf("Statistics cleared at        %u s of BMS lifetime\n", s->stats_cleared_s);
     return 0;
 }
@@ -475,8 +476,8 @@ static int cmd_version(const opts_t *o)
     printf("Hardware     %u.%u\n", v->hw_version, v->hw_changes);
     printf("Firmware     %u (internal %u), bootloader %u, register map %u\n", v->fw_public, v->fw_internal,
            v->bootloader, v->register_map);
-    printf("Board        %s, current sensor %u\n", v->high_power ? "high power (150 A)" : "low power (30 A)",
-           v->current_sensor);
+    printf("Board        %s, current sensor: %s\n", v->high_power ? "high power (150 A)" : "low power (30 A)",
+           bms_json_current_sensor_text(v->current_sensor));
     printf("Serial       %04X%04X%04X%04X%04X%04X\n", v->serial[0], v->serial[1], v->serial[2], v->serial[3],
            v->serial[4], v->serial[5]);
     return 0;
