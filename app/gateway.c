@@ -350,7 +350,8 @@ void gateway_run(gateway_t *g, uint32_t now_ms)
     }
     if ((up & (1u << TB_BLK_LIVE)) || (int32_t)(now_ms - g->energy_days_ms) >= 1000) {
         g->energy_days_ms = now_ms;
-        energy_days_update(&g->energy_days, local_day(g), g->energy.charged_wh, g->energy.discharged_wh);
+        int32_t day = g->day_clock ? g->day_clock(g->day_ctx, now_ms) : local_day(g);
+        energy_days_update(&g->energy_days, day, g->energy.charged_wh, g->energy.discharged_wh);
     }
     if (up & (1u << TB_BLK_SETTINGS)) {
         check_bms_settings(g);
@@ -779,4 +780,10 @@ void gateway_set_config_origin(gateway_t *g, const char *source, const char *war
 void gateway_set_energy_time_scale(gateway_t *g, double scale)
 {
     g->energy.time_scale = scale > 0.0 ? scale : 0.0;
+}
+
+void gateway_set_day_clock(gateway_t *g, int32_t (*day)(void *ctx, uint32_t now_ms), void *ctx)
+{
+    g->day_clock = day;
+    g->day_ctx = day ? ctx : NULL;
 }

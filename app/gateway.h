@@ -74,6 +74,8 @@ typedef struct {
     uint32_t alarm_since_ms[ALARM_COUNT]; /* since when (a warning that became an alarm keeps it) */
     energy_days_t energy_days; /* per calendar day, saved with the counters ("energy_days") */
     uint32_t energy_days_ms;   /* last update of energy_days */
+    int32_t (*day_clock)(void *ctx, uint32_t now_ms); /* gateway_set_day_clock(), NULL: the wall clock */
+    void *day_ctx;
     char config_source[GW_CONFIG_SOURCE_MAX];   /* "file", "backup", "defaults" or "" (not told) */
     char config_warning[GW_CONFIG_WARNING_MAX]; /* "" or why the saved file is not what runs */
     uint32_t last_energy_sample_ms;
@@ -150,6 +152,12 @@ void gateway_set_config_origin(gateway_t *g, const char *source, const char *war
 /* Battery seconds per measured second for the energy counters (energy_state_t.time_scale): the demo
  * gives its simulator's speed, so that kWh and SOC move together; real hardware leaves it at 0. */
 void gateway_set_energy_time_scale(gateway_t *g, double scale);
+
+/* The calendar day the daily energy counters file energy under (days since 1970-01-01, or
+ * ENERGY_DAYS_NO_CLOCK): by default the wall clock's local day; the demo gives its simulated
+ * battery's day, the clock its counters follow (a simulated day passes in 48 wall minutes).
+ * NULL restores the default. */
+void gateway_set_day_clock(gateway_t *g, int32_t (*day)(void *ctx, uint32_t now_ms), void *ctx);
 
 /* The last published view (owner thread only; other threads use the port's copy). */
 const gw_view_t *gateway_view(const gateway_t *g);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "app/energy_days.h"
 #include "app/log.h"
 #include "core/tb_err.h"
 #include "core/vcan.h"
@@ -26,8 +27,9 @@ static bool persisted(uint16_t addr)
 /* ---- the state file ---------------------------------------------------------------------------- */
 
 typedef struct {
-    bool have_seed, have_soc, have_hour;
+    bool have_seed, have_soc, have_hour, have_day;
     uint32_t seed;
+    unsigned long day;
     double soc, hour;
     size_t n;
     uint16_t addr[SIM_SETTINGS_COUNT], val[SIM_SETTINGS_COUNT];
@@ -86,6 +88,8 @@ static size_t parse_state(char *text, saved_t *sv)
             sv->have_soc = true;
         } else if (nt == 2u && strcmp(tok[0], "hour") == 0 && parse_d(tok[1], 0.0, 24.0, &sv->hour)) {
             sv->have_hour = true;
+        } else if (nt == 2u && strcmp(tok[0], "day") == 0 && parse_u(tok[1], DEMO_DAY_MAX, &sv->day)) {
+            sv->have_day = true;
         } else if (nt == 3u && strcmp(tok[0], "reg") == 0 && parse_u(tok[1], 399, &a) && a >= SIM_SETTINGS_FIRST &&
                    parse_u(tok[2], 0xFFFF, &v) && sv->n < SIM_SETTINGS_COUNT) {
             if (persisted((uint16_t)a)) {
@@ -110,19 +114,37 @@ static void read_settings(const demo_t *d, uint16_t out[SIM_SETTINGS_COUNT])
     }
 }
 
+/* The simulated day at model time model_s. */
+static int32_t sim_day(const demo_t *d, double model_s)
+{
+    double days = floor((d->start_hour * 3600.0 + model_s) / 86400.0);
+    double day = (double)d->start_day + days;
+    return day >= 0.0 && day <= (double)DEMO_DAY_MAX ? (int32_t)day : d->start_day;
+}
+
+int32_t demo_day(void *ctx, uint32_t now_ms)
+{
+    demo_t *d = ctx;
+    sim_advance(&d->sim, now_ms);
+    sim_truth_t t;
+    sim_truth(&d->sim, &t);
+    return sim_day(d, t.model_s);
+}
+
 void demo_save(demo_t *d, uint32_t now_ms)
 {
     sim_advance(&d->sim, now_ms);
     sim_truth_t t;
     sim_truth(&d->sim, &t);
     double hour = fmod(d->start_hour + t.model_s / 3600.0, 24.0);
+    int32_t day = sim_day(d, t.model_s);
     uint16_t regs[SIM_SETTINGS_COUNT];
     read_settings(d, regs);
     char buf[DEMO_FILE_MAX];
     int n = snprintf(buf, sizeof buf,
                      "# tinybms-gateway --demo: the simulated TinyBMS, kept across runs. The seed gives its cells\n"
-                     "# and serial number. Delete this file for a new battery.\nseed %lu\nsoc %.3f\nhour %.3f\n",
-                     (unsigned long)d->seed, t.soc_pct, hour);
+                     "# and serial number. Delete this file for a new battery.\nseed %lu\nsoc %.3f\nday %ld\nhour %.3f\n",
+                     (unsigned long)d->seed, t.soc_pct, (long)day, hour);
     for (uint16_t k = 0; k < SIM_SETTINGS_COUNT && n > 0 && (size_t)n < sizeof buf; k++) {
         uint16_t a = (uint16_t)(SIM_SETTINGS_FIRST + k);
         uint16_t def, lo, hi;
@@ -152,6 +174,17 @@ void demo_save(demo_t *d, uint32_t now_ms)
 }
 
 /* ---- start ------------------------------------------------------------------------------------- */
+
+/* Today on the wall clock (local time), the first simulated day of a new battery. */
+static int32_t wall_day(void)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    if (now == (time_t)-1 || !localtime_r(&now, &tm)) {
+        return energy_days_from_civil(2026, 1u, 1u);
+    }
+    return energy_days_from_civil((int32_t)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1u, (unsigned)tm.tm_mday);
+}
 
 int demo_init(demo_t *d, const char *state_dir, float cell_bulk_v, uint32_t now)
 {
@@ -218,6 +251,7 @@ int demo_init(demo_t *d, const char *state_dir, float cell_bulk_v, uint32_t now)
         return -1;
     }
     d->start_hour = load.start_hour;
+    d->start_day = restored && sv.have_day && sv.have_hour ? (int32_t)sv.day : wall_day();
     d->silent_since = now;
     d->gx_next = now;
     d->check_at = now + DEMO_CHECK_MS;

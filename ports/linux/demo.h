@@ -36,11 +36,13 @@
 #define DEMO_GX_PERIOD_MS 1000u    /* the GX's 0x305 / 0x307 cadence */
 #define DEMO_SAVE_EVERY_MS 300000u /* state of charge and time of day saved at least this often */
 #define DEMO_STATE_FILE "demo-bms.txt"
+#define DEMO_DAY_MAX 2932896ul     /* 9999-12-31 as days since 1970-01-01: the simulated date's bound */
 
 typedef struct {
     sim_t sim;
     uint32_t seed;
     double start_hour;     /* time of day of the day load at start */
+    int32_t start_day;     /* the simulated calendar day at start (days since 1970-01-01) */
     uint32_t silent_since; /* last valid 0x351 the simulated inverter obeyed */
     uint32_t gx_next;      /* next 0x305/0x307 */
     uint32_t check_at;     /* next comparison of the settings with the saved ones */
@@ -63,6 +65,11 @@ bool demo_uart_pending(const demo_t *d, uint32_t *due_ms);
 
 /* The gateway's UART bytes to the simulated BMS. */
 void demo_uart_rx(demo_t *d, const uint8_t *b, size_t n, uint32_t now_ms);
+
+/* The simulated battery's calendar day (days since 1970-01-01) at now_ms: the day its energy is
+ * counted under (gateway_set_day_clock; ctx is the demo_t). It starts on the wall clock's day and
+ * runs DEMO_SPEED times faster; kept across runs with the time of day. */
+int32_t demo_day(void *ctx, uint32_t now_ms);
 
 /* Saves the simulated BMS now (at stop and before a restart). */
 void demo_save(demo_t *d, uint32_t now_ms);

@@ -110,6 +110,20 @@ soc_after = status(g)["bms"]["soc_pct"]
 t.check(abs(soc_after - soc_before) < 2.0, f"the battery resumes at its state of charge ({soc_before} -> {soc_after} %)")
 t.check("restored from demo-bms.txt" in g.log(), "the log says the battery was restored")
 g.stop_checked(t)
+# the daily energy is filed under the simulated battery's day, the clock its counters follow: a
+# battery saved at 23:54 of day 20000 (2024-10-04) is on 2024-10-05 after 12 s (6 simulated minutes)
+saved = open(os.path.join(state, "demo-bms.txt")).read()
+t.check(re.search(r"^day \d+$", saved, re.M) is not None, "demo-bms.txt holds the simulated day")
+with open(os.path.join(state, "demo-bms.txt"), "w") as f:
+    f.write(re.sub(r"^hour .*$", "hour 23.9", re.sub(r"^day .*$", "day 20000", saved, flags=re.M), flags=re.M))
+g = tbtest.start_demo(state_dir=state)
+daily = lambda: requests.get(g.base + "/api/energy", timeout=5).json()["daily"]
+t.check(daily()["date"] == "2024-10-04", f"the energy day is the simulated battery's ({daily()['date']})")
+t.check(tbtest.wait_for(lambda: daily()["date"] == "2024-10-05", 30),
+        f"a simulated midnight starts a new energy day ({[d['date'] for d in daily()['days']]})")
+g.stop_checked(t)
+t.check(re.search(r"^day 20001$", open(os.path.join(state, "demo-bms.txt")).read(), re.M) is not None,
+        "the next simulated day is saved")
 with open(os.path.join(state, "demo-bms.txt"), "w") as f:
     f.write("seed 12\nreg 315 banana\n")
 g = tbtest.start_demo(state_dir=state)

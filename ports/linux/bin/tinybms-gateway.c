@@ -613,6 +613,7 @@ int main(int argc, char **argv)
     if (G.o.demo) {
         /* the counters follow the simulated battery's clock, so kWh and SOC agree */
         gateway_set_energy_time_scale(&G.gw, DEMO_SPEED);
+        gateway_set_day_clock(&G.gw, demo_day, &G.demo); /* and the days they are filed under */
     }
     serial_try_open(now);
 
