@@ -247,6 +247,25 @@ static int stream_read(void *ctx, void *buf, size_t cap)
     return 0;
 }
 
+/* Reads and drops the rest of a streamed body for at most ms; true when all of it came. */
+static bool drain(httpd_req_t *req, stream_t *st, uint32_t ms)
+{
+    char *buf = malloc(1460u);
+    uint32_t end = esp_now_ms() + ms;
+    while (buf && st->left > 0u && (int32_t)(esp_now_ms() - end) < 0) {
+        int n = httpd_req_recv(req, buf, st->left < 1460u ? st->left : 1460u);
+        if (n == HTTPD_SOCK_ERR_TIMEOUT) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        st->left -= (size_t)n;
+    }
+    free(buf);
+    return st->left == 0u;
+}
+
 static esp_err_t on_request(httpd_req_t *req)
 {
     http_service_t *s = req->user_ctx;
@@ -334,17 +353,26 @@ static esp_err_t on_request(httpd_req_t *req)
         httpd_resp_set_hdr(req, h, v);
         h = eol + 2;
     }
-    /* a streamed body refused part-way: the server discards the rest after the reply (at most the
-     * update slot's size, each read bounded by the receive time-out); one declared larger than that
-     * is not read at all: the connection closes */
+    /* a streamed body refused part-way: the rest is read and dropped after the reply (below) */
     bool unread_large = r.body_read && stream.left > ota_slot_bytes();
     if (r.body_too_large || unread_large) {
         httpd_resp_set_hdr(req, "Connection", "close");
     }
     bool no_body = r.method == API_HEAD || resp.status == 304 || resp.status == 204;
     esp_err_t e = httpd_resp_send(req, no_body ? NULL : resp.body, no_body ? 0 : (ssize_t)resp.len);
+    int status = resp.status;
     api_resp_free(&resp);
     free(pool);
+    if (e == ESP_OK && r.body_read && stream.left > 0u) {
+        /* A client that sends a whole image reads the reply only afterwards: an administrator's
+         * refused upload (wrong chip, ...) is read to its end, for at most 30 s, so that the client
+         * sees the reason; other refusals (no session, another origin, larger than the slot) get
+         * 2 s, as the Linux gate lingers; then the connection closes. */
+        bool admin = status != 401 && status != 403 && !unread_large;
+        if (!drain(req, &stream, admin ? 30000u : 2000u)) {
+            return ESP_FAIL;
+        }
+    }
     /* a body left unread cannot be followed by another request on this connection */
     return r.body_too_large || unread_large ? ESP_FAIL : e;
 }
