@@ -62,3 +62,43 @@ def corrupted(img, at=None):
     at = len(img) // 2 if at is None else at
     img[at] ^= 0x5A
     return bytes(img)
+
+
+def segments(img):
+    """[(load address, data offset in the file, size)] of an image."""
+    out = []
+    off = HEADER
+    for _ in range(img[1]):
+        addr, size = struct.unpack_from("<II", img, off)
+        out.append((addr, off + 8, size))
+        off += 8 + size
+    return out
+
+
+def symbol(elf_path, name):
+    """Address of a function in the app's ELF (pyelftools, Debian python3-pyelftools)."""
+    from elftools.elf.elffile import ELFFile
+    with open(elf_path, "rb") as f:
+        sym = ELFFile(f).get_section_by_name(".symtab").get_symbol_by_name(name)
+        if not sym:
+            raise KeyError(f"{name} not in {elf_path}")
+        return sym[0]["st_value"]
+
+
+def crashing(img, elf_path, func="esp_log_write"):
+    """A valid copy (checksum and SHA-256 right, so it is accepted and boots) whose `func` starts
+    with an illegal instruction (0x0000, c.unimp): the CPU traps there and the chip panics.
+
+    `func` must run from IRAM (a segment the bootloader copies into RAM), not from flash: QEMU
+    keeps the code it translated from the flash-mapped range (0x42...) across a restart and would
+    run the previous image's instructions at that address. esp_log_write (IRAM) runs at the
+    app's first ESP_LOGx, after the panic handler is ready ("main_task: Started on CPU0")."""
+    addr = symbol(elf_path, func)
+    if 0x42000000 <= addr < 0x44000000:
+        raise ValueError(f"{func} runs from flash ({addr:#x}): QEMU would run stale code there; pick an IRAM function")
+    img = bytearray(img)
+    for load, off, size in segments(img):
+        if load <= addr < load + size:
+            img[off + addr - load:off + addr - load + 2] = b"\0\0"
+            return reseal(img)
+    raise ValueError(f"{func} at {addr:#x} is in no segment of the image")

@@ -3,9 +3,10 @@
 
 The images: the app .bin of the build (tinybms-gateway.bin next to the flash image, version V1)
 and copies of it made by tests/firmware/espimg.py that stay valid images (checksum and SHA-256
-recomputed): V2 and V3 differ in their version string only, which is what the firmware reports
-(esp_app_desc); a copy for the ESP32-S3 (chip id patched); a corrupted copy (one byte flipped,
-seal unchanged).
+recomputed): V2 and V4 differ in their version string only, which is what the firmware reports
+(esp_app_desc); V3 also has an illegal instruction at the start of esp_log_write (it passes
+every check and crashes at boot, at the app's first log line); a copy for the ESP32-S3 (chip id patched); a corrupted copy (one byte
+flipped, seal unchanged).
 
 Boot 1 (V1 in ota_0, fresh image): every refusal leaves the running image the boot partition, the
 version V1 and nothing selected: no session (401), an image for another chip (400 wrong_chip,
@@ -13,11 +14,13 @@ refused before anything is written), an ELF instead of a .bin (400 bad_magic), a
 larger than the slot (413, not read), an upload cut off part-way (400 truncated), a corrupted
 image (400 verify_failed: esp_ota_end's verification); each is counted. Then V2: 200 with its
 version; the CAN frames keep coming while it is written; the firmware restarts by itself (QEMU's
-esp_restart works) into ota_1, which marks itself valid once the battery path has run.
-Then V3 with the simulator silent (`fault noreply`: a new image that cannot read the BMS): it
-boots on probation (pending_verify, an upload meanwhile is refused 409), does not mark itself
-valid, and after CONFIG_TB_OTA_VERIFY_S (60 s) restarts into V2; GET /api/system then reports
-the rollback (V3 in ota_0). `fault clear`: V2 serves valid data again. No crash on the console."""
+esp_restart works, and QEMU keeps the flash writes and otadata across it) into ota_1, which marks
+itself valid once the battery path has run. V3 panics at boot: the bootloader finds it still
+pending verification at the next boot and starts V2 (reset reason panic, the rollback reported).
+V4 with the simulator silent (`fault noreply`: a new image that cannot read the BMS): it boots on
+probation (pending_verify; an upload meanwhile is refused 409), does not mark itself valid, and
+after CONFIG_TB_OTA_VERIFY_S (60 s) restarts into V2; GET /api/system reports that rollback too.
+`fault clear`: V2 serves valid data again. V3's panic is the only crash on the console."""
 import os
 import re
 import socket
@@ -86,8 +89,8 @@ def main(rig):
     C = rig.C
     app = open(os.path.join(os.path.dirname(fwrig.IMAGE), "tinybms-gateway.bin"), "rb").read()
     v1 = espimg.version(app)
-    v2, v3 = v1 + "-ota2", v1 + "-ota3"
-    img2, img3 = espimg.with_version(app, v2), espimg.with_version(app, v3)
+    v2, v3, v4 = v1 + "-ota2", v1 + "-ota3-crash", v1 + "-ota4"
+    img2, img4 = espimg.with_version(app, v2), espimg.with_version(app, v4)
 
     b, st = rig.boot()
     if st is None:
@@ -177,39 +180,70 @@ def main(rig):
     st = b.wait_ready(30)
     C.check(st is not None, "V2 serves valid BMS data and limits")
 
-    # ---- V3 with a silent BMS: probation runs out, rollback to V2 ------------------------------------------
+    # ---- V3 crashes at boot: the bootloader rolls back --------------------------------------------------
+    elf = os.path.join(os.path.dirname(fwrig.IMAGE), "tinybms-gateway.elf")
+    img3 = espimg.crashing(espimg.with_version(app, v3), elf)
     s = login(rig, b, "V2")
     if s is None:
         return
-    rig.ctl.cmd("fault noreply")
     r = s.req("POST", "/api/system/ota", img3, timeout=120)
-    C.check(r.status_code == 200 and r.json().get("version") == v3, f"V3 accepted ({r.status_code} {r.text[:200]})")
-    t_v3 = time.monotonic()
-    m = b.wait_console(STARTING + r"[\s\S]*" + STARTING + r"[\s\S]*" + STARTING, 40)
-    C.check(bool(m) and m.group(3) == v3, f"the firmware restarted into {v3}")
-    x = fwrig.tbtest.wait_for(lambda: (y := ota_state(b)) and y["version"] == v3 and y, 30, 0.5)
-    C.check(bool(x) and x["state"] == "pending_verify" and x["pending_verify"] is True
-            and 0 < x["verify_left_s"] <= VERIFY_S and x["running_partition"] == "ota_0",
-            f"V3 in ota_0 on probation: {x and (x['state'], x['verify_left_s'], x['running_partition'])}")
-    s3 = login(rig, b, "V3")
-    if s3 is not None:
-        r = s3.req("POST", "/api/system/ota", img2, timeout=120)
-        C.check(r.status_code == 409 and "probation" in r.text,
-                f"an upload while the running image is on probation: 409 ({r.status_code} {r.text[:200]})")
-    m = b.wait_console(r"did not run the battery path within \d+ s: rolling back", VERIFY_S + 30)
-    t_rb = time.monotonic() - t_v3
-    C.check(bool(m), f"V3 gives up after {VERIFY_S} s without the battery path ({t_rb:.0f} s after its upload)")
+    C.check(r.status_code == 200 and r.json().get("version") == v3,
+            f"V3 (esp_log_write starts with an illegal instruction, a valid image otherwise) accepted ({r.status_code} "
+            f"{r.text[:200]})")
+    m = b.wait_console(r"App version:\s+" + re.escape(v3) + r"[\s\S]*Guru Meditation[\s\S]*" + STARTING, 60)
+    C.check(bool(m) and m.group(1) == v2, f"V3 panics at boot, the bootloader starts {v2} again ({m and m.group(1)})")
     x = fwrig.tbtest.wait_for(lambda: (y := ota_state(b)) and y["version"] == v2 and y, 40, 0.5)
     C.check(bool(x) and x["running_partition"] == "ota_1" and x["state"] == "valid" and x["rollback"] is True
             and x["rolled_back"] == {"partition": "ota_0", "version": v3} and x["next_boot_partition"] == "ota_1",
             f"rolled back to V2 in ota_1, GET /api/system says so: {x}")
+    st, doc = b.get("/api/system")
+    C.check(st == 200 and doc["platform"]["reset_reason"] == "panic",
+            f"reset_reason panic ({st == 200 and doc['platform']['reset_reason']})")
+    C.check(b.wait_ready(30) is not None, "V2 serves valid data again after the rollback")
+
+    # ---- V4 with a silent BMS: probation runs out, rollback to V2 ------------------------------------------
+    s = login(rig, b, "V2 after the rollback")
+    if s is None:
+        return
+    rig.ctl.cmd("fault noreply")
+    r = s.req("POST", "/api/system/ota", img4, timeout=120)
+    C.check(r.status_code == 200 and r.json().get("version") == v4, f"V4 accepted ({r.status_code} {r.text[:200]})")
+    t_v4 = time.monotonic()
+    m = b.wait_console(r"App version:\s+" + re.escape(v4) + r"[\s\S]*" + STARTING, 40)
+    C.check(bool(m) and m.group(1) == v4, f"the firmware restarted into {v4}")
+    x = fwrig.tbtest.wait_for(lambda: (y := ota_state(b)) and y["version"] == v4 and y, 30, 0.5)
+    C.check(bool(x) and x["state"] == "pending_verify" and x["pending_verify"] is True
+            and 0 < x["verify_left_s"] <= VERIFY_S and x["running_partition"] == "ota_0",
+            f"V4 in ota_0 on probation: {x and (x['state'], x['verify_left_s'], x['running_partition'])}")
+    s4 = login(rig, b, "V4")
+    if s4 is not None:
+        r = s4.req("POST", "/api/system/ota", img2, timeout=120)
+        C.check(r.status_code == 409 and "probation" in r.text,
+                f"an upload while the running image is on probation: 409 ({r.status_code} {r.text[:200]})")
+    m = b.wait_console(r"did not run the battery path within \d+ s: rolling back", VERIFY_S + 30)
+    t_rb = time.monotonic() - t_v4
+    C.check(bool(m), f"V4 gives up after {VERIFY_S} s without the battery path ({t_rb:.0f} s after its upload)")
+    x = fwrig.tbtest.wait_for(lambda: (y := ota_state(b)) and y["version"] == v2 and y, 40, 0.5)
+    C.check(bool(x) and x["running_partition"] == "ota_1" and x["state"] == "valid" and x["rollback"] is True
+            and x["rolled_back"] == {"partition": "ota_0", "version": v4} and x["next_boot_partition"] == "ota_1",
+            f"rolled back to V2 in ota_1, GET /api/system says so: {x}")
     rig.ctl.cmd("fault clear")
     st = b.wait_ready(30)
     C.check(st is not None, "after fault clear: V2 serves valid data and limits again")
-    bad = [line for line in b.console().splitlines() if fwrig.CRASH.search(line)]
-    C.check(not bad, f"no crash, assertion or watchdog on the console: {bad[:5]}")
-    n = b.console().count(fwrig.BOOT_BANNER)
-    C.check(n == 4, f"four boots on one console (V1, V2, V3, V2 again): {n}")
+
+    # the console: V3's panic and nothing else
+    con = b.console()
+    i3 = con.find(f"App version:      {v3}")
+    j3 = con.find("firmware starting", i3)
+    bad, pos = [], 0
+    for line in con.splitlines(keepends=True):
+        if fwrig.CRASH.search(line):
+            bad.append((pos, line.strip()))
+        pos += len(line)
+    C.check(bad and all(i3 < o < j3 for o, _ in bad),
+            f"the only crash on the console is V3's, between its start and V2's: {[x for _, x in bad][:6]}")
+    n = con.count(fwrig.BOOT_BANNER)
+    C.check(n == 6, f"six boots on one console (V1, V2, V3 crashing, V2, V4, V2): {n}")
 
 
 if __name__ == "__main__":
