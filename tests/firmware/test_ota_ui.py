@@ -35,7 +35,7 @@ def choose(d, path):
 
 def main(rig):
     C = rig.C
-    app = open(os.path.join(os.path.dirname(fwrig.IMAGE), "tinybms-gateway.bin"), "rb").read()
+    app = open(APP, "rb").read()
     v1 = espimg.version(app)
     v2 = v1 + "-ui2"
     p_s3 = os.path.join(rig.dir, "for-esp32s3.bin")
@@ -121,4 +121,8 @@ def main(rig):
 
 
 if __name__ == "__main__":
+    APP = os.path.join(os.path.dirname(fwrig.IMAGE), "tinybms-gateway.bin")
+    if os.path.isfile(fwrig.IMAGE) and not os.path.isfile(APP):
+        print(f"skipped: no application image {APP} next to the flash image (make firmware-qemu)", flush=True)
+        raise SystemExit(fwrig.SKIP)
     fwrig.run(main, lambda: fwrig.Rig("fw-ota_ui", "--cells", "8", "--soc", "50", "--seed", "4"))

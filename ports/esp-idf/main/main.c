@@ -343,8 +343,9 @@ static void owner_task(void *arg)
         }
         port_watch();
         (void)esp_task_wdt_reset();
-        /* a new image stays only once the battery path has run: BMS read, limits computed, 0x351 sent */
-        if (ota_probation(now, G.gw.limits.valid && G.can.first_351_ms != 0u)) {
+        /* a new image stays only once the battery path has run: BMS read, limits computed, 0x351
+         * sent (in shadow mode nothing is sent by design: the limits are enough) */
+        if (ota_probation(now, G.gw.limits.valid && (G.can.first_351_ms != 0u || G.gw.cfg.can.shadow))) {
             cmdq_shutdown(&G.cmdq);
             gateway_shutdown(&G.gw, now);
             can_port_close(&G.can);
