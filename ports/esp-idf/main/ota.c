@@ -24,6 +24,7 @@ static struct {
     bool pending;                /* running image on probation */
     uint32_t deadline_ms;
     bool busy;                   /* an upload is being written */
+    bool installed;              /* one was installed: the restart into it is on its way */
     esp_ota_handle_t h;
     const esp_partition_t *slot; /* where the upload goes */
     char last_result[24], last_version[33], last_detail[160];
@@ -167,12 +168,16 @@ static int p_begin(void *ctx, size_t len, char *err, size_t cap)
 {
     (void)ctx;
     lock();
-    bool busy = O.busy, pending = O.pending;
+    bool busy = O.busy, pending = O.pending, installed = O.installed;
     int32_t left = (int32_t)(O.deadline_ms - esp_now_ms());
-    if (!busy && !pending) {
+    if (!busy && !pending && !installed) {
         O.busy = true;
     }
     unlock();
+    if (installed) {
+        snprintf(err, cap, "an update was just installed and the gateway restarts into it; try again afterwards");
+        return TB_ERR_BUSY;
+    }
     if (busy) {
         snprintf(err, cap, "another upload is being written; try again when it has finished");
         return TB_ERR_BUSY;
@@ -229,6 +234,9 @@ static int p_finish(void *ctx, char *err, size_t cap)
         return e == ESP_ERR_OTA_VALIDATE_FAILED ? TB_ERR_CRC : TB_ERR_IO;
     }
     e = esp_ota_set_boot_partition(O.slot);
+    lock();
+    O.installed = e == ESP_OK; /* the slot now holds the next boot: no second upload over it */
+    unlock();
     done();
     if (e != ESP_OK) {
         snprintf(err, cap, "the new image could not be selected for the next boot: %s", esp_err_to_name(e));
