@@ -1,6 +1,7 @@
 #include "app/api.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "app/json_in.h"
 #include "app/log.h"
 #include "app/metrics.h"
+#include "app/ota_img.h"
 #include "core/hex.h"
 #include "core/jw.h"
 #include "core/tb_proto.h"
@@ -32,7 +34,8 @@ const char *api_reject_name(api_reject_t r)
     static const char *const k[API_REJ_COUNT] = {"bad_json", "bad_value", "too_large", "unauthenticated",
                                                  "cross_origin", "not_found", "method", "busy",
                                                  "rate_limited", "unavailable", "bms_timeout",
-                                                 "conn_per_addr", "conn_total", "header_timeout"};
+                                                 "conn_per_addr", "conn_total", "header_timeout",
+                                                 "unsupported"};
     return (unsigned)r < API_REJ_COUNT ? k[r] : "unknown";
 }
 
@@ -972,7 +975,65 @@ typedef struct {
     const gw_view_t *v; /* may be NULL */
     uint32_t now;
     const api_platform_t *pf; /* NULL: the port has no such figures */
+    const api_ota_state_t *ota; /* NULL: no firmware update on this platform */
 } sys_ctx_t;
+
+static void kv_str_or_null(jw_t *w, const char *k, const char *v)
+{
+    if (v[0]) {
+        jw_kv_str(w, k, v);
+    } else {
+        jw_kv_null(w, k);
+    }
+}
+
+static void render_ota_state(jw_t *w, const api_t *api, const api_ota_state_t *o)
+{
+    char chip[24];
+    jw_key(w, "ota");
+    jw_obj_begin(w);
+    jw_kv_bool(w, "available", o->available);
+    jw_kv_str(w, "chip", ota_chip_name(o->chip_id, chip, sizeof chip));
+    jw_kv_str(w, "running_partition", o->running);
+    jw_kv_str(w, "version", o->version);
+    jw_kv_str(w, "state", o->state);
+    jw_kv_bool(w, "pending_verify", o->verify_left_s >= 0);
+    if (o->verify_left_s >= 0) {
+        jw_kv_int(w, "verify_left_s", o->verify_left_s);
+    } else {
+        jw_kv_null(w, "verify_left_s");
+    }
+    jw_kv_str(w, "next_boot_partition", o->next_boot);
+    kv_str_or_null(w, "update_partition", o->update_slot);
+    jw_kv_uint(w, "slot_bytes", o->slot_bytes);
+    jw_key(w, "last_upload");
+    if (o->last_result[0]) {
+        jw_obj_begin(w);
+        jw_kv_str(w, "result", o->last_result);
+        kv_str_or_null(w, "version", o->last_version);
+        kv_str_or_null(w, "detail", o->last_detail);
+        jw_obj_end(w);
+    } else {
+        jw_null(w);
+    }
+    jw_kv_bool(w, "rollback", o->rolled_back_partition[0] != '\0');
+    jw_key(w, "rolled_back");
+    if (o->rolled_back_partition[0]) {
+        jw_obj_begin(w);
+        jw_kv_str(w, "partition", o->rolled_back_partition);
+        kv_str_or_null(w, "version", o->rolled_back_version);
+        jw_obj_end(w);
+    } else {
+        jw_null(w);
+    }
+    jw_key(w, "uploads");
+    jw_obj_begin(w);
+    for (unsigned i = 0; i < API_OTA_COUNT; i++) {
+        jw_kv_uint(w, api_ota_result_name((api_ota_result_t)i), (uint64_t)atomic_load(&api->n.ota[i]));
+    }
+    jw_obj_end(w);
+    jw_obj_end(w);
+}
 
 static void render_system(jw_t *w, const void *p)
 {
@@ -1035,6 +1096,9 @@ static void render_system(jw_t *w, const void *p)
             jw_kv_uint(w, s->pf->task[i].name, s->pf->task[i].stack_free);
         }
         jw_obj_end(w);
+        if (s->ota) {
+            render_ota_state(w, api, s->ota);
+        }
         jw_obj_end(w);
     } else {
         jw_null(w);
@@ -1053,8 +1117,14 @@ static void h_system(api_t *api, const api_req_t *req, api_resp_t *resp, const c
     if (api->port.platform) {
         api->port.platform(api->port.ctx, &pf);
     }
-    sys_ctx_t s = {api, have ? v : NULL, api->port.now_ms(api->port.ctx), api->port.platform ? &pf : NULL};
+    api_ota_state_t *ota = api->port.ota ? calloc(1, sizeof *ota) : NULL;
+    if (ota) {
+        ota->verify_left_s = -1;
+        api->port.ota->state(api->port.ota->ctx, ota);
+    }
+    sys_ctx_t s = {api, have ? v : NULL, api->port.now_ms(api->port.ctx), api->port.platform ? &pf : NULL, ota};
     render(resp, 200, 2048u, render_system, &s);
+    free(ota);
     free(v);
 }
 
@@ -1300,6 +1370,213 @@ static bool serve_asset(api_t *api, const api_req_t *req, api_resp_t *resp)
     return false;
 }
 
+/* ---- firmware update --------------------------------------------------------------------------------- */
+
+#define OTA_CHUNK 4096u
+
+const char *api_ota_result_name(api_ota_result_t r)
+{
+    static const char *const k[API_OTA_COUNT] = {"ok",        "no_length",     "too_large",   "bad_magic",
+                                                 "wrong_chip", "not_this_app", "truncated",   "verify_failed",
+                                                 "flash_error", "busy"};
+    return (unsigned)r < API_OTA_COUNT ? k[r] : "unknown";
+}
+
+/* The request body, streamed by the adapter or in memory. */
+typedef struct {
+    const api_req_t *req;
+    size_t off;
+} body_src_t;
+
+/* Up to want bytes into buf, fewer only at the end of the body or on a failure. */
+static size_t body_fill(body_src_t *b, uint8_t *buf, size_t want)
+{
+    size_t got = 0;
+    while (got < want) {
+        int n;
+        if (b->req->body_read) {
+            n = b->req->body_read(b->req->body_ctx, buf + got, want - got);
+        } else {
+            size_t left = b->req->body_len - b->off;
+            n = (int)(left < want - got ? left : want - got);
+            memcpy(buf + got, b->req->body + b->off, (size_t)n);
+        }
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+        b->off += (size_t)n;
+    }
+    return got;
+}
+
+static void ota_refuse(api_t *api, api_resp_t *resp, api_ota_result_t r, const char *version, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void ota_refuse(api_t *api, api_resp_t *resp, api_ota_result_t r, const char *version, const char *fmt, ...)
+{
+    char reason[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    static const int k_status[API_OTA_COUNT] = {200, 411, 413, 400, 400, 400, 400, 400, 500, 409};
+    static const api_reject_t k_rej[API_OTA_COUNT] = {
+        API_REJ_COUNT,     API_REJ_BAD_VALUE, API_REJ_TOO_LARGE, API_REJ_BAD_VALUE,   API_REJ_BAD_VALUE,
+        API_REJ_BAD_VALUE, API_REJ_BAD_VALUE, API_REJ_BAD_VALUE, API_REJ_UNAVAILABLE, API_REJ_BUSY};
+    atomic_fetch_add(&api->n.ota[r], 1u);
+    api->port.ota->record(api->port.ota->ctx, r, version, reason);
+    LOGW("ota", "firmware update refused (%s): %s; the running image stays", api_ota_result_name(r), reason);
+    api_error(api, resp, k_status[r], k_rej[r], api_ota_result_name(r), NULL, reason);
+}
+
+typedef struct {
+    const char *version, *previous, *message;
+    size_t bytes;
+    uint32_t ms;
+    bool restarting;
+} ota_ok_t;
+
+static void render_ota_ok(jw_t *w, const void *p)
+{
+    const ota_ok_t *o = p;
+    jw_obj_begin(w);
+    jw_kv_str(w, "result", "ok");
+    jw_kv_str(w, "version", o->version);
+    jw_kv_str(w, "previous_version", o->previous);
+    jw_kv_uint(w, "bytes", o->bytes);
+    jw_kv_uint(w, "ms", o->ms);
+    jw_kv_bool(w, "restarting", o->restarting);
+    jw_kv_str(w, "message", o->message);
+    jw_obj_end(w);
+}
+
+static void h_ota(api_t *api, const api_req_t *req, api_resp_t *resp, const char *arg)
+{
+    (void)arg;
+    const api_ota_port_t *o = api->port.ota;
+    if (!o) {
+        api_error(api, resp, 501, API_REJ_UNSUPPORTED, "unsupported", NULL,
+                  "updates over the network are for the ESP32 firmware; the Linux daemon is updated by its package "
+                  "manager (for example apt upgrade tinybms-gateway)");
+        return;
+    }
+    api_ota_state_t *st = calloc(1, sizeof *st);
+    uint8_t *buf = malloc(OTA_CHUNK);
+    if (!st || !buf) {
+        free(st);
+        free(buf);
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "no_memory", NULL, "out of memory; try again");
+        return;
+    }
+    st->verify_left_s = -1;
+    o->state(o->ctx, st);
+    size_t len = req->body_read ? req->content_length : req->body_len;
+    uint32_t t0 = api->port.now_ms(api->port.ctx);
+    body_src_t src = {req, 0u};
+    ota_img_info_t info;
+    char why[200];
+    memset(&info, 0, sizeof info);
+    if (!st->available) {
+        api_error(api, resp, 503, API_REJ_UNAVAILABLE, "unavailable", NULL,
+                  "this firmware has no update slot (partition table without OTA partitions)");
+        goto out;
+    }
+    if (len == 0u) {
+        ota_refuse(api, resp, API_OTA_NO_LENGTH, NULL,
+                   "send the application image (.bin) as the request body with a Content-Length (no chunked "
+                   "encoding)");
+        goto out;
+    }
+    if (len > st->slot_bytes) {
+        ota_refuse(api, resp, API_OTA_TOO_LARGE, NULL, "the image is %zu bytes, the update slot %s holds %" PRIu32,
+                   len, st->update_slot, st->slot_bytes);
+        goto out;
+    }
+    size_t first = len < OTA_CHUNK ? len : OTA_CHUNK;
+    size_t got = body_fill(&src, buf, first);
+    if (got < first && got < OTA_IMG_HEAD_LEN) {
+        ota_refuse(api, resp, API_OTA_TRUNCATED, NULL, "the upload ended after %zu of %zu bytes (Content-Length)", got,
+                   len);
+        goto out;
+    }
+    ota_img_result_t ir = ota_img_check(buf, got, st->chip_id, st->project, &info, why, sizeof why);
+    if (ir != OTA_IMG_OK) {
+        api_ota_result_t r = ir == OTA_IMG_WRONG_CHIP ? API_OTA_WRONG_CHIP
+                             : ir == OTA_IMG_BAD_MAGIC ? API_OTA_BAD_MAGIC : API_OTA_NOT_THIS_APP;
+        ota_refuse(api, resp, r, info.version[0] ? info.version : NULL, "%s; nothing was written", why);
+        goto out;
+    }
+    if (got < first) {
+        ota_refuse(api, resp, API_OTA_TRUNCATED, info.version, "the upload ended after %zu of %zu bytes (Content-Length)",
+                   got, len);
+        goto out;
+    }
+    LOGI("ota", "firmware update: %s (%s, ESP-IDF %s), %zu bytes, into %s", info.version, info.project, info.idf_ver,
+         len, st->update_slot);
+    int rc = o->begin(o->ctx, len, why, sizeof why);
+    if (rc != TB_OK) {
+        ota_refuse(api, resp, rc == TB_ERR_BUSY ? API_OTA_BUSY : API_OTA_FLASH_ERROR, info.version, "%s", why);
+        goto out;
+    }
+    size_t done = 0;
+    for (;;) {
+        rc = o->write(o->ctx, buf, got, why, sizeof why);
+        if (rc != TB_OK) {
+            o->abort(o->ctx);
+            ota_refuse(api, resp, API_OTA_FLASH_ERROR, info.version, "writing at byte %zu: %s", done, why);
+            goto out;
+        }
+        done += got;
+        if (done >= len) {
+            break;
+        }
+        size_t want = len - done < OTA_CHUNK ? len - done : OTA_CHUNK;
+        got = body_fill(&src, buf, want);
+        if (got < want) {
+            o->abort(o->ctx);
+            ota_refuse(api, resp, API_OTA_TRUNCATED, info.version,
+                       "the upload ended after %zu of %zu bytes (Content-Length); the partial image was dropped",
+                       done + got, len);
+            goto out;
+        }
+    }
+    rc = o->finish(o->ctx, why, sizeof why);
+    if (rc != TB_OK) {
+        ota_refuse(api, resp, rc == TB_ERR_CRC ? API_OTA_VERIFY_FAILED : API_OTA_FLASH_ERROR, info.version, "%s", why);
+        goto out;
+    }
+    uint32_t ms = api->port.now_ms(api->port.ctx) - t0;
+    atomic_fetch_add(&api->n.ota[API_OTA_OK], 1u);
+    o->record(o->ctx, API_OTA_OK, info.version, "");
+    LOGI("ota", "firmware update: %s written and verified (%zu bytes in %" PRIu32 " ms); it starts at the next boot "
+                "and must run the battery path to stay",
+         info.version, len, ms);
+    /* the reply leaves first: the owner waits before it restarts (as for POST /api/system/restart) */
+    gw_cmd_t *c = calloc(1, sizeof *c);
+    int crc = TB_ERR_NOSPACE;
+    if (c) {
+        c->type = GW_CMD_RESTART;
+        snprintf(c->source, sizeof c->source, "ota");
+        atomic_fetch_add(&api->n.commands, 1u);
+        crc = api->port.command(api->port.ctx, c, CMD_TIMEOUT_MS);
+        if (crc == TB_OK && c->rc != TB_OK) {
+            crc = c->rc;
+        }
+        free(c);
+    }
+    ota_ok_t ok = {info.version, st->version,
+                   crc == TB_OK ? "the gateway restarts into the new image now; it rolls back to the previous one "
+                                  "unless the new one reads the BMS and sends the limits"
+                                : "written, but the restart could not be queued: restart the gateway "
+                                  "(POST /api/system/restart) to run the new image",
+                   len, ms, crc == TB_OK};
+    render(resp, 200, 512u, render_ota_ok, &ok);
+out:
+    free(buf);
+    free(st);
+}
+
 /* ---- routing ---------------------------------------------------------------------------------------- */
 
 enum {
@@ -1354,6 +1631,7 @@ static const api_route_t k_routes[] = {
     VIEW("/api/energy", render_energy, 2048u),
     ROUTE("/api/system", M_GET, 0, h_system, "GET, HEAD"),
     ROUTE("/api/system/restart", M_POST, 0, h_restart, "POST"),
+    ROUTE("/api/system/ota", M_POST, 0, h_ota, "POST"),
     ROUTE("/api/auth", M_GET, R_OPEN, h_auth_state, "GET, HEAD"),
     ROUTE("/api/auth/login", M_POST, R_NO_SESSION, h_login, "POST"),
     ROUTE("/api/auth/setup", M_POST, R_NO_SESSION, h_setup, "POST"),
@@ -1384,6 +1662,11 @@ static const api_route_t *route_find(const char *path, const char **arg)
 static bool is_change(api_method_t m)
 {
     return m == API_POST || m == API_PUT || m == API_DELETE || m == API_PATCH;
+}
+
+bool api_streams_body(const api_t *api, const api_req_t *req)
+{
+    return api->port.ota && req->method == API_POST && req->path && strcmp(req->path, "/api/system/ota") == 0;
 }
 
 bool api_may_read(api_t *api, const api_req_t *req)

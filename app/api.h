@@ -56,6 +56,13 @@ typedef struct {
      * scratch_cap >= GW_STATUS_JSON_MAX. It must stay valid until the response is sent. */
     char *scratch;
     size_t scratch_cap;
+    /* A body the adapter did not read, for the routes api_streams_body() names (the firmware
+     * update): body_read() reads up to cap bytes of it and returns the count, 0 at its end, < 0
+     * when the connection failed or timed out; content_length is what the client declared. With
+     * body_read NULL such a route reads body/body_len. */
+    int (*body_read)(void *ctx, void *buf, size_t cap);
+    void *body_ctx;
+    size_t content_length;
 } api_req_t;
 
 #define API_HEADERS_MAX 640u
@@ -96,6 +103,57 @@ typedef struct {
     } task[API_TASKS_MAX];
 } api_platform_t;
 
+/* Firmware updates over the network (POST /api/system/ota; docs/api.md). The outcome of an upload. */
+typedef enum {
+    API_OTA_OK,
+    API_OTA_NO_LENGTH,     /* no Content-Length (or 0): 411 */
+    API_OTA_TOO_LARGE,     /* larger than the update slot: 413 */
+    API_OTA_BAD_MAGIC,     /* not an ESP application image: 400 */
+    API_OTA_WRONG_CHIP,    /* an image for another chip: 400 */
+    API_OTA_NOT_THIS_APP,  /* an ESP-IDF image, but not this gateway (or no application description): 400 */
+    API_OTA_TRUNCATED,     /* the body ended (or stalled) before Content-Length: 400 */
+    API_OTA_VERIFY_FAILED, /* the written image failed its verification (checksum, SHA-256, segments): 400 */
+    API_OTA_FLASH_ERROR,   /* the update slot could not be prepared, written or selected: 500 */
+    API_OTA_BUSY,          /* another upload is running: 409 */
+    API_OTA_COUNT
+} api_ota_result_t;
+
+const char *api_ota_result_name(api_ota_result_t r);
+
+/* The update state of a firmware, for GET /api/system ("platform"."ota"). Strings are "" when unknown. */
+typedef struct {
+    bool available;             /* an update slot exists */
+    uint32_t slot_bytes;        /* size of the slot an upload is written to */
+    uint16_t chip_id;           /* this chip (app/ota_img.h OTA_CHIP_*) */
+    char project[33];           /* the project name an image must carry */
+    char running[17];           /* partition label of the running image ("ota_0") */
+    char version[33];           /* its version */
+    char state[24];             /* its state: "valid", "pending_verify", "undefined", ... */
+    int32_t verify_left_s;      /* pending_verify: seconds left to prove the battery path; else -1 */
+    char next_boot[17];         /* partition the next boot starts */
+    char update_slot[17];       /* partition an upload goes to */
+    char last_result[24];       /* last upload since start (a success is kept across the restart), "" if none */
+    char last_version[33];
+    char last_detail[160];
+    char rolled_back_partition[17]; /* an image the bootloader or the probation rejected, "" if none */
+    char rolled_back_version[33];
+} api_ota_state_t;
+
+/* The update slot of a firmware. Calls come from the HTTP thread; one upload at a time. */
+typedef struct {
+    void (*state)(void *ctx, api_ota_state_t *out);
+    /* Prepare the update slot for len bytes: TB_OK, TB_ERR_BUSY (an upload runs), other (err says). */
+    int (*begin)(void *ctx, size_t len, char *err, size_t cap);
+    int (*write)(void *ctx, const void *p, size_t n, char *err, size_t cap);
+    /* Verify the whole image and make it the next boot: TB_OK, TB_ERR_CRC (the image failed its
+     * verification), other (flash). */
+    int (*finish)(void *ctx, char *err, size_t cap);
+    void (*abort)(void *ctx);   /* after begin: drop what was written (the slot stays unused) */
+    /* Every upload's outcome (the firmware keeps the last one). */
+    void (*record)(void *ctx, api_ota_result_t r, const char *version, const char *detail);
+    void *ctx;
+} api_ota_port_t;
+
 /* What the API needs from the platform. Every callback may be called from any HTTP thread. */
 typedef struct {
     /* Copy the latest published view. false if nothing has been published yet. */
@@ -119,6 +177,8 @@ typedef struct {
     void *ctx;
     /* Optional (NULL on Linux): heap and stack figures of a firmware; "platform" in /api/system. */
     void (*platform)(void *ctx, api_platform_t *out);
+    /* Optional (NULL on Linux: POST /api/system/ota answers 501): the firmware's update slot. */
+    const api_ota_port_t *ota;
 } api_port_t;
 
 typedef struct {
@@ -148,6 +208,7 @@ typedef enum {
     API_REJ_CONN_PER_ADDR,     /* connection refused: web.max_conns_per_addr reached (503) */
     API_REJ_CONN_TOTAL,        /* connection refused: web.max_connections reached (503) */
     API_REJ_HEADER_TIMEOUT,    /* connection closed: no complete header within web.header_timeout_ms (408) */
+    API_REJ_UNSUPPORTED,       /* 501: not on this platform (the firmware update on Linux) */
     API_REJ_COUNT
 } api_reject_t;
 
@@ -161,6 +222,7 @@ typedef struct {
     atomic_uint_fast64_t bms_writes_ok;
     atomic_uint_fast64_t ws_failed[WS_RX_ERR_COUNT]; /* WebSocket connections failed for a client's
                                                         protocol violation (RFC 6455), by reason */
+    atomic_uint_fast64_t ota[API_OTA_COUNT];   /* firmware uploads by outcome */
 } api_counters_t;
 
 typedef struct {
@@ -195,6 +257,10 @@ void api_error(api_t *api, api_resp_t *resp, int status, api_reject_t rej, const
 /* Value of key in a query string ("a=1&b=2"), percent-decoded into out. Returns 1 if found, 0 if
  * absent (out untouched), -1 if the value does not fit in cap or decodes to a NUL byte. */
 int api_query_get(const char *query, const char *key, char *out, size_t cap);
+/* True if the adapter should not read the body of this request but stream it through
+ * req->body_read (the firmware update: an image is larger than the RAM). Looks at the method and
+ * path only; the security rules still apply in api_handle(). */
+bool api_streams_body(const api_t *api, const api_req_t *req);
 /* True if the request may read (session or read-only open), used by the WebSocket handshake. */
 bool api_may_read(api_t *api, const api_req_t *req);
 /* Append "Name: value\r\n" to resp->headers (dropped, never truncated, if it does not fit). */

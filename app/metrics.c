@@ -357,6 +357,14 @@ static void service(mb_t *m, const metrics_extra_t *x)
             snprintf(lab, sizeof lab, "task=\"%s\"", pf->task[i].name);
             put(m, "tinybms_task_stack_free_bytes{%s} %lu\n", lab, (unsigned long)pf->task[i].stack_free);
         }
+        if (x->api) {
+            head(m, "ota_uploads_total", "counter",
+                 "Firmware uploads (POST /api/system/ota) by outcome; a refused one changed nothing.");
+            for (unsigned i = 0; i < API_OTA_COUNT; i++) {
+                snprintf(lab, sizeof lab, "result=\"%s\"", api_ota_result_name((api_ota_result_t)i));
+                put(m, "tinybms_ota_uploads_total{%s} %llu\n", lab, (unsigned long long)atomic_load(&((const api_counters_t *)x->api)->ota[i]));
+            }
+        }
     }
 }
 

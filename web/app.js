@@ -1375,6 +1375,88 @@
     } catch (e) { showError(null, e); }
   }
 
+  /* Firmware update card (ESP32 only: GET /api/system platform.ota; POST /api/system/ota, docs/api.md).
+   * The image goes up with XMLHttpRequest for its upload progress; after a 200 the gateway restarts,
+   * and the card polls /api/system until it answers again, then shows the version that runs (the
+   * previous one if the new image was rolled back). */
+  function otaCard(s, grid) {
+    const o = s.platform && s.platform.ota;
+    if (!o || !o.available || !grid) return;
+    const rb = o.rolled_back ? "; rolled back: " + (o.rolled_back.version || "?") + " (" + o.rolled_back.partition + ")" : "";
+    const last = o.last_upload ? "Last upload: " + human(o.last_upload.result) + (o.last_upload.version ? " (" + o.last_upload.version + ")" : "") : "No upload since the last start.";
+    const input = h("input", {type: "file", id: "ota-file", accept: ".bin,application/octet-stream", disabled: !loggedIn() || o.pending_verify});
+    const bar = h("progress", {id: "ota-progress", max: 100, value: 0, hidden: true});
+    const msg = h("p", {class: "small", id: "ota-msg"});
+    const btn = h("button", {class: "primary", id: "ota-upload", text: "Upload and restart", disabled: true});
+    input.addEventListener("change", () => { btn.disabled = !input.files.length; msg.textContent = ""; });
+    function waitBack(want, t0) {
+      setTimeout(async () => {
+        try {
+          const n = await get("/api/system");
+          const v = n.platform && n.platform.ota ? n.platform.ota : {};
+          if (n.version !== want && v.rollback) {
+            msg.textContent = "The new image was rolled back: " + n.version + " runs (" + (v.running_partition || "") + ").";
+            toast("Update rolled back", true);
+          } else {
+            msg.textContent = "Back after " + Math.round((Date.now() - t0) / 1000) + " s: version " + n.version +
+              (v.pending_verify ? " (on probation until it has read the BMS and sent the limits)" : "") + ".";
+            if (n.version === want) toast("Updated to " + want);
+          }
+          setText("ota-version", n.version);
+        } catch (e) {
+          if (Date.now() - t0 < 180000) waitBack(want, t0);
+          else msg.textContent = "The gateway has not answered for 3 minutes.";
+        }
+      }, 2000);
+    }
+    btn.addEventListener("click", async () => {
+      const f = input.files[0];
+      if (!f) return;
+      if (f.size > o.slot_bytes) { msg.textContent = f.name + " is " + f.size + " bytes; the update slot holds " + o.slot_bytes + "."; return; }
+      if (!(await confirmDialog("Update the firmware?", "The gateway writes " + f.name + " into " + o.update_partition + " and restarts into it (CAN stops for a few seconds). If the new image does not read the BMS and send the limits within a minute, or crashes, the gateway goes back to " + o.version + ".", "Upload", true))) return;
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "/api/system/ota");
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      bar.hidden = false;
+      bar.value = 0;
+      btn.disabled = input.disabled = true;
+      const t0 = Date.now();
+      xhr.upload.onprogress = (ev) => {
+        if (!ev.lengthComputable) return;
+        bar.value = Math.round(100 * ev.loaded / ev.total);
+        msg.textContent = "Uploading: " + Math.round(ev.loaded / 1024) + " of " + Math.round(ev.total / 1024) + " KiB";
+      };
+      xhr.onload = () => {
+        let d = {};
+        try { d = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+        if (xhr.status === 200) {
+          bar.value = 100;
+          msg.textContent = "Written and verified: " + d.version + " (" + Math.round((Date.now() - t0) / 1000) + " s). " + (d.restarting ? "Restarting…" : d.message);
+          if (d.restarting) { setConn("restarting", "warn"); waitBack(d.version, Date.now()); }
+        } else {
+          bar.hidden = true;
+          btn.disabled = input.disabled = false;
+          msg.textContent = "Refused (" + xhr.status + (d.error ? ", " + d.error : "") + "): " + (d.reason || xhr.statusText);
+          toast("Update refused", true);
+        }
+      };
+      xhr.onerror = () => {
+        bar.hidden = true;
+        btn.disabled = input.disabled = false;
+        msg.textContent = "The upload failed (connection lost).";
+      };
+      xhr.send(f);
+    });
+    grid.appendChild(h("section", {class: "card", id: "ota-card"}, h("h2", {text: "Firmware update"}),
+      h("dl", {class: "kv"}, h("dt", {text: "Running"}), h("dd", {id: "ota-version", text: o.version}),
+        h("dt", {text: "Partition"}), h("dd", {text: o.running_partition + " (" + human(o.state) + ")" + rb}),
+        h("dt", {text: "Update slot"}), h("dd", {text: o.update_partition + ", " + Math.round(o.slot_bytes / 1024) + " KiB"})),
+      h("p", {class: "small", text: last}),
+      o.pending_verify ? h("p", {class: "hint", text: "This image is on probation for " + o.verify_left_s + " s more: uploads are accepted once it has read the BMS and sent the limits."}) : null,
+      loggedIn() ? null : loginNote(),
+      h("p", {class: "row"}, input, btn), bar, msg));
+  }
+
   pages.system = {
     title: "System",
     async render() {
@@ -1409,6 +1491,7 @@
           ["Live clients", s.websocket.clients + " at up to " + s.websocket.rate_hz + " updates/s"],
           ["Web UI size", s.ui.files + " files, " + (s.ui.gzip_bytes / 1024).toFixed(1) + " KiB compressed"]];
         for (const [k, v] of rows) { dl.appendChild(h("dt", {text: k})); dl.appendChild(h("dd", {text: v == null ? "–" : String(v)})); }
+        otaCard(s, dl.closest(".grid"));
       } catch (e) { showError(null, e); }
     },
   };

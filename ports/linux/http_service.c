@@ -563,7 +563,7 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
         return s;
     }
     api_port_t port = {port_view, port_status, port_command, port_history, port_now, port_wall, port_sync,
-                       port_transport, s, NULL};
+                       port_transport, s, NULL, NULL};
     snprintf(s->server, sizeof s->server, "civetweb %s", mg_version());
     api_info_t info = {TB_VERSION, s->server, svc->demo, svc->config_path, svc->state_dir, s->listen,
                        webui_assets, webui_asset_count};

@@ -110,7 +110,7 @@ static uint64_t p_wall(void *ctx)
 
 static mem_store_t g_store; /* tests/unit/support/mem_ports */
 static fake_auth_t g_crypto;
-static const api_port_t g_port = {p_view, p_status, p_command, p_history, p_now, p_wall, NULL, NULL, NULL, NULL};
+static const api_port_t g_port = {p_view, p_status, p_command, p_history, p_now, p_wall, NULL, NULL, NULL, NULL, NULL};
 static auth_t g_auth;
 static api_t g_api;
 static char g_cookie[96];

@@ -302,6 +302,12 @@ def main():
     err(other.put("/api/config", {"web": {"ws_rate_hz": 5}}), 401, what="other sessions closed by a password change")
     C.check(cl.put("/api/config", {"web": {"ws_rate_hz": 5}}).status_code == 200, "the changing session continues")
 
+    # ---- the firmware update route: the daemon is updated by its package manager ------------------------
+    r = cl.post("/api/system/ota", b"\xe9" + bytes(4095), headers={"Content-Type": "application/octet-stream"})
+    err(r, 501, what="POST /api/system/ota on Linux")
+    C.check("package manager" in r.json().get("reason", ""), f"the 501 says why: {r.text[:200]}")
+    C.check(rejected(cl).get("unsupported") == 1, "the 501 counted as unsupported")
+
     # ---- restart ----------------------------------------------------------------------------------------
     pid = gw.proc.pid
     r = cl.post("/api/system/restart", {})

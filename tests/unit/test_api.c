@@ -104,7 +104,7 @@ static void p_sync(void *ctx, int timeout_ms)
     P.syncs++;
 }
 
-static const api_port_t g_port = {p_view, p_status, p_command, p_history, p_now, p_wall, p_sync, NULL, NULL, NULL};
+static const api_port_t g_port = {p_view, p_status, p_command, p_history, p_now, p_wall, p_sync, NULL, NULL, NULL, NULL};
 
 static const unsigned char k_js[] = "console.log(1)";
 static const unsigned char k_js_gz[] = {0x1f, 0x8b, 0x08, 0x00};
@@ -894,6 +894,287 @@ static void websocket_protocol(void **state)
     assert_string_equal(u, "ok \xc3\xa9 bad ? ? \xe2\x82\xac ??? \xf0\x9f\x94\x8b");
 }
 
+/* ---- firmware update (POST /api/system/ota) with a fake update slot -------------------------------- */
+
+#include "app/ota_img.h"
+
+#define IMG_LEN 10000u
+#define SLOT_LEN 16384u
+
+static struct {
+    uint8_t slot[SLOT_LEN];
+    size_t written;
+    int begins, aborts, finishes, finish_rc, begin_rc;
+    api_ota_result_t last;
+    char last_detail[200];
+    int records;
+    /* the request body, streamed in chunks of up to `step` bytes, ending after `stop` bytes */
+    const uint8_t *body;
+    size_t body_len, off, step, stop;
+} O;
+
+static uint8_t g_img[IMG_LEN + 16u];
+
+static void make_image(uint16_t chip, const char *project, const char *version)
+{
+    for (size_t i = 0; i < sizeof g_img; i++) {
+        g_img[i] = (uint8_t)(i * 7u + 3u);
+    }
+    g_img[0] = OTA_IMG_MAGIC;
+    g_img[1] = 4;
+    g_img[12] = (uint8_t)chip;
+    g_img[13] = (uint8_t)(chip >> 8);
+    g_img[32] = 0x32;
+    g_img[33] = 0x54;
+    g_img[34] = 0xcd;
+    g_img[35] = 0xab;
+    memset(g_img + 48, 0, 32);
+    memcpy(g_img + 48, version, strlen(version));
+    memset(g_img + 80, 0, 32);
+    memcpy(g_img + 80, project, strlen(project));
+    memset(g_img + 144, 0, 32);
+    memcpy(g_img + 144, "v5.1.4", 6);
+}
+
+static void o_state(void *ctx, api_ota_state_t *out)
+{
+    (void)ctx;
+    out->available = true;
+    out->slot_bytes = SLOT_LEN;
+    out->chip_id = OTA_CHIP_ESP32C3;
+    snprintf(out->project, sizeof out->project, "tinybms-gateway");
+    snprintf(out->running, sizeof out->running, "ota_0");
+    snprintf(out->version, sizeof out->version, "1.0.0");
+    snprintf(out->state, sizeof out->state, "valid");
+    snprintf(out->next_boot, sizeof out->next_boot, "ota_0");
+    snprintf(out->update_slot, sizeof out->update_slot, "ota_1");
+}
+
+static int o_begin(void *ctx, size_t len, char *err, size_t cap)
+{
+    (void)ctx;
+    O.begins++;
+    O.written = 0;
+    snprintf(err, cap, "begin refused");
+    return len <= SLOT_LEN ? O.begin_rc : TB_ERR_TOO_LARGE;
+}
+
+static int o_write(void *ctx, const void *p, size_t n, char *err, size_t cap)
+{
+    (void)ctx;
+    if (O.written + n > SLOT_LEN) {
+        snprintf(err, cap, "past the slot");
+        return TB_ERR_IO;
+    }
+    memcpy(O.slot + O.written, p, n);
+    O.written += n;
+    return TB_OK;
+}
+
+static int o_finish(void *ctx, char *err, size_t cap)
+{
+    (void)ctx;
+    O.finishes++;
+    snprintf(err, cap, "image verification failed (SHA-256)");
+    return O.finish_rc;
+}
+
+static void o_abort(void *ctx)
+{
+    (void)ctx;
+    O.aborts++;
+}
+
+static void o_record(void *ctx, api_ota_result_t r, const char *version, const char *detail)
+{
+    (void)ctx;
+    (void)version;
+    O.records++;
+    O.last = r;
+    snprintf(O.last_detail, sizeof O.last_detail, "%s", detail ? detail : "");
+}
+
+static const api_ota_port_t g_ota = {o_state, o_begin, o_write, o_finish, o_abort, o_record, NULL};
+
+static int o_read(void *ctx, void *buf, size_t cap)
+{
+    (void)ctx;
+    size_t end = O.stop < O.body_len ? O.stop : O.body_len;
+    if (O.off >= end) {
+        return O.stop < O.body_len ? -1 : 0; /* a connection that failed, or the end */
+    }
+    size_t n = end - O.off;
+    n = n < cap ? n : cap;
+    n = n < O.step ? n : O.step;
+    memcpy(buf, O.body + O.off, n);
+    O.off += n;
+    O.step = O.step % 1500u + 97u; /* uneven chunks, as TCP delivers them */
+    return (int)n;
+}
+
+/* POST /api/system/ota streaming `len` bytes of g_img (declared), of which only `stop` arrive. */
+static const api_resp_t *upload(size_t len, size_t stop, const char *origin)
+{
+    api_resp_free(&R);
+    O.body = g_img;
+    O.body_len = len;
+    O.off = 0;
+    O.step = 1000;
+    O.stop = stop;
+    api_req_t q;
+    memset(&q, 0, sizeof q);
+    q.method = API_POST;
+    q.path = "/api/system/ota";
+    q.host = "gw:80";
+    q.origin = origin;
+    q.cookie = g_cookie[0] ? g_cookie : NULL;
+    q.peer = "10.0.0.7";
+    assert_true(api_streams_body(&g_api, &q));
+    q.body_read = o_read;
+    q.content_length = len;
+    api_handle(&g_api, &q, &R);
+    return &R;
+}
+
+static void ota_on_linux_is_501(void **state)
+{
+    (void)state;
+    api_req_t q;
+    memset(&q, 0, sizeof q);
+    q.method = API_POST;
+    q.path = "/api/system/ota";
+    assert_false(api_streams_body(&g_api, &q)); /* no update slot: the adapter reads the body as usual */
+    post("/api/system/ota", "\xe9");
+    assert_int_equal(R.status, 401);            /* the same rules as every change first */
+    login();
+    post("/api/system/ota", "\xe9");
+    assert_int_equal(R.status, 501);
+    assert_true(body_has("\"error\":\"unsupported\"") && body_has("package manager"));
+    assert_int_equal(rej(API_REJ_UNSUPPORTED), 1);
+    get("/api/system", NULL);
+    assert_true(body_has("\"platform\":null"));
+}
+
+static void ota_upload(void **state)
+{
+    (void)state;
+    memset(&O, 0, sizeof O);
+    api_port_t port = g_port;
+    port.platform = p_platform;
+    port.ota = &g_ota;
+    api_info_t info = {"1.0.0", "test", false, "nvs:config.json", "nvs", "0.0.0.0:80", k_assets, 2};
+    api_init(&g_api, &port, &info, &g_auth, &g_cfg.web);
+    make_image(OTA_CHIP_ESP32C3, "tinybms-gateway", "2.0.0-test");
+
+    /* the shared rules first: no session, another origin */
+    upload(IMG_LEN, IMG_LEN, "http://gw:80");
+    assert_int_equal(R.status, 401);
+    assert_int_equal(rej(API_REJ_UNAUTHENTICATED), 1);
+    login();
+    upload(IMG_LEN, IMG_LEN, "http://evil.example");
+    assert_int_equal(R.status, 403);
+    assert_int_equal(O.begins, 0);
+
+    /* refusals before anything is written */
+    upload(SLOT_LEN + 1u, SLOT_LEN + 1u, "http://gw:80");
+    assert_int_equal(R.status, 413);
+    assert_true(body_has("\"error\":\"too_large\"") && body_has("16385 bytes") && body_has("ota_1 holds 16384"));
+    upload(0, 0, "http://gw:80");
+    assert_int_equal(R.status, 411);
+    g_img[0] = 0x7f; /* an ELF */
+    upload(IMG_LEN, IMG_LEN, "http://gw:80");
+    assert_int_equal(R.status, 400);
+    assert_true(body_has("\"error\":\"bad_magic\"") && body_has("0x7f"));
+    make_image(OTA_CHIP_ESP32S3, "tinybms-gateway", "2.0.0-test");
+    upload(IMG_LEN, IMG_LEN, "http://gw:80");
+    assert_int_equal(R.status, 400);
+    assert_true(body_has("\"error\":\"wrong_chip\"") && body_has("for the esp32s3, this gateway is an esp32c3"));
+    make_image(0x1234u, "tinybms-gateway", "2.0.0-test");
+    upload(IMG_LEN, IMG_LEN, "http://gw:80");
+    assert_true(body_has("for the chip id 0x1234"));
+    make_image(OTA_CHIP_ESP32C3, "hello_world", "1.0");
+    upload(IMG_LEN, IMG_LEN, "http://gw:80");
+    assert_true(body_has("\"error\":\"not_this_app\"") && body_has("\\\"hello_world\\\""));
+    make_image(OTA_CHIP_ESP32C3, "tinybms-gateway", "2.0.0-test");
+    upload(IMG_LEN, 200, "http://gw:80"); /* not even a header */
+    assert_int_equal(R.status, 400);
+    assert_true(body_has("\"error\":\"truncated\"") && body_has("after 200 of 10000 bytes"));
+    assert_int_equal(O.begins, 0);
+    assert_int_equal(O.written, 0);
+
+    /* refusals after writing began: the slot is abandoned, nothing is selected */
+    upload(IMG_LEN, 7000, "http://gw:80");
+    assert_int_equal(R.status, 400);
+    assert_true(body_has("\"error\":\"truncated\"") && body_has("after 7000 of 10000 bytes"));
+    assert_int_equal(O.begins, 1);
+    assert_int_equal(O.aborts, 1);
+    assert_int_equal(O.finishes, 0);
+    O.finish_rc = TB_ERR_CRC;
+    upload(IMG_LEN, IMG_LEN, "http://gw:80");
+    assert_int_equal(R.status, 400);
+    assert_true(body_has("\"error\":\"verify_failed\"") && body_has("SHA-256"));
+    O.finish_rc = TB_OK;
+    O.begin_rc = TB_ERR_BUSY;
+    upload(IMG_LEN, IMG_LEN, "http://gw:80");
+    assert_int_equal(R.status, 409);
+    O.begin_rc = TB_OK;
+    assert_int_equal(P.cmds, 0); /* no restart for any of them */
+    assert_int_equal(O.last, API_OTA_BUSY);
+
+    /* the good one: written whole, verified, the restart queued after the reply */
+    upload(IMG_LEN, IMG_LEN, "http://gw:80");
+    assert_int_equal(R.status, 200);
+    assert_true(body_has("\"result\":\"ok\",\"version\":\"2.0.0-test\",\"previous_version\":\"1.0.0\",\"bytes\":10000"));
+    assert_true(body_has("\"restarting\":true"));
+    assert_int_equal(O.written, IMG_LEN);
+    assert_memory_equal(O.slot, g_img, IMG_LEN);
+    assert_int_equal(P.last.type, GW_CMD_RESTART);
+    assert_int_equal(O.last, API_OTA_OK);
+
+    /* counted by outcome, in GET /api/system under platform */
+    static const api_ota_result_t k_once[] = {API_OTA_TOO_LARGE,  API_OTA_NO_LENGTH,    API_OTA_BAD_MAGIC,
+                                              API_OTA_VERIFY_FAILED, API_OTA_BUSY,     API_OTA_OK};
+    for (size_t i = 0; i < sizeof k_once / sizeof k_once[0]; i++) {
+        assert_int_equal(atomic_load(&g_api.n.ota[k_once[i]]), 1);
+    }
+    assert_int_equal(atomic_load(&g_api.n.ota[API_OTA_WRONG_CHIP]), 2);
+    assert_int_equal(atomic_load(&g_api.n.ota[API_OTA_TRUNCATED]), 2);
+    get("/api/system", NULL);
+    assert_true(body_has("\"ota\":{\"available\":true,\"chip\":\"esp32c3\",\"running_partition\":\"ota_0\","
+                         "\"version\":\"1.0.0\",\"state\":\"valid\",\"pending_verify\":false,\"verify_left_s\":null,"
+                         "\"next_boot_partition\":\"ota_0\",\"update_partition\":\"ota_1\",\"slot_bytes\":16384,"
+                         "\"last_upload\":null,\"rollback\":false,\"rolled_back\":null,\"uploads\":{\"ok\":1,"));
+    get("/metrics", NULL);
+    assert_true(body_has("tinybms_ota_uploads_total{result=\"wrong_chip\"} 2\n"));
+}
+
+static void ota_image_header(void **state)
+{
+    (void)state;
+    ota_img_info_t info;
+    char why[200];
+    make_image(OTA_CHIP_ESP32C3, "tinybms-gateway", "0.9.0\x01\xff");
+    assert_int_equal(ota_img_check(g_img, OTA_IMG_HEAD_LEN, OTA_CHIP_ESP32C3, "tinybms-gateway", &info, why, sizeof why),
+                     OTA_IMG_OK);
+    assert_string_equal(info.version, "0.9.0??"); /* printable only */
+    assert_string_equal(info.idf_ver, "v5.1.4");
+    assert_int_equal(info.segments, 4);
+    assert_int_equal(ota_img_check(g_img, OTA_IMG_HEAD_LEN - 1u, OTA_CHIP_ESP32C3, NULL, &info, why, sizeof why),
+                     OTA_IMG_BAD_MAGIC);
+    g_img[1] = 0;
+    assert_int_equal(ota_img_check(g_img, OTA_IMG_HEAD_LEN, OTA_CHIP_ESP32C3, NULL, &info, why, sizeof why),
+                     OTA_IMG_BAD_MAGIC);
+    g_img[1] = 4;
+    g_img[32] = 0;
+    assert_int_equal(ota_img_check(g_img, OTA_IMG_HEAD_LEN, OTA_CHIP_ESP32C3, NULL, &info, why, sizeof why),
+                     OTA_IMG_NO_DESC);
+    memset(g_img + 80, 'x', 32); /* a project name without its NUL: cut at 32 */
+    g_img[32] = 0x32;
+    assert_int_equal(ota_img_check(g_img, OTA_IMG_HEAD_LEN, OTA_CHIP_ESP32C3, "tinybms-gateway", &info, why, sizeof why),
+                     OTA_IMG_WRONG_PROJECT);
+    assert_int_equal(strlen(info.project), 32);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -916,6 +1197,9 @@ int main(void)
         cmocka_unit_test_setup(metrics, setup),
         cmocka_unit_test_setup(websocket_protocol, setup),
         cmocka_unit_test(websocket_rate_limit),
+        cmocka_unit_test_setup(ota_on_linux_is_501, setup),
+        cmocka_unit_test_setup(ota_upload, setup),
+        cmocka_unit_test(ota_image_header),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     api_resp_free(&R);

@@ -12,6 +12,7 @@
 #include "core/tb_err.h"
 #include "http_auth.h"
 #include "http_ws.h"
+#include "ota.h"
 #include "esp_heap_caps.h"
 #include "freertos/task.h"
 #include "lwip/sockets.h"
@@ -176,9 +177,11 @@ static const char *status_line(int st)
     case 404: return "404 Not Found";
     case 405: return "405 Method Not Allowed";
     case 409: return "409 Conflict";
+    case 411: return "411 Length Required";
     case 413: return "413 Payload Too Large";
     case 429: return "429 Too Many Requests";
     case 500: return "500 Internal Server Error";
+    case 501: return "501 Not Implemented";
     case 502: return "502 Bad Gateway";
     case 503: return "503 Service Unavailable";
     case 504: return "504 Gateway Timeout";
@@ -217,6 +220,50 @@ static char *read_body(httpd_req_t *req, size_t max, size_t *len, bool *too_larg
     }
     b[*len] = '\0';
     return b;
+}
+
+/* A body streamed to the handler (the firmware update, api_streams_body()): read as it arrives;
+ * a client that sends nothing for two receive time-outs in a row has failed. */
+typedef struct {
+    httpd_req_t *req;
+    size_t left;
+} stream_t;
+
+static int stream_read(void *ctx, void *buf, size_t cap)
+{
+    stream_t *st = ctx;
+    int timeouts = 0;
+    while (st->left > 0u) {
+        int n = httpd_req_recv(st->req, buf, cap < st->left ? cap : st->left);
+        if (n == HTTPD_SOCK_ERR_TIMEOUT && ++timeouts < 2) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        st->left -= (size_t)n;
+        return n;
+    }
+    return 0;
+}
+
+/* Reads and drops the rest of a streamed body for at most ms; true when all of it came. */
+static bool drain(httpd_req_t *req, stream_t *st, uint32_t ms)
+{
+    char *buf = malloc(1460u);
+    uint32_t end = esp_now_ms() + ms;
+    while (buf && st->left > 0u && (int32_t)(esp_now_ms() - end) < 0) {
+        int n = httpd_req_recv(req, buf, st->left < 1460u ? st->left : 1460u);
+        if (n == HTTPD_SOCK_ERR_TIMEOUT) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        st->left -= (size_t)n;
+    }
+    free(buf);
+    return st->left == 0u;
 }
 
 static esp_err_t on_request(httpd_req_t *req)
@@ -258,7 +305,15 @@ static esp_err_t on_request(httpd_req_t *req)
     r.peer = peer;
     /* no scratch buffer: GET /api/status borrows 8 kB from the heap for the request only, which
      * keeps that RAM free between requests (the idle figure is what the goal counts) */
-    char *body = read_body(req, (size_t)atomic_load(&s->api.max_body), &r.body_len, &r.body_too_large);
+    stream_t stream = {req, req->content_len};
+    char *body = NULL;
+    if (api_streams_body(&s->api, &r)) {
+        r.body_read = stream_read;
+        r.body_ctx = &stream;
+        r.content_length = req->content_len;
+    } else {
+        body = read_body(req, (size_t)atomic_load(&s->api.max_body), &r.body_len, &r.body_too_large);
+    }
     r.body = body;
 
     api_resp_t resp;
@@ -298,15 +353,28 @@ static esp_err_t on_request(httpd_req_t *req)
         httpd_resp_set_hdr(req, h, v);
         h = eol + 2;
     }
-    if (r.body_too_large) {
+    /* a streamed body refused part-way: the rest is read and dropped after the reply (below) */
+    bool unread_large = r.body_read && stream.left > ota_slot_bytes();
+    if (r.body_too_large || unread_large) {
         httpd_resp_set_hdr(req, "Connection", "close");
     }
     bool no_body = r.method == API_HEAD || resp.status == 304 || resp.status == 204;
     esp_err_t e = httpd_resp_send(req, no_body ? NULL : resp.body, no_body ? 0 : (ssize_t)resp.len);
+    int status = resp.status;
     api_resp_free(&resp);
     free(pool);
+    if (e == ESP_OK && r.body_read && stream.left > 0u) {
+        /* A client that sends a whole image reads the reply only afterwards: an administrator's
+         * refused upload (wrong chip, ...) is read to its end, for at most 30 s, so that the client
+         * sees the reason; other refusals (no session, another origin, larger than the slot) get
+         * 2 s, as the Linux gate lingers; then the connection closes. */
+        bool admin = status != 401 && status != 403 && !unread_large;
+        if (!drain(req, &stream, admin ? 30000u : 2000u)) {
+            return ESP_FAIL;
+        }
+    }
     /* a body left unread cannot be followed by another request on this connection */
-    return r.body_too_large ? ESP_FAIL : e;
+    return r.body_too_large || unread_large ? ESP_FAIL : e;
 }
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
@@ -392,8 +460,8 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     http_auth_port_init(&s->auth_port, &ap);
     (void)auth_init(&s->auth, &ap, &cfg->web, esp_now_ms());
     api_port_t port = {port_view, port_status, port_command, port_history, port_now, port_wall, port_sync,
-                       port_transport, s, port_platform};
-    api_info_t info = {TB_VERSION, k_server, false, "nvs:config.json", "nvs", s->listen, webui_assets,
+                       port_transport, s, port_platform, ota_port()};
+    api_info_t info = {ota_version(), k_server, false, "nvs:config.json", "nvs", s->listen, webui_assets,
                        webui_asset_count};
     api_init(&s->api, &port, &info, &s->auth, &cfg->web);
     print_setup_code(s);

@@ -127,7 +127,7 @@ static esp_err_t on_handshake(http_ws_t *ws, httpd_req_t *req)
         return ESP_FAIL;
     }
     char hello[256];
-    int hl = api_ws_hello(hello, sizeof hello, TB_VERSION, atomic_load(&ws->api->ws_rate_hz), &sub);
+    int hl = api_ws_hello(hello, sizeof hello, ws->api->info.version, atomic_load(&ws->api->ws_rate_hz), &sub);
     if (hl > 0) {
         httpd_ws_frame_t f = {.final = true, .type = HTTPD_WS_TYPE_TEXT, .payload = (uint8_t *)hello, .len = (size_t)hl};
         (void)httpd_ws_send_frame(req, &f);

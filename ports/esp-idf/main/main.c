@@ -31,6 +31,7 @@
 #include "mqtt_service.h"
 #include "net.h"
 #include "nvs_flash.h"
+#include "ota.h"
 #include "serial.h"
 #include "storage.h"
 #include "view_store.h"
@@ -342,6 +343,14 @@ static void owner_task(void *arg)
         }
         port_watch();
         (void)esp_task_wdt_reset();
+        /* a new image stays only once the battery path has run: BMS read, limits computed, 0x351
+         * sent (in shadow mode nothing is sent by design: the limits are enough) */
+        if (ota_probation(now, G.gw.limits.valid && (G.can.first_351_ms != 0u || G.gw.cfg.can.shadow))) {
+            cmdq_shutdown(&G.cmdq);
+            gateway_shutdown(&G.gw, now);
+            can_port_close(&G.can);
+            ota_roll_back();
+        }
 
         if (gateway_restart_requested(&G.gw)) {
             if (!restart) {
@@ -379,13 +388,14 @@ void app_main(void)
     nvs_storage_init(&G.ns, &G.storage);
     load_config();
     log_set_level((log_level_t)G.cfg.gateway.log_level);
-    LOGI("gateway", "tinybms-gateway %s firmware starting on %s (reset: %s); configuration from %s", TB_VERSION,
+    LOGI("gateway", "tinybms-gateway %s firmware starting on %s (reset: %s); configuration from %s", ota_version(),
          CONFIG_IDF_TARGET, firmware_reset_reason(), cfgfile_src_name(G.cres.source));
     if (esp_reset_reason() == ESP_RST_PANIC || esp_reset_reason() == ESP_RST_TASK_WDT ||
         esp_reset_reason() == ESP_RST_INT_WDT || esp_reset_reason() == ESP_RST_BROWNOUT) {
         LOGE("gateway", "the last run ended with a %s (GET /api/system: platform.reset_reason)", firmware_reset_reason());
     }
 
+    ota_boot(esp_now_ms());
     view_store_init(&G.views);
     history_store_init(&G.history);
 

@@ -1,5 +1,7 @@
 #include "mqtt_service.h"
 
+#include "ota.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -773,7 +775,7 @@ static bool client_create(mqtt_service_t *s, uint32_t now)
     mqtt_pub_ident_t ident;
     memset(&ident, 0, sizeof ident);
     snprintf(ident.device_id, sizeof ident.device_id, "%s", s->device_id);
-    snprintf(ident.gw_version, sizeof ident.gw_version, "%s", TB_VERSION);
+    snprintf(ident.gw_version, sizeof ident.gw_version, "%s", ota_version());
     own_address(ident.hostname, sizeof ident.hostname);
     mqtt_pub_port_t port = {port_publish, port_subscribe, port_unsubscribe, s};
     lock(s);
