@@ -15,6 +15,12 @@
 #include "esp_heap_caps.h"
 #include "freertos/task.h"
 #include "lwip/sockets.h"
+#include "sdkconfig.h"
+#if CONFIG_TB_NET_WIFI
+#include "wifi.h"
+#else
+#define WIFI_HTTP_HANDLERS 0
+#endif
 
 /* The UI, generated from web/ at build time (web/embed.cmake). */
 extern const api_asset_t webui_assets[];
@@ -414,7 +420,7 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
                                                                        : CONFIG_LWIP_MAX_SOCKETS - 4;
     hc.max_open_sockets = (uint16_t)conns;
     hc.lru_purge_enable = true;
-    hc.max_uri_handlers = 10;
+    hc.max_uri_handlers = 10 + WIFI_HTTP_HANDLERS;
     hc.max_resp_headers = 16;
     hc.recv_wait_timeout = (uint16_t)((cfg->web.request_timeout_ms + 999) / 1000);
     hc.send_wait_timeout = hc.recv_wait_timeout;
@@ -437,6 +443,9 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     if (s->ws) {
         (void)httpd_register_uri_handler(s->hd, &ws);
     }
+#if CONFIG_TB_NET_WIFI
+    wifi_http_register(s->hd); /* the setup page and the captive-portal probes, before the catch-all */
+#endif
     static const int methods[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_PATCH, HTTP_OPTIONS};
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         httpd_uri_t u = {.uri = "/*", .method = methods[i], .handler = on_request, .user_ctx = s};

@@ -425,13 +425,13 @@ void app_main(void)
         esp_restart();
     }
 
-    if (!net_start(err, sizeof err)) {
+    gw_services_t svc = {.views = &G.views, .cmdq = &G.cmdq, .history = &G.history};
+    if (!net_start(&svc, &G.cfg, err, sizeof err)) {
         /* no interface: no web server either (its RAM stays free); the battery path runs on */
         LOGE("net", "%s; the web UI and API are not started", err);
         snprintf(G.web_off, sizeof G.web_off, "not started: %.140s", err);
         return;
     }
-    gw_services_t svc = {.views = &G.views, .cmdq = &G.cmdq, .history = &G.history};
     G.http = http_service_start(&svc, &G.cfg);
     G.mqtt = mqtt_service_start(&svc, &G.cfg);
     if (!G.mqtt) {
