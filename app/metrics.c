@@ -350,6 +350,21 @@ static void service(mb_t *m, const metrics_extra_t *x)
             snprintf(lab, sizeof lab, "task=\"%s\"", pf->task[i].name);
             put(m, "tinybms_task_stack_free_bytes{%s} %lu\n", lab, (unsigned long)pf->task[i].stack_free);
         }
+        if (pf->has_resets) {
+            head(m, "resets_total", "counter",
+                 "Resets of the firmware by cause, counted across restarts since its storage was erased.");
+            val(m, "resets_total", "reason=\"brownout\"", pf->resets_brownout);
+            val(m, "resets_total", "reason=\"panic\"", pf->resets_panic);
+            val(m, "resets_total", "reason=\"watchdog\"", pf->resets_watchdog);
+        }
+        if (pf->has_can_bus) {
+            counter(m, "can_bus_off_total", "Times the CAN controller went bus-off since start.", (double)pf->can_bus_off);
+            counter(m, "can_bus_recoveries_total", "Recoveries from bus-off since start.", (double)pf->can_recoveries);
+            counter(m, "can_error_passive_total", "Times the CAN controller became error-passive since start.",
+                    (double)pf->can_error_passive);
+            counter(m, "can_error_warning_total", "Times the CAN controller reached its error-warning limit since start.",
+                    (double)pf->can_error_warning);
+        }
     }
 }
 

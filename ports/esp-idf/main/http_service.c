@@ -13,6 +13,7 @@
 #include "http_auth.h"
 #include "http_ws.h"
 #include "esp_heap_caps.h"
+#include "health.h"
 #include "freertos/task.h"
 #include "lwip/sockets.h"
 #include "sdkconfig.h"
@@ -102,6 +103,7 @@ static void port_platform(void *ctx, api_platform_t *out)
     out->heap_min_free = (uint32_t)heap_caps_get_minimum_free_size(MALLOC_CAP_8BIT);
     out->heap_largest = (uint32_t)heap_caps_get_largest_free_block(MALLOC_CAP_8BIT);
     snprintf(out->reset_reason, sizeof out->reset_reason, "%s", firmware_reset_reason());
+    health_fill(out); /* resets by cause across restarts, CAN bus-off and error states */
     /* the firmware's own tasks and the system's busiest ones */
     static const char *const names[] = {"owner", "httpd", "ws_push", "mqtt", "mqtt_task", "tiT", "sys_evt", "esp_timer", "Tmr Svc", "IDLE"};
     out->ntasks = 0;

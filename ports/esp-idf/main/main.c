@@ -26,6 +26,7 @@
 #include "freertos/FreeRTOS.h"
 #include "freertos/semphr.h"
 #include "freertos/task.h"
+#include "health.h"
 #include "history_store.h"
 #include "http_service.h"
 #include "mqtt_service.h"
@@ -244,6 +245,7 @@ static void port_watch(void)
     static uint64_t tx_errors, dropped;
     static uint32_t overflows, framing;
     const can_port_stats_t *st = can_port_stats(&G.can);
+    health_can_publish(st); /* bus-off, recoveries, error states: GET /api/system and /metrics */
     if (G.can.started && st->state != bus) {
         static const char *const names[] = {"active", "warning", "passive", "bus-off", "down"};
         if (st->state == CAN_BUS_ACTIVE) {
@@ -377,6 +379,7 @@ void app_main(void)
         LOGE("storage", "NVS unusable (%s): nothing will be saved", esp_err_to_name(e));
     }
     nvs_storage_init(&G.ns, &G.storage);
+    health_boot(); /* brown-out, panic and watchdog resets counted in NVS */
     load_config();
     log_set_level((log_level_t)G.cfg.gateway.log_level);
     LOGI("gateway", "tinybms-gateway %s firmware starting on %s (reset: %s); configuration from %s", TB_VERSION,
