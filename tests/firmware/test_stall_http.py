@@ -165,6 +165,7 @@ def main(rig):
     b, st = rig.boot()
     if st is None:
         return
+    time.sleep(3)  # the first seconds after boot read the BMS's settings: fewer live snapshots
     tb = time.monotonic()
     time.sleep(BASE_S)
     before = b.can.since(tb, 0x351)
@@ -180,7 +181,8 @@ def main(rig):
     stall.close()
     marks = [t0] + frames + [t1]
     longest = max(y - x for x, y in zip(marks, marks[1:]))
-    print(f"stall: {stall.n}; 0x351 during {STALL_S} s: {len(frames)} frames, longest gap {longest:.2f} s", flush=True)
+    print(f"stall: {stall.n}; 0x351 during {STALL_S} s: {len(frames)} frames ({rate:.1f}/s before), longest gap "
+          f"{longest:.2f} s", flush=True)
     C.check(stall.n["slow_conns"] >= SLOW_N, f"the slowloris connections were opened ({stall.n['slow_conns']})")
     C.check(stall.n["ws_open"] >= 1, f"at least one WebSocket client subscribed and stopped reading ({stall.n})")
     C.check(stall.n["reader_bytes"] >= READERS, f"the slow readers were being fed ({stall.n})")
