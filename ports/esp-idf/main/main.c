@@ -49,7 +49,7 @@ static const char k_fw_defaults[] =
     "{\"gateway\":{\"http\":\"0.0.0.0:80\",\"serial\":\"uart\",\"state_dir\":\"nvs\"},\"can\":{\"port\":\"twai\"}}";
 
 static struct {
-    gw_config_t cfg, scratch, base;
+    gw_config_t cfg; /* the loader's scratch and base copies are on the heap during load_config only */
     cfgfile_result_t cres;
     gateway_t gw;
     view_store_t views;
@@ -175,16 +175,27 @@ static void load_config(void)
     if (gw_config_apply_json(&G.cfg, k_fw_defaults, strlen(k_fw_defaults), GW_CFG_ALLOW_READONLY, &d) != TB_OK) {
         LOGE("config", "internal error in the firmware defaults: %s", d.message);
     }
-    G.base = G.cfg;
+    /* the defaults to fall back on and the loader's scratch copy: 3.8 kB, needed only now */
+    gw_config_t *base = malloc(sizeof *base), *scratch = malloc(sizeof *scratch);
     char *text = malloc(CONFIG_TEXT_MAX);
-    int rc = text ? cfgfile_load(&G.cfg, &G.scratch, CONFIG_KEY, 0u, read_nvs, NULL, text, CONFIG_TEXT_MAX - 1u, &G.cres)
-                  : TB_ERR_NOSPACE;
+    if (base) {
+        *base = G.cfg;
+    }
+    int rc = text && base && scratch ? cfgfile_load(&G.cfg, scratch, CONFIG_KEY, 0u, read_nvs, NULL, text,
+                                                    CONFIG_TEXT_MAX - 1u, &G.cres)
+                                     : TB_ERR_NOSPACE;
     free(text);
+    free(scratch);
     if (rc != TB_OK || gw_config_check(&G.cfg, &d) != TB_OK) {
         LOGE("config", "%s", G.cres.message[0] ? G.cres.message : d.message);
         LOGE("config", "running on the defaults with CAN in shadow mode (nothing sent): review the configuration, "
                        "then set can.shadow to false");
-        G.cfg = G.base;
+        if (base) {
+            G.cfg = *base;
+        } else { /* out of memory at boot: the defaults again */
+            gw_config_defaults(&G.cfg);
+            (void)gw_config_apply_json(&G.cfg, k_fw_defaults, strlen(k_fw_defaults), GW_CFG_ALLOW_READONLY, &d);
+        }
         G.cfg.can.shadow = true;
         G.refused = true;
         G.cres.source = CFGFILE_SRC_DEFAULTS;
@@ -201,6 +212,7 @@ static void load_config(void)
         LOGE("config", "%s", G.cres.problem);
         LOGE("config", "started from %s.bak, the last good configuration (until a change is saved)", CONFIG_KEY);
     }
+    free(base);
 }
 
 /* ---- ports for app/gateway ------------------------------------------------------------------- */
