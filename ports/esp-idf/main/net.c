@@ -15,6 +15,19 @@
 #if CONFIG_TB_NET_WIFI
 #include "wifi.h"
 #endif
+#if CONFIG_TB_MDNS
+#include "app/netaddr.h"
+#include "net_mdns.h"
+
+/* the web server's port, for the mDNS service record (0: not known) */
+static uint16_t http_port(const gw_config_t *cfg)
+{
+    netaddr_t na;
+    const char *why = NULL;
+    const char *l = cfg->gateway.http_listen;
+    return netaddr_parse(l, strlen(l), NETADDR_PORT_REQUIRED, &na, &why) == TB_OK && cfg->web.enabled ? na.port : 0;
+}
+#endif
 
 /* the emulated MAC's mode register and its reset value (esp_eth/src/openeth.h, not public) */
 #define OPENETH_MODER 0x600CD000u
@@ -107,12 +120,18 @@ bool net_start(const gw_services_t *svc, const gw_config_t *cfg, char *err, size
         return false;
     }
     start_sntp(IP_EVENT_ETH_GOT_IP);
+#if CONFIG_TB_MDNS
+    net_mdns_start(s_netif, http_port(cfg));
+#endif
     return true;
 #elif CONFIG_TB_NET_WIFI
     if (!wifi_start(svc, cfg, err, cap)) {
         return false;
     }
     start_sntp(IP_EVENT_STA_GOT_IP);
+#if CONFIG_TB_MDNS
+    net_mdns_start(wifi_sta_netif(), http_port(cfg));
+#endif
     return true;
 #else
     snprintf(err, cap, "no network interface in this build (menuconfig: TinyBMS gateway > Network)");

@@ -472,6 +472,8 @@ bool wifi_start(const gw_services_t *svc, const gw_config_t *cfg, char *err, siz
     return true;
 }
 
+esp_netif_t *wifi_sta_netif(void) { return W ? W->sta : NULL; }
+
 /* ---- DNS catch-all for the captive portal
  * --------------------------------------------------------- */
 

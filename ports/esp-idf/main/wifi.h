@@ -26,6 +26,7 @@
 #include "app/config.h"
 #include "daemon.h"
 #include "esp_http_server.h"
+#include "esp_netif.h"
 
 /* URI handlers wifi_http_register() adds (the server's max_uri_handlers must
  * leave room). */
@@ -36,6 +37,9 @@
  * views. false with err on failure (the battery path runs on without a
  * network). */
 bool wifi_start(const gw_services_t *svc, const gw_config_t *cfg, char *err, size_t cap);
+
+/* The station's interface (after a successful wifi_start), for mDNS. */
+esp_netif_t *wifi_sta_netif(void);
 
 /* Registers the setup page and the captive-portal probes on the web server;
  * call before its catch-all handler (the first matching handler wins). They
