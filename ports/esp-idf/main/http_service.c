@@ -105,7 +105,7 @@ static void port_platform(void *ctx, api_platform_t *out)
     snprintf(out->reset_reason, sizeof out->reset_reason, "%s", firmware_reset_reason());
     health_fill(out); /* resets by cause across restarts, CAN bus-off and error states */
     /* the firmware's own tasks and the system's busiest ones */
-    static const char *const names[] = {"owner", "httpd", "ws_push", "mqtt", "mqtt_task", "tiT", "sys_evt", "esp_timer", "Tmr Svc", "IDLE"};
+    static const char *const names[] = {"owner", "httpd", "ws_push", "mqtt", "mqtt_task", "tiT", "sys_evt", "esp_timer", "wifi", "IDLE"};
     out->ntasks = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0] && out->ntasks < API_TASKS_MAX; i++) {
         TaskHandle_t t = xTaskGetHandle(names[i]);
