@@ -1,5 +1,4 @@
-/* wifi: the ESP-IDF side of app/wifi_prov (wifi.h). Compiled only with
- * CONFIG_TB_NET_WIFI. */
+/* wifi: the ESP-IDF side of app/wifi_prov (wifi.h). Compiled only with CONFIG_TB_NET_WIFI. */
 #include "sdkconfig.h"
 
 #if CONFIG_TB_NET_WIFI
@@ -84,9 +83,7 @@ typedef struct {
 
 static wifi_t *W;
 
-/* ---- events in
- * ----------------------------------------------------------------------------------
- */
+/* ---- events in -------------------------------------------------------------------------------------- */
 
 static void post(const msg_t *m)
 {
@@ -103,8 +100,7 @@ static void post_ev(wifi_prov_ev_type_t t, wifi_prov_reason_t r)
     post(&m);
 }
 
-/* wifi_event_sta_disconnected_t.reason -> wifi_prov_reason_t (app/wifi_prov.h)
- */
+/* wifi_event_sta_disconnected_t.reason -> wifi_prov_reason_t (app/wifi_prov.h) */
 static wifi_prov_reason_t map_reason(uint8_t r)
 {
     switch (r) {
@@ -150,14 +146,12 @@ static void on_ip_event(void *arg, esp_event_base_t base, int32_t id, void *data
         LOGI("net", "Wi-Fi address " IPSTR " (gateway " IPSTR ")", IP2STR(&e->ip_info.ip), IP2STR(&e->ip_info.gw));
         post_ev(WIFI_PROV_EV_STA_CONNECTED, WIFI_PROV_REASON_NONE);
     } else if (id == IP_EVENT_STA_LOST_IP) {
-        /* the address expired without a disconnection: treat it as a lost
-         * connection */
+        /* the address expired without a disconnection: treat it as a lost connection */
         post_ev(WIFI_PROV_EV_STA_DISCONNECTED, WIFI_PROV_REASON_OTHER);
     }
 }
 
-/* ---- actions out (wifi task)
- * ---------------------------------------------------------------------- */
+/* ---- actions out (wifi task) ------------------------------------------------------------------------ */
 
 static void dns_start(void);
 
@@ -175,8 +169,8 @@ static void copy_str(uint8_t *dst, size_t cap, const char *src)
     memcpy(dst, src, n);
 }
 
-/* Whole scan list -> the page's short list: strongest first (ESP-IDF sorts by
- * RSSI), one entry per name, hidden networks left out. */
+/* Whole scan list -> the page's short list: strongest first (ESP-IDF sorts by RSSI), one entry per name,
+ * hidden networks left out. */
 static void take_scan(uint16_t count)
 {
     uint16_t n = count > 24u ? 24u : count;
@@ -215,8 +209,8 @@ static void take_scan(uint16_t count)
     xSemaphoreGive(W->mu);
 }
 
-/* wifi.ssid / wifi.password through the configuration path (the owner validates
- * and saves them, as PUT /api/config would). */
+/* wifi.ssid / wifi.password through the configuration path (the owner validates and saves them, as PUT
+ * /api/config would). */
 static void save_credentials(const char *ssid, const char *password)
 {
     gw_cmd_t *c = calloc(1, sizeof *c);
@@ -227,8 +221,7 @@ static void save_credentials(const char *ssid, const char *password)
     }
     c->type = GW_CMD_CONFIG_UPDATE;
     snprintf(c->source, sizeof c->source, "wifi");
-    /* SSID and password are checked by wifi_prov (no control characters);
-     * JSON-escape " and \ */
+    /* SSID and password are checked by wifi_prov (no control characters); JSON-escape " and \ */
     char *p = c->text;
     size_t left = sizeof c->text;
     const char *parts[] = {"{\"wifi\":{\"ssid\":\"", ssid, "\",\"password\":\"", password, "\"}}"};
@@ -287,8 +280,7 @@ static void run_actions(const wifi_prov_actions_t *a)
         memset(&c, 0, sizeof c);
         copy_str(c.sta.ssid, sizeof c.sta.ssid, a->sta_ssid);
         copy_str(c.sta.password, sizeof c.sta.password, a->sta_password);
-        /* an empty password is an open network; otherwise WPA2 at least (no WEP, no
-         * WPA) */
+        /* an empty password is an open network; otherwise WPA2 at least (no WEP, no WPA) */
         c.sta.threshold.authmode = a->sta_password[0] ? WIFI_AUTH_WPA2_PSK : WIFI_AUTH_OPEN;
         c.sta.pmf_cfg.capable = true;
         c.sta.scan_method = WIFI_ALL_CHANNEL_SCAN;
@@ -351,8 +343,7 @@ static void wifi_task(void *arg)
             memset(msg.password, 0, sizeof msg.password);
             run_actions(&W->act);
         }
-        /* a configuration change (the configuration page, a restore, the save
-         * above) */
+        /* a configuration change (the configuration page, a restore, the save above) */
         if (view_store_read(W->svc.views, read_cfg, NULL) == 0 &&
             memcmp(&W->cfg_view, &W->cfg_seen, sizeof W->cfg_seen)) {
             W->cfg_seen = W->cfg_view;
@@ -368,8 +359,7 @@ static void wifi_task(void *arg)
     }
 }
 
-/* ---- identity: the AP's name and its per-device password
- * -------------------------------------- */
+/* ---- identity: the AP's name and its per-device password -------------------------------------------- */
 
 static bool load_key(wifi_prov_ident_t *id)
 {
@@ -384,8 +374,7 @@ static bool load_key(wifi_prov_ident_t *id)
         any |= id->key[i];
     }
     if (!ok || !any) { /* wifi_prov refuses an all-zero key */
-        /* first start: random bytes from the hardware generator (its entropy source
-         * is on) */
+        /* first start: random bytes from the hardware generator (its entropy source is on) */
         do {
             esp_fill_random(id->key, sizeof id->key);
         } while (!(id->key[0] | id->key[1] | id->key[2] | id->key[3]));
@@ -429,15 +418,13 @@ bool wifi_start(const gw_services_t *svc, const gw_config_t *cfg, char *err, siz
     }
     memset(&id, 0, sizeof id);
     snprintf(W->ap_ssid, sizeof W->ap_ssid, "%s", wifi_prov_ap_ssid(&W->m));
-    /* on the console only, at every start: never into the log ring that GET
-     * /api/logs serves */
+    /* on the console only, at every start: never into the log ring that GET /api/logs serves */
     printf("\n    Wi-Fi setup: network %s, password %s\n"
            "    (the access point opens when no network is saved or the saved "
            "one cannot be joined;\n"
            "    then open http://192.168.4.1/setup)\n\n",
            wifi_prov_ap_ssid(&W->m), wifi_prov_ap_password(&W->m));
-    /* the radio feeds the RNG from now on; ESP-IDF wants the bootloader's entropy
-     * source off first */
+    /* the radio feeds the RNG from now on; ESP-IDF wants the bootloader's entropy source off first */
     bootloader_random_disable();
 
     W->sta = esp_netif_create_default_wifi_sta();
@@ -474,14 +461,12 @@ bool wifi_start(const gw_services_t *svc, const gw_config_t *cfg, char *err, siz
 
 esp_netif_t *wifi_sta_netif(void) { return W ? W->sta : NULL; }
 
-/* ---- DNS catch-all for the captive portal
- * --------------------------------------------------------- */
+/* ---- DNS catch-all for the captive portal ----------------------------------------------------------- */
 
 #if CONFIG_TB_WIFI_DNS_CATCHALL
-/* Every query on the access point's address gets one answer: an A record
- * 192.168.4.1 for an A question, no records (NOERROR) for anything else.
- * Bounded: one datagram of at most 512 bytes at a time, one question, names
- * walked within the datagram. */
+/* Every query on the access point's address gets one answer: an A record 192.168.4.1 for an A question, no
+ * records (NOERROR) for anything else. Bounded: one datagram of at most 512 bytes at a time, one question,
+ * names walked within the datagram. */
 static void dns_task(void *arg)
 {
     esp_netif_ip_info_t ip;
@@ -541,11 +526,9 @@ static void dns_start(void)
 static void dns_start(void) { W->dns_started = true; }
 #endif
 
-/* ---- the setup page (web server task)
- * ------------------------------------------------------------ */
+/* ---- the setup page (web server task) --------------------------------------------------------------- */
 
-/* true when the request came in through the setup access point (its local
- * address is the AP's) */
+/* true when the request came in through the setup access point (its local address is the AP's) */
 static bool via_ap(httpd_req_t *req)
 {
     esp_netif_ip_info_t ip;
@@ -601,9 +584,8 @@ static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
     }
 }
 
-/* The page: status, the networks found, the form; field errors next to their
- * field. No script (captive-portal browsers often run none), no external
- * resource. */
+/* The page: status, the networks found, the form; field errors next to their field. No script
+ * (captive-portal browsers often run none), no external resource. */
 static esp_err_t send_page(httpd_req_t *req, int status, const char *ssid, const char *ssid_err, const char *pw_err,
                            const char *note)
 {
@@ -706,8 +688,7 @@ static esp_err_t send_page(httpd_req_t *req, int status, const char *ssid, const
     return e;
 }
 
-/* application/x-www-form-urlencoded: the value of key into out (decoded); false
- * if absent or bad */
+/* application/x-www-form-urlencoded: the value of key into out (decoded); false if absent or bad */
 static bool form_value(const char *body, const char *key, char *out, size_t cap, bool *too_long)
 {
     size_t kl = strlen(key);
@@ -752,8 +733,7 @@ static esp_err_t on_setup(httpd_req_t *req)
     if (req->method == HTTP_GET) {
         return send_page(req, 200, NULL, NULL, NULL, NULL);
     }
-    /* POST: the form. A cross-site form from another page in the phone's browser
-     * is refused. */
+    /* POST: the form. A cross-site form from another page in the phone's browser is refused. */
     char origin[64];
     if (httpd_req_get_hdr_value_str(req, "Origin", origin, sizeof origin) == ESP_OK && strcmp(origin, "null") != 0) {
         esp_netif_ip_info_t ip;
@@ -825,8 +805,8 @@ static esp_err_t on_setup(httpd_req_t *req)
                      "as \"wrong password\".");
 }
 
-/* The operating systems' connectivity checks: answered with a redirect to the
- * setup page, so the phone shows it at once ("sign in to network"). */
+/* The operating systems' connectivity checks: answered with a redirect to the setup page, so the phone
+ * shows it at once ("sign in to network"). */
 static esp_err_t on_probe(httpd_req_t *req)
 {
     if (!via_ap(req)) {
