@@ -28,7 +28,7 @@ FUZZ_SMOKE_SECONDS ?= 4
 CMAKE_FLAGS ?=
 TARGET_BUILD ?= $(BUILD)/target
 
-.PHONY: firmware firmware-qemu test-firmware all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-tsan test-fuzz fuzz demo lint plot clean install bench soak
+.PHONY: firmware firmware-qemu firmware-wifi test-firmware all build deps-build deps-test deps-target deps-docs size test test-unit test-asan test-tsan test-fuzz fuzz demo lint plot clean install bench soak
 
 PREFIX ?= /usr/local
 
@@ -123,6 +123,10 @@ firmware:
 	@scripts/firmware-build.sh $(FW_TARGET) $(FW_BUILD)
 firmware-qemu:
 	@scripts/firmware-build.sh --qemu $(FW_TARGET) $(BUILD)/firmware/$(FW_TARGET)-qemu
+# `make firmware-wifi`: the board image with Wi-Fi (station + setup access point); needs an ESP-IDF
+# with its esp_wifi libraries (not the offline kit's: there `ctest -R fw-compile-wifi` compiles it).
+firmware-wifi:
+	@scripts/firmware-build.sh --wifi $(FW_TARGET) $(BUILD)/firmware/$(FW_TARGET)-wifi
 
 # Footprint of core/ on rv32imc at -Os, per module and total, checked against
 # tests/target/size-budget.txt (docs/performance.md). Same build tree as the host build's

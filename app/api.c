@@ -1099,6 +1099,23 @@ static void render_system(jw_t *w, const void *p)
         if (s->ota) {
             render_ota_state(w, api, s->ota);
         }
+        if (s->pf->has_resets) {
+            jw_key(w, "reset_counts");
+            jw_obj_begin(w);
+            jw_kv_uint(w, "brownout", s->pf->resets_brownout);
+            jw_kv_uint(w, "panic", s->pf->resets_panic);
+            jw_kv_uint(w, "watchdog", s->pf->resets_watchdog);
+            jw_obj_end(w);
+        }
+        if (s->pf->has_can_bus) {
+            jw_key(w, "can_bus");
+            jw_obj_begin(w);
+            jw_kv_uint(w, "bus_off", s->pf->can_bus_off);
+            jw_kv_uint(w, "recoveries", s->pf->can_recoveries);
+            jw_kv_uint(w, "error_passive", s->pf->can_error_passive);
+            jw_kv_uint(w, "error_warning", s->pf->can_error_warning);
+            jw_obj_end(w);
+        }
         jw_obj_end(w);
     } else {
         jw_null(w);

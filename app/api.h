@@ -101,6 +101,14 @@ typedef struct {
         char name[16];
         uint32_t stack_free;   /* bytes of its stack never used since it started (high-water mark) */
     } task[API_TASKS_MAX];
+    /* Resets by cause, counted across restarts (kept in flash by the port) since its storage was
+     * last erased; has_resets false: not known. "watchdog" is the task, interrupt and other ones. */
+    bool has_resets;
+    uint32_t resets_brownout, resets_panic, resets_watchdog;
+    /* The CAN controller since start: bus-off events, recoveries from them, error-passive and
+     * error-warning entries. has_can_bus false: not known. */
+    bool has_can_bus;
+    uint64_t can_bus_off, can_recoveries, can_error_passive, can_error_warning;
 } api_platform_t;
 
 /* Firmware updates over the network (POST /api/system/ota; docs/api.md). The outcome of an upload. */

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -511,17 +512,16 @@ void gateway_reconfigure(gateway_t *g, const gw_config_t *cfg, uint32_t now_ms)
     g->dirty = true;
 }
 
-static bool cmd_config(gateway_t *g, gw_cmd_t *c, uint32_t now, bool replace)
+static bool cmd_config_in(gateway_t *g, gw_cmd_t *c, uint32_t now, bool replace, gw_config_t *next)
 {
-    static gw_config_t next; /* owner thread only; too big for the stack of small systems */
     cfg_diag_t d;
     if (replace) {
-        gw_config_defaults(&next);
+        gw_config_defaults(next);
     } else {
-        next = g->cfg;
+        *next = g->cfg;
     }
     unsigned flags = replace ? GW_CFG_ALLOW_READONLY : GW_CFG_SECRETS_KEEP_EMPTY;
-    int rc = gw_config_apply_json(&next, c->text, strlen(c->text), flags, &d);
+    int rc = gw_config_apply_json(next, c->text, strlen(c->text), flags, &d);
     if (rc != TB_OK) {
         if (c->result[0] == '\0') {
             jw_t w;
@@ -545,16 +545,16 @@ static bool cmd_config(gateway_t *g, gw_cmd_t *c, uint32_t now, bool replace)
     jw_init(&w, c->result, sizeof c->result);
     jw_obj_begin(&w);
     jw_key(&w, "changed");
-    changed_keys(&w, &g->cfg, &next, false);
+    changed_keys(&w, &g->cfg, next, false);
     jw_key(&w, "restart_required");
-    changed_keys(&w, &g->cfg, &next, true);
+    changed_keys(&w, &g->cfg, next, true);
     jw_obj_end(&w);
     if (jw_finish(&w) < 0) {
         c->result[0] = '\0';
     }
     if (!replace && g->ports.save_config) {
         char err[256] = "";
-        rc = g->ports.save_config(g->ports.config_ctx, &next, err, sizeof err);
+        rc = g->ports.save_config(g->ports.config_ctx, next, err, sizeof err);
         if (rc != TB_OK) {
             LOGE("config", "change not applied: cannot save the configuration: %s", err);
             c->result[0] = '\0';
@@ -565,8 +565,22 @@ static bool cmd_config(gateway_t *g, gw_cmd_t *c, uint32_t now, bool replace)
         }
         gateway_set_config_origin(g, "file", ""); /* the file now holds exactly what runs */
     }
-    gateway_reconfigure(g, &next, now);
+    gateway_reconfigure(g, next, now);
     return finish(c, TB_OK, 200, "configuration %s", replace ? "reloaded" : "updated");
+}
+
+/* The candidate configuration (1.9 kB) is on the heap only while a change is checked: too big for
+ * the stack of small systems, and a static copy would keep that RAM for the rare change. */
+static bool cmd_config(gateway_t *g, gw_cmd_t *c, uint32_t now, bool replace)
+{
+    gw_config_t *next = malloc(sizeof *next);
+    if (!next) {
+        LOGW("config", "%s refused (%s): out of memory", replace ? "reload" : "change", c->source);
+        return finish(c, TB_ERR_NOSPACE, 503, "out of memory; nothing was changed, try again");
+    }
+    bool done = cmd_config_in(g, c, now, replace, next);
+    free(next);
+    return done;
 }
 
 static bool cmd_bms_write(gateway_t *g, gw_cmd_t *c, uint32_t now)

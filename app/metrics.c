@@ -365,6 +365,21 @@ static void service(mb_t *m, const metrics_extra_t *x)
                 put(m, "tinybms_ota_uploads_total{%s} %llu\n", lab, (unsigned long long)atomic_load(&((const api_counters_t *)x->api)->ota[i]));
             }
         }
+        if (pf->has_resets) {
+            head(m, "resets_total", "counter",
+                 "Resets of the firmware by cause, counted across restarts since its storage was erased.");
+            val(m, "resets_total", "reason=\"brownout\"", pf->resets_brownout);
+            val(m, "resets_total", "reason=\"panic\"", pf->resets_panic);
+            val(m, "resets_total", "reason=\"watchdog\"", pf->resets_watchdog);
+        }
+        if (pf->has_can_bus) {
+            counter(m, "can_bus_off_total", "Times the CAN controller went bus-off since start.", (double)pf->can_bus_off);
+            counter(m, "can_bus_recoveries_total", "Recoveries from bus-off since start.", (double)pf->can_recoveries);
+            counter(m, "can_error_passive_total", "Times the CAN controller became error-passive since start.",
+                    (double)pf->can_error_passive);
+            counter(m, "can_error_warning_total", "Times the CAN controller reached its error-warning limit since start.",
+                    (double)pf->can_error_warning);
+        }
     }
 }
 

@@ -25,7 +25,13 @@
 #include "app/mqtt_cfg.h"
 #include "app/mqtt_id.h"
 
+/* Build knob: room for one discovery document. The largest possible one (every field of
+ * mqtt_ha_device_t at its array's length) is 1 864 bytes; tests/unit/test_mqtt_sizes.c checks
+ * that it fits this and the firmware's value (ports/esp-idf/components/tinybms_app). A document
+ * that does not fit is refused (an error), never cut. */
+#ifndef MQTT_HA_DOC_MAX
 #define MQTT_HA_DOC_MAX 2560u
+#endif
 #define MQTT_HA_SLOTS_MAX 64u /* upper bound of mqtt_ha_slots() */
 
 /* Everything the documents depend on. Compare two with mqtt_ha_device_equal(). */

@@ -41,7 +41,12 @@
 
 #define MQTT_PUB_MIN_GAP_MS 200u        /* significant changes: at most 5 state documents a second */
 #define MQTT_PUB_DISCOVERY_HOLD_MS 10000u /* wait this long for the cell count before discovery */
+/* Build knob: room for the alarms document (the largest possible is 610 bytes: every category at
+ * "unsupported", the longest reason and event name; tests/unit/test_mqtt_sizes.c checks it fits
+ * this and the firmware's value). */
+#ifndef MQTT_PUB_ALARMS_MAX
 #define MQTT_PUB_ALARMS_MAX 1024u
+#endif
 #define MQTT_PUB_SLOTS_MAX MQTT_HA_SLOTS_MAX
 
 typedef struct {

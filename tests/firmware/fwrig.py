@@ -30,6 +30,13 @@ SETUP_CODE = re.compile(r"setup code:\s*\n\s*\n\s*([0-9A-Z]{5}-[0-9A-Z]{5})")
 BOOT_BANNER = "ESP-ROM:"
 
 
+def free_udp_port():
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def require_qemu():
     """Exit 77 (ctest SKIP_RETURN_CODE) with one line when the firmware cannot be run here."""
     missing = [v for v in ("ESP_QEMU", "ESP_QEMU_BIOS") if not os.environ.get(v)]
@@ -104,13 +111,14 @@ class Boot:
         self.rig = rig
         self.n = n
         self.port = tbtest.free_port()
+        self.mdns_port = free_udp_port()  # the firmware's mDNS port 5353, for a unicast query
         self.base = f"http://127.0.0.1:{self.port}"
         self.console_path = os.path.join(rig.dir, f"console-{n}.log")
         self.can_path = os.path.join(rig.dir, f"can-{n}.slcan")
         self.t_start = time.monotonic()
         self._log = open(self.console_path, "wb")
         self.proc = tbtest.spawn([QEMU_SCRIPT, "--bms", rig.pty, "--http-port", str(self.port), "--image", rig.image,
-                                  "--can-log", self.can_path], stdin=subprocess.DEVNULL, stdout=self._log,
+                                  "--can-log", self.can_path, "--mdns-port", str(self.mdns_port)], stdin=subprocess.DEVNULL, stdout=self._log,
                                  stderr=subprocess.STDOUT)
         self.can = CanLog(self.can_path)
         self.stopped = False  # by stop(); QEMU gone without it = killed or crashed

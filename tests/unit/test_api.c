@@ -569,6 +569,15 @@ static void p_platform(void *ctx, api_platform_t *out)
     out->task[0].stack_free = 1868;
     snprintf(out->task[1].name, sizeof out->task[1].name, "httpd");
     out->task[1].stack_free = 2048;
+    out->has_resets = true;
+    out->resets_brownout = 3;
+    out->resets_panic = 1;
+    out->resets_watchdog = 2;
+    out->has_can_bus = true;
+    out->can_bus_off = 4;
+    out->can_recoveries = 4;
+    out->can_error_passive = 7;
+    out->can_error_warning = 9;
 }
 
 static void platform_figures(void **state)
@@ -582,12 +591,21 @@ static void platform_figures(void **state)
     assert_int_equal(R.status, 200);
     assert_true(body_has("\"platform\":{\"heap_free_bytes\":151000,\"heap_min_free_bytes\":140500,"
                          "\"heap_largest_block_bytes\":65536,\"reset_reason\":\"task watchdog\","
-                         "\"task_stack_free_bytes\":{\"owner\":1868,\"httpd\":2048}}"));
+                         "\"task_stack_free_bytes\":{\"owner\":1868,\"httpd\":2048},"
+                         "\"reset_counts\":{\"brownout\":3,\"panic\":1,\"watchdog\":2},"
+                         "\"can_bus\":{\"bus_off\":4,\"recoveries\":4,\"error_passive\":7,\"error_warning\":9}}"));
     get("/metrics", NULL);
     assert_int_equal(R.status, 200);
     assert_true(body_has("tinybms_heap_free_bytes 151000\n"));
     assert_true(body_has("tinybms_heap_min_free_bytes 140500\n"));
     assert_true(body_has("tinybms_task_stack_free_bytes{task=\"owner\"} 1868\n"));
+    assert_true(body_has("tinybms_resets_total{reason=\"brownout\"} 3\n"));
+    assert_true(body_has("tinybms_resets_total{reason=\"panic\"} 1\n"));
+    assert_true(body_has("tinybms_resets_total{reason=\"watchdog\"} 2\n"));
+    assert_true(body_has("tinybms_can_bus_off_total 4\n"));
+    assert_true(body_has("tinybms_can_bus_recoveries_total 4\n"));
+    assert_true(body_has("tinybms_can_error_passive_total 7\n"));
+    assert_true(body_has("tinybms_can_error_warning_total 9\n"));
 }
 
 static void history(void **state)

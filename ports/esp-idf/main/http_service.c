@@ -14,8 +14,15 @@
 #include "http_ws.h"
 #include "ota.h"
 #include "esp_heap_caps.h"
+#include "health.h"
 #include "freertos/task.h"
 #include "lwip/sockets.h"
+#include "sdkconfig.h"
+#if CONFIG_TB_NET_WIFI
+#include "wifi.h"
+#else
+#define WIFI_HTTP_HANDLERS 0
+#endif
 
 /* The UI, generated from web/ at build time (web/embed.cmake). */
 extern const api_asset_t webui_assets[];
@@ -97,8 +104,9 @@ static void port_platform(void *ctx, api_platform_t *out)
     out->heap_min_free = (uint32_t)heap_caps_get_minimum_free_size(MALLOC_CAP_8BIT);
     out->heap_largest = (uint32_t)heap_caps_get_largest_free_block(MALLOC_CAP_8BIT);
     snprintf(out->reset_reason, sizeof out->reset_reason, "%s", firmware_reset_reason());
+    health_fill(out); /* resets by cause across restarts, CAN bus-off and error states */
     /* the firmware's own tasks and the system's busiest ones */
-    static const char *const names[] = {"owner", "httpd", "ws_push", "mqtt", "mqtt_task", "tiT", "sys_evt", "esp_timer", "Tmr Svc", "IDLE"};
+    static const char *const names[] = {"owner", "httpd", "ws_push", "mqtt", "mqtt_task", "tiT", "sys_evt", "esp_timer", "wifi", "IDLE"};
     out->ntasks = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0] && out->ntasks < API_TASKS_MAX; i++) {
         TaskHandle_t t = xTaskGetHandle(names[i]);
@@ -482,7 +490,7 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
                                                                        : CONFIG_LWIP_MAX_SOCKETS - 4;
     hc.max_open_sockets = (uint16_t)conns;
     hc.lru_purge_enable = true;
-    hc.max_uri_handlers = 10;
+    hc.max_uri_handlers = 10 + WIFI_HTTP_HANDLERS;
     hc.max_resp_headers = 16;
     hc.recv_wait_timeout = (uint16_t)((cfg->web.request_timeout_ms + 999) / 1000);
     hc.send_wait_timeout = hc.recv_wait_timeout;
@@ -505,6 +513,9 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     if (s->ws) {
         (void)httpd_register_uri_handler(s->hd, &ws);
     }
+#if CONFIG_TB_NET_WIFI
+    wifi_http_register(s->hd); /* the setup page and the captive-portal probes, before the catch-all */
+#endif
     static const int methods[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_PATCH, HTTP_OPTIONS};
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         httpd_uri_t u = {.uri = "/*", .method = methods[i], .handler = on_request, .user_ctx = s};

@@ -16,7 +16,7 @@
 #include "freertos/task.h"
 
 #define MSG_MAX (GW_STATUS_JSON_MAX + 256u)
-#define PUSHER_STACK 3072u /* 0.8 kB used with every subscription: docs/performance.md */
+#define PUSHER_STACK 2048u /* 0.8 kB used with every subscription: docs/performance.md */
 #define LOG_BATCH 8u
 
 typedef struct {

@@ -26,6 +26,7 @@
 #include "freertos/FreeRTOS.h"
 #include "freertos/semphr.h"
 #include "freertos/task.h"
+#include "health.h"
 #include "history_store.h"
 #include "http_service.h"
 #include "mqtt_service.h"
@@ -49,7 +50,7 @@ static const char k_fw_defaults[] =
     "{\"gateway\":{\"http\":\"0.0.0.0:80\",\"serial\":\"uart\",\"state_dir\":\"nvs\"},\"can\":{\"port\":\"twai\"}}";
 
 static struct {
-    gw_config_t cfg, scratch, base;
+    gw_config_t cfg; /* the loader's scratch and base copies are on the heap during load_config only */
     cfgfile_result_t cres;
     gateway_t gw;
     view_store_t views;
@@ -175,16 +176,27 @@ static void load_config(void)
     if (gw_config_apply_json(&G.cfg, k_fw_defaults, strlen(k_fw_defaults), GW_CFG_ALLOW_READONLY, &d) != TB_OK) {
         LOGE("config", "internal error in the firmware defaults: %s", d.message);
     }
-    G.base = G.cfg;
+    /* the defaults to fall back on and the loader's scratch copy: 3.8 kB, needed only now */
+    gw_config_t *base = malloc(sizeof *base), *scratch = malloc(sizeof *scratch);
     char *text = malloc(CONFIG_TEXT_MAX);
-    int rc = text ? cfgfile_load(&G.cfg, &G.scratch, CONFIG_KEY, 0u, read_nvs, NULL, text, CONFIG_TEXT_MAX - 1u, &G.cres)
-                  : TB_ERR_NOSPACE;
+    if (base) {
+        *base = G.cfg;
+    }
+    int rc = text && base && scratch ? cfgfile_load(&G.cfg, scratch, CONFIG_KEY, 0u, read_nvs, NULL, text,
+                                                    CONFIG_TEXT_MAX - 1u, &G.cres)
+                                     : TB_ERR_NOSPACE;
     free(text);
+    free(scratch);
     if (rc != TB_OK || gw_config_check(&G.cfg, &d) != TB_OK) {
         LOGE("config", "%s", G.cres.message[0] ? G.cres.message : d.message);
         LOGE("config", "running on the defaults with CAN in shadow mode (nothing sent): review the configuration, "
                        "then set can.shadow to false");
-        G.cfg = G.base;
+        if (base) {
+            G.cfg = *base;
+        } else { /* out of memory at boot: the defaults again */
+            gw_config_defaults(&G.cfg);
+            (void)gw_config_apply_json(&G.cfg, k_fw_defaults, strlen(k_fw_defaults), GW_CFG_ALLOW_READONLY, &d);
+        }
         G.cfg.can.shadow = true;
         G.refused = true;
         G.cres.source = CFGFILE_SRC_DEFAULTS;
@@ -201,6 +213,7 @@ static void load_config(void)
         LOGE("config", "%s", G.cres.problem);
         LOGE("config", "started from %s.bak, the last good configuration (until a change is saved)", CONFIG_KEY);
     }
+    free(base);
 }
 
 /* ---- ports for app/gateway ------------------------------------------------------------------- */
@@ -245,6 +258,7 @@ static void port_watch(void)
     static uint64_t tx_errors, dropped;
     static uint32_t overflows, framing;
     const can_port_stats_t *st = can_port_stats(&G.can);
+    health_can_publish(st); /* bus-off, recoveries, error states: GET /api/system and /metrics */
     if (G.can.started && st->state != bus) {
         static const char *const names[] = {"active", "warning", "passive", "bus-off", "down"};
         if (st->state == CAN_BUS_ACTIVE) {
@@ -386,6 +400,7 @@ void app_main(void)
         LOGE("storage", "NVS unusable (%s): nothing will be saved", esp_err_to_name(e));
     }
     nvs_storage_init(&G.ns, &G.storage);
+    health_boot(); /* brown-out, panic and watchdog resets counted in NVS */
     load_config();
     log_set_level((log_level_t)G.cfg.gateway.log_level);
     LOGI("gateway", "tinybms-gateway %s firmware starting on %s (reset: %s); configuration from %s", ota_version(),
@@ -435,13 +450,13 @@ void app_main(void)
         esp_restart();
     }
 
-    if (!net_start(err, sizeof err)) {
+    gw_services_t svc = {.views = &G.views, .cmdq = &G.cmdq, .history = &G.history};
+    if (!net_start(&svc, &G.cfg, err, sizeof err)) {
         /* no interface: no web server either (its RAM stays free); the battery path runs on */
         LOGE("net", "%s; the web UI and API are not started", err);
         snprintf(G.web_off, sizeof G.web_off, "not started: %.140s", err);
         return;
     }
-    gw_services_t svc = {.views = &G.views, .cmdq = &G.cmdq, .history = &G.history};
     G.http = http_service_start(&svc, &G.cfg);
     G.mqtt = mqtt_service_start(&svc, &G.cfg);
     if (!G.mqtt) {

@@ -12,6 +12,22 @@
 #if CONFIG_TB_NET_ETH_OPENETH
 #include "esp_eth.h"
 #endif
+#if CONFIG_TB_NET_WIFI
+#include "wifi.h"
+#endif
+#if CONFIG_TB_MDNS
+#include "app/netaddr.h"
+#include "net_mdns.h"
+
+/* the web server's port, for the mDNS service record (0: not known) */
+static uint16_t http_port(const gw_config_t *cfg)
+{
+    netaddr_t na;
+    const char *why = NULL;
+    const char *l = cfg->gateway.http_listen;
+    return netaddr_parse(l, strlen(l), NETADDR_PORT_REQUIRED, &na, &why) == TB_OK && cfg->web.enabled ? na.port : 0;
+}
+#endif
 
 /* the emulated MAC's mode register and its reset value (esp_eth/src/openeth.h, not public) */
 #define OPENETH_MODER 0x600CD000u
@@ -36,7 +52,7 @@ static void link_event(void *arg, esp_event_base_t base, int32_t id, void *data)
 
 #endif
 
-#if CONFIG_TB_NET_ETH_OPENETH
+#if CONFIG_TB_NET_ETH_OPENETH || CONFIG_TB_NET_WIFI
 /* The wall clock, for log lines, history and events: SNTP from the server DHCP names, else
  * pool.ntp.org. Nothing depends on it (monotonic time drives the battery path); until it is set the
  * history is not recorded and times show as uptime. */
@@ -45,13 +61,13 @@ static void time_synced(struct timeval *tv)
     LOGI("net", "clock set by SNTP: %lld s since the epoch", (long long)tv->tv_sec);
 }
 
-static void start_sntp(void)
+static void start_sntp(int32_t got_ip_event)
 {
     esp_sntp_config_t c = ESP_NETIF_SNTP_DEFAULT_CONFIG("pool.ntp.org");
     c.server_from_dhcp = true;
     c.renew_servers_after_new_IP = true;
     c.index_of_first_server = 1;
-    c.ip_event_to_renew = IP_EVENT_ETH_GOT_IP;
+    c.ip_event_to_renew = got_ip_event;
     c.sync_cb = time_synced;
     esp_err_t e = esp_netif_sntp_init(&c);
     if (e != ESP_OK) {
@@ -60,7 +76,7 @@ static void start_sntp(void)
 }
 #endif
 
-bool net_start(char *err, size_t cap)
+bool net_start(const gw_services_t *svc, const gw_config_t *cfg, char *err, size_t cap)
 {
     esp_err_t e = esp_netif_init();
     if (e == ESP_OK) {
@@ -103,7 +119,19 @@ bool net_start(char *err, size_t cap)
         snprintf(err, cap, "Ethernet: %s: %s", step, esp_err_to_name(e));
         return false;
     }
-    start_sntp();
+    start_sntp(IP_EVENT_ETH_GOT_IP);
+#if CONFIG_TB_MDNS
+    net_mdns_start(s_netif, http_port(cfg));
+#endif
+    return true;
+#elif CONFIG_TB_NET_WIFI
+    if (!wifi_start(svc, cfg, err, cap)) {
+        return false;
+    }
+    start_sntp(IP_EVENT_STA_GOT_IP);
+#if CONFIG_TB_MDNS
+    net_mdns_start(wifi_sta_netif(), http_port(cfg));
+#endif
     return true;
 #else
     snprintf(err, cap, "no network interface in this build (menuconfig: TinyBMS gateway > Network)");
