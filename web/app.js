@@ -1010,8 +1010,8 @@
           h("div", {class: "row"}, loginNote(), act("Clear the event log", "events", false, "The TinyBMS erases its event log."),
             act("Clear the statistics", "stats", false, "The TinyBMS resets its lifetime statistics."),
             act("Restart the BMS", "bms", true, "The TinyBMS restarts; the gateway stops charging until it answers again."))),
-        h("section", {class: "card"}, h("h2", {text: "Statistics"}), h("dl", {class: "kv", id: "stats"})),
-        h("section", {class: "card"}, h("h2", {text: "Version"}), h("dl", {class: "kv", id: "version"}))));
+        h("section", {class: "card half"}, h("h2", {text: "Statistics"}), h("dl", {class: "kv", id: "stats"})),
+        h("section", {class: "card half"}, h("h2", {text: "Version"}), h("dl", {class: "kv", id: "version"}))));
       this.load();
     },
     onEvents() { this.load(); },
@@ -1476,7 +1476,7 @@
         h("label", {for: "pw-new2", text: "New password again"}), h("input", {type: "password", id: "pw-new2", autocomplete: "new-password", minlength: 8, required: true}),
         h("p", {}, h("button", {class: "primary", type: "submit", text: "Change password"})), h("p", {class: "small", id: "pw-msg"}));
       view.appendChild(h("div", {class: "grid"},
-        h("section", {class: "card"}, h("h2", {text: "Gateway"}), h("dl", {class: "kv", id: "sys"}),
+        h("section", {class: "card half"}, h("h2", {text: "Gateway"}), h("dl", {class: "kv", id: "sys"}),
           h("p", {class: "row"}, h("button", {class: "danger", id: "restart", text: "Restart the gateway", disabled: !loggedIn(), onclick: restartGateway}),
             h("a", {class: "btn", href: "/metrics", text: "Prometheus metrics"}))),
         loggedIn() ? h("section", {class: "card"}, h("h2", {text: "Admin password"}), pw) : h("section", {class: "card"}, h("h2", {text: "Admin"}), loginNote())));
