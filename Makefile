@@ -61,7 +61,7 @@ test: deps-test
 ifneq ($(FW_AVAILABLE),)
 	$(MAKE) --no-print-directory firmware-qemu
 	ctest --test-dir $(BUILD) --output-on-failure -j$(TEST_JOBS) -LE firmware
-	ctest --test-dir $(BUILD) --output-on-failure -L firmware
+	ctest --test-dir $(BUILD) --output-on-failure -j2 -L firmware
 else
 	@echo "make test: firmware tests skipped: no ESP-IDF (IDF_PATH/ESP_QEMU unset; see docs/porting.md)"
 	ctest --test-dir $(BUILD) --output-on-failure -j$(TEST_JOBS) -LE firmware
@@ -110,7 +110,7 @@ test-firmware: deps-test
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 	$(MAKE) --no-print-directory firmware-qemu
-	ctest --test-dir $(BUILD) --output-on-failure -L firmware
+	ctest --test-dir $(BUILD) --output-on-failure -j2 -L firmware
 
 # The ESP32 firmware (ports/esp-idf) for FW_TARGET with the ESP-IDF of $$IDF_PATH (5.1+) and its
 # toolchain on PATH; build/firmware/<target>/ gets the app, bootloader, partition table and a

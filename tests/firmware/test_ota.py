@@ -19,7 +19,7 @@ itself valid once the battery path has run. V3 panics at boot: the bootloader fi
 pending verification at the next boot and starts V2 (reset reason panic, the rollback reported).
 V4 with the simulator silent (`fault noreply`: a new image that cannot read the BMS): it boots on
 probation (pending_verify; an upload meanwhile is refused 409), does not mark itself valid, and
-after CONFIG_TB_OTA_VERIFY_S (60 s) restarts into V2; GET /api/system reports that rollback too.
+after CONFIG_TB_OTA_VERIFY_S (20 s in the emulated image) restarts into V2; GET /api/system reports that rollback too.
 `fault clear`: V2 serves valid data again. V3's panic is the only crash on the console."""
 import os
 import re
@@ -30,7 +30,21 @@ import espimg
 import fwrig
 
 CELLS = 16
-VERIFY_S = 60  # CONFIG_TB_OTA_VERIFY_S (ports/esp-idf/main/Kconfig.projbuild)
+
+
+def verify_s():
+    """CONFIG_TB_OTA_VERIFY_S of the image under test (its build's sdkconfig; 20 s for the emulated
+    board's sdkconfig.qemu, 60 s by default)."""
+    cfg = os.path.join(os.path.dirname(os.environ.get("TB_FW_IMAGE", "")), "sdkconfig")
+    try:
+        with open(cfg) as f:
+            m = re.search(r"^CONFIG_TB_OTA_VERIFY_S=(\d+)$", f.read(), re.M)
+        return int(m.group(1)) if m else 60
+    except OSError:
+        return 60
+
+
+VERIFY_S = verify_s()
 CHIP_ESP32S3 = 9
 STARTING = r"tinybms-gateway (\S+) firmware starting"
 
