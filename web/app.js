@@ -258,7 +258,9 @@
     const rv = h("button", {class: "primary", id: ids.review, text: reviewText, disabled: true, onclick: onReview});
     const dc = h("button", {id: ids.discard, text: "Discard changes", disabled: true, onclick: onDiscard});
     const bar = h("div", {class: "row actions savebar"}, count, rv, dc, h("span", {class: "spacer"}), h("span", {id: ids.result, class: "small"}));
+    bar.pending = 0;
     bar.update = (n) => {
+      bar.pending = n;
       count.textContent = n ? n + " unsaved change" + (n > 1 ? "s" : "") : "No unsaved changes";
       count.classList.toggle("has", n > 0);
       rv.disabled = !n; /* fields are read-only without a login; a lost session asks at the write */
@@ -1533,6 +1535,22 @@
   function route() {
     const name = routes[(location.hash || "").replace(/^#\/?/, "").split("?")[0]] || "dashboard";
     const old = pages[state.page];
+    /* unsaved changes on the page being left (its save bar counts them): ask before they are lost */
+    const unsaved = old && old !== pages[name] && old.bar && old.bar.isConnected ? old.bar.pending : 0;
+    if (unsaved && !state.leaveOk) {
+      const to = location.hash || "#/";
+      history.replaceState(null, "", state.here || "#/"); /* stay, without another hashchange */
+      confirmDialog("Leave without saving?", unsaved + " unsaved change" + (unsaved > 1 ? "s" : "") +
+        " on this page will be lost.", "Leave the page", true).then((yes) => {
+        if (yes) {
+          state.leaveOk = true;
+          location.hash = to;
+        }
+      });
+      return;
+    }
+    state.leaveOk = false;
+    state.here = location.hash || "#/";
     if (old && old.leave) old.leave();
     /* where "Log in" (a link on any page) returns to */
     if (name !== "login" && name !== "setup") state.returnTo = location.hash || "#/";

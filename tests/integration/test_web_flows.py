@@ -207,6 +207,25 @@ def main():
         click(d, "cfg-discard")
         C.check(d.find_element(By.ID, "cfg-web-ws_rate_hz").get_attribute("value") == "3", "Discard puts the value back")
 
+        # ---- leaving with unsaved changes asks first ----------------------------------------------
+        set_field(d, "cfg-web-ws_rate_hz", 4)
+        d.execute_script("document.querySelector('#nav a[data-page=dashboard]').click()")  # the menu link
+        w.until(lambda d: is_open(d))
+        C.check(page(d) == "#/config" and "Leave without saving?" in text(d, "#dialog") and "1 unsaved change" in text(d, "#dialog"),
+                f"leaving with an unsaved change asks first ({page(d)}, {text(d, '#dialog')!r})")
+        d.find_element(By.ID, "dialog-cancel").click()
+        w.until(lambda d: not is_open(d))
+        C.check(page(d) == "#/config" and d.find_element(By.ID, "cfg-web-ws_rate_hz").get_attribute("value") == "4",
+                "Cancel stays on the page with the change")
+        d.execute_script("document.querySelector('#nav a[data-page=dashboard]').click()")  # the menu link
+        w.until(lambda d: is_open(d))
+        d.find_element(By.ID, "dialog-ok").click()
+        w.until(lambda d: page(d) == "#/" and d.find_elements(By.ID, "pack-v"))
+        C.check(api_config(gw)["web"]["ws_rate_hz"] == 3, "leaving saved nothing")
+        d.get(gw.base + "/#/config")
+        w.until(lambda d: d.find_elements(By.ID, "cfg-web-ws_rate_hz"))
+        C.check(text(d, "#cfg-pending") == "No unsaved changes", "back on the page: nothing pending")
+
         d.get(gw.base + "/#/settings")
         w.until(lambda d: d.find_elements(By.ID, "in-over_voltage_cutoff") and
                 d.find_element(By.ID, "in-over_voltage_cutoff").is_enabled())
