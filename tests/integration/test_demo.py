@@ -59,6 +59,11 @@ def setting(g, name):
 
 
 state = tbtest.tmpdir("tb-demo-")
+# a battery at 20:00 (the evening peak, no PV: a steady discharge of about 24 A), so that 12 s of it
+# (6 simulated minutes) move the SOC by far more than its 0.01 % resolution; a new battery starts
+# at 07:00, when PV and loads nearly cancel and the SOC barely moves
+with open(os.path.join(state, "demo-bms.txt"), "w") as f:
+    f.write("seed 12\nsoc 50\nhour 20\n")
 g = tbtest.start_demo(state_dir=state)
 
 # ---- 1. the GX ---------------------------------------------------------------------------------
