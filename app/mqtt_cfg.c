@@ -80,49 +80,38 @@ bool mqtt_topic_valid(const char *s, size_t max_len)
     return true;
 }
 
-static int bad(const char **key, const char **why, const char *k, const char *w)
-{
-    if (key) {
-        *key = k;
-    }
-    if (why) {
-        *why = w;
-    }
-    return TB_ERR_RANGE;
-}
-
 int mqtt_cfg_check(const mqtt_cfg_t *c, const char **key, const char **why)
 {
     if (c->enabled && c->host[0] == '\0') {
-        return bad(key, why, "mqtt.host", "a broker host is required when MQTT is enabled");
+        return cfg_refuse(key, why, "mqtt.host", "a broker host is required when MQTT is enabled");
     }
     const char *w = NULL;
     /* checked even while MQTT is off: turning it on must not be what reveals a bad host */
     if (c->host[0] && netaddr_parse(c->host, strlen(c->host), NETADDR_HOST_ONLY, NULL, &w) != TB_OK) {
-        return bad(key, why, "mqtt.host", w);
+        return cfg_refuse(key, why, "mqtt.host", w);
     }
     if (!mqtt_topic_valid(c->base_topic, sizeof c->base_topic - 1u)) {
-        return bad(key, why, "mqtt.base_topic",
+        return cfg_refuse(key, why, "mqtt.base_topic",
                    "not a valid topic: printable ASCII, no spaces, no + or #, no empty level, no leading or "
                    "trailing /");
     }
     const char *ph = strstr(c->base_topic, MQTT_DEVICE_ID_PLACEHOLDER);
     if (ph && strstr(ph + 1, MQTT_DEVICE_ID_PLACEHOLDER)) {
-        return bad(key, why, "mqtt.base_topic", "{device_id} may appear only once");
+        return cfg_refuse(key, why, "mqtt.base_topic", "{device_id} may appear only once");
     }
     if (c->base_topic[0] == '$') {
-        return bad(key, why, "mqtt.base_topic", "topics starting with $ are reserved for the broker");
+        return cfg_refuse(key, why, "mqtt.base_topic", "topics starting with $ are reserved for the broker");
     }
     if (!mqtt_topic_valid(c->discovery_prefix, sizeof c->discovery_prefix - 1u) || c->discovery_prefix[0] == '$' ||
         strchr(c->discovery_prefix, '{')) {
-        return bad(key, why, "mqtt.discovery_prefix", "not a valid topic prefix (e.g. homeassistant)");
+        return cfg_refuse(key, why, "mqtt.discovery_prefix", "not a valid topic prefix (e.g. homeassistant)");
     }
     if (c->web_url[0] && strncmp(c->web_url, "http://", 7) != 0 && strncmp(c->web_url, "https://", 8) != 0) {
-        return bad(key, why, "mqtt.web_url", "must start with http:// or https:// (or be empty)");
+        return cfg_refuse(key, why, "mqtt.web_url", "must start with http:// or https:// (or be empty)");
     }
     for (const char *u = c->web_url; *u; u++) {
         if ((unsigned char)*u <= 0x20u || (unsigned char)*u >= 0x7Fu || *u == '"' || *u == '\\') {
-            return bad(key, why, "mqtt.web_url", "must be printable ASCII without spaces or quotes");
+            return cfg_refuse(key, why, "mqtt.web_url", "must be printable ASCII without spaces or quotes");
         }
     }
     if (c->web_url[0]) {
@@ -130,15 +119,15 @@ int mqtt_cfg_check(const mqtt_cfg_t *c, const char **key, const char **why)
         const char *a = strstr(c->web_url, "//") + 2;
         size_t n = strcspn(a, "/?#");
         if (memchr(a, '@', n)) {
-            return bad(key, why, "mqtt.web_url", "must not carry a user name or password (user@host)");
+            return cfg_refuse(key, why, "mqtt.web_url", "must not carry a user name or password (user@host)");
         }
         if (netaddr_parse(a, n, NETADDR_PORT_OPTIONAL, NULL, &w) != TB_OK) {
-            return bad(key, why, "mqtt.web_url", w);
+            return cfg_refuse(key, why, "mqtt.web_url", w);
         }
     }
     for (const char *u = c->client_id; *u; u++) {
         if ((unsigned char)*u <= 0x20u || (unsigned char)*u >= 0x7Fu) {
-            return bad(key, why, "mqtt.client_id", "must be printable ASCII without spaces");
+            return cfg_refuse(key, why, "mqtt.client_id", "must be printable ASCII without spaces");
         }
     }
     return TB_OK;

@@ -108,17 +108,6 @@ int wifi_prov_check_password(const char *pw, const char **why)
     return TB_OK;
 }
 
-static int bad(const char **key, const char **why, const char *k, const char *w)
-{
-    if (key) {
-        *key = k;
-    }
-    if (why) {
-        *why = w;
-    }
-    return TB_ERR_RANGE;
-}
-
 int wifi_prov_cfg_check(const wifi_prov_cfg_t *c, const char **key, const char **why)
 {
     if (!c) {
@@ -129,17 +118,17 @@ int wifi_prov_cfg_check(const wifi_prov_cfg_t *c, const char **key, const char *
     }
     cfg_error_t e = {NULL, NULL};
     if (cfg_validate(&wifi_prov_cfg_section, c, &e) != TB_OK) {
-        return bad(key, why, e.param ? e.param->key : "wifi", e.reason ? e.reason : "invalid");
+        return cfg_refuse(key, why, e.param ? e.param->key : "wifi", e.reason ? e.reason : "invalid");
     }
     const char *w = NULL;
     if (c->ssid[0] && wifi_prov_check_ssid(c->ssid, &w) != TB_OK) {
-        return bad(key, why, "wifi.ssid", w);
+        return cfg_refuse(key, why, "wifi.ssid", w);
     }
     if (wifi_prov_check_password(c->password, &w) != TB_OK) {
-        return bad(key, why, "wifi.password", w);
+        return cfg_refuse(key, why, "wifi.password", w);
     }
     if (c->backoff_min_s > c->backoff_max_s) {
-        return bad(key, why, "wifi.backoff_min_s", "must not exceed wifi.backoff_max_s");
+        return cfg_refuse(key, why, "wifi.backoff_min_s", "must not exceed wifi.backoff_max_s");
     }
     return TB_OK;
 }

@@ -72,6 +72,16 @@ typedef struct {
     };
 } cfg_param_t;          /* 24 bytes on a 32-bit target (28 with TB_CORE_DOCS) */
 
+/* A section check's refusal (mqtt_cfg_check, wifi_prov_cfg_check): the key at fault and why, each
+ * written when its pointer is not NULL; returns TB_ERR_RANGE. */
+static inline int cfg_refuse(const char **key, const char **why, const char *k, const char *w)
+{
+    if (key) {
+        *key = k;
+    }
+    return tb_err_why(why, TB_ERR_RANGE, w);
+}
+
 /* Unit of an INT/FLOAT value: "V", "A", "ms", "%", "°C", ... or "". Never NULL. */
 static inline const char *cfg_param_unit(const cfg_param_t *p)
 {
