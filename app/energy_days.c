@@ -3,9 +3,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/crc16.h"
 #include "core/tb_err.h"
+
+#define ENERGY_DAYS_WALL_VALID_MS 1704067200000ull /* 2024-01-01: an earlier wall clock was never set */
 
 void energy_days_init(energy_days_t *s)
 {
@@ -208,4 +211,17 @@ void energy_days_date(int32_t day, char *buf, size_t cap)
     unsigned m, d;
     energy_days_to_civil(day, &y, &m, &d);
     snprintf(buf, cap, "%04ld-%02u-%02u", (long)y, m, d);
+}
+
+int32_t energy_days_local(uint64_t wall_ms)
+{
+    if (wall_ms < ENERGY_DAYS_WALL_VALID_MS) {
+        return ENERGY_DAYS_NO_CLOCK;
+    }
+    time_t t = (time_t)(wall_ms / 1000u);
+    struct tm tm;
+    if (!localtime_r(&t, &tm)) {
+        return ENERGY_DAYS_NO_CLOCK;
+    }
+    return energy_days_from_civil((int32_t)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1u, (unsigned)tm.tm_mday);
 }

@@ -74,6 +74,11 @@ int energy_days_restore(energy_days_t *s, const uint8_t *buf, size_t len);
 int32_t energy_days_from_civil(int32_t y, unsigned m, unsigned d);
 void energy_days_to_civil(int32_t day, int32_t *y, unsigned *m, unsigned *d);
 
+/* The local calendar day (libc's localtime_r: TZ, UTC when none is set, as on the firmware) of a
+ * wall-clock time in ms since 1970, or ENERGY_DAYS_NO_CLOCK for a clock that is not set: 0 (no time
+ * from the port yet, SNTP not done) or before 2024 (never set). */
+int32_t energy_days_local(uint64_t wall_ms);
+
 /* "YYYY-MM-DD" into buf (cap >= 11); "" for ENERGY_DAYS_NO_CLOCK. */
 void energy_days_date(int32_t day, char *buf, size_t cap);
 

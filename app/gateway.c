@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "app/bms_json.h"
 #include "app/can_inputs.h"
@@ -16,7 +15,6 @@
 
 #define ENERGY_OBJECT "energy"
 #define ENERGY_DAYS_OBJECT "energy_days" /* an NVS key too: at most 15 characters */
-#define WALL_VALID_MS 1704067200000ull   /* 2024-01-01: an earlier wall clock was never set */
 #define PUBLISH_MIN_MS 100u  /* at most 10 views a second */
 #define PUBLISH_MAX_MS 1000u /* and at least one, for ages and timers */
 #define RUN_MAX_WAIT_MS 100u
@@ -66,20 +64,10 @@ static void restore_energy_days(gateway_t *g)
 }
 
 /* The local calendar day of the wall clock, or ENERGY_DAYS_NO_CLOCK while the gateway does not
- * know the time (0 from the port: SNTP not done yet; or before 2024: a clock never set). libc's
- * localtime_r applies the time zone (TZ; UTC when none is set, as on the firmware). */
+ * know the time (energy_days_local). */
 static int32_t local_day(const gateway_t *g)
 {
-    uint64_t ms = g->ports.wall_ms ? g->ports.wall_ms(g->ports.wall_ctx) : 0u;
-    if (ms < WALL_VALID_MS) {
-        return ENERGY_DAYS_NO_CLOCK;
-    }
-    time_t t = (time_t)(ms / 1000u);
-    struct tm tm;
-    if (!localtime_r(&t, &tm)) {
-        return ENERGY_DAYS_NO_CLOCK;
-    }
-    return energy_days_from_civil((int32_t)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1u, (unsigned)tm.tm_mday);
+    return energy_days_local(g->ports.wall_ms ? g->ports.wall_ms(g->ports.wall_ctx) : 0u);
 }
 
 /* TB_OK when the counters are on storage. On failure the reason (the storage port's sentence with

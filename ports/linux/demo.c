@@ -175,15 +175,13 @@ void demo_save(demo_t *d, uint32_t now_ms)
 
 /* ---- start ------------------------------------------------------------------------------------- */
 
-/* Today on the wall clock (local time), the first simulated day of a new battery. */
+/* Today on the wall clock (local time), the first simulated day of a new battery; a fixed day when
+ * the clock is not set. */
 static int32_t wall_day(void)
 {
     time_t now = time(NULL);
-    struct tm tm;
-    if (now == (time_t)-1 || !localtime_r(&now, &tm)) {
-        return energy_days_from_civil(2026, 1u, 1u);
-    }
-    return energy_days_from_civil((int32_t)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1u, (unsigned)tm.tm_mday);
+    int32_t day = now == (time_t)-1 ? ENERGY_DAYS_NO_CLOCK : energy_days_local((uint64_t)now * 1000u);
+    return day != ENERGY_DAYS_NO_CLOCK ? day : energy_days_from_civil(2026, 1u, 1u);
 }
 
 int demo_init(demo_t *d, const char *state_dir, float cell_bulk_v, uint32_t now)
