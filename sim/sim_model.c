@@ -286,6 +286,18 @@ static double day_weather(const sim_t *s, double n_day)
     return 0.35 + 0.65 * sim__rng_unit(&st);
 }
 
+/* SOLAR and DAY loads: PV minus the household. A surplus charges the battery, but never above what
+ * the charger's constant-voltage stage accepts; a deficit is drawn from it. */
+static double pv_net_current(const sim_t *s, const sim_load_t *l, double pv, double load_a, double dt)
+{
+    double net = pv - load_a;
+    if (net > 0) {
+        double icv = cv_current(s, charge_setpoint(s, l->charge_v), dt);
+        return net < icv ? net : (icv > 0 ? icv : 0.0);
+    }
+    return net;
+}
+
 /* DAY load: the household's draw at time of day tod (0..1) as a multiple of its mean, one point per
  * hour from midnight, linear between them (the 24 values average 0.99). */
 static double house_load(double tod)
@@ -346,13 +358,7 @@ static double load_current(sim_t *s, double dt, bool *auto_charger)
         if (tod > 0.25 && tod < 0.75) {
             pv = l->solar_peak_a * sin(SIM_PI * (tod - 0.25) / 0.5);
         }
-        double net = pv - l->solar_load_a;
-        if (net > 0) {
-            double icv = cv_current(s, charge_setpoint(s, l->charge_v), dt);
-            i = net < icv ? net : (icv > 0 ? icv : 0.0);
-        } else {
-            i = net;
-        }
+        i = pv_net_current(s, l, pv, l->solar_load_a, dt);
         *auto_charger = pv > 0;
         break;
     }
@@ -370,13 +376,7 @@ static double load_current(sim_t *s, double dt, bool *auto_charger)
             double c = (1.0 - w) * 0.6 * (0.5 + 0.25 * sin(2.0 * SIM_PI * h * 1.5) + 0.25 * sin(2.0 * SIM_PI * h * 5.5));
             pv = l->solar_peak_a * w * (1.0 - c) * sin(SIM_PI * (tod - 0.25) / 0.5);
         }
-        double net = pv - l->solar_load_a * house_load(tod);
-        if (net > 0) {
-            double icv = cv_current(s, charge_setpoint(s, l->charge_v), dt);
-            i = net < icv ? net : (icv > 0 ? icv : 0.0);
-        } else {
-            i = net;
-        }
+        i = pv_net_current(s, l, pv, l->solar_load_a * house_load(tod), dt);
         *auto_charger = pv > 0;
         break;
     }
