@@ -584,6 +584,14 @@ static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
     }
 }
 
+/* A paragraph: the opening tag `open` ("<p>", "<p class=err id=...>"), then text escaped. */
+static void put_para(char *out, size_t cap, size_t *len, const char *open, const char *text)
+{
+    put(out, cap, len, "%s", open);
+    put_html(out, cap, len, text);
+    put(out, cap, len, "</p>");
+}
+
 /* The page: status, the networks found, the form; field errors next to their field. No script
  * (captive-portal browsers often run none), no external resource. */
 static esp_err_t send_page(httpd_req_t *req, int status, const char *ssid, const char *ssid_err, const char *pw_err,
@@ -631,9 +639,7 @@ static esp_err_t send_page(httpd_req_t *req, int status, const char *ssid, const
     }
     put(h, PAGE_MAX, &len, "</p>");
     if (note) {
-        put(h, PAGE_MAX, &len, "<p>");
-        put_html(h, PAGE_MAX, &len, note);
-        put(h, PAGE_MAX, &len, "</p>");
+        put_para(h, PAGE_MAX, &len, "<p>", note);
     }
     put(h, PAGE_MAX, &len,
         "<form method=post action='/setup'><fieldset><legend>Networks "
@@ -656,18 +662,14 @@ static esp_err_t send_page(httpd_req_t *req, int status, const char *ssid, const
     put_html(h, PAGE_MAX, &len, ssid ? ssid : "");
     put(h, PAGE_MAX, &len, "\"></label>");
     if (ssid_err) {
-        put(h, PAGE_MAX, &len, "<p class=err id=ssid-error>");
-        put_html(h, PAGE_MAX, &len, ssid_err);
-        put(h, PAGE_MAX, &len, "</p>");
+        put_para(h, PAGE_MAX, &len, "<p class=err id=ssid-error>", ssid_err);
     }
     put(h, PAGE_MAX, &len,
         "<label>Password (empty for an open network)<input type=password "
         "name=password maxlength=64 "
         "autocomplete=off></label>");
     if (pw_err) {
-        put(h, PAGE_MAX, &len, "<p class=err id=password-error>");
-        put_html(h, PAGE_MAX, &len, pw_err);
-        put(h, PAGE_MAX, &len, "</p>");
+        put_para(h, PAGE_MAX, &len, "<p class=err id=password-error>", pw_err);
     }
     put(h, PAGE_MAX, &len,
         "<button name=join value=1>Join</button></form><p>The gateway tries the "
