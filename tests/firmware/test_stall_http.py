@@ -12,12 +12,16 @@ finish anything, all at once:
 Meanwhile the CAN log (fwrig's slcan follower) must show 0x351 (the charge limits) at its period:
 no gap of GAP_MAX (1.5 s) or more (can.fast_period_ms is 1 s) and at least 80 % of the rate measured
 before the stall; the console
-must show no task-watchdog message, panic or second boot. Afterwards the web answers again (within 60 s: esp_http_server has one task and no header time-out,
-so the web itself is unavailable while a slowloris client holds it; docs/porting.md), and
+must show no task-watchdog message, panic or second boot. Meanwhile a user's GET /api/status, one
+after the other, must be answered every time (at least twice, each within PROBE_TIMEOUT_S): the
+server has one task, and the connection time budgets of http_service.c bound what each stalling
+connection costs it (docs/porting.md; before them it answered nothing until the stallers left).
+Afterwards the web answers again within WEB_BACK_S, and
 GET /api/system "platform" carries the reset counts (all 0 after a power-on in QEMU) and the CAN
 controller's counters (no bus-off), /metrics their tinybms_resets_total and tinybms_can_bus_off_total.
 (The MQTT side's stall is fw-mqtt's: a stopped broker.)"""
 import os
+import re
 import socket
 import struct
 import threading
@@ -29,7 +33,8 @@ tbtest = fwrig.tbtest
 STALL_S = 15
 BASE_S = 5     # 0x351's rate is measured this long before the stall
 GAP_MAX = 1.5  # s: can.fast_period_ms (1 s) bounds the gap between two 0x351, plus QEMU's slack
-WEB_BACK_S = 60
+WEB_BACK_S = 15
+PROBE_TIMEOUT_S = 30  # a GET /api/status during the stall must be answered within this
 SLOW_N = 16
 READERS = 2
 WS_N = 2
@@ -175,9 +180,24 @@ def main(rig):
     stall = Stallers(b.port)
     t0 = time.monotonic()
     stall.start()
+    # a user's GET /api/status, one after the other, while the stallers hold the server
+    probes = []
+    probe_stop = threading.Event()
+
+    def probe():
+        while not probe_stop.is_set():
+            ts = time.monotonic()
+            code, body = b.get("/api/status", timeout=PROBE_TIMEOUT_S)
+            probes.append((ts - t0, time.monotonic() - ts, isinstance(body, dict)))
+            probe_stop.wait(1.0)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
     time.sleep(STALL_S)
     t1 = time.monotonic()
     frames = [f[0] for f in b.can.since(t0, 0x351)]
+    probe_stop.set()
+    prober.join(timeout=PROBE_TIMEOUT_S + 5)
     stall.close()
     marks = [t0] + frames + [t1]
     longest = max(y - x for x, y in zip(marks, marks[1:]))
@@ -186,6 +206,12 @@ def main(rig):
     C.check(stall.n["slow_conns"] >= SLOW_N, f"the slowloris connections were opened ({stall.n['slow_conns']})")
     C.check(stall.n["ws_open"] >= 1, f"at least one WebSocket client subscribed and stopped reading ({stall.n})")
     C.check(stall.n["reader_bytes"] >= READERS, f"the slow readers were being fed ({stall.n})")
+    answered = [p for p in probes if p[2]]
+    print("status probes during the stall (start s, took s, answered): " +
+          ", ".join(f"{a:.1f}/{d:.1f}/{'y' if ok else 'n'}" for a, d, ok in probes), flush=True)
+    C.check(len(answered) >= 2 and max(d for _, d, _ in probes) < PROBE_TIMEOUT_S,
+            f"the web answered a user while it was being stalled: {len(answered)} of {len(probes)} GET /api/status "
+            f"answered, the slowest in {max((d for _, d, _ in probes), default=0):.1f} s (< {PROBE_TIMEOUT_S} s)")
     C.check(len(frames) >= 0.8 * rate * STALL_S and longest < GAP_MAX,
             f"0x351 kept its rate while the web server was stalled: {len(frames)} frames in {STALL_S} s "
             f"({rate:.1f}/s before), longest gap {longest:.2f} s (< {GAP_MAX} s)")
@@ -207,8 +233,86 @@ def main(rig):
     text = metrics if isinstance(metrics, str) else ""
     C.check('tinybms_resets_total{reason="brownout"} 0' in text and "tinybms_can_bus_off_total 0" in text,
             "/metrics has tinybms_resets_total and tinybms_can_bus_off_total")
+    m = re.search(r'tinybms_http_rejected_total\{reason="header_timeout"\} (\d+)', text)
+    C.check(m is not None and int(m.group(1)) >= 1,
+            f"slowloris connections were closed for their header time and counted as header_timeout "
+            f"({m.group(1) if m else 'no line'}; others went to the LRU purge or were open at the end)")
+    C.check(quiet_websocket(b.port), "a WebSocket client quiet for longer than the header budget is still served "
+                                      "(a ping after 3 s answered, a subscription after 3 s more answered)")
     time.sleep(1)
     rig.check_no_crash(b)
+
+
+def ws_read_frame(s):
+    """(opcode, payload) of one server frame (unmasked)."""
+    def exact(n):
+        d = b""
+        while len(d) < n:
+            c = s.recv(n - len(d))
+            if not c:
+                raise OSError("closed")
+            d += c
+        return d
+    h = exact(2)
+    n = h[1] & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", exact(2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", exact(8))[0]
+    return h[0] & 0x0F, exact(n)
+
+
+def quiet_websocket(port):
+    """A WebSocket client that says nothing for longer than web.header_timeout_ms between frames
+    keeps its connection: the budgets start at a frame's first byte, not at the last frame."""
+    s = socket.socket()
+    s.settimeout(10)
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n"
+                   "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            c = s.recv(1)
+            if not c:
+                return False
+            head += c
+        if not head.startswith(b"HTTP/1.1 101"):
+            return False
+        ws_read_frame(s)  # the hello
+        s.sendall(ws_frame('{"subscribe":[]}'))  # nothing is pushed to it: it and the server are both quiet
+        time.sleep(0.5)
+        s.setblocking(False)
+        try:
+            while s.recv(65536):
+                pass
+        except BlockingIOError:
+            pass
+        s.settimeout(10)
+        time.sleep(3)
+        mask = os.urandom(4)
+        s.sendall(bytes([0x89, 0x84]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(b"ping")))
+        op, data = ws_read_frame(s)
+        if (op, data) != (0xA, b"ping"):
+            print(f"quiet WebSocket: expected the pong, got opcode {op:#x} {data[:40]!r}", flush=True)
+            return False
+        time.sleep(3)
+        s.sendall(ws_frame('{"subscribe":["status"]}'))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            op, data = ws_read_frame(s)
+            if op == 0x1 and b'"status"' in data[:64]:
+                return True
+            if op == 0x8:
+                print(f"quiet WebSocket: closed by the server: {data!r}", flush=True)
+                return False
+        return False
+    except OSError as e:
+        print(f"quiet WebSocket: {e}", flush=True)
+        return False
+    finally:
+        s.close()
 
 
 if __name__ == "__main__":

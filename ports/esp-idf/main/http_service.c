@@ -1,5 +1,6 @@
 #include "http_service.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,33 @@ extern const size_t webui_asset_count;
 
 #define SERVER_STACK 7168u      /* 3.8 kB used after login (PBKDF2) and a configuration save: docs/performance.md */
 #define HDR_VALUE_MAX 512u
+#define PUSH_MS 2000u           /* a WebSocket update must be taken by the client within this */
+#define LONE_SEND_MS 1000u      /* a send outside any request (an error reply before a handler) */
+#define NOTE_EVERY_MS 10000u    /* slow-client log lines: at most one per this, with a count */
+#define GUARDS_MAX 24
+
+/* Where a connection is, for its time budget (see conn_wait()). */
+typedef enum {
+    PH_IDLE,    /* between requests: the next byte starts a request header */
+    PH_HEADER,  /* a request header is arriving: web.header_timeout_ms from its first byte */
+    PH_HANDLER, /* a handler runs: web.request_timeout_ms from its start to read the body */
+    PH_REPLY,   /* its reply is being sent: web.request_timeout_ms from the first byte */
+    PH_STREAM,  /* a handler streams a large body (firmware update): each wait up to web.request_timeout_ms */
+    PH_PUSH,    /* a WebSocket update is being sent: PUSH_MS */
+} phase_t;
+
+typedef struct {
+    int fd;                     /* 0: free */
+    char peer[48];
+    uint8_t phase;
+    uint32_t start, budget_ms;  /* the phase's clock */
+} conn_t;
+
+typedef struct {
+    http_service_t *s;
+    esp_err_t (*fn)(httpd_req_t *req);
+    void *ctx;
+} guard_t;
 
 struct http_service {
     gw_services_t svc;
@@ -41,10 +69,15 @@ struct http_service {
     SemaphoreHandle_t mu;
     StaticSemaphore_t mu_buf;
     bool enabled, listening;
-    /* open sockets and their peers, for web.max_conns_per_addr (the server task only) */
-    int conn_fd[CONFIG_LWIP_MAX_SOCKETS];
-    char conn_peer[CONFIG_LWIP_MAX_SOCKETS][48];
+    /* ---- the server task only ----
+     * open sockets, their peers (web.max_conns_per_addr) and where each is in its time budget */
+    conn_t conn[CONFIG_LWIP_MAX_SOCKETS];
     int max_per_addr;
+    uint32_t header_ms, request_ms;
+    guard_t guard[GUARDS_MAX];  /* the registered handlers, behind guarded() */
+    unsigned nguards;
+    uint32_t note_ms;           /* last slow-client log line */
+    unsigned note_quiet;        /* closes not logged since */
     uint32_t failures;
     char error[160];
     char listen[64];
@@ -115,6 +148,27 @@ static void port_platform(void *ctx, api_platform_t *out)
             out->task[out->ntasks].stack_free = (uint32_t)uxTaskGetStackHighWaterMark(t);
             out->ntasks++;
         }
+    }
+}
+
+/* ---- connections (the server task) ------------------------------------------------------- */
+
+static conn_t *conn_of(http_service_t *s, int fd)
+{
+    for (int i = 0; i < CONFIG_LWIP_MAX_SOCKETS; i++) {
+        if (s->conn[i].fd == fd) {
+            return &s->conn[i];
+        }
+    }
+    return NULL;
+}
+
+static void conn_phase(conn_t *c, phase_t ph, uint32_t budget_ms)
+{
+    if (c) {
+        c->phase = (uint8_t)ph;
+        c->start = esp_now_ms();
+        c->budget_ms = budget_ms;
     }
 }
 
@@ -316,6 +370,7 @@ static esp_err_t on_request(httpd_req_t *req)
     stream_t stream = {req, req->content_len};
     char *body = NULL;
     if (api_streams_body(&s->api, &r)) {
+        conn_phase(conn_of(s, httpd_req_to_sockfd(req)), PH_STREAM, s->request_ms);
         r.body_read = stream_read;
         r.body_ctx = &stream;
         r.content_length = req->content_len;
@@ -387,6 +442,170 @@ static esp_err_t on_request(httpd_req_t *req)
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
+/* ---- time budgets (the server task) -------------------------------------------------------------
+ *
+ * esp_http_server has one task: while it waits for a client's bytes, or for a client to take what
+ * it sends, nobody else is served. Its own time-outs are per call (recv_wait_timeout), so a client
+ * that sends a header byte every few seconds, or reads one byte a second, could hold it for ever.
+ * Every socket's receive and send go through conn_recv()/conn_send(), which wait with select() for
+ * at most what is left of the connection's budget for its current phase:
+ *   - a request header: web.header_timeout_ms from its first byte, then 408 and the connection
+ *     closes (counted as header_timeout, as the Linux gate does);
+ *   - a handler's body: web.request_timeout_ms from the handler's start, and its reply the same from
+ *     the reply's first byte, then the connection closes; a streamed firmware update instead gets
+ *     web.request_timeout_ms for each wait;
+ *   - a WebSocket update: PUSH_MS, then the client is dropped (it does not read).
+ * So one slow or hostile client costs the others at most one budget per connection it opens. */
+
+/* One log line per NOTE_EVERY_MS for connections closed for their time, with how many were not logged. */
+static void note_slow(http_service_t *s, const conn_t *c, const char *what)
+{
+    uint32_t now = esp_now_ms();
+    if (s->note_ms && now - s->note_ms < NOTE_EVERY_MS) {
+        s->note_quiet++;
+        return;
+    }
+    if (s->note_quiet) {
+        LOGW("web", "connection from %s closed: %s (and %u more slow connections since the last such line)",
+             c ? c->peer : "?", what, s->note_quiet);
+    } else {
+        LOGW("web", "connection from %s closed: %s", c ? c->peer : "?", what);
+    }
+    s->note_ms = now ? now : 1u;
+    s->note_quiet = 0;
+}
+
+/* Waits until fd can be read (or written) for at most the connection's remaining budget.
+ * 0: ready; HTTPD_SOCK_ERR_TIMEOUT: the budget is spent (logged and counted); HTTPD_SOCK_ERR_FAIL. */
+static int conn_wait(http_service_t *s, conn_t *c, int fd, bool write)
+{
+    uint32_t wait_ms = s->request_ms;
+    const char *what = NULL;
+    if (c) {
+        uint32_t used = esp_now_ms() - c->start;
+        switch ((phase_t)c->phase) {
+        case PH_HEADER: what = "no complete request header within web.header_timeout_ms"; break;
+        case PH_HANDLER: what = "request body not received within web.request_timeout_ms"; break;
+        case PH_REPLY: what = "reply not taken within web.request_timeout_ms"; break;
+        case PH_PUSH: what = "it took no WebSocket update for 2 s"; break;
+        default: used = 0; break; /* PH_STREAM, or a lone send: each wait has the whole budget */
+        }
+        wait_ms = used < c->budget_ms ? c->budget_ms - used : 0u;
+    }
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(fd, &set);
+    struct timeval tv = {.tv_sec = (time_t)(wait_ms / 1000u), .tv_usec = (suseconds_t)(wait_ms % 1000u) * 1000};
+    int n = wait_ms ? select(fd + 1, write ? NULL : &set, write ? &set : NULL, NULL, &tv) : 0;
+    if (n > 0) {
+        return 0;
+    }
+    if (n < 0) {
+        return HTTPD_SOCK_ERR_FAIL;
+    }
+    if (c && c->phase == PH_HEADER) {
+        atomic_fetch_add(&s->api.n.rejected[API_REJ_HEADER_TIMEOUT], 1u);
+    }
+    note_slow(s, c, what ? what : "no progress in time");
+    return HTTPD_SOCK_ERR_TIMEOUT;
+}
+
+static int sock_err(void)
+{
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? HTTPD_SOCK_ERR_TIMEOUT : HTTPD_SOCK_ERR_FAIL;
+}
+
+/* httpd_recv_func_t for every session. A header's time-out returns HTTPD_SOCK_ERR_TIMEOUT (the
+ * server answers 408 and closes); a spent handler budget HTTPD_SOCK_ERR_FAIL (the handler's read
+ * fails and the connection closes); a streamed body's wait HTTPD_SOCK_ERR_TIMEOUT (stream_read()
+ * allows one). */
+static int conn_recv(httpd_handle_t hd, int fd, char *buf, size_t len, int flags)
+{
+    http_service_t *s = httpd_get_global_user_ctx(hd);
+    conn_t *c = conn_of(s, fd);
+    if (c && c->phase == PH_IDLE) {
+        conn_phase(c, PH_HEADER, s->header_ms);
+    }
+    for (;;) {
+        int w = conn_wait(s, c, fd, false);
+        if (w != 0) {
+            return w == HTTPD_SOCK_ERR_TIMEOUT && c && (c->phase == PH_HANDLER || c->phase == PH_REPLY)
+                       ? HTTPD_SOCK_ERR_FAIL
+                       : w;
+        }
+        int n = recv(fd, buf, len, flags | MSG_DONTWAIT);
+        if (n >= 0) {
+            return n;
+        }
+        if (sock_err() != HTTPD_SOCK_ERR_TIMEOUT) {
+            return HTTPD_SOCK_ERR_FAIL;
+        }
+    }
+}
+
+/* httpd_send_func_t for every session: what fits now, waiting for room within the budget. */
+static int conn_send(httpd_handle_t hd, int fd, const char *buf, size_t len, int flags)
+{
+    http_service_t *s = httpd_get_global_user_ctx(hd);
+    conn_t *c = conn_of(s, fd);
+    if (c && (c->phase == PH_IDLE || c->phase == PH_HEADER)) {
+        conn_phase(c, PH_IDLE, LONE_SEND_MS); /* an error reply of the server's own (400, 408, 431) */
+    } else if (c && c->phase == PH_HANDLER) {
+        conn_phase(c, PH_REPLY, s->request_ms); /* the time the handler took (a BMS command) is not the reply's */
+    }
+    for (;;) {
+        int w = conn_wait(s, c, fd, true);
+        if (w != 0) {
+            return HTTPD_SOCK_ERR_FAIL;
+        }
+        int n = send(fd, buf, len, flags | MSG_DONTWAIT);
+        if (n >= 0) {
+            return n;
+        }
+        if (sock_err() != HTTPD_SOCK_ERR_TIMEOUT) {
+            return HTTPD_SOCK_ERR_FAIL;
+        }
+    }
+}
+
+/* Every URI handler runs behind this: the connection's handler budget starts, and the next byte
+ * after the handler starts a new request header. */
+static esp_err_t guarded(httpd_req_t *req)
+{
+    guard_t *g = req->user_ctx;
+    conn_t *c = conn_of(g->s, httpd_req_to_sockfd(req));
+    conn_phase(c, PH_HANDLER, g->s->request_ms);
+    req->user_ctx = g->ctx;
+    esp_err_t e = g->fn(req);
+    conn_phase(c, PH_IDLE, 0);
+    return e;
+}
+
+esp_err_t http_service_register(httpd_handle_t hd, const httpd_uri_t *u)
+{
+    http_service_t *s = httpd_get_global_user_ctx(hd);
+    if (!s || s->nguards >= GUARDS_MAX) {
+        LOGE("web", "no room for the handler of %s", u->uri);
+        return ESP_ERR_NO_MEM;
+    }
+    guard_t *g = &s->guard[s->nguards];
+    *g = (guard_t){s, u->handler, u->user_ctx};
+    httpd_uri_t v = *u;
+    v.handler = guarded;
+    v.user_ctx = g;
+    esp_err_t e = httpd_register_uri_handler(hd, &v);
+    if (e == ESP_OK) {
+        s->nguards++;
+    }
+    return e;
+}
+
+void http_service_push(httpd_handle_t hd, int fd, bool begin)
+{
+    http_service_t *s = httpd_get_global_user_ctx(hd);
+    conn_phase(s ? conn_of(s, fd) : NULL, begin ? PH_PUSH : PH_IDLE, PUSH_MS);
+}
+
 /* A new connection (server task): at most web.max_conns_per_addr from one address, as the Linux
  * gate allows; the total is the server's socket budget, with the least recently used connection
  * closed first when it is full (lru_purge_enable). */
@@ -397,9 +616,9 @@ static esp_err_t on_open(httpd_handle_t hd, int fd)
     fd_peer(fd, peer, sizeof peer);
     int same = 0, slot = -1;
     for (int i = 0; i < CONFIG_LWIP_MAX_SOCKETS; i++) {
-        if (s->conn_fd[i] > 0 && strcmp(s->conn_peer[i], peer) == 0) {
+        if (s->conn[i].fd > 0 && strcmp(s->conn[i].peer, peer) == 0) {
             same++;
-        } else if (s->conn_fd[i] <= 0 && slot < 0) {
+        } else if (s->conn[i].fd <= 0 && slot < 0) {
             slot = i;
         }
     }
@@ -408,8 +627,12 @@ static esp_err_t on_open(httpd_handle_t hd, int fd)
         LOGW("web", "connection from %s refused: %d open already (web.max_conns_per_addr)", peer, same);
         return ESP_FAIL; /* the server closes it */
     }
-    s->conn_fd[slot] = fd;
-    snprintf(s->conn_peer[slot], sizeof s->conn_peer[slot], "%s", peer);
+    conn_t *c = &s->conn[slot];
+    c->fd = fd;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    conn_phase(c, PH_IDLE, 0);
+    (void)httpd_sess_set_recv_override(hd, fd, conn_recv);
+    (void)httpd_sess_set_send_override(hd, fd, conn_send);
     return ESP_OK;
 }
 
@@ -417,8 +640,8 @@ static void on_close(httpd_handle_t hd, int fd)
 {
     http_service_t *s = httpd_get_global_user_ctx(hd);
     for (int i = 0; i < CONFIG_LWIP_MAX_SOCKETS; i++) {
-        if (s->conn_fd[i] == fd) {
-            s->conn_fd[i] = 0;
+        if (s->conn[i].fd == fd) {
+            s->conn[i].fd = 0;
         }
     }
     http_ws_closed(s->ws, fd);
@@ -499,6 +722,8 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     hc.open_fn = on_open;
     hc.close_fn = on_close;
     s->max_per_addr = cfg->web.max_conns_per_addr;
+    s->header_ms = (uint32_t)cfg->web.header_timeout_ms;
+    s->request_ms = (uint32_t)cfg->web.request_timeout_ms;
     esp_err_t e = httpd_start(&s->hd, &hc);
     if (e != ESP_OK) {
         char m[96];
@@ -511,7 +736,7 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     httpd_uri_t ws = {.uri = "/ws", .method = HTTP_GET, .handler = http_ws_handler, .user_ctx = s->ws,
                       .is_websocket = true};
     if (s->ws) {
-        (void)httpd_register_uri_handler(s->hd, &ws);
+        (void)http_service_register(s->hd, &ws);
     }
 #if CONFIG_TB_NET_WIFI
     wifi_http_register(s->hd); /* the setup page and the captive-portal probes, before the catch-all */
@@ -519,7 +744,7 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     static const int methods[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_PATCH, HTTP_OPTIONS};
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         httpd_uri_t u = {.uri = "/*", .method = methods[i], .handler = on_request, .user_ctx = s};
-        (void)httpd_register_uri_handler(s->hd, &u);
+        (void)http_service_register(s->hd, &u);
     }
     xSemaphoreTake(s->mu, portMAX_DELAY);
     s->listening = true;

@@ -17,6 +17,11 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
 /* The client's address as text ("10.0.2.2"), for the API's rate limits and logs. */
 #include "esp_http_server.h"
 void http_peer(httpd_req_t *req, char *out, size_t cap);
+/* Registers a URI handler behind the connection time budgets (http_service.c): every handler of
+ * the server must be registered this way. */
+esp_err_t http_service_register(httpd_handle_t hd, const httpd_uri_t *u);
+/* Around a WebSocket update sent from the server task (http_ws.c): begin, then end. */
+void http_service_push(httpd_handle_t hd, int fd, bool begin);
 /* Why the chip last started, in words (main.c). */
 const char *firmware_reset_reason(void);
 /* s may be NULL (not started yet). */

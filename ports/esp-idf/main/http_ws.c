@@ -220,7 +220,9 @@ static void send_job(void *arg)
 {
     http_ws_t *ws = arg;
     httpd_ws_frame_t f = {.final = true, .type = HTTPD_WS_TYPE_TEXT, .payload = (uint8_t *)ws->buf, .len = ws->job_len};
+    http_service_push(ws->hd, ws->job_fd, true);
     ws->job_rc = httpd_ws_send_frame_async(ws->hd, ws->job_fd, &f);
+    http_service_push(ws->hd, ws->job_fd, false);
     xSemaphoreGive(ws->sent);
 }
 

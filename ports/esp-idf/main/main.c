@@ -45,9 +45,11 @@
 #define WAKE_EVENT UART_EVENT_MAX    /* an event the UART driver never posts: "commands queued" */
 
 /* The firmware's defaults on top of the shared ones: the web on port 80, the TinyBMS on the UART
- * of the Kconfig menu, the bus on TWAI. */
+ * of the Kconfig menu, the bus on TWAI, and 2 s for a request header (the web server has one task:
+ * while it waits for a slow client's header nobody else is served; http_service.c). */
 static const char k_fw_defaults[] =
-    "{\"gateway\":{\"http\":\"0.0.0.0:80\",\"serial\":\"uart\",\"state_dir\":\"nvs\"},\"can\":{\"port\":\"twai\"}}";
+    "{\"gateway\":{\"http\":\"0.0.0.0:80\",\"serial\":\"uart\",\"state_dir\":\"nvs\"},\"can\":{\"port\":\"twai\"},"
+    "\"web\":{\"header_timeout_ms\":2000}}";
 
 static struct {
     gw_config_t cfg; /* the loader's scratch and base copies are on the heap during load_config only */

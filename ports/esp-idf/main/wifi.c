@@ -4,6 +4,7 @@
 #if CONFIG_TB_NET_WIFI
 
 #include "wifi.h"
+#include "http_service.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -830,11 +831,11 @@ void wifi_http_register(httpd_handle_t hd)
                                          "/connecttest.txt", "/ncsi.txt", "/canonical.html"};
     httpd_uri_t get = {.uri = "/setup*", .method = HTTP_GET, .handler = on_setup};
     httpd_uri_t post_ = {.uri = "/setup*", .method = HTTP_POST, .handler = on_setup};
-    (void)httpd_register_uri_handler(hd, &get);
-    (void)httpd_register_uri_handler(hd, &post_);
+    (void)http_service_register(hd, &get);
+    (void)http_service_register(hd, &post_);
     for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
         httpd_uri_t u = {.uri = probes[i], .method = HTTP_GET, .handler = on_probe};
-        (void)httpd_register_uri_handler(hd, &u);
+        (void)http_service_register(hd, &u);
     }
 }
 
