@@ -44,6 +44,26 @@
 #define RESTART_DELAY_MS 500u        /* lets the HTTP reply to POST /api/system/restart leave */
 #define WAKE_EVENT UART_EVENT_MAX    /* an event the UART driver never posts: "commands queued" */
 
+/* The pins of menuconfig "TinyBMS gateway", checked when the firmware is built. */
+#define TB_PINS_CLASH(a, b) ((a) == (b))
+#if TB_PINS_CLASH(CONFIG_TB_UART_TX_GPIO, CONFIG_TB_UART_RX_GPIO) ||                                             \
+    TB_PINS_CLASH(CONFIG_TB_UART_TX_GPIO, CONFIG_TB_CAN_TX_GPIO) ||                                              \
+    TB_PINS_CLASH(CONFIG_TB_UART_TX_GPIO, CONFIG_TB_CAN_RX_GPIO) ||                                              \
+    TB_PINS_CLASH(CONFIG_TB_UART_RX_GPIO, CONFIG_TB_CAN_TX_GPIO) ||                                              \
+    TB_PINS_CLASH(CONFIG_TB_UART_RX_GPIO, CONFIG_TB_CAN_RX_GPIO) ||                                              \
+    TB_PINS_CLASH(CONFIG_TB_CAN_TX_GPIO, CONFIG_TB_CAN_RX_GPIO)
+#error "menuconfig \"TinyBMS gateway\": the UART TX/RX and CAN TX/RX pins must be four different GPIOs"
+#endif
+#define TB_PIN_IN(p, lo, hi) ((p) >= (lo) && (p) <= (hi))
+#if CONFIG_IDF_TARGET_ESP32C3 && (TB_PIN_IN(CONFIG_TB_UART_TX_GPIO, 12, 17) || TB_PIN_IN(CONFIG_TB_UART_RX_GPIO, 12, 17) || \
+                                  TB_PIN_IN(CONFIG_TB_CAN_TX_GPIO, 12, 17) || TB_PIN_IN(CONFIG_TB_CAN_RX_GPIO, 12, 17))
+#error "menuconfig \"TinyBMS gateway\": GPIO12..17 of the ESP32-C3 drive its flash; pick other pins"
+#endif
+#if CONFIG_IDF_TARGET_ESP32S3 && (TB_PIN_IN(CONFIG_TB_UART_TX_GPIO, 26, 32) || TB_PIN_IN(CONFIG_TB_UART_RX_GPIO, 26, 32) || \
+                                  TB_PIN_IN(CONFIG_TB_CAN_TX_GPIO, 26, 32) || TB_PIN_IN(CONFIG_TB_CAN_RX_GPIO, 26, 32))
+#error "menuconfig \"TinyBMS gateway\": GPIO26..32 of the ESP32-S3 drive its flash; pick other pins"
+#endif
+
 /* The firmware's defaults on top of the shared ones: the web on port 80, the TinyBMS on the UART
  * of the Kconfig menu, the bus on TWAI, and 2 s for a request header (the web server has one task:
  * while it waits for a slow client's header nobody else is served; http_service.c). */
