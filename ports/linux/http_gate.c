@@ -2,6 +2,7 @@
 #include "ports/linux/http_gate.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,7 +22,9 @@
 
 #include "app/api_ws.h"
 #include "app/log.h"
+#include "app/netaddr.h"
 #include "app/ws_rx.h"
+#include "core/tb_err.h"
 #include "ports/linux/clock.h"
 
 #define BUF_SIZE 16384u      /* a request header must fit (civetweb's max_request_size); relay buffers */
@@ -121,49 +124,43 @@ static bool due(uint32_t now, uint32_t t)
 /* "ADDR:PORT", "[V6]:PORT" or "PORT" -> a socket address. -1 when it is none of these. */
 static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
-    char host[INET6_ADDRSTRLEN] = "0.0.0.0";
-    const char *port_s = spec;
-    if (spec[0] == '[') {
-        const char *e = strchr(spec, ']');
-        if (!e || e[1] != ':' || (size_t)(e - spec - 1) >= sizeof host) {
-            return -1;
-        }
-        memcpy(host, spec + 1, (size_t)(e - spec - 1));
-        host[e - spec - 1] = '\0';
-        port_s = e + 2;
-    } else {
-        const char *c = strrchr(spec, ':');
-        if (c) {
-            if (strchr(spec, ':') != c || (size_t)(c - spec) >= sizeof host) {
-                return -1; /* an IPv6 address needs brackets */
-            }
-            memcpy(host, spec, (size_t)(c - spec));
-            host[c - spec] = '\0';
-            port_s = c + 1;
-        }
-    }
-    char *end = NULL;
-    errno = 0;
-    long port = strtol(port_s, &end, 10);
-    if (!*port_s || !end || *end || errno || port < 0 || port > 65535) {
+    /* the syntax is app/netaddr's, as gw_config_check() checked it (numeric, port 1..65535) */
+    netaddr_t na;
+    if (netaddr_parse(spec, strlen(spec), NETADDR_PORT_REQUIRED, &na, NULL) != TB_OK || na.kind == NETADDR_NAME) {
         return -1;
     }
+    char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
+    if (na.host_len >= sizeof host) {
+        return -1;
+    }
+    memcpy(host, spec + na.host_off, na.host_len);
+    host[na.host_len] = '\0';
     memset(ss, 0, sizeof *ss);
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+    if (na.kind == NETADDR_IPV4) {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
+            return -1;
+        }
         a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
+        a4->sin_port = htons(na.port);
         *len = sizeof *a4;
         return 0;
     }
-    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *len = sizeof *a6;
-        return 0;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    char *zone = strchr(host, '%');
+    if (zone) {
+        *zone++ = '\0';
+        if ((a6->sin6_scope_id = if_nametoindex(zone)) == 0) {
+            return -1; /* no such interface on this host */
+        }
     }
-    return -1;
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1) {
+        return -1;
+    }
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(na.port);
+    *len = sizeof *a6;
+    return 0;
 }
 
 /* The client's address as text and its group key (IPv4 alone, IPv6 by /64). */
@@ -1072,7 +1069,8 @@ http_gate_t *http_gate_open(const http_gate_cfg_t *cfg, char *why, size_t cap)
     struct sockaddr_storage ss;
     socklen_t sl = 0;
     if (!cfg->listen || parse_listen(cfg->listen, &ss, &sl) != 0) {
-        snprintf(why, cap, "gateway.http \"%s\" is not ADDR:PORT, [IPV6]:PORT or PORT (numeric address, port 0..65535)",
+        snprintf(why, cap, "gateway.http \"%s\" is not ADDR:PORT or [IPV6]:PORT (a numeric address, port 1..65535, an "
+                 "IPv6 zone naming an interface of this host)",
                  cfg->listen ? cfg->listen : "");
         return NULL;
     }
