@@ -17,6 +17,13 @@ _children = []
 _tmpdirs = []
 
 
+def screenshot(driver, path):
+    """A browser test's screenshot for docs/img: the page as a user finds it, without the transient
+    toast ("Configuration saved") that a test's own earlier action left showing."""
+    driver.execute_script("var t = document.getElementById('toast'); if (t) t.hidden = true;")
+    driver.save_screenshot(path)
+
+
 def tmpdir(prefix="tb-"):
     """A temporary directory removed when the test ends (Checker.done)."""
     d = tempfile.mkdtemp(prefix=prefix)

@@ -150,12 +150,12 @@ def main():
         C.check(text(d, "#reason") not in ("", "–"), "the reason of the limits is shown")
         C.check(text(d, "#gx") in ("GX present", "GX not seen"), "GX presence shown")
         C.check(text(d, "#link") == "link up", "link health shown")
-        d.save_screenshot(os.path.join(shots, "dashboard.png"))
+        tbtest.screenshot(d, os.path.join(shots, "dashboard.png"))
 
         d.get(gw.base + "/#/cells")
         w.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#cells .cell")) == 16)
         C.check(len(d.find_elements(By.CSS_SELECTOR, "#cells .cell.min")) >= 1, "the lowest cell is marked")
-        d.save_screenshot(os.path.join(shots, "cells.png"))
+        tbtest.screenshot(d, os.path.join(shots, "cells.png"))
 
         if wait_hist:
             print(f"collecting {wait_hist:.0f} s of history for the charts")
@@ -170,7 +170,7 @@ def main():
         d.set_window_size(1280, 1900)
         d.find_element(By.ID, "range-1h").click()  # redraw at the new width
         time.sleep(1.0)
-        d.save_screenshot(os.path.join(shots, "charts.png"))
+        tbtest.screenshot(d, os.path.join(shots, "charts.png"))
         d.set_window_size(1280, 900)
 
         d.get(gw.base + "/#/can")
@@ -178,7 +178,7 @@ def main():
         c1 = text(d, "#can-0x351 td:nth-child(4)")
         w.until(lambda d: text(d, "#can-0x351 td:nth-child(4)") != c1)
         C.check(True, "CAN monitor updates live")
-        d.save_screenshot(os.path.join(shots, "can.png"))
+        tbtest.screenshot(d, os.path.join(shots, "can.png"))
 
         d.get(gw.base + "/#/logs")
         try:
@@ -186,7 +186,7 @@ def main():
         except Exception:
             print(text(d, "#view")[:400], d.get_log("browser"))
             raise
-        d.save_screenshot(os.path.join(shots, "logs.png"))
+        tbtest.screenshot(d, os.path.join(shots, "logs.png"))
 
         # ---- first start: set the admin password through the UI ----------------------------------
         d.get(gw.base + "/#/settings")
@@ -195,7 +195,7 @@ def main():
         C.check(d.find_element(By.ID, "banner").is_displayed(), "the set-the-password banner is shown")
         d.get(gw.base + "/#/setup")
         w.until(lambda d: d.find_elements(By.ID, "setup-code"))
-        d.save_screenshot(os.path.join(shots, "setup.png"))
+        tbtest.screenshot(d, os.path.join(shots, "setup.png"))
         d.find_element(By.ID, "setup-code").send_keys(gw.setup_code())
         d.find_element(By.ID, "new-pw").send_keys(PASSWORD)
         d.find_element(By.ID, "new-pw2").send_keys(PASSWORD)
@@ -222,7 +222,7 @@ def main():
         w.until(lambda d: d.find_elements(By.ID, "diff"))
         diff = text(d, "#diff")
         C.check(str(int(old)) in diff and str(new) in diff, f"the diff shows old and new: {diff!r}")
-        d.save_screenshot(os.path.join(shots, "settings-diff.png"))
+        tbtest.screenshot(d, os.path.join(shots, "settings-diff.png"))
         d.find_element(By.ID, "dialog-ok").click()
         w.until(lambda d: "read back" in text(d, "#res-over_voltage_cutoff"))
         rb = text(d, "#res-over_voltage_cutoff")
@@ -230,7 +230,7 @@ def main():
         C.check(text(d, "#val-over_voltage_cutoff").startswith(str(new)), "the current value shows the read-back")
         d.execute_script("arguments[0].scrollIntoView({block: 'center'})", d.find_element(By.ID, "row-over_voltage_cutoff"))
         time.sleep(0.3)
-        d.save_screenshot(os.path.join(shots, "settings.png"))
+        tbtest.screenshot(d, os.path.join(shots, "settings.png"))
         api = requests.get(gw.base + "/api/bms/settings/over_voltage_cutoff", timeout=5).json()
         deadline = time.time() + 10
         while api["value"] != new and time.time() < deadline:
@@ -261,14 +261,14 @@ def main():
         w.until(lambda d: "changed" in text(d, "#cfg-result"))
         C.check(requests.get(gw.base + "/api/config", timeout=5).json()["web"]["ws_rate_hz"] == 4, "config saved")
         d.execute_script("window.scrollTo(0, 0)")
-        d.save_screenshot(os.path.join(shots, "config.png"))
+        tbtest.screenshot(d, os.path.join(shots, "config.png"))
 
         d.get(gw.base + "/#/events")
         w.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#events tbody tr")) >= 1)
-        d.save_screenshot(os.path.join(shots, "events.png"))
+        tbtest.screenshot(d, os.path.join(shots, "events.png"))
         d.get(gw.base + "/#/system")
         w.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sys dt")) > 5)
-        d.save_screenshot(os.path.join(shots, "system.png"))
+        tbtest.screenshot(d, os.path.join(shots, "system.png"))
         js_errors(d, "after the flows")
         check_requests(d, host, "after the flows")
     finally:
@@ -285,12 +285,12 @@ def main():
         m.find_element(By.ID, "menu-btn").click()
         C.check(m.find_element(By.ID, "nav").is_displayed(), "the menu button opens it")
         m.find_element(By.ID, "menu-btn").click()
-        m.save_screenshot(os.path.join(shots, "phone-dashboard.png"))
+        tbtest.screenshot(m, os.path.join(shots, "phone-dashboard.png"))
         m.get(gw.base + "/#/cells")
         WebDriverWait(m, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#cells .cell")) == 16)
         C.check(m.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1"),
                 "cells fit a phone")
-        m.save_screenshot(os.path.join(shots, "phone-cells.png"))
+        tbtest.screenshot(m, os.path.join(shots, "phone-cells.png"))
         js_errors(m, "phone")
     finally:
         m.quit()

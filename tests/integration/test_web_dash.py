@@ -134,7 +134,7 @@ def main():
         C.check(not raw, f"dashboard: no label is a JSON key: {raw}")
         page = text(d, "#view")
         C.check("degC" not in page and not re.search(r"\b[AP]M\b", page), "dashboard: °C, 24-hour times")
-        d.save_screenshot(os.path.join(shots, "dashboard.png"))
+        tbtest.screenshot(d, os.path.join(shots, "dashboard.png"))
 
         # ---- events and statistics: words, wall-clock times ------------------------------------------
         d.get(base + "/#/events")
@@ -158,7 +158,7 @@ def main():
         cell = text(d, "#events tbody tr:first-child td:first-child")
         C.check(re.fullmatch(r"≈ \d{4}-\d\d-\d\d \d\d:\d\d", cell) is not None, f"event time, 24-hour and approximate: {cell!r}")
         C.check("approximate" in text(d, "#ev-info"), "the page says the times are approximate")
-        d.save_screenshot(os.path.join(shots, "events.png"))
+        tbtest.screenshot(d, os.path.join(shots, "events.png"))
 
         # ---- 0xFFFF presets say "not set" ------------------------------------------------------------------
         regs = {r["name"]: r for r in api("/api/bms/settings")["registers"]}
@@ -181,7 +181,7 @@ def main():
         r = m.execute_script(OVERFLOW_JS)
         C.check(r["cw"] == 390 and r["sw"] <= r["cw"] and r["worst"] is None,
                 f"phone dashboard fits 390 px (scrollWidth {r['sw']}, widest offender: {r['worst']})")
-        m.save_screenshot(os.path.join(shots, "phone-dashboard.png"))
+        tbtest.screenshot(m, os.path.join(shots, "phone-dashboard.png"))
         js_errors(m, "phone")
     finally:
         m.quit()

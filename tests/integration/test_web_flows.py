@@ -160,7 +160,7 @@ def main():
         C.check(by.get("web.ws_rate_hz", {}).get("old") == "5 Hz" and by["web.ws_rate_hz"]["new"] == "3 Hz",
                 f"old -> new with the unit: {by.get('web.ws_rate_hz')}")
         C.check(by.get("charge.cell_bulk_v", {}).get("new") == "3.4 V", f"cell_bulk_v new value: {by.get('charge.cell_bulk_v')}")
-        d.save_screenshot(os.path.join(shots, "config-review.png"))
+        tbtest.screenshot(d, os.path.join(shots, "config-review.png"))
         d.find_element(By.ID, "dialog-ok").click()
         w.until(lambda d: not is_open(d))
         cfg = api_config(gw)
@@ -183,7 +183,7 @@ def main():
             d.get(gw.base + "/#/")
             w.until(lambda d: d.find_element(By.ID, "warn-banner").is_displayed())
             C.check("3.400 V" in text(d, "#warn-banner"), f"and on the dashboard: {text(d, '#warn-banner')!r}")
-            d.save_screenshot(os.path.join(shots, "warning-banner.png"))
+            tbtest.screenshot(d, os.path.join(shots, "warning-banner.png"))
             d.get(gw.base + "/#/config")
             w.until(lambda d: d.find_elements(By.ID, "cfg-charge-cell_bulk_v"))
             set_field(d, "cfg-charge-cell_bulk_v", str(full_v))
@@ -203,7 +203,7 @@ def main():
         err = text(d, "#err-cfg-web-ws_rate_hz")
         C.check("web.ws_rate_hz" in err and "out of range" in err and "1 … 10 Hz" in err, f"the refusal is at the field: {err!r}")
         C.check("invalid" in d.find_element(By.ID, "cfg-web-ws_rate_hz").get_attribute("class"), "the field is marked")
-        d.save_screenshot(os.path.join(shots, "config-refused.png"))
+        tbtest.screenshot(d, os.path.join(shots, "config-refused.png"))
         click(d, "cfg-discard")
         C.check(d.find_element(By.ID, "cfg-web-ws_rate_hz").get_attribute("value") == "3", "Discard puts the value back")
 
@@ -250,7 +250,7 @@ def main():
         rows = diff_rows(d, "restore-diff")
         C.check([(x["key"], x["old"], x["new"]) for x in rows] == [("web.ws_rate_hz", "3 Hz", "2 Hz")],
                 f"the restore dialog shows what would change: {rows}")
-        d.save_screenshot(os.path.join(shots, "restore-diff.png"))
+        tbtest.screenshot(d, os.path.join(shots, "restore-diff.png"))
         d.find_element(By.ID, "dialog-cancel").click()
         C.check(api_config(gw)["web"]["ws_rate_hz"] == 3, "nothing is applied before the confirmation")
 
@@ -267,7 +267,7 @@ def main():
         bad = [x for x in diff_rows(d, "restore-diff") if x["bad"]]
         C.check(len(bad) == 1 and bad[0]["key"] == "link.backoff_max_ms" and "failsafe.stale_ms" in bad[0]["text"],
                 f"and at the row of the refused key: {bad}")
-        d.save_screenshot(os.path.join(shots, "restore-refused.png"))
+        tbtest.screenshot(d, os.path.join(shots, "restore-refused.png"))
         d.find_element(By.ID, "dialog-cancel").click()
         C.check(api_config(gw)["link"]["backoff_max_ms"] == backup["link"]["backoff_max_ms"], "a refused restore changes nothing")
 
@@ -288,7 +288,7 @@ def main():
         C.check(bool(d.find_elements(By.ID, "login-link")) and not d.find_elements(By.ID, "logout"),
                 f"after the restart the header offers 'Log in', not 'Log out' (uptime before {up0} s)")
         C.check("logged out" in text(d, "#banner"), f"the page says the login ended: {text(d, '#banner')!r}")
-        d.save_screenshot(os.path.join(shots, "session-lost.png"))
+        tbtest.screenshot(d, os.path.join(shots, "session-lost.png"))
         set_field(d, "cfg-web-ws_rate_hz", 4)
         click(d, "cfg-save")
         w.until(lambda d: is_open(d))
@@ -296,7 +296,7 @@ def main():
         w.until(lambda d: is_open(d, "login-dialog"))
         why = text(d, "#relogin-why")
         C.check("no longer logged in" in why and "POST" not in why, f"the write asks to log in, in words: {why!r}")
-        d.save_screenshot(os.path.join(shots, "session-relogin.png"))
+        tbtest.screenshot(d, os.path.join(shots, "session-relogin.png"))
         login_in_dialog(d, w)
         w.until(lambda d: api_config(gw)["web"]["ws_rate_hz"] == 4)
         C.check(True, "after the login the same write goes through")
@@ -328,7 +328,7 @@ def main():
         wm.until(lambda d: is_open(d))
         time.sleep(0.3)
         fits(m, "the configuration review dialog")
-        m.save_screenshot(os.path.join(shots, "phone-config-review.png"))
+        tbtest.screenshot(m, os.path.join(shots, "phone-config-review.png"))
         m.find_element(By.ID, "dialog-cancel").click()
         set_field(m, "cfg-web-ws_rate_hz", 50)
         click(m, "cfg-save")
@@ -341,7 +341,7 @@ def main():
         wm.until(lambda d: d.find_element(By.ID, "dialog-err").is_displayed())
         time.sleep(0.2)
         fits(m, "the restore dialog with a refusal")
-        m.save_screenshot(os.path.join(shots, "phone-restore.png"))
+        tbtest.screenshot(m, os.path.join(shots, "phone-restore.png"))
         m.find_element(By.ID, "dialog-cancel").click()
         junk = os.path.join(tmp, "not-a-backup.json")
         with open(junk, "w") as f:
@@ -363,7 +363,7 @@ def main():
         wm.until(lambda d: is_open(d, "login-dialog"))
         time.sleep(0.2)
         fits(m, "the login dialog")
-        m.save_screenshot(os.path.join(shots, "phone-relogin.png"))
+        tbtest.screenshot(m, os.path.join(shots, "phone-relogin.png"))
         login_in_dialog(m, wm)
         wm.until(lambda d: api_config(gw)["web"]["ws_rate_hz"] == 5)
         C.check(True, "phone: a session ended server-side, the write goes through after the login dialog")
