@@ -176,6 +176,35 @@ bool mqtt_link_id_resolve(mqtt_link_id_t *d, const char *cfg_id, const uint16_t 
     return true;
 }
 
+/* ---- names and topics ----------------------------------------------------------------------------- */
+
+bool mqtt_link_names(const mqtt_cfg_t *c, const char *device_id, char *base, size_t base_cap, char *client_id,
+                     size_t client_cap)
+{
+    if (base_cap <= 8u || mqtt_base_resolve(c->base_topic, device_id, base, base_cap) < 0 ||
+        !mqtt_topic_valid(base, base_cap - 8u)) {
+        LOGE(M, "base topic %s with device id %s is not a valid topic; MQTT stays off", c->base_topic, device_id);
+        return false;
+    }
+    if (c->client_id[0]) {
+        snprintf(client_id, client_cap, "%s", c->client_id);
+    } else {
+        snprintf(client_id, client_cap, "tinybms-gw-%.40s", device_id);
+    }
+    return true;
+}
+
+mqtt_link_topic_t mqtt_link_topic(const char *base, const char *topic, size_t len, const char **sub, size_t *sub_len)
+{
+    size_t bl = strlen(base);
+    if (!bl || len <= bl + 5u || memcmp(topic, base, bl) != 0 || memcmp(topic + bl, "/cmd/", 5) != 0) {
+        return MQTT_LINK_TOPIC_OTHER;
+    }
+    *sub = topic + bl + 5u;
+    *sub_len = len - bl - 5u;
+    return *sub_len == 6u && memcmp(*sub, "result", 6) == 0 ? MQTT_LINK_TOPIC_RESULT : MQTT_LINK_TOPIC_CMD;
+}
+
 /* ---- commands ---------------------------------------------------------------------------------- */
 
 static int status_of(int rc)

@@ -12,6 +12,8 @@
  *                          gateway.device_id, else the remembered one, else the BMS serial number
  *                          (then remembered through the port), else after MQTT_ID_WAIT_MS the
  *                          port's fallback from the machine;
+ *   mqtt_link_names()      a client's base topic and client id;
+ *   mqtt_link_topic()      whether a received message is a command;
  *   mqtt_link_cmd_*        what a received command gets: refused (commands disabled, retained),
  *                          malformed, or sent to the owner, and the answer and counter of each
  *                          outcome of that (done, failed, busy, no answer in time).
@@ -162,6 +164,27 @@ void mqtt_link_id_loaded(mqtt_link_id_t *d, const char *text, size_t len);
  * Returns false while it is worth waiting for the serial number (out is then not to be used). */
 bool mqtt_link_id_resolve(mqtt_link_id_t *d, const char *cfg_id, const uint16_t *serial, uint32_t waited_ms,
                           char *out, size_t cap);
+
+/* ---- names and topics ----------------------------------------------------------------------------- */
+
+/* The names of a client for configuration c and device id (a slug): the base topic
+ * (c->base_topic with {device_id} replaced, into (base, base_cap), which must leave 8 bytes for
+ * the longest suffix the service appends: MQTT_TOPIC_MAX) and the client id (c->client_id, else
+ * "tinybms-gw-" and at most 40 characters of the device id, into (client_id, client_cap)).
+ * false, with an error line, when the base is not a valid topic (MQTT then stays off until the
+ * configuration changes). */
+bool mqtt_link_names(const mqtt_cfg_t *c, const char *device_id, char *base, size_t base_cap, char *client_id,
+                     size_t client_cap);
+
+typedef enum {
+    MQTT_LINK_TOPIC_OTHER = 0, /* not under <base>/cmd/ (a discovery document, or base is "") */
+    MQTT_LINK_TOPIC_RESULT,    /* <base>/cmd/result: the gateway's own answers */
+    MQTT_LINK_TOPIC_CMD        /* a command: *sub, *sub_len the part after "<base>/cmd/" (not empty) */
+} mqtt_link_topic_t;
+
+/* Classify a received topic (topic[0..len), no NUL needed) against the base topic (NUL-terminated).
+ * sub and sub_len are written only for MQTT_LINK_TOPIC_CMD and MQTT_LINK_TOPIC_RESULT. */
+mqtt_link_topic_t mqtt_link_topic(const char *base, const char *topic, size_t len, const char **sub, size_t *sub_len);
 
 /* ---- commands ---------------------------------------------------------------------------------- */
 

@@ -267,14 +267,15 @@ static void on_message(struct mosquitto *mosq, void *ctx, const struct mosquitto
     if (!m->topic) {
         return;
     }
-    size_t tl = strlen(m->topic), bl = strlen(s->pub.base);
+    size_t tl = strlen(m->topic);
     size_t plen = m->payloadlen > 0 ? (size_t)m->payloadlen : 0u;
-    if (tl > bl + 5u && memcmp(m->topic, s->pub.base, bl) == 0 && memcmp(m->topic + bl, "/cmd/", 5) == 0) {
-        const char *sub = m->topic + bl + 5u;
-        size_t sl = tl - bl - 5u;
-        if (sl == 6u && memcmp(sub, "result", 6) == 0) {
-            return; /* our own answers */
-        }
+    const char *sub = NULL;
+    size_t sl = 0;
+    mqtt_link_topic_t kind = mqtt_link_topic(s->pub.base, m->topic, tl, &sub, &sl);
+    if (kind == MQTT_LINK_TOPIC_RESULT) {
+        return; /* our own answers */
+    }
+    if (kind == MQTT_LINK_TOPIC_CMD) {
         pthread_mutex_lock(&s->mu);
         s->st.cmd_received++;
         if (s->q_count < MQTT_CMD_QUEUE) {
@@ -388,14 +389,8 @@ static bool client_create(mqtt_service_t *s, const gw_view_t *v)
 {
     const mqtt_cfg_t *c = &v->cfg.mqtt;
     char base[MQTT_TOPIC_MAX];
-    if (mqtt_base_resolve(c->base_topic, s->device_id, base, sizeof base) < 0 || !mqtt_topic_valid(base, sizeof base - 8u)) {
-        LOGE(M, "base topic %s with device id %s is not a valid topic; MQTT stays off", c->base_topic, s->device_id);
+    if (!mqtt_link_names(c, s->device_id, base, sizeof base, s->client_id, sizeof s->client_id)) {
         return false;
-    }
-    if (c->client_id[0]) {
-        snprintf(s->client_id, sizeof s->client_id, "%s", c->client_id);
-    } else {
-        snprintf(s->client_id, sizeof s->client_id, "tinybms-gw-%.40s", s->device_id);
     }
     struct mosquitto *m = mosquitto_new(s->client_id, true, s);
     if (!m) {

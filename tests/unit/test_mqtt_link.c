@@ -418,6 +418,66 @@ static void device_id_loaded(void **state)
     assert_int_equal(strlen(d.remembered), MQTT_DEVICE_ID_MAX - 1u);
 }
 
+/* ---- names and topics ----------------------------------------------------------------------------- */
+
+static void client_names(void **state)
+{
+    (void)state;
+    mqtt_cfg_t c = broker();
+    char base[MQTT_TOPIC_MAX], cid[MQTT_CLIENT_ID_MAX + 16];
+    snprintf(c.base_topic, sizeof c.base_topic, "tinybms/{device_id}");
+    assert_true(mqtt_link_names(&c, "6e6ccda8fd245bd09027d345", base, sizeof base, cid, sizeof cid));
+    assert_string_equal(base, "tinybms/6e6ccda8fd245bd09027d345");
+    assert_string_equal(cid, "tinybms-gw-6e6ccda8fd245bd09027d345");
+    /* the default client id keeps at most 40 characters of the device id */
+    assert_true(mqtt_link_names(&c, "abcdefghijabcdefghijabcdefghijabcdefghijXYZ", base, sizeof base, cid, sizeof cid));
+    assert_string_equal(cid, "tinybms-gw-abcdefghijabcdefghijabcdefghijabcdefghij");
+    snprintf(c.client_id, sizeof c.client_id, "my-client");
+    assert_true(mqtt_link_names(&c, "gw1", base, sizeof base, cid, sizeof cid));
+    assert_string_equal(cid, "my-client");
+
+    /* a base that is no topic to publish under: refused, logged */
+    snprintf(c.base_topic, sizeof c.base_topic, "tinybms/#/{device_id}");
+    int lines = g_lines;
+    assert_false(mqtt_link_names(&c, "gw1", base, sizeof base, cid, sizeof cid));
+    assert_int_equal(g_lines, lines + 1);
+    assert_string_equal(g_last, "base topic tinybms/#/{device_id} with device id gw1 is not a valid topic; MQTT stays off");
+    /* ... or one that leaves less than 8 bytes of base_cap for the suffixes */
+    snprintf(c.base_topic, sizeof c.base_topic, "t/{device_id}");
+    assert_true(mqtt_link_names(&c, "gw12345678", base, 20, cid, sizeof cid)); /* 12 bytes: fits */
+    assert_false(mqtt_link_names(&c, "gw123456789", base, 20, cid, sizeof cid));
+}
+
+static mqtt_link_topic_t classify(const char *base, const char *topic, const char **sub, size_t *sl)
+{
+    return mqtt_link_topic(base, topic, strlen(topic), sub, sl);
+}
+
+static void received_topics(void **state)
+{
+    (void)state;
+    const char *sub = NULL;
+    size_t sl = 0;
+    assert_int_equal(classify("tinybms/gw1", "tinybms/gw1/cmd/bms/set", &sub, &sl), MQTT_LINK_TOPIC_CMD);
+    assert_int_equal(sl, 7);
+    assert_memory_equal(sub, "bms/set", 7);
+    assert_int_equal(classify("tinybms/gw1", "tinybms/gw1/cmd/result", &sub, &sl), MQTT_LINK_TOPIC_RESULT);
+    assert_int_equal(classify("tinybms/gw1", "tinybms/gw1/cmd/results", &sub, &sl), MQTT_LINK_TOPIC_CMD);
+    assert_int_equal(sl, 7);
+    assert_int_equal(classify("tinybms/gw1", "tinybms/gw1/cmd/", &sub, &sl), MQTT_LINK_TOPIC_OTHER);
+    assert_int_equal(classify("tinybms/gw1", "tinybms/gw1/cmdx/bms", &sub, &sl), MQTT_LINK_TOPIC_OTHER);
+    assert_int_equal(classify("tinybms/gw1", "tinybms/gw12/cmd/bms/set", &sub, &sl), MQTT_LINK_TOPIC_OTHER);
+    assert_int_equal(classify("tinybms/gw1", "tinybms/gw", &sub, &sl), MQTT_LINK_TOPIC_OTHER);
+    assert_int_equal(classify("tinybms/gw1", "homeassistant/sensor/tinybms_gw1/soc/config", &sub, &sl),
+                     MQTT_LINK_TOPIC_OTHER);
+    assert_int_equal(classify("", "/cmd/bms/set", &sub, &sl), MQTT_LINK_TOPIC_OTHER);
+    /* the length counts, not a NUL */
+    assert_int_equal(mqtt_link_topic("tinybms/gw1", "tinybms/gw1/cmd/bms/resetXXXX", 25, &sub, &sl),
+                     MQTT_LINK_TOPIC_CMD);
+    assert_int_equal(sl, 9);
+    assert_memory_equal(sub, "bms/reset", 9);
+}
+
 /* ---- commands ------------------------------------------------------------------------------------ */
 
 static void admit(mqtt_link_cmd_t *v, const char *sub, const char *payload, bool too_large, bool retained,
@@ -559,6 +619,8 @@ int main(void)
         cmocka_unit_test_setup(device_id_order, setup),
         cmocka_unit_test_setup(device_id_save_fails, setup),
         cmocka_unit_test_setup(device_id_loaded, setup),
+        cmocka_unit_test_setup(client_names, setup),
+        cmocka_unit_test_setup(received_topics, setup),
         cmocka_unit_test_setup(command_refusals, setup),
         cmocka_unit_test_setup(command_outcomes, setup),
     };

@@ -411,18 +411,17 @@ static void on_data(mqtt_service_t *s, const esp_mqtt_event_t *e)
         s->rx = NULL;
         size_t tl = (size_t)e->topic_len, total = e->total_data_len > 0 ? (size_t)e->total_data_len : 0u;
         lock(s);
-        size_t bl = strlen(s->base);
-        bool cmd = bl && tl > bl + 5u && memcmp(e->topic, s->base, bl) == 0 && memcmp(e->topic + bl, "/cmd/", 5) == 0;
-        if (!cmd) {
+        const char *sub = NULL;
+        size_t sl = 0;
+        mqtt_link_topic_t kind = mqtt_link_topic(s->base, e->topic, tl, &sub, &sl);
+        if (kind == MQTT_LINK_TOPIC_OTHER) {
             if (e->retain && s->pub) {
                 mqtt_pub_retained(s->pub, e->topic, tl, total);
             }
             unlock(s);
             return;
         }
-        const char *sub = e->topic + bl + 5u;
-        size_t sl = tl - bl - 5u;
-        if (sl == 6u && memcmp(sub, "result", 6) == 0) {
+        if (kind == MQTT_LINK_TOPIC_RESULT) {
             unlock(s);
             return; /* our own answers */
         }
@@ -619,19 +618,13 @@ static bool client_create(mqtt_service_t *s, uint32_t now)
 {
     const mqtt_cfg_t *c = &s->run_cfg;
     char base[MQTT_TOPIC_MAX];
-    if (mqtt_base_resolve(c->base_topic, s->device_id, base, sizeof base) < 0 || !mqtt_topic_valid(base, sizeof base - 8u)) {
-        LOGE(M, "base topic %s with device id %s is not a valid topic; MQTT stays off", c->base_topic, s->device_id);
+    if (!mqtt_link_names(c, s->device_id, base, sizeof base, s->client_id, sizeof s->client_id)) {
         return false;
     }
     if (c->tls) {
         LOGE(M, "mqtt.tls: this firmware has no TLS for MQTT yet; MQTT stays off until the configuration changes "
                 "(set mqtt.tls to false, on a trusted network)");
         return false;
-    }
-    if (c->client_id[0]) {
-        snprintf(s->client_id, sizeof s->client_id, "%s", c->client_id);
-    } else {
-        snprintf(s->client_id, sizeof s->client_id, "tinybms-gw-%.40s", s->device_id);
     }
     char will[MQTT_TOPIC_MAX + 16];
     snprintf(will, sizeof will, "%s/availability", base);
