@@ -14,16 +14,14 @@
 #include "app/log.h"
 #include "app/mqtt_cmd.h"
 #include "app/mqtt_id.h"
+#include "app/mqtt_link.h"
 #include "app/mqtt_pub.h"
-#include "core/jw.h"
 #include "ports/linux/clock.h"
 #include "ports/linux/fileio.h"
 
 #define M "mqtt"
 #define LOOP_MS 100            /* network loop / view wait granularity */
 #define FLUSH_MS 2000u         /* orderly disconnect: wait this long for the last messages */
-#define STATS_EVERY_MS 60000u  /* <base>/mqtt at least this often while connected */
-#define STATS_MIN_GAP_MS 1000u /* and at most this often when counters change */
 #define ID_FILE "mqtt_device_id"
 
 typedef struct {
@@ -65,25 +63,20 @@ struct mqtt_service {
     mqtt_cfg_t run_cfg;            /* connection parameters in use (valid while mosq) */
     char run_devid_cfg[sizeof(((gw_main_cfg_t *)0)->device_id)];
     char device_id[MQTT_DEVICE_ID_MAX];
-    char persisted_id[MQTT_DEVICE_ID_MAX];
-    bool id_fallback_logged;
+    mqtt_link_id_t id;
+    char id_path[512];             /* STATE_DIR/mqtt_device_id */
     char hostname[64];
     char client_id[MQTT_CLIENT_ID_MAX + 16];
     bool sock_active;              /* a connect attempt or connection exists */
     uint32_t attempt_ms;
-    uint32_t retry_at;
-    uint32_t backoff_ms;
-    char last_error[160];          /* last failure logged (a repeat is not logged again) */
+    mqtt_link_backoff_t retry;
     char refused[160];             /* CONNACK refusal of the current attempt */
-    bool lost;                     /* the failure is the loss of an established connection */
     bool reset_needed;
     bool v311;                     /* the broker refused MQTT 5: speak 3.1.1 to it (see on_connect) */
     bool v311_warned;              /* its limitation for commands logged (once per client) */
     bool ever_created;
     mqtt_pub_t pub;
-    uint32_t stats_pub_ms;
-    mqtt_service_stats_t stats_pub_seen;
-    bool stats_commands;
+    mqtt_link_report_t report;
 
     /* ---- command thread only ---- */
     gw_cmd_t cmd;
@@ -149,37 +142,18 @@ static const char *mosq_err(int rc)
 
 /* ---- device id -------------------------------------------------------------------------------- */
 
-static void load_persisted_id(mqtt_service_t *s)
+/* mqtt_link_id_port_t */
+static int save_id(void *ctx, const char *id, char *err, size_t err_cap)
 {
-    char path[512], buf[MQTT_DEVICE_ID_MAX], err[256];
-    size_t n = 0;
-    snprintf(path, sizeof path, "%s/%s", s->svc.state_dir ? s->svc.state_dir : ".", ID_FILE);
-    if (file_load(path, buf, sizeof buf - 1u, &n, err, sizeof err) != TB_OK) {
-        return;
-    }
-    while (n && (buf[n - 1u] == '\n' || buf[n - 1u] == ' ')) {
-        n--;
-    }
-    buf[n] = '\0';
-    if (n) {
-        mqtt_slug(buf, s->persisted_id, sizeof s->persisted_id);
-    }
-}
-
-static void persist_id(mqtt_service_t *s, const char *id)
-{
-    char path[512], err[256], line[MQTT_DEVICE_ID_MAX + 1];
-    snprintf(path, sizeof path, "%s/%s", s->svc.state_dir ? s->svc.state_dir : ".", ID_FILE);
+    mqtt_service_t *s = ctx;
+    char line[MQTT_DEVICE_ID_MAX + 1];
     int n = snprintf(line, sizeof line, "%s\n", id);
-    if (file_save_atomic(path, line, (size_t)n, false, err, sizeof err) != TB_OK) {
-        LOGW(M, "cannot remember the device id: %s", err);
-        return;
-    }
-    snprintf(s->persisted_id, sizeof s->persisted_id, "%s", id);
+    return file_save_atomic(s->id_path, line, (size_t)n, false, err, err_cap);
 }
 
-static void machine_fallback(char *out, size_t cap)
+static void machine_fallback(void *ctx, char *out, size_t cap)
 {
+    (void)ctx;
     char buf[64] = "", err[128];
     size_t n = 0;
     if (file_load("/etc/machine-id", buf, sizeof buf - 1u, &n, err, sizeof err) == TB_OK && n >= 12u) {
@@ -198,33 +172,13 @@ static void machine_fallback(char *out, size_t cap)
     snprintf(out, cap, "gateway");
 }
 
-/* The device id for topics and Home Assistant; false while it is worth waiting for the BMS. */
-static bool resolve_device_id(mqtt_service_t *s, const gw_view_t *v, uint32_t now)
+static void load_id(mqtt_service_t *s)
 {
-    const char *cfg_id = v->cfg.gateway.device_id;
-    if (cfg_id[0]) {
-        return mqtt_slug(cfg_id, s->device_id, sizeof s->device_id) > 0;
+    char buf[MQTT_DEVICE_ID_MAX], err[256];
+    size_t n = 0;
+    if (file_load(s->id_path, buf, sizeof buf - 1u, &n, err, sizeof err) == TB_OK) {
+        mqtt_link_id_loaded(&s->id, buf, n);
     }
-    if (s->persisted_id[0]) {
-        snprintf(s->device_id, sizeof s->device_id, "%s", s->persisted_id);
-        return true;
-    }
-    char id[MQTT_DEVICE_ID_MAX];
-    if (v->snap.version.valid && mqtt_id_from_serial(v->snap.version.serial, id, sizeof id) > 0) {
-        LOGI(M, "device id %s (from the BMS serial number; remembered in %s/%s)", id, s->svc.state_dir, ID_FILE);
-        persist_id(s, id);
-        snprintf(s->device_id, sizeof s->device_id, "%s", id);
-        return true;
-    }
-    if ((uint32_t)(now - s->first_view_ms) < MQTT_ID_WAIT_MS) {
-        return false;
-    }
-    machine_fallback(s->device_id, sizeof s->device_id);
-    if (!s->id_fallback_logged) {
-        LOGW(M, "no BMS serial number yet: device id %s for now (set gateway.device_id for a fixed one)", s->device_id);
-        s->id_fallback_logged = true;
-    }
-    return true;
 }
 
 /* ---- libmosquitto callbacks (net thread, inside mosquitto_loop) -------------------------------- */
@@ -251,8 +205,7 @@ static void on_connect(struct mosquitto *mosq, void *ctx, int rc)
     s->st.backlog = 0; /* anything queued before is either resent by libmosquitto or gone */
     s->st.connects++;
     pthread_mutex_unlock(&s->mu);
-    s->backoff_ms = MQTT_BACKOFF_MIN_MS;
-    s->last_error[0] = '\0';
+    mqtt_link_backoff_reset(&s->retry);
     LOGI(M, "connected to %s:%d%s as %s (MQTT %s); base topic %s", s->run_cfg.host, (int)s->run_cfg.port,
          s->run_cfg.tls ? " (TLS)" : "", s->client_id, s->v311 ? "3.1.1" : "5", s->pub.base);
     if (s->v311 && s->pub.cfg.commands && !s->v311_warned) {
@@ -272,7 +225,7 @@ static void on_connect(struct mosquitto *mosq, void *ctx, int rc)
         LOGW(M, "cannot subscribe to %s", t);
     }
     mqtt_pub_connected(&s->pub, now);
-    s->stats_pub_ms = now - STATS_EVERY_MS; /* publish the counters at once */
+    mqtt_link_report_connected(&s->report, now);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *ctx, int rc)
@@ -289,14 +242,7 @@ static void on_disconnect(struct mosquitto *mosq, void *ctx, int rc)
     pthread_mutex_unlock(&s->mu);
     if (was) {
         mqtt_pub_disconnected(&s->pub);
-        s->lost = true;
-        if (rc != 0 && !atomic_load(&s->stop)) {
-            const char *why = mosq_err(rc);
-            size_t wl = strlen(why);
-            LOGW(M, "connection to %s:%d lost (%.*s); reconnecting", s->run_cfg.host, (int)s->run_cfg.port,
-                 (int)(wl && why[wl - 1u] == '.' ? wl - 1u : wl), why);
-            snprintf(s->last_error, sizeof s->last_error, "%s", why);
-        }
+        mqtt_link_lost(&s->retry, &s->run_cfg, rc != 0 && !atomic_load(&s->stop) ? mosq_err(rc) : NULL);
     }
 }
 
@@ -312,8 +258,7 @@ static void on_publish(struct mosquitto *mosq, void *ctx, int mid)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void reply(mqtt_service_t *s, char *buf, size_t cap, const mqtt_cmd_req_t *req, const char *command, int rc,
-                  int status, const char *msg, const char *result);
+static void reply(mqtt_service_t *s, char *buf, size_t cap, const mqtt_link_cmd_t *v);
 
 static void on_message(struct mosquitto *mosq, void *ctx, const struct mosquitto_message *m)
 {
@@ -322,14 +267,15 @@ static void on_message(struct mosquitto *mosq, void *ctx, const struct mosquitto
     if (!m->topic) {
         return;
     }
-    size_t tl = strlen(m->topic), bl = strlen(s->pub.base);
+    size_t tl = strlen(m->topic);
     size_t plen = m->payloadlen > 0 ? (size_t)m->payloadlen : 0u;
-    if (tl > bl + 5u && memcmp(m->topic, s->pub.base, bl) == 0 && memcmp(m->topic + bl, "/cmd/", 5) == 0) {
-        const char *sub = m->topic + bl + 5u;
-        size_t sl = tl - bl - 5u;
-        if (sl == 6u && memcmp(sub, "result", 6) == 0) {
-            return; /* our own answers */
-        }
+    const char *sub = NULL;
+    size_t sl = 0;
+    mqtt_link_topic_t kind = mqtt_link_topic(s->pub.base, m->topic, tl, &sub, &sl);
+    if (kind == MQTT_LINK_TOPIC_RESULT) {
+        return; /* our own answers */
+    }
+    if (kind == MQTT_LINK_TOPIC_CMD) {
         pthread_mutex_lock(&s->mu);
         s->st.cmd_received++;
         if (s->q_count < MQTT_CMD_QUEUE) {
@@ -350,12 +296,10 @@ static void on_message(struct mosquitto *mosq, void *ctx, const struct mosquitto
         }
         s->st.cmd_busy++;
         pthread_mutex_unlock(&s->mu);
-        mqtt_cmd_req_t req;
-        const char *why = NULL;
-        (void)mqtt_cmd_parse(sub, sl, m->payload, plen, &req, &why);
+        mqtt_link_cmd_t v;
         static char buf[1024]; /* net thread only */
-        reply(s, buf, sizeof buf, &req, req.kind < MQTT_CMD_KIND_COUNT ? mqtt_cmd_topic(req.kind) : NULL, TB_ERR_BUSY,
-              503, "too many commands waiting; try again", NULL);
+        mqtt_link_cmd_busy(&v, sub, sl, m->payload, plen);
+        reply(s, buf, sizeof buf, &v);
         return;
     }
     if (m->retain) {
@@ -365,12 +309,13 @@ static void on_message(struct mosquitto *mosq, void *ctx, const struct mosquitto
 
 /* ---- commands (command thread) ---------------------------------------------------------------- */
 
-static void reply(mqtt_service_t *s, char *buf, size_t cap, const mqtt_cmd_req_t *req, const char *command, int rc,
-                  int status, const char *msg, const char *result)
+/* The answer v decided, on <base>/cmd/result (not retained). */
+static void reply(mqtt_service_t *s, char *buf, size_t cap, const mqtt_link_cmd_t *v)
 {
-    int n = mqtt_cmd_result_json(buf, cap, req->id_json, command, rc, status, msg, result);
+    const char *id = v->req.id_json;
+    int n = mqtt_cmd_result_json(buf, cap, id, v->command, v->rc, v->status, v->message, v->result);
     if (n < 0) {
-        n = mqtt_cmd_result_json(buf, cap, req->id_json, command, rc, status, msg, NULL);
+        n = mqtt_cmd_result_json(buf, cap, id, v->command, v->rc, v->status, v->message, NULL);
     }
     if (n < 0) {
         return;
@@ -385,79 +330,18 @@ static void reply(mqtt_service_t *s, char *buf, size_t cap, const mqtt_cmd_req_t
     }
 }
 
-static int status_of(int rc)
-{
-    switch (rc) {
-    case TB_ERR_NOTFOUND: return 404;
-    case TB_ERR_TOO_LARGE: return 413;
-    default: return 400;
-    }
-}
-
 static void run_command(mqtt_service_t *s, const cmd_item_t *it, bool enabled)
 {
-    mqtt_cmd_req_t req;
-    const char *why = NULL;
-    int rc = it->too_large ? TB_ERR_TOO_LARGE : mqtt_cmd_parse(it->sub, it->sub_len, it->payload, it->len, &req, &why);
-    if (it->too_large) {
-        memset(&req, 0, sizeof req);
-        req.kind = MQTT_CMD_KIND_COUNT;
-        why = "payload too large";
+    mqtt_link_cmd_t v;
+    mqtt_link_cmd_admit(&v, it->sub, it->sub_len, it->payload, it->len, it->too_large, it->retained, enabled);
+    if (v.run) {
+        mqtt_cmd_to_gw(&v.req, &s->cmd);
+        mqtt_link_cmd_done(&v, cmdq_call(s->svc.cmdq, &s->cmd, MQTT_CMD_TIMEOUT_MS), &s->cmd);
     }
-    const char *topic = req.kind < MQTT_CMD_KIND_COUNT ? mqtt_cmd_topic(req.kind) : NULL;
-    if (!enabled) {
-        pthread_mutex_lock(&s->mu);
-        s->st.cmd_refused++;
-        pthread_mutex_unlock(&s->mu);
-        LOGW(M, "command %s refused: MQTT commands are disabled", topic ? topic : "(unknown)");
-        reply(s, s->result, sizeof s->result, &req, topic, TB_ERR_AUTH, 403,
-              "MQTT commands are disabled (mqtt.commands = false); nothing was done", NULL);
-        return;
-    }
-    if (it->retained) {
-        pthread_mutex_lock(&s->mu);
-        s->st.cmd_refused++;
-        pthread_mutex_unlock(&s->mu);
-        LOGW(M, "command %s refused: published with the retain flag (it would run again at every reconnection)",
-             topic ? topic : "(unknown)");
-        reply(s, s->result, sizeof s->result, &req, topic, TB_ERR_STATE, 400,
-              "retained command ignored: it would run again at every reconnect; publish commands without retain",
-              NULL);
-        return;
-    }
-    if (rc != TB_OK) {
-        pthread_mutex_lock(&s->mu);
-        s->st.cmd_malformed++;
-        pthread_mutex_unlock(&s->mu);
-        LOGW(M, "command %s refused: %s", topic ? topic : "(unknown topic)", why ? why : "malformed");
-        reply(s, s->result, sizeof s->result, &req, topic, rc, status_of(rc), why ? why : "malformed command", NULL);
-        return;
-    }
-    gw_cmd_t *c = &s->cmd;
-    mqtt_cmd_to_gw(&req, c);
-    int qrc = cmdq_call(s->svc.cmdq, c, MQTT_CMD_TIMEOUT_MS);
     pthread_mutex_lock(&s->mu);
-    if (qrc == TB_OK) {
-        if (c->rc == TB_OK) {
-            s->st.cmd_ok++;
-        } else {
-            s->st.cmd_failed++;
-        }
-    } else if (qrc == TB_ERR_BUSY) {
-        s->st.cmd_busy++;
-    } else {
-        s->st.cmd_failed++;
-    }
+    mqtt_link_stats_count(&s->st, v.count);
     pthread_mutex_unlock(&s->mu);
-    if (qrc == TB_OK) {
-        LOGI(M, "command %s: %d %s", topic, c->status, c->message);
-        reply(s, s->result, sizeof s->result, &req, topic, c->rc, c->status, c->message, c->result);
-    } else if (qrc == TB_ERR_BUSY) {
-        reply(s, s->result, sizeof s->result, &req, topic, qrc, 503, "the gateway is busy; try again", NULL);
-    } else {
-        reply(s, s->result, sizeof s->result, &req, topic, qrc, 504,
-              "no answer from the gateway in time; the command may still be carried out", NULL);
-    }
+    reply(s, s->result, sizeof s->result, &v);
 }
 
 static void *cmd_main(void *arg)
@@ -492,24 +376,11 @@ static void *cmd_main(void *arg)
 
 static void schedule_retry(mqtt_service_t *s, uint32_t now, const char *why)
 {
-    if (!s->lost) {
+    if (mqtt_link_retry(&s->retry, &s->run_cfg, now, why, (uint32_t)rand())) {
         pthread_mutex_lock(&s->mu);
         s->st.connect_failures++;
         pthread_mutex_unlock(&s->mu);
     }
-    s->lost = false;
-    if (why && strcmp(why, s->last_error) != 0) {
-        size_t wl = strlen(why);
-        int shown = (int)(wl && why[wl - 1u] == '.' ? wl - 1u : wl); /* libmosquitto's texts end with '.' */
-        LOGW(M, "%s:%d: %.*s; retrying (back-off up to %u s)", s->run_cfg.host, (int)s->run_cfg.port, shown, why,
-             MQTT_BACKOFF_MAX_MS / 1000u);
-        snprintf(s->last_error, sizeof s->last_error, "%s", why);
-    }
-    /* +-20 % jitter so that several gateways do not hammer a restarted broker in step */
-    uint32_t j = s->backoff_ms / 5u;
-    uint32_t d = s->backoff_ms - j + (j ? (uint32_t)rand() % (2u * j + 1u) : 0u);
-    s->retry_at = now + d;
-    s->backoff_ms = s->backoff_ms * 2u > MQTT_BACKOFF_MAX_MS ? MQTT_BACKOFF_MAX_MS : s->backoff_ms * 2u;
     s->sock_active = false;
 }
 
@@ -518,14 +389,8 @@ static bool client_create(mqtt_service_t *s, const gw_view_t *v)
 {
     const mqtt_cfg_t *c = &v->cfg.mqtt;
     char base[MQTT_TOPIC_MAX];
-    if (mqtt_base_resolve(c->base_topic, s->device_id, base, sizeof base) < 0 || !mqtt_topic_valid(base, sizeof base - 8u)) {
-        LOGE(M, "base topic %s with device id %s is not a valid topic; MQTT stays off", c->base_topic, s->device_id);
+    if (!mqtt_link_names(c, s->device_id, base, sizeof base, s->client_id, sizeof s->client_id)) {
         return false;
-    }
-    if (c->client_id[0]) {
-        snprintf(s->client_id, sizeof s->client_id, "%s", c->client_id);
-    } else {
-        snprintf(s->client_id, sizeof s->client_id, "tinybms-gw-%.40s", s->device_id);
     }
     struct mosquitto *m = mosquitto_new(s->client_id, true, s);
     if (!m) {
@@ -594,11 +459,9 @@ static bool client_create(mqtt_service_t *s, const gw_view_t *v)
     snprintf(s->base, sizeof s->base, "%s", base);
     pthread_mutex_unlock(&s->mu);
     s->sock_active = false;
-    s->lost = false;
     s->refused[0] = '\0';
-    s->retry_at = linux_now_ms();
-    s->backoff_ms = MQTT_BACKOFF_MIN_MS;
-    s->last_error[0] = '\0';
+    mqtt_link_backoff_reset(&s->retry);
+    s->retry.retry_at = linux_now_ms();
     return true;
 }
 
@@ -659,7 +522,7 @@ static void client_destroy(mqtt_service_t *s, bool clear_old)
 static void net_tick(mqtt_service_t *s, uint32_t now)
 {
     if (!s->sock_active) {
-        if ((int32_t)(now - s->retry_at) < 0) {
+        if ((int32_t)(now - s->retry.retry_at) < 0) {
             return;
         }
         s->attempt_ms = now;
@@ -696,43 +559,15 @@ static void publish_stats(mqtt_service_t *s, uint32_t now)
     pthread_mutex_lock(&s->mu);
     st = s->st;
     pthread_mutex_unlock(&s->mu);
-    const mqtt_service_stats_t *o = &s->stats_pub_seen;
-    bool changed = st.connects != o->connects || s->pub.cfg.commands != s->stats_commands ||
-                   st.cmd_received != o->cmd_received || st.cmd_ok != o->cmd_ok ||
-                   st.cmd_failed != o->cmd_failed || st.cmd_refused != o->cmd_refused ||
-                   st.cmd_malformed != o->cmd_malformed || st.cmd_busy != o->cmd_busy;
-    uint32_t since = now - s->stats_pub_ms;
-    if (since < STATS_MIN_GAP_MS || (!changed && since < STATS_EVERY_MS)) {
+    bool commands = s->pub.cfg.commands;
+    if (!mqtt_link_report_due(&s->report, &st, commands, now)) {
         return;
     }
-    char buf[768];
-    jw_t w;
-    jw_init(&w, buf, sizeof buf);
-    jw_obj_begin(&w);
-    jw_kv_uint(&w, "connects", st.connects);
-    jw_kv_uint(&w, "connect_failures", st.connect_failures);
-    jw_kv_uint(&w, "disconnects", st.disconnects);
-    jw_kv_uint(&w, "published", st.published);
-    jw_kv_uint(&w, "deferred", st.deferred);
-    jw_kv_uint(&w, "backlog", st.backlog);
-    jw_kv_uint(&w, "events_lost", s->pub.stats.events_lost);
-    jw_kv_bool(&w, "commands_enabled", s->pub.cfg.commands);
-    jw_key(&w, "commands");
-    jw_obj_begin(&w);
-    jw_kv_uint(&w, "received", st.cmd_received);
-    jw_kv_uint(&w, "ok", st.cmd_ok);
-    jw_kv_uint(&w, "failed", st.cmd_failed);
-    jw_kv_uint(&w, "refused", st.cmd_refused);
-    jw_kv_uint(&w, "malformed", st.cmd_malformed);
-    jw_kv_uint(&w, "busy", st.cmd_busy);
-    jw_obj_end(&w);
-    jw_obj_end(&w);
-    int n = jw_finish(&w);
+    char buf[MQTT_LINK_STATS_JSON_MAX];
+    int n = mqtt_link_report_json(&st, s->pub.stats.events_lost, commands, buf, sizeof buf);
     char t[MQTT_TOPIC_MAX + 8];
     if (n > 0 && mqtt_pub_topic(&s->pub, "mqtt", t, sizeof t) > 0 && publish(s, t, buf, (size_t)n, true) == TB_OK) {
-        s->stats_pub_seen = st;
-        s->stats_commands = s->pub.cfg.commands;
-        s->stats_pub_ms = now;
+        mqtt_link_report_sent(&s->report, &st, commands, now);
     }
 }
 
@@ -790,7 +625,8 @@ static void *net_main(void *arg)
                 strcmp(failed_id, v->cfg.gateway.device_id) == 0) {
                 continue; /* logged once; wait for a new configuration */
             }
-            if (!resolve_device_id(s, v, now)) {
+            if (!mqtt_link_id_resolve(&s->id, v->cfg.gateway.device_id, v->snap.version.valid ? v->snap.version.serial : NULL,
+                                      now - s->first_view_ms, s->device_id, sizeof s->device_id)) {
                 continue;
             }
             create_failed = !client_create(s, v);
@@ -807,16 +643,12 @@ static void *net_main(void *arg)
         now = linux_now_ms();
         if (s->reset_needed) {
             s->reset_needed = false;
-            uint32_t retry_at = s->retry_at, backoff = s->backoff_ms;
-            char err[sizeof s->last_error];
-            memcpy(err, s->last_error, sizeof err);
+            mqtt_link_backoff_t retry = s->retry;
             client_destroy(s, false);
             if (!client_create(s, v)) {
                 continue;
             }
-            s->retry_at = retry_at;
-            s->backoff_ms = backoff;
-            memcpy(s->last_error, err, sizeof err);
+            s->retry = retry;
         }
         mqtt_pub_step(&s->pub, v, now);
         if (s->connected) {
@@ -846,7 +678,10 @@ mqtt_service_t *mqtt_service_start(const gw_services_t *svc, const gw_config_t *
     }
     srand((unsigned)linux_now_ms() ^ (unsigned)getpid());
     mosquitto_lib_init();
-    load_persisted_id(s);
+    snprintf(s->id_path, sizeof s->id_path, "%s/%s", s->svc.state_dir ? s->svc.state_dir : ".", ID_FILE);
+    mqtt_link_id_port_t idp = {save_id, machine_fallback, s, s->id_path};
+    mqtt_link_id_init(&s->id, &idp);
+    load_id(s);
     if (pthread_create(&s->net_thread, NULL, net_main, s) != 0) {
         LOGE(M, "cannot start the MQTT thread: %s", strerror(errno));
         mqtt_service_stop(s);

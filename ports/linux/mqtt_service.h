@@ -1,6 +1,6 @@
 /* mqtt_service: the daemon's MQTT client (libmosquitto), in two threads of its own.
  *
- *  "mqtt"      runs the connection (connect, reconnect with exponential back-off 1 s .. 60 s,
+ *  "mqtt"      runs the connection (connect, reconnect with the back-off of app/mqtt_link.h,
  *              libmosquitto's network loop) and the publisher (app/mqtt_pub.h): it copies each
  *              newly published view (view_store_wait) and publishes availability, state, alarms,
  *              events and Home Assistant discovery. It follows the configuration carried by the
@@ -23,34 +23,17 @@
 #include <stdint.h>
 
 #include "app/config.h"
+#include "app/mqtt_link.h"
 #include "ports/linux/daemon.h"
 
 #define MQTT_BACKLOG_MAX 100u
 #define MQTT_CMD_QUEUE 4u
 #define MQTT_CMD_TIMEOUT_MS 20000   /* > the owner's own 15 s limit for a BMS request */
-#define MQTT_BACKOFF_MIN_MS 1000u
-#define MQTT_BACKOFF_MAX_MS 60000u
-#define MQTT_ID_WAIT_MS 10000u      /* wait this long for the BMS serial number (device id) */
 
 typedef struct mqtt_service mqtt_service_t;
 
-/* Counters, for the metrics and the <base>/mqtt document. */
-typedef struct {
-    bool enabled;
-    bool connected;
-    uint64_t connects;          /* CONNACKs accepted */
-    uint64_t connect_failures;  /* attempts that failed (refused, unreachable, TLS, timeout) */
-    uint64_t disconnects;       /* established connections lost */
-    uint64_t published;         /* messages handed to libmosquitto */
-    uint64_t deferred;          /* publications postponed: backlog full */
-    uint32_t backlog;           /* messages not yet acknowledged / written */
-    uint64_t cmd_received;
-    uint64_t cmd_ok;            /* executed, rc == 0 */
-    uint64_t cmd_failed;        /* executed and failed (validation by the owner, BMS error, timeout) */
-    uint64_t cmd_refused;       /* commands disabled, or retained */
-    uint64_t cmd_malformed;     /* unknown topic, bad payload, too large */
-    uint64_t cmd_busy;          /* queue full */
-} mqtt_service_stats_t;
+/* Counters, for the metrics and the <base>/mqtt document (app/mqtt_link.h, the firmware's too). */
+typedef mqtt_link_stats_t mqtt_service_stats_t;
 
 /* Start the service with the configuration at start-up. Returns NULL after logging why when it
  * cannot start (threads); a disabled MQTT section still starts the (idle) thread, which follows

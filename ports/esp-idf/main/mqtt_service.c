@@ -11,9 +11,9 @@
 #include "app/log.h"
 #include "app/mqtt_cmd.h"
 #include "app/mqtt_id.h"
+#include "app/mqtt_link.h"
 #include "app/mqtt_pub.h"
 #include "clock.h"
-#include "core/jw.h"
 #include "core/tb_err.h"
 #include "esp_log.h"
 #include "esp_mac.h"
@@ -41,8 +41,6 @@
 #define LOOP_MS 200            /* view wait granularity (timers: back-off, state interval) */
 #define BUSY_LOOP_MS 20        /* when a step was refused room: come back soon */
 #define FLUSH_MS 2000u         /* orderly disconnect: wait this long for the last messages */
-#define STATS_EVERY_MS 60000u  /* <base>/mqtt at least this often while connected */
-#define STATS_MIN_GAP_MS 1000u /* and at most this often when counters change */
 #define ID_KEY "mqtt_device_id" /* NVS (storage.c's namespace) */
 
 typedef enum { OB_PUB, OB_SUB, OB_UNSUB } ob_op_t;
@@ -117,13 +115,10 @@ struct mqtt_service {
     bool create_failed;
     bool was_enabled;
     char device_id[MQTT_DEVICE_ID_MAX];
-    char persisted_id[MQTT_DEVICE_ID_MAX];
-    bool id_fallback_logged;
+    mqtt_link_id_t id;
     char client_id[MQTT_CLIENT_ID_MAX + 16];
     bool waiting_retry;
-    uint32_t retry_at;
-    uint32_t backoff_ms;
-    char last_error[128];          /* last failure logged (a repeat is not logged again) */
+    mqtt_link_backoff_t retry;
     bool v311_warned;
     bool ever_created;
     uint32_t event_sent;           /* carried over to the next client */
@@ -133,9 +128,7 @@ struct mqtt_service {
     bool step_busy;                /* the last step was refused room */
     size_t esp_outbox;             /* bytes in esp-mqtt's outbox before this pass */
     unsigned send_failures;        /* publications esp-mqtt refused on this connection */
-    uint32_t stats_pub_ms;
-    mqtt_service_stats_t stats_seen;
-    bool stats_commands;
+    mqtt_link_report_t report;
 };
 
 static void lock(mqtt_service_t *s) { xSemaphoreTake(s->mu, portMAX_DELAY); }
@@ -286,35 +279,17 @@ static void drain(mqtt_service_t *s)
 
 /* ---- device id (mqtt task) -------------------------------------------------------------------- */
 
-static void load_persisted_id(mqtt_service_t *s)
+/* mqtt_link_id_port_t */
+static int save_id(void *ctx, const char *id, char *err, size_t err_cap)
 {
-    char buf[MQTT_DEVICE_ID_MAX], err[96];
-    size_t n = 0;
-    if (nvs_storage_load_text(ID_KEY, buf, sizeof buf - 1u, &n, err, sizeof err) != TB_OK) {
-        return;
-    }
-    while (n && (buf[n - 1u] == '\n' || buf[n - 1u] == ' ')) {
-        n--;
-    }
-    buf[n] = '\0';
-    if (n) {
-        mqtt_slug(buf, s->persisted_id, sizeof s->persisted_id);
-    }
-}
-
-static void persist_id(mqtt_service_t *s, const char *id)
-{
-    char err[160];
-    if (nvs_storage_save_with_backup(ID_KEY, NULL, id, strlen(id), err, sizeof err) != TB_OK) {
-        LOGW(M, "cannot remember the device id: %s", err);
-        return;
-    }
-    snprintf(s->persisted_id, sizeof s->persisted_id, "%s", id);
+    (void)ctx;
+    return nvs_storage_save_with_backup(ID_KEY, NULL, id, strlen(id), err, err_cap);
 }
 
 /* "gw-" and the chip's base MAC address: fixed for a device, unlike anything the network gives. */
-static void machine_fallback(char *out, size_t cap)
+static void machine_fallback(void *ctx, char *out, size_t cap)
 {
+    (void)ctx;
     uint8_t mac[6];
     if (esp_efuse_mac_get_default(mac) == ESP_OK) {
         snprintf(out, cap, "gw-%02x%02x%02x%02x%02x%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
@@ -323,32 +298,15 @@ static void machine_fallback(char *out, size_t cap)
     }
 }
 
-/* The device id for topics and Home Assistant; false while it is worth waiting for the BMS. */
-static bool resolve_device_id(mqtt_service_t *s, uint32_t now)
+static void load_id(mqtt_service_t *s)
 {
-    if (s->run_devid[0]) {
-        return mqtt_slug(s->run_devid, s->device_id, sizeof s->device_id) > 0;
+    static const mqtt_link_id_port_t port = {save_id, machine_fallback, NULL, "NVS"};
+    mqtt_link_id_init(&s->id, &port);
+    char buf[MQTT_DEVICE_ID_MAX], err[96];
+    size_t n = 0;
+    if (nvs_storage_load_text(ID_KEY, buf, sizeof buf - 1u, &n, err, sizeof err) == TB_OK) {
+        mqtt_link_id_loaded(&s->id, buf, n);
     }
-    if (s->persisted_id[0]) {
-        snprintf(s->device_id, sizeof s->device_id, "%s", s->persisted_id);
-        return true;
-    }
-    char id[MQTT_DEVICE_ID_MAX];
-    if (s->ver_valid && mqtt_id_from_serial(s->serial, id, sizeof id) > 0) {
-        LOGI(M, "device id %s (from the BMS serial number; remembered in NVS)", id);
-        persist_id(s, id);
-        snprintf(s->device_id, sizeof s->device_id, "%s", id);
-        return true;
-    }
-    if ((uint32_t)(now - s->first_view_ms) < MQTT_ID_WAIT_MS) {
-        return false;
-    }
-    machine_fallback(s->device_id, sizeof s->device_id);
-    if (!s->id_fallback_logged) {
-        LOGW(M, "no BMS serial number yet: device id %s for now (set gateway.device_id for a fixed one)", s->device_id);
-        s->id_fallback_logged = true;
-    }
-    return true;
 }
 
 /* ---- esp-mqtt's event handler (esp-mqtt's task, its API lock held: no esp-mqtt call here) ------ */
@@ -366,19 +324,19 @@ static void push_reply(mqtt_service_t *s, ob_msg_t *m)
     xTaskNotifyGive(s->task);
 }
 
-/* The result document on <base>/cmd/result (not retained), queued for the mqtt task. */
-static void reply(mqtt_service_t *s, const mqtt_cmd_req_t *req, const char *command, int rc, int status,
-                  const char *msg, const char *result)
+/* The answer v decided, on <base>/cmd/result (not retained), queued for the mqtt task. */
+static void reply(mqtt_service_t *s, const mqtt_link_cmd_t *v)
 {
-    size_t cap = result && result[0] ? MQTT_CMD_RESULT_MAX : 1024u;
+    size_t cap = v->result && v->result[0] ? MQTT_CMD_RESULT_MAX : 1024u;
     char *buf = malloc(cap);
     if (!buf) {
         LOGW(M, "command result not published (out of memory)");
         return;
     }
-    int n = mqtt_cmd_result_json(buf, cap, req->id_json, command, rc, status, msg, result);
+    const char *id = v->req.id_json;
+    int n = mqtt_cmd_result_json(buf, cap, id, v->command, v->rc, v->status, v->message, v->result);
     if (n < 0) {
-        n = mqtt_cmd_result_json(buf, cap, req->id_json, command, rc, status, msg, NULL);
+        n = mqtt_cmd_result_json(buf, cap, id, v->command, v->rc, v->status, v->message, NULL);
     }
     char t[MQTT_TOPIC_MAX + 16];
     lock(s);
@@ -439,11 +397,9 @@ static void answer_busy(mqtt_service_t *s)
         if (!it) {
             return;
         }
-        mqtt_cmd_req_t req;
-        const char *why = NULL;
-        (void)mqtt_cmd_parse(it->sub, it->sub_len, it->payload, it->len, &req, &why);
-        reply(s, &req, req.kind < MQTT_CMD_KIND_COUNT ? mqtt_cmd_topic(req.kind) : NULL, TB_ERR_BUSY, 503,
-              "too many commands waiting; try again", NULL);
+        mqtt_link_cmd_t v;
+        mqtt_link_cmd_busy(&v, it->sub, it->sub_len, it->payload, it->len);
+        reply(s, &v);
         free(it);
     }
 }
@@ -455,18 +411,17 @@ static void on_data(mqtt_service_t *s, const esp_mqtt_event_t *e)
         s->rx = NULL;
         size_t tl = (size_t)e->topic_len, total = e->total_data_len > 0 ? (size_t)e->total_data_len : 0u;
         lock(s);
-        size_t bl = strlen(s->base);
-        bool cmd = bl && tl > bl + 5u && memcmp(e->topic, s->base, bl) == 0 && memcmp(e->topic + bl, "/cmd/", 5) == 0;
-        if (!cmd) {
+        const char *sub = NULL;
+        size_t sl = 0;
+        mqtt_link_topic_t kind = mqtt_link_topic(s->base, e->topic, tl, &sub, &sl);
+        if (kind == MQTT_LINK_TOPIC_OTHER) {
             if (e->retain && s->pub) {
                 mqtt_pub_retained(s->pub, e->topic, tl, total);
             }
             unlock(s);
             return;
         }
-        const char *sub = e->topic + bl + 5u;
-        size_t sl = tl - bl - 5u;
-        if (sl == 6u && memcmp(sub, "result", 6) == 0) {
+        if (kind == MQTT_LINK_TOPIC_RESULT) {
             unlock(s);
             return; /* our own answers */
         }
@@ -581,72 +536,28 @@ static void on_event(void *arg, esp_event_base_t base, int32_t id, void *data)
 
 /* ---- commands (command task) ------------------------------------------------------------------ */
 
-static int status_of(int rc)
-{
-    switch (rc) {
-    case TB_ERR_NOTFOUND: return 404;
-    case TB_ERR_TOO_LARGE: return 413;
-    default: return 400;
-    }
-}
-
-static void count(mqtt_service_t *s, uint64_t *counter)
-{
-    lock(s);
-    (*counter)++;
-    unlock(s);
-}
-
 static void run_command(mqtt_service_t *s, const cmd_item_t *it, bool enabled)
 {
-    mqtt_cmd_req_t req;
-    const char *why = NULL;
-    int rc = it->too_large ? TB_ERR_TOO_LARGE : mqtt_cmd_parse(it->sub, it->sub_len, it->payload, it->len, &req, &why);
-    if (it->too_large) {
-        memset(&req, 0, sizeof req);
-        req.kind = MQTT_CMD_KIND_COUNT;
-        why = "payload too large";
+    mqtt_link_cmd_t v;
+    mqtt_link_cmd_admit(&v, it->sub, it->sub_len, it->payload, it->len, it->too_large, it->retained, enabled);
+    gw_cmd_t *c = NULL;
+    if (v.run) {
+        c = malloc(sizeof *c); /* 12.7 kB, only while a command runs */
+        if (c) {
+            mqtt_cmd_to_gw(&v.req, c);
+            mqtt_link_cmd_done(&v, cmdq_call(s->svc.cmdq, c, MQTT_CMD_TIMEOUT_MS), c);
+        } else {
+            v.run = false;
+            v.count = MQTT_LINK_COUNT_BUSY;
+            v.rc = TB_ERR_BUSY;
+            v.status = 503;
+            v.message = "the gateway is out of memory; try again";
+        }
     }
-    const char *topic = req.kind < MQTT_CMD_KIND_COUNT ? mqtt_cmd_topic(req.kind) : NULL;
-    if (!enabled) {
-        count(s, &s->st.cmd_refused);
-        LOGW(M, "command %s refused: MQTT commands are disabled", topic ? topic : "(unknown)");
-        reply(s, &req, topic, TB_ERR_AUTH, 403, "MQTT commands are disabled (mqtt.commands = false); nothing was done",
-              NULL);
-        return;
-    }
-    if (it->retained) {
-        count(s, &s->st.cmd_refused);
-        LOGW(M, "command %s refused: published with the retain flag (it would run again at every reconnection)",
-             topic ? topic : "(unknown)");
-        reply(s, &req, topic, TB_ERR_STATE, 400,
-              "retained command ignored: it would run again at every reconnect; publish commands without retain", NULL);
-        return;
-    }
-    if (rc != TB_OK) {
-        count(s, &s->st.cmd_malformed);
-        LOGW(M, "command %s refused: %s", topic ? topic : "(unknown topic)", why ? why : "malformed");
-        reply(s, &req, topic, rc, status_of(rc), why ? why : "malformed command", NULL);
-        return;
-    }
-    gw_cmd_t *c = malloc(sizeof *c); /* 12.7 kB, only while a command runs */
-    if (!c) {
-        count(s, &s->st.cmd_busy);
-        reply(s, &req, topic, TB_ERR_BUSY, 503, "the gateway is out of memory; try again", NULL);
-        return;
-    }
-    mqtt_cmd_to_gw(&req, c);
-    int qrc = cmdq_call(s->svc.cmdq, c, MQTT_CMD_TIMEOUT_MS);
-    count(s, qrc == TB_OK ? (c->rc == TB_OK ? &s->st.cmd_ok : &s->st.cmd_failed)
-                          : qrc == TB_ERR_BUSY ? &s->st.cmd_busy : &s->st.cmd_failed);
-    if (qrc == TB_OK) {
-        LOGI(M, "command %s: %d %s", topic, c->status, c->message);
-        reply(s, &req, topic, c->rc, c->status, c->message, c->result);
-    } else if (qrc == TB_ERR_BUSY) {
-        reply(s, &req, topic, qrc, 503, "the gateway is busy; try again", NULL);
-    } else {
-        reply(s, &req, topic, qrc, 504, "no answer from the gateway in time; the command may still be carried out", NULL);
-    }
+    lock(s);
+    mqtt_link_stats_count(&s->st, v.count);
+    unlock(s);
+    reply(s, &v);
     free(c);
 }
 
@@ -682,16 +593,11 @@ static void cmd_task(void *arg)
 
 static void schedule_retry(mqtt_service_t *s, uint32_t now, const char *why)
 {
-    if (why && strcmp(why, s->last_error) != 0) {
-        LOGW(M, "%s:%d: %s; retrying (back-off up to %u s)", s->run_cfg.host, (int)s->run_cfg.port, why,
-             MQTT_BACKOFF_MAX_MS / 1000u);
-        snprintf(s->last_error, sizeof s->last_error, "%s", why);
+    if (mqtt_link_retry(&s->retry, &s->run_cfg, now, why, esp_random())) {
+        lock(s);
+        s->st.connect_failures++;
+        unlock(s);
     }
-    /* +-20 % jitter so that several gateways do not hammer a restarted broker in step */
-    uint32_t j = s->backoff_ms / 5u;
-    uint32_t d = s->backoff_ms - j + (j ? esp_random() % (2u * j + 1u) : 0u);
-    s->retry_at = now + d;
-    s->backoff_ms = s->backoff_ms * 2u > MQTT_BACKOFF_MAX_MS ? MQTT_BACKOFF_MAX_MS : s->backoff_ms * 2u;
     s->waiting_retry = true;
 }
 
@@ -712,19 +618,13 @@ static bool client_create(mqtt_service_t *s, uint32_t now)
 {
     const mqtt_cfg_t *c = &s->run_cfg;
     char base[MQTT_TOPIC_MAX];
-    if (mqtt_base_resolve(c->base_topic, s->device_id, base, sizeof base) < 0 || !mqtt_topic_valid(base, sizeof base - 8u)) {
-        LOGE(M, "base topic %s with device id %s is not a valid topic; MQTT stays off", c->base_topic, s->device_id);
+    if (!mqtt_link_names(c, s->device_id, base, sizeof base, s->client_id, sizeof s->client_id)) {
         return false;
     }
     if (c->tls) {
         LOGE(M, "mqtt.tls: this firmware has no TLS for MQTT yet; MQTT stays off until the configuration changes "
                 "(set mqtt.tls to false, on a trusted network)");
         return false;
-    }
-    if (c->client_id[0]) {
-        snprintf(s->client_id, sizeof s->client_id, "%s", c->client_id);
-    } else {
-        snprintf(s->client_id, sizeof s->client_id, "tinybms-gw-%.40s", s->device_id);
     }
     char will[MQTT_TOPIC_MAX + 16];
     snprintf(will, sizeof will, "%s/availability", base);
@@ -802,8 +702,7 @@ static bool client_create(mqtt_service_t *s, uint32_t now)
     snprintf(s->base, sizeof s->base, "%s", base);
     unlock(s);
     s->waiting_retry = false;
-    s->backoff_ms = MQTT_BACKOFF_MIN_MS;
-    s->last_error[0] = '\0';
+    mqtt_link_backoff_reset(&s->retry);
     s->v311_warned = false;
     if (esp_mqtt_client_start(cl) != ESP_OK) {
         LOGE(M, "cannot start the MQTT client task (out of memory?)");
@@ -896,9 +795,6 @@ static void handle_events(mqtt_service_t *s, uint32_t now)
     s->ev_connected = s->ev_lost = s->ev_failed = false;
     snprintf(why, sizeof why, "%s", s->ev_err);
     s->ev_err[0] = '\0';
-    if (failed) {
-        s->st.connect_failures++;
-    }
     bool commands = s->commands_enabled;
     unlock(s);
     if (!s->client) {
@@ -908,8 +804,7 @@ static void handle_events(mqtt_service_t *s, uint32_t now)
         schedule_retry(s, now, why[0] ? why : "no connection (no answer, or no CONNACK in time)");
     }
     if (up) {
-        s->backoff_ms = MQTT_BACKOFF_MIN_MS;
-        s->last_error[0] = '\0';
+        mqtt_link_backoff_reset(&s->retry);
         s->waiting_retry = false;
         LOGI(M, "connected to %s:%d as %s (MQTT 3.1.1); base topic %s", s->run_cfg.host, (int)s->run_cfg.port,
              s->client_id, s->pub->base);
@@ -928,15 +823,13 @@ static void handle_events(mqtt_service_t *s, uint32_t now)
         lock(s);
         mqtt_pub_connected(s->pub, now);
         unlock(s);
-        s->stats_pub_ms = now - STATS_EVERY_MS; /* publish the counters at once */
+        mqtt_link_report_connected(&s->report, now);
     }
     if (lost) {
         lock(s);
         mqtt_pub_disconnected(s->pub);
         unlock(s);
-        LOGW(M, "connection to %s:%d lost%s%s; reconnecting", s->run_cfg.host, (int)s->run_cfg.port,
-             why[0] ? " (" : "", why[0] ? why : "");
-        snprintf(s->last_error, sizeof s->last_error, "%s", why);
+        mqtt_link_lost(&s->retry, &s->run_cfg, why);
         schedule_retry(s, now, NULL);
     }
 }
@@ -952,37 +845,11 @@ static void publish_stats(mqtt_service_t *s, uint32_t now)
     if (!st.connected) {
         return;
     }
-    const mqtt_service_stats_t *o = &s->stats_seen;
-    bool changed = st.connects != o->connects || commands != s->stats_commands || st.cmd_received != o->cmd_received ||
-                   st.cmd_ok != o->cmd_ok || st.cmd_failed != o->cmd_failed || st.cmd_refused != o->cmd_refused ||
-                   st.cmd_malformed != o->cmd_malformed || st.cmd_busy != o->cmd_busy;
-    uint32_t since = now - s->stats_pub_ms;
-    if (since < STATS_MIN_GAP_MS || (!changed && since < STATS_EVERY_MS)) {
+    if (!mqtt_link_report_due(&s->report, &st, commands, now)) {
         return;
     }
-    char buf[512];
-    jw_t w;
-    jw_init(&w, buf, sizeof buf);
-    jw_obj_begin(&w);
-    jw_kv_uint(&w, "connects", st.connects);
-    jw_kv_uint(&w, "connect_failures", st.connect_failures);
-    jw_kv_uint(&w, "disconnects", st.disconnects);
-    jw_kv_uint(&w, "published", st.published);
-    jw_kv_uint(&w, "deferred", st.deferred);
-    jw_kv_uint(&w, "backlog", st.backlog);
-    jw_kv_uint(&w, "events_lost", lost);
-    jw_kv_bool(&w, "commands_enabled", commands);
-    jw_key(&w, "commands");
-    jw_obj_begin(&w);
-    jw_kv_uint(&w, "received", st.cmd_received);
-    jw_kv_uint(&w, "ok", st.cmd_ok);
-    jw_kv_uint(&w, "failed", st.cmd_failed);
-    jw_kv_uint(&w, "refused", st.cmd_refused);
-    jw_kv_uint(&w, "malformed", st.cmd_malformed);
-    jw_kv_uint(&w, "busy", st.cmd_busy);
-    jw_obj_end(&w);
-    jw_obj_end(&w);
-    int n = jw_finish(&w);
+    char buf[MQTT_LINK_STATS_JSON_MAX];
+    int n = mqtt_link_report_json(&st, lost, commands, buf, sizeof buf);
     char t[MQTT_TOPIC_MAX + 8];
     if (n <= 0 || mqtt_pub_topic(s->pub, "mqtt", t, sizeof t) <= 0) {
         return;
@@ -991,9 +858,7 @@ static void publish_stats(mqtt_service_t *s, uint32_t now)
     int rc = port_publish(s, t, buf, (size_t)n, true);
     unlock(s);
     if (rc == TB_OK) {
-        s->stats_seen = st;
-        s->stats_commands = commands;
-        s->stats_pub_ms = now;
+        mqtt_link_report_sent(&s->report, &st, commands, now);
     }
 }
 
@@ -1036,18 +901,19 @@ static void follow_config(mqtt_service_t *s, uint32_t now)
             }
             (void)view_store_read(s->svc.views, take_config, s);
         }
-        if (!resolve_device_id(s, now)) {
+        if (!mqtt_link_id_resolve(&s->id, s->run_devid, s->ver_valid ? s->serial : NULL, now - s->first_view_ms,
+                                  s->device_id, sizeof s->device_id)) {
             return;
         }
         s->create_failed = !client_create(s, now);
         return;
     }
-    if (s->client && s->waiting_retry && (int32_t)(now - s->retry_at) >= 0) {
+    if (s->client && s->waiting_retry && (int32_t)(now - s->retry.retry_at) >= 0) {
         s->waiting_retry = false;
         if (esp_mqtt_client_reconnect(s->client) != ESP_OK) {
             /* esp-mqtt is not waiting yet (still closing the last attempt): look again soon */
             s->waiting_retry = true;
-            s->retry_at = now + 200u;
+            s->retry.retry_at = now + 200u;
         }
     }
 }
@@ -1088,7 +954,7 @@ static int read_view(const gw_view_t *v, void *ctx)
 static void mqtt_task(void *arg)
 {
     mqtt_service_t *s = arg;
-    load_persisted_id(s);
+    load_id(s);
     for (;;) {
         uint64_t seq = view_store_wait(s->svc.views, s->view_seq, NULL, s->step_busy ? BUSY_LOOP_MS : LOOP_MS);
         uint32_t now = esp_now_ms();
@@ -1130,7 +996,7 @@ mqtt_service_t *mqtt_service_start(const gw_services_t *svc, const gw_config_t *
     }
     s->svc = *svc;
     s->mu = xSemaphoreCreateMutexStatic(&s->mu_buf);
-    s->backoff_ms = MQTT_BACKOFF_MIN_MS;
+    mqtt_link_backoff_reset(&s->retry);
     /* esp-mqtt and its transport log every failed attempt; this service logs each failure once,
      * in its own words (the daemon's) */
     esp_log_level_set("mqtt_client", ESP_LOG_NONE);

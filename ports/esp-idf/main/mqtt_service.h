@@ -10,7 +10,7 @@
  *                copying the view* (view_store_read): what is due is rendered into a small outbox
  *                of heap messages (at most MQTT_OUTBOX_BYTES), the lock is released, and only then
  *                are they handed to esp-mqtt (esp_mqtt_client_publish, which may block on a slow
- *                broker: only this task waits). Reconnects with exponential back-off 1 s .. 60 s.
+ *                broker: only this task waits). Reconnects with the back-off of app/mqtt_link.h.
  *   "mqtt_task"  esp-mqtt's own network task; its event handler only records what happened,
  *                queues received commands and notes retained discovery documents.
  *   "mqtt_cmd"   created when a command arrives and ended after MQTT_CMD_IDLE_MS without one:
@@ -38,37 +38,20 @@
 #include <stdint.h>
 
 #include "app/config.h"
+#include "app/mqtt_link.h"
 #include "daemon.h"
 
 #define MQTT_CMD_QUEUE 4u
 #define MQTT_CMD_TIMEOUT_MS 20000   /* > the owner's own 15 s limit for a BMS request */
 #define MQTT_CMD_IDLE_MS 30000u     /* the command task ends after this long without a command */
-#define MQTT_BACKOFF_MIN_MS 1000u
-#define MQTT_BACKOFF_MAX_MS 60000u
-#define MQTT_ID_WAIT_MS 10000u      /* wait this long for the BMS serial number (device id) */
 #define MQTT_BACKLOG_MAX 16u        /* QoS 1/2 messages not acknowledged yet, plus the outbox's */
 #define MQTT_OUTBOX_BYTES 4096u     /* rendered per pass under the view lock (a larger single
                                      * message, e.g. a 5 kB state document, goes alone) */
 
 typedef struct mqtt_service mqtt_service_t;
 
-/* Counters, for the <base>/mqtt document (same meaning as the daemon's). */
-typedef struct {
-    bool enabled;
-    bool connected;
-    uint64_t connects;          /* CONNACKs accepted */
-    uint64_t connect_failures;  /* attempts that failed (refused, unreachable, timeout) */
-    uint64_t disconnects;       /* established connections lost */
-    uint64_t published;         /* messages handed to esp-mqtt */
-    uint64_t deferred;          /* publications postponed: backlog full */
-    uint32_t backlog;           /* messages not yet acknowledged / written */
-    uint64_t cmd_received;
-    uint64_t cmd_ok;
-    uint64_t cmd_failed;
-    uint64_t cmd_refused;       /* commands disabled, or retained */
-    uint64_t cmd_malformed;     /* unknown topic, bad payload, too large */
-    uint64_t cmd_busy;          /* queue full */
-} mqtt_service_stats_t;
+/* Counters, for the <base>/mqtt document (app/mqtt_link.h, the daemon's too). */
+typedef mqtt_link_stats_t mqtt_service_stats_t;
 
 /* Start the service (its task). NULL after logging why when it cannot start; a disabled MQTT
  * section still starts the (idle) task, which follows later configuration changes. Never fatal
