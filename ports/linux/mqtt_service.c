@@ -78,6 +78,8 @@ struct mqtt_service {
     mqtt_pub_t pub;
     mqtt_link_report_t report;
 
+    char busy_reply[1024];         /* the answer to a command refused for a full queue */
+
     /* ---- command thread only ---- */
     gw_cmd_t cmd;
     char result[MQTT_CMD_RESULT_MAX];
@@ -297,9 +299,8 @@ static void on_message(struct mosquitto *mosq, void *ctx, const struct mosquitto
         s->st.cmd_busy++;
         pthread_mutex_unlock(&s->mu);
         mqtt_link_cmd_t v;
-        static char buf[1024]; /* net thread only */
         mqtt_link_cmd_busy(&v, sub, sl, m->payload, plen);
-        reply(s, buf, sizeof buf, &v);
+        reply(s, s->busy_reply, sizeof s->busy_reply, &v);
         return;
     }
     if (m->retain) {
