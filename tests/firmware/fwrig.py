@@ -37,14 +37,20 @@ def free_udp_port():
         return s.getsockname()[1]
 
 
-def require_qemu():
-    """Exit 77 (ctest SKIP_RETURN_CODE) with one line when the firmware cannot be run here."""
+def require_qemu(programs=(), where=""):
+    """Exit 77 (ctest SKIP_RETURN_CODE) with one line when the firmware cannot be run here, or when
+    one of programs (host tools a test needs besides QEMU, found on PATH) is missing; where says
+    how to get them."""
     missing = [v for v in ("ESP_QEMU", "ESP_QEMU_BIOS") if not os.environ.get(v)]
     if missing:
         print(f"skipped: {' and '.join(missing)} unset (source the ESP-IDF kit's env.sh; docs/porting.md)", flush=True)
         sys.exit(SKIP)
     if not os.path.isfile(IMAGE):
         print(f"skipped: no firmware image at {IMAGE} (make firmware-qemu)", flush=True)
+        sys.exit(SKIP)
+    missing = [p for p in programs if not shutil.which(p)]
+    if missing:
+        print(f"skipped: {', '.join(missing)} not installed ({where})", flush=True)
         sys.exit(SKIP)
 
 
@@ -193,14 +199,14 @@ class Boot:
             time.sleep(0.1)
         return None
 
-    def stop(self):
+    def stop(self, sig=signal.SIGTERM):
         """SIGTERM to QEMU (firmware-qemu.sh execs it, so the PID is QEMU's): it flushes the flash
         image and exits. Returns its exit status."""
         self.can.stop()
         self.death = self.died()
         self.stopped = True
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -208,6 +214,13 @@ class Boot:
                 self.proc.wait()
         self._log.close()
         return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL to QEMU: the guest ends at once, as on a power cut, but its TCP connections are
+        sockets of QEMU's slirp on the host, so their peers see them close at once, without a
+        goodbye (an MQTT broker gets no DISCONNECT and publishes the will); a board that loses power
+        is noticed when the keep-alive runs out. Returns the exit status (-9)."""
+        return self.stop(signal.SIGKILL)
 
 
 class Session:
@@ -228,31 +241,32 @@ class Session:
 PASSWORD = "fw-test-admin-passphrase"
 
 
-def admin(rig, b, password=PASSWORD):
+def admin(rig, b, password=PASSWORD, timeout=15):
     """The admin session on boot b: the password set with the setup code the console printed
-    (first start), or a login with it (later boots). Returns a Session, or None (checks failed)."""
+    (first start), or a login with it (later boots); timeout s for each answer. Returns a
+    Session, or None (checks failed)."""
     C = rig.C
     s = Session(b.base)
     code = b.setup_code()
     if code:
-        r = s.req("POST", "/api/auth/setup", {"code": code, "password": password})
+        r = s.req("POST", "/api/auth/setup", {"code": code, "password": password}, timeout=timeout)
         ok = C.check(r.status_code == 200, f"boot {b.n}: POST /api/auth/setup with the console's code: {r.status_code} "
                                            f"{r.text[:200]}")
     else:
-        r = s.req("POST", "/api/auth/login", {"password": password})
+        r = s.req("POST", "/api/auth/login", {"password": password}, timeout=timeout)
         ok = C.check(r.status_code == 200, f"boot {b.n}: POST /api/auth/login: {r.status_code} {r.text[:200]}")
     if not ok:
         return None
     C.check(s.s.cookies.get("tbgw_session") is not None, f"boot {b.n}: the session cookie is set")
-    st = s.req("GET", "/api/auth").json()
+    st = s.req("GET", "/api/auth", timeout=timeout).json()
     C.check(st.get("logged_in") is True and st.get("setup_required") is False,
             f"boot {b.n}: GET /api/auth says logged in, set-up done: {st}")
     return s
 
 
-def put_config(rig, s, body, what):
+def put_config(rig, s, body, what, timeout=15):
     """PUT /api/config; returns the answer's JSON when it was accepted."""
-    r = s.req("PUT", "/api/config", body)
+    r = s.req("PUT", "/api/config", body, timeout=timeout)
     ok = rig.C.check(r.status_code == 200, f"{what}: PUT /api/config {json.dumps(body)}: {r.status_code} {r.text[:300]}")
     return r.json() if ok else None
 

@@ -13,144 +13,55 @@ QEMU's slirp as 10.0.2.2; Debian's mosquitto_sub watches everything.
   voltage, and the same top-level fields as GET /api/status.
 - A command is refused while mqtt.commands is false (the default): 403 on <base>/cmd/result with the
   request's id, and nothing changes (CAN keeps transmitting).
-- A stalled broker (SIGSTOP for 8 s) never stops the CAN output nor the views; publishing resumes
-  after it continues.
+- A stalled broker (SIGSTOP for 8 s) never stops the CAN output (the status's frame counter, and
+  0x351 in QEMU's CAN log with no gap of GAP_MAX) nor the views; publishing resumes after it
+  continues.
 - QEMU killed (SIGKILL: the connection ends without DISCONNECT): the broker publishes the last
   will, "offline", retained.
 The free heap with MQTT connected (GET /api/system "platform") is printed.
 
 Exits 77 with one line when ESP_QEMU/ESP_QEMU_BIOS are unset, the image is missing or mosquitto
-is not installed. Run with Debian's /usr/bin/python3 (python3-requests).
-
-The helpers below are a subset of tests/firmware/fwrig.py (branch fwtest), copied to keep this test
-self-contained until both meet."""
+is not installed. Run with Debian's /usr/bin/python3 (python3-requests)."""
 import json
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import tbtest  # noqa: E402
+import fwrig
 
-SKIP = 77
-IMAGE = os.environ.get("TB_FW_IMAGE") or os.path.join(tbtest.SRC, "build", "firmware", "esp32c3-qemu", "flash.bin")
-QEMU_SCRIPT = os.path.join(tbtest.SRC, "scripts", "firmware-qemu.sh")
-CRASH = re.compile(r"Guru Meditation|abort\(\) was called|stack overflow|Stack canary|assert failed|"
-                   r"Task watchdog got triggered|Backtrace:|Rebooting\.\.\.|CORRUPT HEAP|panic'ed")
-SETUP_CODE = re.compile(r"setup code:\s*\n\s*\n\s*([0-9A-Z]{5}-[0-9A-Z]{5})")
-PASSWORD = "fw-test-admin-passphrase"
+tbtest = fwrig.tbtest
 INTERVAL_S = 2
 KEEPALIVE_S = 5
 CELLS = 12
+# s between two 0x351 on the bus: the bound can.fast_period_ms (1 s) guarantees, plus QEMU's slack, as
+# fw-stall_http's (with the simulator it also goes out after each fresh snapshot, ~10 a second)
+GAP_MAX = 1.5
 STATE_KEYS = {"seq", "time_ms", "uptime_s", "bms", "limits", "alarms", "link", "can", "gx", "energy"}
 
 
-def require():
-    missing = [v for v in ("ESP_QEMU", "ESP_QEMU_BIOS") if not os.environ.get(v)]
-    if missing:
-        print(f"skipped: {' and '.join(missing)} unset (source the ESP-IDF kit's env.sh; docs/porting.md)", flush=True)
-        sys.exit(SKIP)
-    if not os.path.isfile(IMAGE):
-        print(f"skipped: no firmware image at {IMAGE} (make firmware-qemu)", flush=True)
-        sys.exit(SKIP)
-    if not shutil.which("mosquitto") or not shutil.which("mosquitto_sub"):
-        print("skipped: mosquitto or mosquitto-clients not installed (scripts/deps.sh test)", flush=True)
-        sys.exit(SKIP)
-
-
-class Boot:
-    """QEMU on a copy of the image, its console in a file, its web server on a free loopback port."""
-
-    def __init__(self, dirname, image, pty):
-        self.port = tbtest.free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.console_path = os.path.join(dirname, "console.log")
-        self._log = open(self.console_path, "wb")
-        self.proc = tbtest.spawn([QEMU_SCRIPT, "--bms", pty, "--http-port", str(self.port), "--image", image],
-                                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def console(self):
-        with open(self.console_path, "rb") as f:
-            return f.read().decode("utf-8", errors="replace").replace("\r\n", "\n")
-
-    def get(self, path, timeout=3.0):
-        import requests
-        try:
-            r = requests.get(self.base + path, timeout=timeout)
-            return r.status_code, r.json()
-        except Exception as e:  # the guest boots, or the answer is not JSON
-            return None, str(e)
-
-    def wait_ready(self, timeout=60.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                return None
-            st, doc = self.get("/api/status")
-            if st == 200 and doc.get("bms", {}).get("valid") and doc.get("limits", {}).get("valid"):
-                return doc
-            time.sleep(0.3)
-        return None
-
-    def kill(self):
-        """SIGKILL: no orderly MQTT disconnect. The guest's connection is a socket of QEMU's slirp on
-        the host, so the broker sees it close at once (no DISCONNECT: it publishes the will); a
-        board that loses power is noticed when the keep-alive runs out."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self._log.close()
-
-
-class Session:
-    def __init__(self, base):
-        import requests
-        self.base = base
-        self.s = requests.Session()
-
-    def req(self, method, path, body=None, timeout=20):
-        h = {"Origin": self.base} if method in ("POST", "PUT", "PATCH", "DELETE") else {}
-        return self.s.request(method, self.base + path, data=None if body is None else json.dumps(body), headers=h,
-                              timeout=timeout)
-
-
-def main(C, work):
+def main(rig):
+    C = rig.C
     broker = tbtest.Broker().start()
     sub = tbtest.Subscriber(broker.port)
-    image = os.path.join(work, "flash.bin")
-    shutil.copyfile(IMAGE, image)
-    sim, pty, ctl = tbtest.start_sim(work, "--cells", str(CELLS))
-    b = Boot(work, image, pty)
-    t0 = time.monotonic()
-    st = b.wait_ready()
-    if not C.check(st is not None, "the firmware serves valid BMS data and limits within 60 s"):
-        return b
-    print(f"serving valid data {time.monotonic() - t0:.1f} s after QEMU started", flush=True)
+    b, st = rig.boot(timeout=60)
+    if st is None:
+        return
 
     # ---- MQTT on through the API (no restart) --------------------------------------------------
-    m = SETUP_CODE.search(b.console())
-    if not C.check(m is not None, "the console printed the setup code"):
-        return b
-    s = Session(b.base)
-    r = s.req("POST", "/api/auth/setup", {"code": m.group(1), "password": PASSWORD})
-    if not C.check(r.status_code == 200, f"POST /api/auth/setup: {r.status_code} {r.text[:200]}"):
-        return b
+    if not C.check(b.setup_code() is not None, "the console printed the setup code"):
+        return
+    s = fwrig.admin(rig, b, timeout=20)
+    if s is None:
+        return
     cfg = {"mqtt": {"enabled": True, "host": "10.0.2.2", "port": broker.port, "state_interval_s": INTERVAL_S,
                     "keepalive_s": KEEPALIVE_S}}
-    r = s.req("PUT", "/api/config", cfg)
-    C.check(r.status_code == 200, f"PUT /api/config {json.dumps(cfg)}: {r.status_code} {r.text[:300]}")
-    C.check(r.status_code != 200 or r.json()["result"]["restart_required"] == [],
-            "the mqtt keys apply without a restart")
+    res = fwrig.put_config(rig, s, cfg, "mqtt on", timeout=20)
+    C.check(res is None or res["result"]["restart_required"] == [], "the mqtt keys apply without a restart")
     t_cfg = time.monotonic()
 
     # ---- availability, device id --------------------------------------------------------------
     online = sub.wait_for(lambda m: m[1].endswith("/availability") and m[3] == "online", 30)
     if not C.check(online is not None, "availability \"online\" reaches the broker within 30 s of the change"):
-        return b
+        return
     print(f"online {online[0] - t_cfg:.1f} s after PUT /api/config", flush=True)
     base = online[1][: -len("/availability")]
     dev = base.split("/", 1)[1] if base.startswith("tinybms/") else ""
@@ -189,7 +100,7 @@ def main(C, work):
     C.check(f"{base}/state" in held, f"{base}/state is retained")
     n0 = sub.count()
     m = sub.wait_for(lambda m: m[1] == f"{base}/state", INTERVAL_S + 3, n0)
-    truth = ctl.truth()
+    truth = rig.ctl.truth()
     if C.check(m is not None, f"a new state document within {INTERVAL_S + 3} s (mqtt.state_interval_s {INTERVAL_S})"):
         state = json.loads(m[3])
         C.check(STATE_KEYS <= set(state), f"state has the fields of /api/status: missing {STATE_KEYS - set(state)}")
@@ -243,6 +154,11 @@ def main(C, work):
     C.check(len(seen) >= STALL_S and longest < 2.0,
             f"CAN frames kept going out while the broker was stopped: {len(seen)} reads saw new frames, longest "
             f"time without one {longest:.1f} s")
+    # and on the bus itself (the CAN log of fwrig's Boot), not only by the firmware's own counter
+    f351 = [f[0] for f in b.can.since(t_stall, 0x351) if f[0] <= t_stall + STALL_S]
+    gap = tbtest.max_gap(f351, t_stall, t_stall + STALL_S)
+    C.check(gap < GAP_MAX, f"0x351 on the bus all through the stall (QEMU's CAN log): {len(f351)} frames, longest gap "
+                           f"{gap:.1f} s (limit {GAP_MAX} s)")
     C.check(len(samples) >= 2 and samples[-1][2] > samples[0][2], "views kept being published during the stall")
     n0 = sub.count()
     m = sub.wait_for(lambda m: m[1] == f"{base}/state", 40, n0)
@@ -258,8 +174,7 @@ def main(C, work):
         print(f"heap free with MQTT connected: {heap_before} bytes before the stall, {pf.get('heap_free_bytes')} after "
               f"(lowest {pf.get('heap_min_free_bytes')}); "
               f"stacks never used: {pf.get('task_stack_free_bytes')}", flush=True)
-    bad = [line for line in b.console().splitlines() if CRASH.search(line)]
-    C.check(not bad, f"no crash on the console: {bad[:5]}")
+    rig.check_no_crash(b)
     n0 = sub.count()
     t_kill = time.monotonic()
     b.kill()
@@ -270,30 +185,8 @@ def main(C, work):
         C.check(tbtest.retained(broker.port, f"{base}/availability").get(f"{base}/availability") == "offline",
                 "availability retained \"offline\"")
     sub.close()
-    return b
-
-
-def run():
-    require()
-    C = tbtest.Checker("fw-mqtt")
-    work = tbtest.tmpdir("tb-fw-mqtt-")
-    b = None
-    try:
-        b = main(C, work)
-    except Exception as e:  # a broken firmware may answer anything: report it, keep the console
-        import traceback
-        traceback.print_exc()
-        C.check(False, f"exception: {e!r}")
-    finally:
-        if C.failures and os.path.exists(os.path.join(work, "console.log")):
-            with open(os.path.join(work, "console.log"), "rb") as f:
-                lines = f.read().decode("utf-8", errors="replace").splitlines()
-            print(f"---- console (last 80 of {len(lines)} lines) ----")
-            print("\n".join(lines[-80:]))
-            print("----", flush=True)
-        tbtest.cleanup()
-    C.done()
 
 
 if __name__ == "__main__":
-    run()
+    fwrig.require_qemu(("mosquitto", "mosquitto_sub", "mosquitto_pub"), "Debian mosquitto, mosquitto-clients; scripts/deps.sh test")
+    fwrig.run(main, lambda: fwrig.Rig("fw-mqtt", "--cells", str(CELLS)))
