@@ -1,6 +1,6 @@
 /* storage: the persistence port used by app/ (energy counters, history, configuration, web
- * credentials). Linux implements it with files and atomic replace (ports/linux/fileio.h); the
- * ESP32 port will use NVS or a flash file system; tests use a memory fake.
+ * credentials). Linux implements it with files and atomic replace (ports/linux/fileio.h), the
+ * ESP32 firmware with NVS blobs (ports/esp-idf/main/storage.c); tests use a memory fake.
  *
  * save() must be atomic: after a crash or power cut at any point the named object is either the
  * old complete content or the new complete content. */
