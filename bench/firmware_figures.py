@@ -13,7 +13,10 @@ the configuration change also enables MQTT towards it (the guest reaches the hos
 and the figures are taken once the broker holds the gateway's state document, with the MQTT
 client connected and publishing (the number of messages the broker delivered is printed).
 
-Usage: bench/firmware_figures.py [--mqtt] [BUILD_DIR]   (needs ESP_QEMU/ESP_QEMU_BIOS: source ESP-IDF's env)
+With --trace, the free heap and its lowest point since boot are printed after each step (where a
+low point happens).
+
+Usage: bench/firmware_figures.py [--mqtt] [--trace] [BUILD_DIR]   (needs ESP_QEMU/ESP_QEMU_BIOS: source ESP-IDF's env)
 """
 import json
 import os
@@ -30,8 +33,9 @@ import urllib.request
 import websocket  # python3-websocket
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARGS = [a for a in sys.argv[1:] if a != "--mqtt"]
+ARGS = [a for a in sys.argv[1:] if a not in ("--mqtt", "--trace")]
 MQTT = "--mqtt" in sys.argv[1:]
+TRACE = "--trace" in sys.argv[1:]
 BUILD = ARGS[0] if ARGS else os.path.join(ROOT, "build")
 IMAGE = os.path.join(BUILD, "firmware", "esp32c3-qemu", "flash.bin")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -89,6 +93,17 @@ def main():
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         procs.append(qemu)
         base = f"http://127.0.0.1:{port}"
+
+        def mark(step):
+            if not TRACE:
+                return
+            try:
+                pf = json.load(urllib.request.urlopen(base + "/api/system", timeout=10)).get("platform") or {}
+                print(f"  trace: after {step:<28} heap free {pf.get('heap_free_bytes')}, lowest {pf.get('heap_min_free_bytes')}",
+                      flush=True)
+            except Exception as e:
+                print(f"  trace: after {step}: {e}", flush=True)
+
         deadline = time.monotonic() + 60
         status = None
         while time.monotonic() < deadline:
@@ -101,10 +116,12 @@ def main():
         if not status:
             print("firmware figures: the image did not answer")
             return 1
+        mark("boot")
         # the UI, as a browser loads it
         html = urllib.request.urlopen(base + "/", timeout=5).read().decode()
         for ref in re.findall(r'(?:src|href)="(/?[^"#?]+\.(?:js|css|svg))"', html):
             urllib.request.urlopen(base + "/" + ref.lstrip("/"), timeout=5).read()
+        mark("the UI loaded")
         # the write path (setup code, PBKDF2 login, a configuration saved to NVS): the owner's and
         # the server's deepest stacks
         with open(os.path.join(work, "console.log"), errors="replace") as f:
@@ -120,11 +137,13 @@ def main():
             t0 = time.monotonic()
             r = post("/api/auth/login", {"password": "a long passphrase"})
             t_login = time.monotonic() - t0
+            mark("setup and login")
             cookie = r.headers.get("Set-Cookie", "").split(";")[0]
             change = {"charge": {"cell_bulk_v": 3.5}}
             if MQTT:
                 change["mqtt"] = {"enabled": True, "host": "10.0.2.2", "port": broker_port}
             post("/api/config", change, "PUT", cookie).read()
+            mark("the configuration saved")
         if MQTT:
             deadline = time.monotonic() + 30
             state = False
@@ -135,6 +154,7 @@ def main():
             if not state:
                 print("firmware figures: no MQTT state document reached the broker in 30 s")
                 return 1
+            mark("MQTT state at the broker")
         clients = []
         for _ in range(4):
             w = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=5,
@@ -154,6 +174,7 @@ def main():
                     got += 1
                 except Exception:
                     pass
+        mark("4 WebSocket clients, 10 s")
         sysinfo = json.load(urllib.request.urlopen(base + "/api/system", timeout=5))
         pf = sysinfo.get("platform") or {}
         for w in clients:
