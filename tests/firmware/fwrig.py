@@ -54,6 +54,53 @@ def require_qemu(programs=(), where=""):
         sys.exit(SKIP)
 
 
+def ws_frame(data, opcode=0x1):
+    """A masked client WebSocket frame (data: str or bytes; opcode 0x1 text, 0x2 binary, 0x9 ping)."""
+    import struct
+    data = data.encode() if isinstance(data, str) else data
+    mask = os.urandom(4)
+    n = len(data)
+    head = bytes([0x80 | opcode])
+    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def ws_handshake(sock, port):
+    """The /ws upgrade on a connected socket, with the device's own Origin; True on 101 Switching
+    Protocols (the reply header is read byte by byte: nothing of the first frame is taken)."""
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n"
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        c = sock.recv(1)
+        if not c:
+            return False
+        head += c
+    return head.startswith(b"HTTP/1.1 101")
+
+
+def ws_read_frame(sock):
+    """(opcode, payload) of the next server frame (unmasked); OSError when the connection ends."""
+    import struct
+
+    def exact(n):
+        d = b""
+        while len(d) < n:
+            c = sock.recv(n - len(d))
+            if not c:
+                raise OSError("connection closed")
+            d += c
+        return d
+    h = exact(2)
+    n = h[1] & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", exact(2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", exact(8))[0]
+    return h[0] & 0x0F, exact(n)
+
+
 class CanLog:
     """Follows the slcan file QEMU writes (one "tIIIL<data>\\r" per frame the firmware sends) and
     stamps each frame with the host's monotonic time when it was read (polled every 20 ms)."""

@@ -19,8 +19,6 @@ QEMU and must come back the same:
     logged, while the web keeps answering afterwards.
 Then the device still serves valid data, 0x351 is still on the bus, and the console shows no
 crash, assertion, watchdog or reset."""
-import json
-import os
 import socket
 import struct
 import time
@@ -65,54 +63,23 @@ def raw(b, data, timeout=10):
 
 def ws_connect(b):
     s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
-    s.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{b.port}\r\nOrigin: {b.base}\r\nUpgrade: websocket\r\n"
-               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-              .encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        c = s.recv(1)
-        if not c:
-            break
-        head += c
-    return s if head.startswith(b"HTTP/1.1 101") else None
-
-
-def ws_send(s, data, opcode=0x1):
-    mask = os.urandom(4)
-    n = len(data)
-    head = bytes([0x80 | opcode])
-    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n)
-    s.sendall(head + mask + bytes(x ^ mask[i % 4] for i, x in enumerate(data)))
+    if fwrig.ws_handshake(s, b.port):
+        return s
+    s.close()
+    return None
 
 
 def ws_close_code(s, within=5.0):
     """The code of the server's close frame (other frames skipped), or None."""
     end = time.monotonic() + within
-    buf = b""
+    s.settimeout(within)
     while time.monotonic() < end:
         try:
-            c = s.recv(8192)
-        except OSError:
+            op, payload = fwrig.ws_read_frame(s)
+        except OSError:  # closed without a close frame, or nothing within the time
             return None
-        if not c:
-            return None
-        buf += c
-        while len(buf) >= 2:
-            n = buf[1] & 0x7F
-            off = 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n, off = struct.unpack(">H", buf[2:4])[0], 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n, off = struct.unpack(">Q", buf[2:10])[0], 10
-            if len(buf) < off + n:
-                break
-            op, payload, buf = buf[0] & 0x0F, buf[off:off + n], buf[off + n:]
-            if op == 0x8:
-                return struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
+        if op == 0x8:
+            return struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
     return None
 
 
@@ -180,21 +147,21 @@ def main(rig):
     w = ws_connect(b)
     C.check(w is not None, "WebSocket: handshake")
     if w:
-        ws_send(w, ("{" + " " * 600 + "}").encode())
+        w.sendall(fwrig.ws_frame("{" + " " * 600 + "}"))
         c = ws_close_code(w)
         C.check(c == 1009, f"WebSocket: a 602-byte message closed with 1009 ({c})")
         w.close()
     w = ws_connect(b)
     if w:
-        ws_send(w, b"\x00\x01binary", opcode=0x2)
+        w.sendall(fwrig.ws_frame(b"\x00\x01binary", opcode=0x2))
         c = ws_close_code(w)
         C.check(c == 1003, f"WebSocket: a binary message closed with 1003 ({c})")
         w.close()
     w = ws_connect(b)
     if w:
-        ws_send(w, ('{"subscribe":' + nested(100, '"status"') + "}").encode())
+        w.sendall(fwrig.ws_frame('{"subscribe":' + nested(100, '"status"') + "}"))
         time.sleep(1.0)
-        ws_send(w, b'{"subscribe":["status"]}')
+        w.sendall(fwrig.ws_frame('{"subscribe":["status"]}'))
         c = ws_close_code(w, within=2.0)
         C.check(c is None, f"WebSocket: a nested message is refused without closing the connection ({c})")
         w.close()

@@ -20,10 +20,8 @@ Afterwards the web answers again within WEB_BACK_S, and
 GET /api/system "platform" carries the reset counts (all 0 after a power-on in QEMU) and the CAN
 controller's counters (no bus-off), /metrics their tinybms_resets_total and tinybms_can_bus_off_total.
 (The MQTT side's stall is fw-mqtt's: a stopped broker.)"""
-import os
 import re
 import socket
-import struct
 import threading
 import time
 
@@ -46,15 +44,6 @@ def small_socket():
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
     s.settimeout(10)
     return s
-
-
-def ws_frame(text):
-    """A masked client text frame."""
-    data = text.encode()
-    mask = os.urandom(4)
-    head = bytes([0x81])
-    head += bytes([0x80 | len(data)]) if len(data) < 126 else bytes([0x80 | 126]) + struct.pack(">H", len(data))
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
 class Stallers:
@@ -134,20 +123,11 @@ class Stallers:
         try:
             s.connect(("127.0.0.1", self.port))
             self.keep(s)
-            s.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nOrigin: http://127.0.0.1:{self.port}\r\n"
-                       "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                       "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-            head = b""
-            while b"\r\n\r\n" not in head:
-                c = s.recv(1)
-                if not c:
-                    break
-                head += c
-            if not head.startswith(b"HTTP/1.1 101"):
+            if not fwrig.ws_handshake(s, self.port):
                 self.count("ws_refused")
                 return
             self.count("ws_open")
-            s.sendall(ws_frame('{"subscribe":["status","events","log","can"],"log_level":"debug"}'))
+            s.sendall(fwrig.ws_frame('{"subscribe":["status","events","log","can"],"log_level":"debug"}'))
             self.stop.wait()  # never read again
         except OSError:
             self.count("ws_refused")
@@ -243,25 +223,6 @@ def main(rig):
     rig.check_no_crash(b)
 
 
-def ws_read_frame(s):
-    """(opcode, payload) of one server frame (unmasked)."""
-    def exact(n):
-        d = b""
-        while len(d) < n:
-            c = s.recv(n - len(d))
-            if not c:
-                raise OSError("closed")
-            d += c
-        return d
-    h = exact(2)
-    n = h[1] & 0x7F
-    if n == 126:
-        n = struct.unpack(">H", exact(2))[0]
-    elif n == 127:
-        n = struct.unpack(">Q", exact(8))[0]
-    return h[0] & 0x0F, exact(n)
-
-
 def quiet_websocket(port):
     """A WebSocket client that says nothing for longer than web.header_timeout_ms between frames
     keeps its connection: the budgets start at a frame's first byte, not at the last frame."""
@@ -269,19 +230,10 @@ def quiet_websocket(port):
     s.settimeout(10)
     try:
         s.connect(("127.0.0.1", port))
-        s.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n"
-                   "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            c = s.recv(1)
-            if not c:
-                return False
-            head += c
-        if not head.startswith(b"HTTP/1.1 101"):
+        if not fwrig.ws_handshake(s, port):
             return False
-        ws_read_frame(s)  # the hello
-        s.sendall(ws_frame('{"subscribe":[]}'))  # nothing is pushed to it: it and the server are both quiet
+        fwrig.ws_read_frame(s)  # the hello
+        s.sendall(fwrig.ws_frame('{"subscribe":[]}'))  # nothing is pushed to it: it and the server are both quiet
         time.sleep(0.5)
         s.setblocking(False)
         try:
@@ -291,17 +243,16 @@ def quiet_websocket(port):
             pass
         s.settimeout(10)
         time.sleep(3)
-        mask = os.urandom(4)
-        s.sendall(bytes([0x89, 0x84]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(b"ping")))
-        op, data = ws_read_frame(s)
+        s.sendall(fwrig.ws_frame(b"ping", opcode=0x9))
+        op, data = fwrig.ws_read_frame(s)
         if (op, data) != (0xA, b"ping"):
             print(f"quiet WebSocket: expected the pong, got opcode {op:#x} {data[:40]!r}", flush=True)
             return False
         time.sleep(3)
-        s.sendall(ws_frame('{"subscribe":["status"]}'))
+        s.sendall(fwrig.ws_frame('{"subscribe":["status"]}'))
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            op, data = ws_read_frame(s)
+            op, data = fwrig.ws_read_frame(s)
             if op == 0x1 and b'"status"' in data[:64]:
                 return True
             if op == 0x8:
