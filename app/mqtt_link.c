@@ -216,7 +216,7 @@ static int status_of(int rc)
     }
 }
 
-static void answer(mqtt_link_cmd_t *v, mqtt_link_count_t count, int rc, int status, const char *message)
+void mqtt_link_cmd_answer(mqtt_link_cmd_t *v, mqtt_link_count_t count, int rc, int status, const char *message)
 {
     v->run = false;
     v->count = count;
@@ -240,23 +240,23 @@ void mqtt_link_cmd_admit(mqtt_link_cmd_t *v, const char *sub, size_t sub_len, co
     v->command = topic;
     if (!enabled) {
         LOGW(M, "command %s refused: MQTT commands are disabled", topic ? topic : "(unknown)");
-        answer(v, MQTT_LINK_COUNT_REFUSED, TB_ERR_AUTH, 403,
+        mqtt_link_cmd_answer(v, MQTT_LINK_COUNT_REFUSED, TB_ERR_AUTH, 403,
                "MQTT commands are disabled (mqtt.commands = false); nothing was done");
         return;
     }
     if (retained) {
         LOGW(M, "command %s refused: published with the retain flag (it would run again at every reconnection)",
              topic ? topic : "(unknown)");
-        answer(v, MQTT_LINK_COUNT_REFUSED, TB_ERR_STATE, 400,
+        mqtt_link_cmd_answer(v, MQTT_LINK_COUNT_REFUSED, TB_ERR_STATE, 400,
                "retained command ignored: it would run again at every reconnect; publish commands without retain");
         return;
     }
     if (rc != TB_OK) {
         LOGW(M, "command %s refused: %s", topic ? topic : "(unknown topic)", why ? why : "malformed");
-        answer(v, MQTT_LINK_COUNT_MALFORMED, rc, status_of(rc), why ? why : "malformed command");
+        mqtt_link_cmd_answer(v, MQTT_LINK_COUNT_MALFORMED, rc, status_of(rc), why ? why : "malformed command");
         return;
     }
-    answer(v, MQTT_LINK_COUNT_NONE, TB_OK, 0, NULL);
+    mqtt_link_cmd_answer(v, MQTT_LINK_COUNT_NONE, TB_OK, 0, NULL);
     v->run = true;
 }
 
@@ -264,12 +264,13 @@ void mqtt_link_cmd_done(mqtt_link_cmd_t *v, int qrc, const gw_cmd_t *c)
 {
     if (qrc == TB_OK) {
         LOGI(M, "command %s: %d %s", v->command, c->status, c->message);
-        answer(v, c->rc == TB_OK ? MQTT_LINK_COUNT_OK : MQTT_LINK_COUNT_FAILED, c->rc, c->status, c->message);
+        mqtt_link_cmd_answer(v, c->rc == TB_OK ? MQTT_LINK_COUNT_OK : MQTT_LINK_COUNT_FAILED, c->rc, c->status,
+                             c->message);
         v->result = c->result;
     } else if (qrc == TB_ERR_BUSY) {
-        answer(v, MQTT_LINK_COUNT_BUSY, qrc, 503, "the gateway is busy; try again");
+        mqtt_link_cmd_answer(v, MQTT_LINK_COUNT_BUSY, qrc, 503, "the gateway is busy; try again");
     } else {
-        answer(v, MQTT_LINK_COUNT_FAILED, qrc, 504,
+        mqtt_link_cmd_answer(v, MQTT_LINK_COUNT_FAILED, qrc, 504,
                "no answer from the gateway in time; the command may still be carried out");
     }
 }
@@ -279,5 +280,5 @@ void mqtt_link_cmd_busy(mqtt_link_cmd_t *v, const char *sub, size_t sub_len, con
     const char *why = NULL;
     (void)mqtt_cmd_parse(sub, sub_len, payload, len, &v->req, &why);
     v->command = v->req.kind < MQTT_CMD_KIND_COUNT ? mqtt_cmd_topic(v->req.kind) : NULL;
-    answer(v, MQTT_LINK_COUNT_NONE, TB_ERR_BUSY, 503, "too many commands waiting; try again");
+    mqtt_link_cmd_answer(v, MQTT_LINK_COUNT_NONE, TB_ERR_BUSY, 503, "too many commands waiting; try again");
 }

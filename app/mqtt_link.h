@@ -215,6 +215,10 @@ void mqtt_link_cmd_admit(mqtt_link_cmd_t *v, const char *sub, size_t sub_len, co
  * TB_ERR_BUSY: 503 "the gateway is busy", busy; anything else: 504 "no answer in time", failed. */
 void mqtt_link_cmd_done(mqtt_link_cmd_t *v, int qrc, const gw_cmd_t *c);
 
+/* A refusal the port decides itself (e.g. no memory for the command): not run, this answer, and
+ * count as the counter it moves; no result. */
+void mqtt_link_cmd_answer(mqtt_link_cmd_t *v, mqtt_link_count_t count, int rc, int status, const char *message);
+
 /* The answer to a command that found the port's queue full: 503 "too many commands waiting", with
  * the request's id when it can be read. count is MQTT_LINK_COUNT_NONE: the port counts busy when it
  * refuses the command, before it answers. */

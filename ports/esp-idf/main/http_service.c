@@ -639,10 +639,9 @@ static esp_err_t on_open(httpd_handle_t hd, int fd)
 static void on_close(httpd_handle_t hd, int fd)
 {
     http_service_t *s = httpd_get_global_user_ctx(hd);
-    for (int i = 0; i < CONFIG_LWIP_MAX_SOCKETS; i++) {
-        if (s->conn[i].fd == fd) {
-            s->conn[i].fd = 0;
-        }
+    conn_t *c = conn_of(s, fd);
+    if (c) {
+        c->fd = 0;
     }
     http_ws_closed(s->ws, fd);
     close(fd);

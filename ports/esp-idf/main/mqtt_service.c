@@ -547,11 +547,7 @@ static void run_command(mqtt_service_t *s, const cmd_item_t *it, bool enabled)
             mqtt_cmd_to_gw(&v.req, c);
             mqtt_link_cmd_done(&v, cmdq_call(s->svc.cmdq, c, MQTT_CMD_TIMEOUT_MS), c);
         } else {
-            v.run = false;
-            v.count = MQTT_LINK_COUNT_BUSY;
-            v.rc = TB_ERR_BUSY;
-            v.status = 503;
-            v.message = "the gateway is out of memory; try again";
+            mqtt_link_cmd_answer(&v, MQTT_LINK_COUNT_BUSY, TB_ERR_BUSY, 503, "the gateway is out of memory; try again");
         }
     }
     lock(s);
