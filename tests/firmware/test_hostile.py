@@ -46,7 +46,7 @@ def rejected(b):
 
 
 def raw(b, data, timeout=10):
-    """Sends data on a new connection; (status line, seconds until the server closed or answered)."""
+    """Sends data on a new connection; the status line of the answer ("" when it closed without one)."""
     s = socket.create_connection(("127.0.0.1", b.port), timeout=timeout)
     try:
         s.sendall(data)
