@@ -6,16 +6,20 @@ finish anything, all at once:
   - slowloris: SLOW_N connections that send a request header line a second and never end it
     (reconnecting when the server closes them);
   - slow readers: clients that ask for the biggest UI file with a 2 kB receive buffer and read it
-    one byte a second;
+    one byte a second (QEMU's user-mode network takes a reply whole whatever the client reads, so
+    here they cost the server little; on a board each costs at most its reply's minimum-rate
+    budget, unit-conn_budget);
   - WebSocket clients that subscribe to everything (status, events, log, CAN) with a 2 kB receive
     buffer and never read.
 Meanwhile the CAN log (fwrig's slcan follower) must show 0x351 (the charge limits) at its period:
 no gap of GAP_MAX (1.5 s) or more (can.fast_period_ms is 1 s) and at least 80 % of the rate measured
-before the stall; the console
-must show no task-watchdog message, panic or second boot. Meanwhile a user's GET /api/status, one
-after the other, must be answered every time (at least twice, each within PROBE_TIMEOUT_S): the
-server has one task, and the connection time budgets of http_service.c bound what each stalling
-connection costs it (docs/porting.md; before them it answered nothing until the stallers left).
+before the stall; the console must show no task-watchdog message, panic or second boot. Meanwhile
+a user's GET /api/status, one after the other, must be answered every time (at least PROBES_MIN
+times, each within PROBE_TIMEOUT_S): the server has one task, and the connection time budgets of
+http_service.c bound what each stalling connection costs it (docs/porting.md). Before the budgets
+it answered nothing until the stallers left; with budgets that ran one connection after the other
+it answered in 4-30 s; with the header clocks running together and a minimum rate for replies,
+in 0.1-2.3 s.
 Afterwards the web answers again within WEB_BACK_S, and
 GET /api/system "platform" carries the reset counts (all 0 after a power-on in QEMU) and the CAN
 controller's counters (no bus-off), /metrics their tinybms_resets_total and tinybms_can_bus_off_total.
@@ -31,7 +35,8 @@ STALL_S = 15
 BASE_S = 5     # 0x351's rate is measured this long before the stall
 GAP_MAX = 1.5  # s: can.fast_period_ms (1 s) bounds the gap between two 0x351, plus QEMU's slack
 WEB_BACK_S = 15
-PROBE_TIMEOUT_S = 30  # a GET /api/status during the stall must be answered within this
+PROBE_TIMEOUT_S = 10  # a GET /api/status during the stall must be answered within this
+PROBES_MIN = 3         # ... at least this many times in STALL_S
 SLOW_N = 16
 READERS = 2
 WS_N = 2
@@ -192,15 +197,14 @@ def main(rig):
     answered = [p for p in probes if p[2]]
     print("status probes during the stall (start s, took s, answered): " +
           ", ".join(f"{a:.1f}/{d:.1f}/{'y' if ok else 'n'}" for a, d, ok in probes), flush=True)
-    C.check(len(answered) >= 2 and max(d for _, d, _ in probes) < PROBE_TIMEOUT_S,
+    C.check(len(answered) == len(probes) >= PROBES_MIN and max(d for _, d, _ in probes) < PROBE_TIMEOUT_S,
             f"the web answered a user while it was being stalled: {len(answered)} of {len(probes)} GET /api/status "
             f"answered, the slowest in {max((d for _, d, _ in probes), default=0):.1f} s (< {PROBE_TIMEOUT_S} s)")
     C.check(len(frames) >= 0.8 * rate * STALL_S and longest < GAP_MAX,
             f"0x351 kept its rate while the web server was stalled: {len(frames)} frames in {STALL_S} s "
             f"({rate:.1f}/s before), longest gap {longest:.2f} s (< {GAP_MAX} s)")
 
-    # the web comes back once the stallers are gone (esp_http_server has one task and no header
-    # time-out: each connection it was blocked on costs up to web.request_timeout_ms, 10 s)
+    # the web comes back once the stallers are gone
     t2 = time.monotonic()
     ok = tbtest.wait_for(lambda: isinstance(b.get("/api/status", timeout=2)[1], dict), WEB_BACK_S, step=0.5)
     C.check(ok, f"the web answers again within {WEB_BACK_S} s after the stalling clients left")

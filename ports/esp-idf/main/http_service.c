@@ -7,6 +7,7 @@
 
 #include "app/api.h"
 #include "app/auth.h"
+#include "app/conn_budget.h"
 #include "app/log.h"
 #include "app/netaddr.h"
 #include "clock.h"
@@ -36,21 +37,10 @@ extern const size_t webui_asset_count;
 #define NOTE_EVERY_MS 10000u    /* slow-client log lines: at most one per this, with a count */
 #define GUARDS_MAX 24
 
-/* Where a connection is, for its time budget (see conn_wait()). */
-typedef enum {
-    PH_IDLE,    /* between requests: the next byte starts a request header */
-    PH_HEADER,  /* a request header is arriving: web.header_timeout_ms from its first byte */
-    PH_HANDLER, /* a handler runs: web.request_timeout_ms from its start to read the body */
-    PH_REPLY,   /* its reply is being sent: web.request_timeout_ms from the first byte */
-    PH_STREAM,  /* a handler streams a large body (firmware update): each wait up to web.request_timeout_ms */
-    PH_PUSH,    /* a WebSocket update is being sent: PUSH_MS */
-} phase_t;
-
 typedef struct {
     int fd;                     /* 0: free */
     char peer[48];
-    uint8_t phase;
-    uint32_t start, budget_ms;  /* the phase's clock */
+    conn_budget_t b;            /* where it is and how long it may still make the task wait */
 } conn_t;
 
 typedef struct {
@@ -76,6 +66,9 @@ struct http_service {
     uint32_t header_ms, request_ms;
     guard_t guard[GUARDS_MAX];  /* the registered handlers, behind guarded() */
     unsigned nguards;
+    int listen_fd;              /* the server's listening socket (found by listen_socket()), -1: not yet */
+    uint16_t port;
+    uint32_t backlog_since;     /* when a connection was first seen waiting to be accepted (0: none) */
     uint32_t note_ms;           /* last slow-client log line */
     unsigned note_quiet;        /* closes not logged since */
     uint32_t failures;
@@ -163,12 +156,10 @@ static conn_t *conn_of(http_service_t *s, int fd)
     return NULL;
 }
 
-static void conn_phase(conn_t *c, phase_t ph, uint32_t budget_ms)
+static void conn_phase(conn_t *c, cb_phase_t ph, uint32_t budget_ms)
 {
     if (c) {
-        c->phase = (uint8_t)ph;
-        c->start = esp_now_ms();
-        c->budget_ms = budget_ms;
+        conn_budget_enter(&c->b, ph, budget_ms, esp_now_ms());
     }
 }
 
@@ -370,7 +361,7 @@ static esp_err_t on_request(httpd_req_t *req)
     stream_t stream = {req, req->content_len};
     char *body = NULL;
     if (api_streams_body(&s->api, &r)) {
-        conn_phase(conn_of(s, httpd_req_to_sockfd(req)), PH_STREAM, s->request_ms);
+        conn_phase(conn_of(s, httpd_req_to_sockfd(req)), CB_STREAM, s->request_ms);
         r.body_read = stream_read;
         r.body_ctx = &stream;
         r.content_length = req->content_len;
@@ -448,14 +439,18 @@ static esp_err_t on_request(httpd_req_t *req)
  * it sends, nobody else is served. Its own time-outs are per call (recv_wait_timeout), so a client
  * that sends a header byte every few seconds, or reads one byte a second, could hold it for ever.
  * Every socket's receive and send go through conn_recv()/conn_send(), which wait with select() for
- * at most what is left of the connection's budget for its current phase:
+ * at most what is left of the connection's budget for its current phase (app/conn_budget.h):
  *   - a request header: web.header_timeout_ms from its first byte, then 408 and the connection
- *     closes (counted as header_timeout, as the Linux gate does);
- *   - a handler's body: web.request_timeout_ms from the handler's start, and its reply the same from
- *     the reply's first byte, then the connection closes; a streamed firmware update instead gets
- *     web.request_timeout_ms for each wait;
+ *     closes (counted as header_timeout, as the Linux gate does). While the task waits on one
+ *     connection, conn_wait() also watches the idle ones and the listening socket's backlog, and
+ *     notes when their next request began: many slow headers then run out together instead of one
+ *     after the other. Bytes already there are always read, however late the task comes to them;
+ *   - a handler's body (CB_BODY) and its reply (CB_REPLY): 4 kB/s after the first second, never
+ *     longer than web.request_timeout_ms, then the connection closes; a streamed firmware update
+ *     (CB_STREAM) gets web.request_timeout_ms for each wait;
  *   - a WebSocket update: PUSH_MS, then the client is dropped (it does not read).
- * So one slow or hostile client costs the others at most one budget per connection it opens. */
+ * So a slow or hostile client costs the others about a second per connection it opens, and slow
+ * headers arriving together cost one header budget between them. */
 
 /* One log line per NOTE_EVERY_MS for connections closed for their time, with how many were not logged. */
 static void note_slow(http_service_t *s, const conn_t *c, const char *what)
@@ -475,38 +470,100 @@ static void note_slow(http_service_t *s, const conn_t *c, const char *what)
     s->note_quiet = 0;
 }
 
-/* Waits until fd can be read (or written) for at most the connection's remaining budget.
+/* Notes the time of the first byte of the next request of every idle connection but `self` that
+ * select() found readable in set (they leave the watch: seen != 0). */
+static void conn_note_seen(http_service_t *s, const conn_t *self, const fd_set *set, uint32_t now)
+{
+    for (int i = 0; i < CONFIG_LWIP_MAX_SOCKETS; i++) {
+        conn_t *o = &s->conn[i];
+        if (o != self && o->fd > 0 && FD_ISSET(o->fd, set)) {
+            conn_budget_seen(&o->b, now);
+        }
+    }
+}
+
+/* The server's listening socket: the one of lwIP's that listens on our port (esp_http_server does
+ * not say which it is). Its backlog is watched too: a connection accepted after waiting there
+ * while the task was busy is timed from when the wait began (on_open()). */
+static int listen_socket(uint16_t port)
+{
+    for (int fd = LWIP_SOCKET_OFFSET; fd < LWIP_SOCKET_OFFSET + CONFIG_LWIP_MAX_SOCKETS; fd++) {
+        int on = 0;
+        socklen_t len = sizeof on;
+        struct sockaddr_storage a;
+        socklen_t alen = sizeof a;
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on &&
+            getsockname(fd, (struct sockaddr *)&a, &alen) == 0 &&
+            ((a.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&a)->sin_port) == port) ||
+             (a.ss_family == AF_INET6 && ntohs(((struct sockaddr_in6 *)&a)->sin6_port) == port))) {
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* Whether fd has something to read right now. */
+static bool readable_now(int fd)
+{
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(fd, &rd);
+    struct timeval tv = {0, 0};
+    return select(fd + 1, &rd, NULL, NULL, &tv) > 0;
+}
+
+/* Waits until fd can be read (or written) for at most the connection's remaining budget, meanwhile
+ * noting when the other idle connections' next requests begin (see above).
  * 0: ready; HTTPD_SOCK_ERR_TIMEOUT: the budget is spent (logged and counted); HTTPD_SOCK_ERR_FAIL. */
 static int conn_wait(http_service_t *s, conn_t *c, int fd, bool write)
 {
-    uint32_t wait_ms = s->request_ms;
-    const char *what = NULL;
-    if (c) {
-        uint32_t used = esp_now_ms() - c->start;
-        switch ((phase_t)c->phase) {
-        case PH_HEADER: what = "no complete request header within web.header_timeout_ms"; break;
-        case PH_HANDLER: what = "request body not received within web.request_timeout_ms"; break;
-        case PH_REPLY: what = "reply not taken within web.request_timeout_ms"; break;
-        case PH_PUSH: what = "it took no WebSocket update for 2 s"; break;
-        default: used = 0; break; /* PH_STREAM, or a lone send: each wait has the whole budget */
+    uint32_t lone_start = esp_now_ms();
+    for (;;) {
+        uint32_t now = esp_now_ms();
+        uint32_t left = c ? conn_budget_left(&c->b, now)
+                          : (now - lone_start < s->request_ms ? s->request_ms - (now - lone_start) : 0u);
+        fd_set rd, wr;
+        FD_ZERO(&rd);
+        FD_ZERO(&wr);
+        FD_SET(fd, write ? &wr : &rd);
+        int top = fd;
+        if (s->listen_fd >= 0 && !s->backlog_since) {
+            FD_SET(s->listen_fd, &rd);
+            top = s->listen_fd > top ? s->listen_fd : top;
         }
-        wait_ms = used < c->budget_ms ? c->budget_ms - used : 0u;
+        for (int i = 0; i < CONFIG_LWIP_MAX_SOCKETS; i++) {
+            const conn_t *o = &s->conn[i];
+            if (o != c && o->fd > 0 && o->fd != fd && o->b.phase == CB_IDLE && !o->b.seen) {
+                FD_SET(o->fd, &rd);
+                top = o->fd > top ? o->fd : top;
+            }
+        }
+        /* a spent budget still polls once: bytes already there are read however late this task is */
+        struct timeval tv = {.tv_sec = (time_t)(left / 1000u), .tv_usec = (suseconds_t)(left % 1000u) * 1000};
+        int n = select(top + 1, &rd, write ? &wr : NULL, NULL, &tv);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return HTTPD_SOCK_ERR_FAIL;
+        }
+        if (n > 0 && FD_ISSET(fd, write ? &wr : &rd)) {
+            return 0;
+        }
+        if (n > 0) {
+            uint32_t t = esp_now_ms() | 1u;
+            if (s->listen_fd >= 0 && FD_ISSET(s->listen_fd, &rd)) {
+                s->backlog_since = t;
+            }
+            conn_note_seen(s, c, &rd, t);
+            continue; /* another connection's first byte: fd's wait goes on with what is left */
+        }
+        break;
     }
-    fd_set set;
-    FD_ZERO(&set);
-    FD_SET(fd, &set);
-    struct timeval tv = {.tv_sec = (time_t)(wait_ms / 1000u), .tv_usec = (suseconds_t)(wait_ms % 1000u) * 1000};
-    int n = wait_ms ? select(fd + 1, write ? NULL : &set, write ? &set : NULL, NULL, &tv) : 0;
-    if (n > 0) {
-        return 0;
-    }
-    if (n < 0) {
-        return HTTPD_SOCK_ERR_FAIL;
-    }
-    if (c && c->phase == PH_HEADER) {
+    if (c && c->b.phase == CB_HEADER) {
         atomic_fetch_add(&s->api.n.rejected[API_REJ_HEADER_TIMEOUT], 1u);
     }
-    note_slow(s, c, what ? what : "no progress in time");
+    note_slow(s, c, conn_budget_why(c ? (cb_phase_t)c->b.phase : CB_IDLE));
     return HTTPD_SOCK_ERR_TIMEOUT;
 }
 
@@ -523,18 +580,21 @@ static int conn_recv(httpd_handle_t hd, int fd, char *buf, size_t len, int flags
 {
     http_service_t *s = httpd_get_global_user_ctx(hd);
     conn_t *c = conn_of(s, fd);
-    if (c && c->phase == PH_IDLE) {
-        conn_phase(c, PH_HEADER, s->header_ms);
+    if (c && c->b.phase == CB_IDLE) {
+        conn_phase(c, CB_HEADER, s->header_ms);
     }
     for (;;) {
         int w = conn_wait(s, c, fd, false);
         if (w != 0) {
-            return w == HTTPD_SOCK_ERR_TIMEOUT && c && (c->phase == PH_HANDLER || c->phase == PH_REPLY)
+            return w == HTTPD_SOCK_ERR_TIMEOUT && c && (c->b.phase == CB_BODY || c->b.phase == CB_REPLY)
                        ? HTTPD_SOCK_ERR_FAIL
                        : w;
         }
         int n = recv(fd, buf, len, flags | MSG_DONTWAIT);
         if (n >= 0) {
+            if (c && !(flags & MSG_PEEK)) {
+                conn_budget_moved(&c->b, (size_t)n);
+            }
             return n;
         }
         if (sock_err() != HTTPD_SOCK_ERR_TIMEOUT) {
@@ -548,10 +608,10 @@ static int conn_send(httpd_handle_t hd, int fd, const char *buf, size_t len, int
 {
     http_service_t *s = httpd_get_global_user_ctx(hd);
     conn_t *c = conn_of(s, fd);
-    if (c && (c->phase == PH_IDLE || c->phase == PH_HEADER)) {
-        conn_phase(c, PH_IDLE, LONE_SEND_MS); /* an error reply of the server's own (400, 408, 431) */
-    } else if (c && c->phase == PH_HANDLER) {
-        conn_phase(c, PH_REPLY, s->request_ms); /* the time the handler took (a BMS command) is not the reply's */
+    if (c && (c->b.phase == CB_IDLE || c->b.phase == CB_HEADER)) {
+        conn_phase(c, CB_IDLE, LONE_SEND_MS); /* an error reply of the server's own (400, 408, 431) */
+    } else if (c && c->b.phase == CB_BODY) {
+        conn_phase(c, CB_REPLY, s->request_ms); /* the time the handler took (a BMS command) is not the reply's */
     }
     for (;;) {
         int w = conn_wait(s, c, fd, true);
@@ -560,6 +620,9 @@ static int conn_send(httpd_handle_t hd, int fd, const char *buf, size_t len, int
         }
         int n = send(fd, buf, len, flags | MSG_DONTWAIT);
         if (n >= 0) {
+            if (c) {
+                conn_budget_moved(&c->b, (size_t)n);
+            }
             return n;
         }
         if (sock_err() != HTTPD_SOCK_ERR_TIMEOUT) {
@@ -574,10 +637,10 @@ static esp_err_t guarded(httpd_req_t *req)
 {
     guard_t *g = req->user_ctx;
     conn_t *c = conn_of(g->s, httpd_req_to_sockfd(req));
-    conn_phase(c, PH_HANDLER, g->s->request_ms);
+    conn_phase(c, CB_BODY, g->s->request_ms);
     req->user_ctx = g->ctx;
     esp_err_t e = g->fn(req);
-    conn_phase(c, PH_IDLE, 0);
+    conn_phase(c, CB_IDLE, 0);
     return e;
 }
 
@@ -603,7 +666,7 @@ esp_err_t http_service_register(httpd_handle_t hd, const httpd_uri_t *u)
 void http_service_push(httpd_handle_t hd, int fd, bool begin)
 {
     http_service_t *s = httpd_get_global_user_ctx(hd);
-    conn_phase(s ? conn_of(s, fd) : NULL, begin ? PH_PUSH : PH_IDLE, PUSH_MS);
+    conn_phase(s ? conn_of(s, fd) : NULL, begin ? CB_PUSH : CB_IDLE, PUSH_MS);
 }
 
 /* A new connection (server task): at most web.max_conns_per_addr from one address, as the Linux
@@ -630,7 +693,20 @@ static esp_err_t on_open(httpd_handle_t hd, int fd)
     conn_t *c = &s->conn[slot];
     c->fd = fd;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
-    conn_phase(c, PH_IDLE, 0);
+    conn_phase(c, CB_IDLE, 0);
+    /* a request that began while the connection waited to be accepted is timed from when that wait
+     * was first seen (conn_wait()): behind a busy task, a complete header is still read whenever
+     * the task comes to it, an incomplete one has had its time */
+    if (s->listen_fd < 0) {
+        s->listen_fd = listen_socket(s->port);
+    }
+    char first;
+    if (recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+        conn_budget_seen(&c->b, s->backlog_since ? s->backlog_since : esp_now_ms());
+    }
+    if (s->backlog_since && (s->listen_fd < 0 || !readable_now(s->listen_fd))) {
+        s->backlog_since = 0; /* nobody else waits */
+    }
     (void)httpd_sess_set_recv_override(hd, fd, conn_recv);
     (void)httpd_sess_set_send_override(hd, fd, conn_send);
     return ESP_OK;
@@ -722,6 +798,8 @@ http_service_t *http_service_start(const gw_services_t *svc, const gw_config_t *
     hc.close_fn = on_close;
     s->max_per_addr = cfg->web.max_conns_per_addr;
     s->header_ms = (uint32_t)cfg->web.header_timeout_ms;
+    s->listen_fd = -1;
+    s->port = na.port;
     s->request_ms = (uint32_t)cfg->web.request_timeout_ms;
     esp_err_t e = httpd_start(&s->hd, &hc);
     if (e != ESP_OK) {
