@@ -675,6 +675,16 @@ void http_service_push(httpd_handle_t hd, int fd, bool begin)
 static esp_err_t on_open(httpd_handle_t hd, int fd)
 {
     http_service_t *s = httpd_get_global_user_ctx(hd);
+    /* a request that began while the connection waited to be accepted is timed from when that wait
+     * was first seen (conn_wait()): behind a busy task, a complete header is still read whenever
+     * the task comes to it, an incomplete one has had its time */
+    if (s->listen_fd < 0) {
+        s->listen_fd = listen_socket(s->port);
+    }
+    uint32_t waited_since = s->backlog_since;
+    if (waited_since && (s->listen_fd < 0 || !readable_now(s->listen_fd))) {
+        s->backlog_since = 0; /* nobody else waits */
+    }
     char peer[48];
     fd_peer(fd, peer, sizeof peer);
     int same = 0, slot = -1;
@@ -694,18 +704,9 @@ static esp_err_t on_open(httpd_handle_t hd, int fd)
     c->fd = fd;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     conn_phase(c, CB_IDLE, 0);
-    /* a request that began while the connection waited to be accepted is timed from when that wait
-     * was first seen (conn_wait()): behind a busy task, a complete header is still read whenever
-     * the task comes to it, an incomplete one has had its time */
-    if (s->listen_fd < 0) {
-        s->listen_fd = listen_socket(s->port);
-    }
     char first;
     if (recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
-        conn_budget_seen(&c->b, s->backlog_since ? s->backlog_since : esp_now_ms());
-    }
-    if (s->backlog_since && (s->listen_fd < 0 || !readable_now(s->listen_fd))) {
-        s->backlog_since = 0; /* nobody else waits */
+        conn_budget_seen(&c->b, waited_since ? waited_since : esp_now_ms());
     }
     (void)httpd_sess_set_recv_override(hd, fd, conn_recv);
     (void)httpd_sess_set_send_override(hd, fd, conn_send);
