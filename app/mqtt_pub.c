@@ -20,6 +20,22 @@ void mqtt_pub_init(mqtt_pub_t *p, const mqtt_pub_port_t *port, const mqtt_pub_id
     snprintf(p->base, sizeof p->base, "%s", base);
 }
 
+void mqtt_pub_carry_take(const mqtt_pub_t *p, mqtt_pub_carry_t *out)
+{
+    *out = (mqtt_pub_carry_t){true, p->event_sent, p->started, p->first_view_ms};
+}
+
+void mqtt_pub_carry_give(mqtt_pub_t *p, const mqtt_pub_carry_t *c, uint32_t event_seq, uint32_t recent_count)
+{
+    if (c->have) {
+        p->event_sent = c->event_sent;
+        p->started = c->started;
+        p->first_view_ms = c->first_view_ms;
+    } else {
+        p->event_sent = event_seq - (recent_count <= GW_VIEW_EVENTS ? recent_count : GW_VIEW_EVENTS);
+    }
+}
+
 int mqtt_pub_topic(const mqtt_pub_t *p, const char *suffix, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s/%s", p->base, suffix);
@@ -27,6 +43,12 @@ int mqtt_pub_topic(const mqtt_pub_t *p, const char *suffix, char *out, size_t ca
         return TB_ERR_NOSPACE;
     }
     return n;
+}
+
+int mqtt_pub_retained_topic(const mqtt_pub_t *p, size_t i, char *out, size_t cap)
+{
+    static const char *const own[] = {"state", "alarms", "mqtt", "availability"};
+    return i < sizeof own / sizeof own[0] ? mqtt_pub_topic(p, own[i], out, cap) : 0;
 }
 
 static int pub(mqtt_pub_t *p, const char *topic, const void *payload, size_t len, bool retain)

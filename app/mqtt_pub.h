@@ -127,9 +127,27 @@ typedef struct {
     char doc[MQTT_HA_DOC_MAX];      /* scratch for one discovery document */
 } mqtt_pub_t;
 
+/* What carries over from one client to the next (a reconnection with new settings): the event
+ * numbering, so that no event is sent twice, and when the first view was seen. Zeroed: no client
+ * yet. */
+typedef struct {
+    bool have;
+    uint32_t event_sent;
+    bool started;
+    uint32_t first_view_ms;
+} mqtt_pub_carry_t;
+
 /* base: the resolved base topic of the connection (port's choice, see mqtt_id.h). */
 void mqtt_pub_init(mqtt_pub_t *p, const mqtt_pub_port_t *port, const mqtt_pub_ident_t *ident, const char *base,
                    const mqtt_cfg_t *cfg);
+
+/* When a client ends: what its successor takes over (mqtt_pub_carry_give()). */
+void mqtt_pub_carry_take(const mqtt_pub_t *p, mqtt_pub_carry_t *out);
+
+/* Right after mqtt_pub_init() for a new client: what the last one left (c->have), else, for the
+ * first client, the event numbering starts with the events still in the view's window (the view's
+ * event_seq and recent_count), not with "lost" reports for what happened while MQTT was off. */
+void mqtt_pub_carry_give(mqtt_pub_t *p, const mqtt_pub_carry_t *c, uint32_t event_seq, uint32_t recent_count);
 
 void mqtt_pub_connected(mqtt_pub_t *p, uint32_t now_ms);
 void mqtt_pub_disconnected(mqtt_pub_t *p);
@@ -152,6 +170,11 @@ bool mqtt_pub_idle(const mqtt_pub_t *p);
 
 /* Topic under the base ("state" -> "<base>/state"). Length or TB_ERR_NOSPACE. */
 int mqtt_pub_topic(const mqtt_pub_t *p, const char *suffix, char *out, size_t cap);
+
+/* The i-th (from 0) retained topic the gateway keeps under the base (state, alarms, the
+ * service's mqtt report, availability), to be cleared with an empty retained message when the
+ * base topic changes: its length, 0 past the last one, or TB_ERR_NOSPACE. */
+int mqtt_pub_retained_topic(const mqtt_pub_t *p, size_t i, char *out, size_t cap);
 
 /* The significance test, exposed for unit tests: true if v differs from s enough to publish. */
 bool mqtt_pub_significant(const mqtt_pub_sig_t *s, const gw_view_t *v, const mqtt_cfg_t *cfg);

@@ -74,7 +74,7 @@ struct mqtt_service {
     bool reset_needed;
     bool v311;                     /* the broker refused MQTT 5: speak 3.1.1 to it (see on_connect) */
     bool v311_warned;              /* its limitation for commands logged (once per client) */
-    bool ever_created;
+    mqtt_pub_carry_t carry;        /* what the last client left to the next (event numbering) */
     mqtt_pub_t pub;
     mqtt_link_report_t report;
 
@@ -437,21 +437,8 @@ static bool client_create(mqtt_service_t *s, const gw_view_t *v)
     snprintf(ident.gw_version, sizeof ident.gw_version, "%s", TB_VERSION);
     snprintf(ident.hostname, sizeof ident.hostname, "%s", s->hostname);
     mqtt_pub_port_t port = {port_publish, port_subscribe, port_unsubscribe, s};
-    mqtt_pub_t keep = s->pub;
     mqtt_pub_init(&s->pub, &port, &ident, base, c);
-    /* the event numbering survives a reconnection: nothing is sent twice. The first client
-     * starts with the events still in the view's window (read before the broker was reachable),
-     * not with "lost" reports for what happened while MQTT was off. */
-    if (s->ever_created) {
-        s->pub.event_sent = keep.event_sent;
-    } else {
-        s->pub.event_sent = v->event_seq - (v->recent_count <= GW_VIEW_EVENTS ? v->recent_count : GW_VIEW_EVENTS);
-        s->ever_created = true;
-    }
-    if (keep.started) {
-        s->pub.started = true;
-        s->pub.first_view_ms = keep.first_view_ms;
-    }
+    mqtt_pub_carry_give(&s->pub, &s->carry, v->event_seq, v->recent_count); /* no event sent twice */
     pthread_mutex_lock(&s->mu);
     s->mosq = m;
     s->connected = false;
@@ -496,10 +483,8 @@ static void client_destroy(mqtt_service_t *s, bool clear_old)
             while (!mqtt_pub_remove_all(&s->pub) && (uint32_t)(linux_now_ms() - t0) < FLUSH_MS) {
                 mosquitto_loop(s->mosq, 50, 1);
             }
-            static const char *const old[] = {"state", "alarms", "mqtt", "availability"};
-            for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) {
-                char t[MQTT_TOPIC_MAX + 16];
-                mqtt_pub_topic(&s->pub, old[i], t, sizeof t);
+            char t[MQTT_TOPIC_MAX + 16];
+            for (size_t i = 0; mqtt_pub_retained_topic(&s->pub, i, t, sizeof t) > 0; i++) {
                 (void)publish(s, t, "", 0, true);
             }
         } else {
@@ -516,6 +501,7 @@ static void client_destroy(mqtt_service_t *s, bool clear_old)
     s->st.connected = false;
     s->st.backlog = 0;
     pthread_mutex_unlock(&s->mu);
+    mqtt_pub_carry_take(&s->pub, &s->carry);
     mqtt_pub_disconnected(&s->pub);
     s->sock_active = false;
 }

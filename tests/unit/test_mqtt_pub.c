@@ -394,6 +394,69 @@ static void events_once_in_order(void **state)
     assert_int_equal(expect, 24);
 }
 
+/* A new client (new settings): the event numbering carries over, nothing is sent twice; the first
+ * client starts with the events still in the view's window, without "lost" reports. */
+static void new_client_carries_events(void **state)
+{
+    (void)state;
+    pub_init();
+    for (int i = 0; i < 20; i++) {
+        add_event(&g_v, 0x61, 100u + (uint32_t)i); /* 20 before MQTT ran: 16 in the window */
+    }
+    mqtt_pub_carry_t carry = {0};
+    mqtt_pub_carry_give(&g_p, &carry, g_v.event_seq, g_v.recent_count);
+    mqtt_pub_step(&g_p, &g_v, 0);
+    mqtt_pub_connected(&g_p, 0);
+    mqtt_pub_step(&g_p, &g_v, 0);
+    assert_int_equal(count("/events", false), GW_VIEW_EVENTS);
+    assert_int_equal(g_p.stats.events_lost, 0);
+
+    add_event(&g_v, 0x62, 200);
+    mqtt_pub_step(&g_p, &g_v, 100);
+    assert_int_equal(count("/events", false), GW_VIEW_EVENTS + 1u);
+    mqtt_pub_disconnected(&g_p);
+    mqtt_pub_carry_take(&g_p, &carry);
+    assert_true(carry.have);
+    assert_int_equal(carry.event_sent, 21);
+    assert_true(carry.started);
+
+    /* the next client: only what came since */
+    add_event(&g_v, 0x63, 201);
+    mqtt_pub_port_t port = {fake_publish, fake_subscribe, fake_unsubscribe, NULL};
+    mqtt_pub_ident_t id;
+    memset(&id, 0, sizeof id);
+    snprintf(id.device_id, sizeof id.device_id, "garage");
+    mqtt_pub_init(&g_p, &port, &id, "tinybms/other", &g_v.cfg.mqtt);
+    mqtt_pub_carry_give(&g_p, &carry, g_v.event_seq, g_v.recent_count);
+    assert_true(g_p.started);
+    size_t before = count("/events", false);
+    mqtt_pub_connected(&g_p, 200);
+    mqtt_pub_step(&g_p, &g_v, 200);
+    assert_int_equal(count("/events", false), before + 1u);
+    const msg_t *e = last("/events");
+    assert_non_null(strstr(e->topic, "tinybms/other/events"));
+    cJSON *j = cJSON_Parse(e->payload);
+    assert_int_equal(cJSON_GetObjectItem(j, "seq")->valueint, 22);
+    cJSON_Delete(j);
+}
+
+/* The retained topics cleared when the base topic changes. */
+static void retained_topics_listed(void **state)
+{
+    (void)state;
+    pub_init();
+    char t[MQTT_TOPIC_MAX + 16];
+    const char *want[] = {"tinybms/garage/state", "tinybms/garage/alarms", "tinybms/garage/mqtt",
+                          "tinybms/garage/availability"};
+    size_t i = 0;
+    for (; mqtt_pub_retained_topic(&g_p, i, t, sizeof t) > 0; i++) {
+        assert_true(i < 4);
+        assert_string_equal(t, want[i]);
+    }
+    assert_int_equal(i, 4);
+    assert_int_equal(mqtt_pub_retained_topic(&g_p, 0, t, 8), TB_ERR_NOSPACE);
+}
+
 /* A busy port defers; everything due is published later, nothing twice, nothing lost. */
 static void busy_port_defers(void **state)
 {
@@ -562,6 +625,8 @@ int main(void)
         cmocka_unit_test(state_interval_and_significance),
         cmocka_unit_test(interval_from_config),
         cmocka_unit_test(events_once_in_order),
+        cmocka_unit_test(new_client_carries_events),
+        cmocka_unit_test(retained_topics_listed),
         cmocka_unit_test(busy_port_defers),
         cmocka_unit_test(cells_follow_bms),
         cmocka_unit_test(discovery_toggles),

@@ -120,8 +120,7 @@ struct mqtt_service {
     bool waiting_retry;
     mqtt_link_backoff_t retry;
     bool v311_warned;
-    bool ever_created;
-    uint32_t event_sent;           /* carried over to the next client */
+    mqtt_pub_carry_t carry;        /* what the last client left to the next (event numbering) */
     ob_msg_t *ob_head, *ob_tail;
     size_t ob_bytes;
     unsigned ob_count;
@@ -675,21 +674,8 @@ static bool client_create(mqtt_service_t *s, uint32_t now)
     own_address(ident.hostname, sizeof ident.hostname);
     mqtt_pub_port_t port = {port_publish, port_subscribe, port_unsubscribe, s};
     lock(s);
-    bool started = s->pub->started;
-    uint32_t first = s->pub->first_view_ms;
     mqtt_pub_init(s->pub, &port, &ident, base, c);
-    /* the event numbering survives a reconnection: nothing is sent twice. The first client starts
-     * with the events still in the view's window, not with "lost" reports for what happened while
-     * MQTT was off. */
-    if (!s->ever_created) {
-        s->event_sent = s->event_seq - (s->recent_count <= GW_VIEW_EVENTS ? s->recent_count : GW_VIEW_EVENTS);
-        s->ever_created = true;
-    }
-    s->pub->event_sent = s->event_sent;
-    if (started) {
-        s->pub->started = true;
-        s->pub->first_view_ms = first;
-    }
+    mqtt_pub_carry_give(s->pub, &s->carry, s->event_seq, s->recent_count); /* no event sent twice */
     s->connected = false;
     s->ev_connected = s->ev_lost = s->ev_failed = false;
     s->ev_err[0] = '\0';
@@ -748,16 +734,12 @@ static void client_destroy(mqtt_service_t *s, bool clear_old)
                 }
                 settle(s, 200u);
             }
-            static const char *const old[] = {"state", "alarms", "mqtt", "availability"};
-            for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) {
-                char t[MQTT_TOPIC_MAX + 16];
-                lock(s);
-                int n = mqtt_pub_topic(s->pub, old[i], t, sizeof t);
-                if (n > 0) {
-                    (void)port_publish(s, t, "", 0, true);
-                }
-                unlock(s);
+            char t[MQTT_TOPIC_MAX + 16];
+            lock(s);
+            for (size_t i = 0; mqtt_pub_retained_topic(s->pub, i, t, sizeof t) > 0; i++) {
+                (void)port_publish(s, t, "", 0, true);
             }
+            unlock(s);
         } else {
             lock(s);
             (void)mqtt_pub_offline(s->pub);
@@ -775,7 +757,7 @@ static void client_destroy(mqtt_service_t *s, bool clear_old)
     s->st.connected = false;
     s->st.backlog = 0;
     s->ev_connected = s->ev_lost = s->ev_failed = false;
-    s->event_sent = s->pub->event_sent;
+    mqtt_pub_carry_take(s->pub, &s->carry);
     mqtt_pub_disconnected(s->pub);
     unlock(s);
     drain(s); /* discards anything left: not connected */
