@@ -27,6 +27,14 @@ if [ -z "${IDF_PATH:-}" ] || [ ! -f "$IDF_PATH/tools/cmake/project.cmake" ]; the
 fi
 py=${ESP_KIT_PYTHON:-${PYTHON:-python3}}
 mkdir -p "$dir"
+# sdkconfig is made from the defaults files when it does not exist; ESP-IDF keeps an existing one,
+# so a default changed in the tree (a new Kconfig default included) would never reach this build.
+# Made afresh when a defaults file or a Kconfig is newer (menuconfig edits in $dir are lost then).
+if [ -f "$dir/sdkconfig" ]; then
+  for f in ${defaults//;/ } "$root"/ports/esp-idf/main/Kconfig.projbuild; do
+    if [ "$f" -nt "$dir/sdkconfig" ]; then rm -f "$dir/sdkconfig"; break; fi
+  done
+fi
 # configured every time (a few seconds): the components glob their sources, so a new file is built.
 # sdkconfig lives in the build directory: the source tree stays clean.
 cmake -G Ninja -S "$root/ports/esp-idf" -B "$dir" -DIDF_TARGET="$target" -DPYTHON="$py" \
