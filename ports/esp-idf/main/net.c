@@ -45,6 +45,9 @@ static void link_event(void *arg, esp_event_base_t base, int32_t id, void *data)
 {
     if (id == ETHERNET_EVENT_CONNECTED) {
         LOGI("net", "Ethernet link up");
+#if CONFIG_TB_MDNS
+        net_mdns_link_up(s_netif);
+#endif
     } else if (id == ETHERNET_EVENT_DISCONNECTED) {
         LOGW("net", "Ethernet link down");
     }

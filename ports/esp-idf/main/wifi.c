@@ -4,6 +4,7 @@
 #if CONFIG_TB_NET_WIFI
 
 #include "wifi.h"
+#include "net_mdns.h"
 #include "http_service.h"
 
 #include <ctype.h>
@@ -123,6 +124,9 @@ static void on_wifi_event(void *arg, esp_event_base_t base, int32_t id, void *da
 {
     switch (id) {
     case WIFI_EVENT_STA_START: post_ev(WIFI_PROV_EV_STARTED, WIFI_PROV_REASON_NONE); break;
+#if CONFIG_TB_MDNS
+    case WIFI_EVENT_STA_CONNECTED: net_mdns_link_up(wifi_sta_netif()); break;
+#endif
     case WIFI_EVENT_STA_DISCONNECTED: {
         const wifi_event_sta_disconnected_t *d = data;
         post_ev(WIFI_PROV_EV_STA_DISCONNECTED, map_reason(d->reason));
