@@ -492,12 +492,18 @@ static int listen_socket(uint16_t port)
         socklen_t len = sizeof on;
         struct sockaddr_storage a;
         socklen_t alen = sizeof a;
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on &&
-            getsockname(fd, (struct sockaddr *)&a, &alen) == 0 &&
-            ((a.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&a)->sin_port) == port) ||
-             (a.ss_family == AF_INET6 && ntohs(((struct sockaddr_in6 *)&a)->sin6_port) == port))) {
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 || !on ||
+            getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+            continue;
+        }
+        if (a.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&a)->sin_port) == port) {
             return fd;
         }
+#if CONFIG_LWIP_IPV6
+        if (a.ss_family == AF_INET6 && ntohs(((struct sockaddr_in6 *)&a)->sin6_port) == port) {
+            return fd;
+        }
+#endif
     }
     return -1;
 }
