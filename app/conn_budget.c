@@ -1,5 +1,8 @@
 #include "app/conn_budget.h"
 
+/* conn_budget_why() names the rate in words */
+_Static_assert(CONN_RATE_MIN == 4096u, "the log texts below say 4 kB/s: change them with CONN_RATE_MIN");
+
 void conn_budget_enter(conn_budget_t *c, cb_phase_t ph, uint32_t budget_ms, uint32_t now)
 {
     c->start = ph == CB_HEADER && c->seen ? c->seen : now;
