@@ -31,7 +31,8 @@ mkdir -p "$dir"
 # so a default changed in the tree (a new Kconfig default included) would never reach this build.
 # Made afresh when a defaults file or a Kconfig is newer (menuconfig edits in $dir are lost then).
 if [ -f "$dir/sdkconfig" ]; then
-  for f in ${defaults//;/ } "$root"/ports/esp-idf/main/Kconfig.projbuild; do
+  IFS=';' read -ra made_from <<<"$defaults"
+  for f in "${made_from[@]}" "$root/ports/esp-idf/main/Kconfig.projbuild"; do
     if [ "$f" -nt "$dir/sdkconfig" ]; then rm -f "$dir/sdkconfig"; break; fi
   done
 fi
